@@ -1,0 +1,36 @@
+# Two commands on a fresh machine:  `make study` (the whole study, embedded default, CPU)  and  `make test`.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+CORES   ?= all
+export PATH := $(abspath $(BIN)):$(PATH)
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export DVC_NO_ANALYTICS := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install study test test-fast dryrun-paper clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+study: install
+	$(BIN)/snakemake --cores $(CORES)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+dryrun-paper: install
+	$(BIN)/snakemake -n --configfile config/paper.yaml --profile workflow/profiles/slurm
+
+clean:
+	rm -rf results/* .snakemake

@@ -1,0 +1,63 @@
+"""The `longrm` command. Thin: each stage registers its own subcommands (in `<stage>/cli.py`,
+function `register(subparsers)`), imports heavy packages only inside its handlers, and sets
+`func` on its parser. Errors from bad input or config print one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from longrm import __version__
+from longrm.errors import LongRMError
+
+# Order = the order the study runs in; `longrm --help` lists them so.
+STAGE_CLIS = (
+    "longrm.data.cli",
+    "longrm.inputs.cli",
+    "longrm.synth.cli",
+    "longrm.vote.cli",
+    "longrm.train.cli",
+    "longrm.bench.cli",
+    "longrm.report.cli",
+    "longrm.provenance",
+    "longrm.doctor",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="longrm", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"longrm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in STAGE_CLIS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # stage not written yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    args = build_parser().parse_args(argv)
+    try:
+        rc = args.func(args)
+    except LongRMError as exc:
+        print(f"longrm: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("longrm: interrupted; finished outputs are kept, rerun to resume", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

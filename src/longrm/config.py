@@ -1,0 +1,71 @@
+"""Load and validate the one study config (schema: workflow/schemas/config.schema.yaml)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from longrm.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG = REPO_ROOT / "config" / "default.yaml"
+
+
+def load_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
+def schema() -> dict:
+    return load_yaml(SCHEMA_PATH)
+
+
+def validate(cfg: Any, source: str = "<config>") -> dict:
+    """Raise ConfigError naming the first offending key path (e.g. train.logo.beta) and the reason."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        err = errors[0]
+        key = ".".join(str(p) for p in err.absolute_path) or "<top level>"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{source}: key '{key}': {err.message}{more}")
+    return cfg
+
+
+def load_config(path: str | Path | None = None) -> dict:
+    """Read a YAML config with safe_load, validate it against the schema, and return it as a dict."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    cfg = load_yaml(path)
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: the config must be a mapping, got {type(cfg).__name__}")
+    validate(cfg, str(path))
+    cfg = copy.deepcopy(cfg)
+    cfg["_path"] = str(path)
+    return cfg
+
+
+def section(cfg: dict, dotted: str) -> Any:
+    """cfg['a']['b'] for 'a.b'; ConfigError naming the key when it is missing."""
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"{cfg.get('_path', '<config>')}: missing key '{dotted}'")
+        node = node[part]
+    return node
+
+
+def results_path(cfg: dict, *parts: str) -> Path:
+    """A path under the config's results_dir."""
+    return Path(cfg["results_dir"]).joinpath(*parts)

@@ -1,0 +1,45 @@
+"""Verdict parsing: the LAST well-formed verdict wins; an echo of the instruction is not a verdict.
+
+Pairs:    [[A]] / [[B]] (also a 2-letter ranking [[B>A]]).
+Rankings: [[B>A>C]]: each of the n letters exactly once (a repeated or missing letter is malformed).
+An echo is a verdict token joined to another by 'or', '/', ',' or 'and' (as in "[[A]] or [[B]]");
+both tokens of an echo are ignored. Returns positions best-first, or None when nothing parses.
+"""
+
+from __future__ import annotations
+
+import re
+
+_TOKEN = re.compile(r"\[\[\s*([A-Za-z](?:\s*>\s*[A-Za-z])*)\s*\]\]")
+_JOINER = re.compile(r"\s*(?:or|/|,|and|\|)\s*", re.IGNORECASE)
+
+
+def _positions(body: str, n: int) -> list[int] | None:
+    letters = [c.strip().upper() for c in body.split(">")]
+    pos = [ord(c) - ord("A") for c in letters]
+    if any(p < 0 or p >= n for p in pos) or len(set(pos)) != len(pos):
+        return None
+    if len(pos) == n:
+        return pos
+    if n == 2 and len(pos) == 1:
+        return [pos[0], 1 - pos[0]]
+    return None
+
+
+def parse_verdict(text: str, n: int) -> list[int] | None:
+    """Positions (0 = A) best-first from a judge's output for n responses, or None."""
+    if not text:
+        return None
+    matches = list(_TOKEN.finditer(text))
+    echo = set()
+    for i in range(len(matches) - 1):
+        between = text[matches[i].end():matches[i + 1].start()]
+        if _JOINER.fullmatch(between):
+            echo.update((i, i + 1))
+    for i in reversed(range(len(matches))):
+        if i in echo:
+            continue
+        pos = _positions(matches[i].group(1), n)
+        if pos is not None:
+            return pos
+    return None
