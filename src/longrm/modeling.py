@@ -1,0 +1,99 @@
+"""Loading local models and tokenizers safely. Never from a hub; weights through safetensors only.
+
+A checkpoint folder holds `config.json`, `*.safetensors` and tokenizer files (save_pretrained layout).
+A pickle checkpoint (`pytorch_model.bin`, `*.pt`) is refused unless `allow_pickle=True` is passed
+explicitly; `trust_remote_code` is off unless a config enables it for a named model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from longrm.errors import InputError
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def check_checkpoint(path: str | Path, allow_pickle: bool = False) -> Path:
+    """Validate a local checkpoint folder before any loader touches it."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(path, "checkpoint folder not found (models are never fetched from a hub)")
+    if not (path / "config.json").exists():
+        raise InputError(path, "no config.json: not a save_pretrained checkpoint folder")
+    safetensors = sorted(path.glob("*.safetensors"))
+    pickles = [p for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES and p.name != "training_args.bin"]
+    if not safetensors:
+        if pickles and not allow_pickle:
+            raise InputError(
+                path, f"only pickle weights ({pickles[0].name}); refusing to unpickle. Convert to "
+                "safetensors, or pass --allow-pickle if you trust the file")
+        if not pickles:
+            raise InputError(path, "no *.safetensors weights in the checkpoint")
+    for st in safetensors:
+        _check_safetensors_file(st)
+    return path
+
+
+def _check_safetensors_file(path: Path) -> None:
+    """A truncated or corrupted safetensors file fails here with a clear error, not deep in torch."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError("shorter than its 8-byte header length")
+            n = int.from_bytes(head, "little")
+            if n <= 0 or 8 + n > size:
+                raise ValueError("header length points past the end of the file")
+            header = json.loads(f.read(n))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        if 8 + n + end != size:
+            raise ValueError(f"expected {8 + n + end} bytes, found {size} (truncated?)")
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"corrupted safetensors file: {exc}") from None
+
+
+def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(path, "tokenizer folder not found (tokenizers are never fetched from a hub)")
+    tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code, local_files_only=True)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(path: str | Path, dtype=None, trust_remote_code: bool = False, allow_pickle: bool = False,
+                   attn_implementation: str | None = None):
+    """AutoModelForCausalLM from a local folder, safetensors only (unless allow_pickle)."""
+    from transformers import AutoModelForCausalLM
+
+    path = check_checkpoint(path, allow_pickle)
+    kwargs = dict(trust_remote_code=trust_remote_code, local_files_only=True,
+                  use_safetensors=not allow_pickle or any(path.glob("*.safetensors")))
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+
+
+def cpu_supports_bf16() -> bool:
+    """AVX-512 BF16 / AMX on this CPU (Linux flags); bf16 autocast is slow or wrong without it."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def set_threads(n: int | None = None) -> None:
+    import torch
+
+    n = n or int(os.environ.get("LONGRM_THREADS", "0")) or os.cpu_count() or 1
+    torch.set_num_threads(n)
