@@ -1,0 +1,74 @@
+# Long-RewardBench-style evaluation: one record per (item, order) for each model and baseline, then
+# metrics. Models and baselines are separate rules so a profile gives GPUs to the models only.
+
+
+rule bench_run:
+    input:
+        bench=res("splits", "bench.jsonl"),
+        model=lambda w: tracked(BENCH_MODELS[w.name]["path"]),
+    output:
+        res("bench", "{name}", "records.jsonl"),
+    params:
+        cfg=sections("seed", "bench"),
+    log:
+        res("logs", "bench_run", "{name}.log"),
+    benchmark:
+        res("logs", "benchmark", "bench_run", "{name}.tsv")
+    wildcard_constraints:
+        name="|".join(BENCH_MODELS) or "^$",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/gpu.yaml"
+    shell:
+        "longrm bench run --config {CONFIG_FILE:q} --model {wildcards.name:q} --bench {input.bench:q}"
+        " --out {output:q} 2> {log:q}"
+
+
+rule bench_baseline:
+    input:
+        bench=res("splits", "bench.jsonl"),
+    output:
+        res("bench", "{name}", "records.jsonl"),
+    params:
+        cfg=sections("seed", "bench"),
+    log:
+        res("logs", "bench_run", "{name}.log"),
+    benchmark:
+        res("logs", "benchmark", "bench_run", "{name}.tsv")
+    wildcard_constraints:
+        name="|".join(BASELINES) or "^$",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "longrm bench run --config {CONFIG_FILE:q} --model {wildcards.name:q} --bench {input.bench:q}"
+        " --out {output:q} 2> {log:q}"
+
+
+rule bench_score:
+    input:
+        records=res("bench", "{name}", "records.jsonl"),
+        bench=res("splits", "bench.jsonl"),
+    output:
+        res("bench", "{name}", "metrics.json"),
+    params:
+        cfg=sections("seed", "bench"),
+    log:
+        res("logs", "bench_score", "{name}.log"),
+    benchmark:
+        res("logs", "benchmark", "bench_score", "{name}.tsv")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "longrm bench score --config {CONFIG_FILE:q} --records {input.records:q} --bench {input.bench:q}"
+        " --out {output:q} 2> {log:q}"

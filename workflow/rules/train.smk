@@ -1,0 +1,33 @@
+# Stage I SFT, Stage II LOGO (generative RM, from the SFT model) and a discriminative RM: one rule
+# each (train_sft, train_logo, train_disrm), so a profile can size them apart. On the cluster the
+# same command runs on every GPU of the job through DeepSpeed.
+
+TRAIN_DATA = {"sft": "sft.jsonl", "logo": "pref.jsonl", "disrm": "disrm.jsonl"}
+
+for _stage in TRAINED:
+
+    rule:
+        name:
+            f"train_{_stage}"
+        input:
+            data=res("splits", TRAIN_DATA[_stage]),
+            init=tracked(train_init(_stage)),
+        output:
+            directory(res("models", _stage)),
+        params:
+            cfg=sections("seed", "train.common", f"train.{_stage}"),
+            stage=_stage,
+            init=train_init(_stage),
+        log:
+            log_of(f"train_{_stage}"),
+        benchmark:
+            bench_of(f"train_{_stage}")
+        threads: 2
+        resources:
+            mem_mb=8000,
+            runtime=60,
+        conda:
+            "../../envs/gpu.yaml"
+        shell:
+            "longrm train {params.stage} --config {CONFIG_FILE:q} --data {input.data:q}"
+            " --init {params.init:q} --out {output:q} 2> {log:q}"
