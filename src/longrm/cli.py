@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         rc = args.func(args)
+        if not rc and getattr(args, "prov_outputs", None):
+            from longrm import provenance
+
+            provenance.record(args, sys.argv[1:] if argv is None else argv)
     except LongRMError as exc:
         print(f"longrm: error: {exc}", file=sys.stderr)
         return 2
