@@ -1,0 +1,1 @@
+"""Long-RewardBench evaluation: `run` writes one Judgment per (item, order), `score` derives metrics."""

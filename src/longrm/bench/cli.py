@@ -1,0 +1,85 @@
+"""`longrm bench run|score`: Long-RewardBench evaluation (records first, metrics derived from them)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+log = logging.getLogger("longrm.bench")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="evaluate judges on Long-RewardBench-format files")
+    bsub = p.add_subparsers(dest="bench_command", metavar="ACTION")
+    bsub.required = True
+
+    r = bsub.add_parser("run", help="judge every item in every order; one Judgment record per (item, order)")
+    r.add_argument("--config", required=True)
+    r.add_argument("--model", required=True, help="a bench.models[].name or a baseline: random, longer, first")
+    r.add_argument("--bench", required=True, help="benchmark JSONL (official Long-RewardBench schema)")
+    r.add_argument("--out", required=True, help="records JSONL (a .partial sibling holds an unfinished run)")
+    r.add_argument("--model-path", dest="model_path", default=None,
+                   help="override the checkpoint folder of the named model (default: bench.models[].path)")
+    r.set_defaults(func=_run, prov_inputs=("bench", "model_path"), prov_outputs=("out",),
+                   prov_params=("bench", "seed"))
+
+    s = bsub.add_parser("score", help="metrics (and a table) from saved records; runs no model")
+    s.add_argument("--config", required=True)
+    s.add_argument("--records", required=True)
+    s.add_argument("--bench", required=True)
+    s.add_argument("--out", required=True, help="metrics JSON")
+    s.add_argument("--table", default=None, help="also write a table: .md or .csv")
+    s.set_defaults(func=_score, prov_inputs=("records", "bench"), prov_outputs=("out", "table"),
+                   prov_params=("bench", "seed"))
+
+
+def _run(args) -> int:
+    from longrm.bench.run import load_items, run_bench
+    from longrm.config import load_config
+    from longrm.judges.factory import bench_params, find_model_spec, make_judge
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    cfg = load_config(args.config)
+    spec = dict(find_model_spec(cfg, args.model))
+    if args.model_path:
+        spec["path"] = args.model_path
+    if spec["kind"] == "baseline":
+        args.prov_inputs = ("bench",)             # no weights to record
+    else:
+        args.model_path = spec["path"]
+    items = load_items(args.bench)
+    b = cfg.get("bench", {})
+    judge = make_judge(spec, cfg)
+    chunk = getattr(judge, "preferred_chunk", None) or bench_params(cfg)["batch_size"]
+    try:
+        stats = run_bench(judge, args.model, items, args.out, bon_orders=b.get("bon_orders", 2),
+                          seed=b.get("official_seed", 42), chunk=chunk)
+    finally:
+        judge.close()
+    log.info("%s: %d records (%d judged now, %d resumed) in %.1f s: %s judgments/s, %s tokens/s",
+             stats["model"], stats["records"], stats["judged_now"], stats["resumed"], stats["seconds"],
+             stats["judgments_per_s"], stats["tokens_per_s"])
+    return 0
+
+
+def _score(args) -> int:
+    from longrm.bench.run import load_items
+    from longrm.bench.score import score_records
+    from longrm.bench.table import write_table
+    from longrm.config import load_config
+    from longrm.data.io import iter_jsonl, write_json
+    from longrm.data.records import Judgment
+
+    cfg = load_config(args.config)
+    b = cfg.get("bench", {})
+    items = load_items(args.bench)
+    records = iter_jsonl(args.records, lambda obj, path, line: (Judgment.from_dict(obj, path, line), line))
+    metrics = score_records(records, items, n_boot=b.get("bootstrap", 1000), seed=cfg["seed"],
+                            official_seed=b.get("official_seed", 42), records_path=args.records)
+    if metrics["missing_items"]:
+        print(f"longrm bench score: warning: {metrics['missing_items']} bench items have no records",
+              file=sys.stderr)
+    write_json(args.out, metrics)
+    if args.table:
+        write_table(args.table, metrics)
+    return 0

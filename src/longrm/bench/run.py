@@ -1,0 +1,130 @@
+"""`longrm bench run`: judge every benchmark item in every order, one Judgment record per (item, order).
+
+Resumable: records are appended to `OUT.partial` and flushed after every batch; a rerun reads it back,
+skips the (item, order) pairs already judged, and the finished file is renamed into place only when
+every pair is done (the partial file is then removed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from longrm.data.io import dumps, write_jsonl
+from longrm.data.official import iter_bench
+from longrm.data.records import BenchItem, Judgment
+from longrm.errors import InputError
+from longrm.judges.base import Judge, judge_orders, official_order
+
+log = logging.getLogger(__name__)
+
+
+def load_items(path: str | Path) -> list[BenchItem]:
+    """Bench items in file order; a repeated id is an error (records are keyed by id)."""
+    items, seen = [], {}
+    for line, item in enumerate(iter_bench(path), start=1):
+        if item.id in seen:
+            raise InputError(path, f"duplicate id {item.id!r} (first at item {seen[item.id]})", line, "id")
+        seen[item.id] = line
+        items.append(item)
+    return items
+
+
+def plan(items: list[BenchItem], bon_orders: int, seed: int) -> list[tuple[BenchItem, list[int], bool]]:
+    """(item, order, is_official_order) for every judgment to make, in file order."""
+    tasks = []
+    for item in items:
+        official = official_order(item, seed)
+        for order in judge_orders(item, bon_orders, seed):
+            tasks.append((item, order, order == official))
+    return tasks
+
+
+def record_extras(item: BenchItem, model: str, official: bool) -> dict:
+    """What `bench score` needs beyond the Judgment itself, so scoring reads no model."""
+    return {"task": item.task, "tasktype": item.tasktype, "subtype": item.subtype,
+            "length_bucket": item.length_bucket, "model": model, "n": len(item.responses), "official": official}
+
+
+def partial_path(out: Path) -> Path:
+    return out.with_name(out.name + ".partial")
+
+
+def read_partial(path: Path, model: str) -> dict[tuple[str, tuple[int, ...]], dict]:
+    """Records of an interrupted run; a torn last line (crash mid-write) is dropped, anything else
+    malformed is an error naming the line."""
+    done: dict[tuple[str, tuple[int, ...]], dict] = {}
+    if not path.exists():
+        return done
+    lines = path.read_bytes().split(b"\n")
+    for no, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+            rec = Judgment.from_dict(obj, str(path), no)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            if no >= len(lines) - 1:          # the torn tail of an interrupted write
+                log.warning("%s:%d: dropping a torn last line", path, no)
+                break
+            raise InputError(path, "not valid JSON", no) from None
+        if rec.extra.get("model") != model:
+            raise InputError(path, f"holds records of model {rec.extra.get('model')!r}, not {model!r}; "
+                             "remove it or choose another --out", no, "model")
+        done[(rec.id, tuple(rec.order))] = obj
+    return done
+
+
+def run_bench(judge: Judge, model: str, items: list[BenchItem], out: str | Path, bon_orders: int = 2,
+              seed: int = 42, chunk: int = 8, progress: bool | None = None) -> dict:
+    """Judge all (item, order) pairs not yet in OUT.partial, then write OUT. Returns run statistics."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    part = partial_path(out)
+    tasks = plan(items, bon_orders, seed)
+    done = read_partial(part, model)
+    planned = {(it.id, tuple(o)) for it, o, _ in tasks}
+    stale = [k for k in done if k not in planned]
+    if stale:
+        raise InputError(part, f"{len(stale)} records (e.g. id {stale[0][0]!r} order {list(stale[0][1])}) are not in "
+                         "the benchmark's plan: the bench file or bench.bon_orders changed; remove the partial file")
+    pending = [t for t in tasks if (t[0].id, tuple(t[1])) not in done]
+    # longest prompts first, the orders of an item side by side: batches of similar length
+    pending.sort(key=lambda t: (-(len(t[0].task_prompt) + sum(map(len, t[0].responses))), t[0].id))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n_tokens, start = 0, time.perf_counter()
+    bar = tqdm(total=len(pending), unit="judgment", desc=f"bench {model}", disable=True if progress is False else None,
+               file=sys.stderr)
+    with part.open("a", encoding="utf-8") as f:
+        for lo in range(0, len(pending), chunk):
+            batch = pending[lo: lo + chunk]
+            got = judge.judge([t[0] for t in batch], [t[1] for t in batch])
+            if len(got) != len(batch):
+                raise RuntimeError(f"judge {judge.name} returned {len(got)} judgments for {len(batch)} inputs")
+            for (item, order, official), rec in zip(batch, got):
+                if rec.id != item.id or list(rec.order) != list(order):
+                    raise RuntimeError(f"judge {judge.name} returned ({rec.id}, {rec.order}) for ({item.id}, {order})")
+                rec.judge = model
+                rec.extra.update(record_extras(item, model, official))
+                obj = rec.to_dict()
+                done[(item.id, tuple(order))] = obj
+                f.write(dumps(obj) + "\n")
+                n_tokens += rec.prompt_tokens + rec.output_tokens
+            f.flush()
+            os.fsync(f.fileno())
+            bar.update(len(batch))
+            elapsed = max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix(tok_s=f"{n_tokens / elapsed:.0f}", refresh=False)
+    bar.close()
+    elapsed = time.perf_counter() - start
+    write_jsonl(out, (done[(it.id, tuple(o))] for it, o, _ in tasks))
+    part.unlink()
+    return {"model": model, "items": len(items), "records": len(tasks), "judged_now": len(pending),
+            "resumed": len(tasks) - len(pending), "seconds": round(elapsed, 3),
+            "judgments_per_s": round(len(pending) / elapsed, 3) if elapsed > 0 else None,
+            "tokens_per_s": round(n_tokens / elapsed, 1) if elapsed > 0 else None}

@@ -1,0 +1,301 @@
+"""`longrm bench score`: metrics from saved Judgment records and the bench file (no model needed).
+
+Three scoring protocols over the same records (docs/formats/bench.md):
+  ours                  every order; unparseable = chance (0.5 for a pair, 1/n for a BoN ranking);
+                        item score = mean over its orders
+  official              the one official order; unparseable = 0 (the release's rules)
+  official_first_match  as official, but the verdict re-read from the raw text with the release's
+                        first-match reading (shows what echoing "[[A]] or [[B]]" was worth)
+Per-record score: PairWise 1/0 (picked the chosen response or not); BestOfN the share of responses
+whose predicted rank equals the gold rank (the release's partial credit).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from longrm.data.records import TASKS, BenchItem, Judgment
+from longrm.errors import InputError
+from longrm.judges.base import official_order
+from longrm.seeding import derive_seed
+
+PROTOCOLS = ("ours", "official", "official_first_match")
+_VERDICT = re.compile(r"\[\[\s*([A-Za-z](?:\s*>\s*[A-Za-z])*)\s*\]\]")
+
+
+# ---------------------------------------------------------------- per record
+def first_match_positions(text: str, n: int) -> list[int] | None:
+    """The release's reading: for pairs '[[A]]' anywhere wins, else '[[B]]'; for rankings the FIRST
+    bracketed ranking, malformed -> None. Positions best-first."""
+    if n == 2:
+        if "[[A]]" in text:
+            return [0, 1]
+        if "[[B]]" in text:
+            return [1, 0]
+        return None
+    for m in _VERDICT.finditer(text or ""):
+        if ">" not in m.group(1):
+            continue
+        pos = [ord(c.strip().upper()) - ord("A") for c in m.group(1).split(">")]
+        return pos if sorted(pos) == list(range(n)) else None
+    return None
+
+
+def ranking_score(ranking: Sequence[int] | None, gold: Sequence[int], pairwise: bool,
+                  unparsed: float) -> float:
+    """PairWise: 1.0 if the predicted best is the gold best. BestOfN: share of responses whose predicted
+    rank equals their gold rank. `unparsed` when ranking is None."""
+    if ranking is None:
+        return unparsed
+    if pairwise:
+        return float(ranking[0] == gold[0])
+    pred_rank = {idx: r for r, idx in enumerate(ranking)}
+    return sum(pred_rank[idx] == r for r, idx in enumerate(gold)) / len(gold)
+
+
+def chance(item: BenchItem) -> float:
+    """Expected score of a uniformly random ranking: 1/2 for a pair, 1/n partial credit for n responses."""
+    return 0.5 if item.tasktype == "PairWise" else 1.0 / len(item.responses)
+
+
+# ---------------------------------------------------------------- cells
+def bucket_key(label: str) -> tuple[float, str]:
+    """Sort '512' < '1k' < '4k' < '128k'; unknown labels last."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", label or "")
+    if not m:
+        return (float("inf"), label)
+    scale = {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()]
+    return (float(m.group(1)) * scale, label)
+
+
+def bootstrap_ci(values: Sequence[float], n_boot: int, seed: int, stat=np.mean) -> tuple[float | None, float | None]:
+    """Percentile 95% interval of `stat` over item resamples (seeded); None when < 2 values or n_boot 0."""
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) < 2 or n_boot <= 0:
+        return None, None
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
+    stats = stat(x[idx], axis=1)
+    return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
+
+
+def cell(values: Sequence[float], n_boot: int, seed: int) -> dict:
+    if not values:
+        return {"value": None, "n": 0, "ci_low": None, "ci_high": None}
+    lo, hi = bootstrap_ci(values, n_boot, seed)
+    return {"value": _r(float(np.mean(values))), "n": len(values), "ci_low": _r(lo), "ci_high": _r(hi)}
+
+
+def macro_cell(a: Sequence[float], b: Sequence[float], n_boot: int, seed: int) -> dict:
+    """Mean of the PairWise and BestOfN averages (each resampled on its own)."""
+    if not a or not b:
+        return cell(list(a) or list(b), n_boot, seed)
+    value = (np.mean(a) + np.mean(b)) / 2
+    lo = hi = None
+    if n_boot > 0 and len(a) > 1 and len(b) > 1:
+        rng = np.random.default_rng(seed)
+        xa, xb = np.asarray(a, float), np.asarray(b, float)
+        sa = xa[rng.integers(0, len(xa), (n_boot, len(xa)))].mean(1)
+        sb = xb[rng.integers(0, len(xb), (n_boot, len(xb)))].mean(1)
+        lo, hi = np.percentile((sa + sb) / 2, [2.5, 97.5])
+    return {"value": _r(float(value)), "n": len(a) + len(b), "ci_low": _r(lo), "ci_high": _r(hi)}
+
+
+def _r(x):
+    return None if x is None else round(float(x), 6)
+
+
+def subtype_of(item: BenchItem) -> str:
+    return item.subtype or (str(len(item.responses)) if item.tasktype == "BestOfN" else "")
+
+
+def columns(items: list[BenchItem], scores: dict[str, float], n_boot: int, seed: int, tag: str) -> dict:
+    """The benchmark's columns from item-level scores: per task (pairwise), Same/Diff, PairWise,
+    Rank2/3/4, BestOfN, per length bucket (pairwise, as the release), AVG (all items pooled, as the
+    release) and macro (mean of PairWise and BestOfN)."""
+    def mk(name, sel):
+        return cell([scores[it.id] for it in sel if it.id in scores], n_boot, derive_seed(seed, tag, name))
+
+    pair = [it for it in items if it.tasktype == "PairWise"]
+    bon = [it for it in items if it.tasktype == "BestOfN"]
+    tasks = [t for t in TASKS if any(it.task == t for it in pair)] + \
+        sorted({it.task for it in pair} - set(TASKS))
+    buckets = sorted({it.length_bucket for it in pair}, key=bucket_key)
+    out = {
+        "tasks": {t: mk(f"task:{t}", [it for it in pair if it.task == t]) for t in tasks},
+        "Same": mk("Same", [it for it in pair if it.subtype == "same"]),
+        "Diff": mk("Diff", [it for it in pair if it.subtype != "same"]),
+        "PairWise": mk("PairWise", pair),
+        "Rank2": mk("Rank2", [it for it in bon if subtype_of(it) == "2"]),
+        "Rank3": mk("Rank3", [it for it in bon if subtype_of(it) == "3"]),
+        "Rank4": mk("Rank4", [it for it in bon if subtype_of(it) == "4"]),
+        "BestOfN": mk("BestOfN", bon),
+        "length": {b: mk(f"length:{b}", [it for it in pair if it.length_bucket == b]) for b in buckets},
+        "AVG": mk("AVG", [it for it in items]),
+        "macro": macro_cell([scores[it.id] for it in pair if it.id in scores],
+                            [scores[it.id] for it in bon if it.id in scores], n_boot, derive_seed(seed, tag, "macro")),
+    }
+    return out
+
+
+# ---------------------------------------------------------------- AUC
+def auc(pos: Sequence[float], neg: Sequence[float]) -> float | None:
+    """P(score of a chosen response > score of a rejected one), ties counted as half (Mann-Whitney)."""
+    if not pos or not neg:
+        return None
+    p, q = np.asarray(pos, float), np.asarray(neg, float)
+    allv = np.concatenate([p, q])
+    order = allv.argsort(kind="mergesort")
+    ranks = np.empty(len(allv))
+    sorted_v = allv[order]
+    i = 0
+    while i < len(allv):                      # average ranks over ties
+        j = i
+        while j + 1 < len(allv) and sorted_v[j + 1] == sorted_v[i]:
+            j += 1
+        ranks[order[i: j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    u = ranks[: len(p)].sum() - len(p) * (len(p) + 1) / 2
+    return float(u / (len(p) * len(q)))
+
+
+def auc_block(items: list[BenchItem], item_scores: dict[str, list[float]], n_boot: int, seed: int) -> dict | None:
+    """AUC of chosen (gold best) vs rejected (all others) response scores, over items with scores."""
+    have = [it for it in items if it.id in item_scores]
+    if not have:
+        return None
+
+    def split(sel):
+        pos, neg = [], []
+        for it in sel:
+            s, best = item_scores[it.id], it.gold_ranking[0]
+            pos.append(s[best])
+            neg.extend(v for k, v in enumerate(s) if k != best)
+        return pos, neg
+
+    pos, neg = split(have)
+    value = auc(pos, neg)
+    lo = hi = None
+    if n_boot > 0 and len(have) > 1:
+        rng = np.random.default_rng(derive_seed(seed, "auc"))
+        stats = []
+        for _ in range(n_boot):
+            sample = [have[k] for k in rng.integers(0, len(have), len(have))]
+            stats.append(auc(*split(sample)))
+        lo, hi = np.percentile(stats, [2.5, 97.5])
+    pair_wins = [float(item_scores[it.id][it.gold_ranking[0]] > max(v for k, v in enumerate(item_scores[it.id])
+                                                                    if k != it.gold_ranking[0]))
+                 for it in have]
+    return {"value": _r(value), "n_pos": len(pos), "n_neg": len(neg), "n_items": len(have),
+            "ci_low": _r(lo), "ci_high": _r(hi), "chosen_strictly_highest": _r(float(np.mean(pair_wins)))}
+
+
+# ---------------------------------------------------------------- main entry
+def rate_cell(flags: Sequence[bool]) -> dict:
+    return {"value": _r(float(np.mean(flags))) if flags else None, "n": len(flags)}
+
+
+def check_record(rec: Judgment, item: BenchItem, path: str, line: int) -> None:
+    n = len(item.responses)
+    if sorted(rec.order) != list(range(n)):
+        raise InputError(path, f"order {rec.order} is not a permutation of {n} responses", line, "order")
+    if rec.ranking is not None and sorted(rec.ranking) != list(range(n)):
+        raise InputError(path, f"ranking {rec.ranking} is not a permutation of {n} responses", line, "ranking")
+    if rec.scores is not None and len(rec.scores) != n:
+        raise InputError(path, f"{len(rec.scores)} scores for {n} responses", line, "scores")
+
+
+def score_records(records: Iterable[tuple[Judgment, int]], items: list[BenchItem], n_boot: int = 1000,
+                  seed: int = 1234, official_seed: int = 42, records_path: str = "<records>") -> dict:
+    """Metrics (docs/formats/bench.md) from (Judgment, line number) pairs and the bench items."""
+    by_id = {it.id: it for it in items}
+    per_item: dict[str, list[Judgment]] = defaultdict(list)
+    models = set()
+    for rec, line in records:
+        item = by_id.get(rec.id)
+        if item is None:
+            raise InputError(records_path, f"id {rec.id!r} is not in the bench file", line, "id")
+        check_record(rec, item, records_path, line)
+        if any(tuple(r.order) == tuple(rec.order) for r in per_item[rec.id]):
+            raise InputError(records_path, f"a second record for ({rec.id}, order {rec.order})", line, "order")
+        per_item[rec.id].append(rec)
+        models.add(rec.extra.get("model", rec.judge))
+    scored = [it for it in items if it.id in per_item]
+    missing = [it.id for it in items if it.id not in per_item]
+
+    ours, official, first = {}, {}, {}
+    consistent, top1_consistent = {}, {}
+    for it in scored:
+        recs = per_item[it.id]
+        gold, pw = it.gold_ranking, it.tasktype == "PairWise"
+        ours[it.id] = float(np.mean([ranking_score(r.ranking, gold, pw, chance(it)) for r in recs]))
+        off = official_order(it, official_seed)
+        off_rec = next((r for r in recs if list(r.order) == off), None)
+        if off_rec is None:
+            raise InputError(records_path, f"item {it.id!r} has no record in its official order {off}", field="order")
+        official[it.id] = ranking_score(off_rec.ranking, gold, pw, 0.0)
+        if off_rec.scores is not None:
+            fm = off_rec.ranking
+        else:
+            pos = first_match_positions(off_rec.raw, len(off))
+            fm = None if pos is None else [off[p] for p in pos]
+        first[it.id] = ranking_score(fm, gold, pw, 0.0)
+        if len(recs) > 1:
+            ranks = [r.ranking for r in recs]
+            consistent[it.id] = all(r is not None for r in ranks) and all(r == ranks[0] for r in ranks)
+            top1_consistent[it.id] = all(r is not None for r in ranks) and len({r[0] for r in ranks}) == 1
+
+    all_recs = [(it, r) for it in scored for r in per_item[it.id]]
+    buckets = sorted({it.length_bucket for it in scored}, key=bucket_key)
+
+    def by_bucket(pairs, flag):
+        return {b: rate_cell([flag(r) for it, r in pairs if it.length_bucket == b]) for b in buckets}
+
+    official_recs = [(it, r) for it, r in all_recs if list(r.order) == official_order(it, official_seed)]
+    pair_recs = [(it, r) for it, r in all_recs if it.tasktype == "PairWise" and r.ranking is not None]
+
+    def consistency_cells(flags):
+        groups = {"all": scored, "PairWise": [it for it in scored if it.tasktype == "PairWise"],
+                  "BestOfN": [it for it in scored if it.tasktype == "BestOfN"]}
+        out = {k: cell([float(flags[it.id]) for it in sel if it.id in flags], n_boot,
+                       derive_seed(seed, "consistency", k)) for k, sel in groups.items()}
+        out["length"] = {b: cell([float(flags[it.id]) for it in scored if it.length_bucket == b and it.id in flags],
+                                 n_boot, derive_seed(seed, "consistency", b)) for b in buckets}
+        return out
+
+    item_scores = {it.id: list(per_item[it.id][0].scores) for it in scored if per_item[it.id][0].scores is not None}
+    return {
+        "models": sorted(models),
+        "n_items": len(scored),
+        "n_records": len(all_recs),
+        "missing_items": len(missing),
+        "protocols": {
+            "ours": columns(scored, ours, n_boot, seed, "ours"),
+            "official": columns(scored, official, n_boot, seed, "official"),
+            "official_first_match": columns(scored, first, n_boot, seed, "official_first_match"),
+        },
+        "order_consistency": consistency_cells(consistent),
+        "order_consistency_top1": consistency_cells(top1_consistent),
+        "parse_failure": {
+            "all_orders": rate_cell([r.ranking is None for _, r in all_recs]),
+            "official_order": rate_cell([r.ranking is None for _, r in official_recs]),
+            "length": by_bucket(all_recs, lambda r: r.ranking is None),
+        },
+        "truncation": {
+            "all": rate_cell([r.truncated for _, r in all_recs]),
+            "length": by_bucket(all_recs, lambda r: r.truncated),
+        },
+        "position_bias": {"first_position_rate": rate_cell([r.ranking[0] == r.order[0] for _, r in pair_recs])},
+        "auc": auc_block(scored, item_scores, n_boot, seed),
+        "tokens": {
+            "prompt_mean": _r(np.mean([r.prompt_tokens for _, r in all_recs])) if all_recs else None,
+            "prompt_max": max((r.prompt_tokens for _, r in all_recs), default=None),
+            "output_mean": _r(np.mean([r.output_tokens for _, r in all_recs])) if all_recs else None,
+            "latency_s_total": _r(sum(r.latency_s for _, r in all_recs)),
+        },
+        "settings": {"bootstrap": n_boot, "seed": seed, "official_seed": official_seed},
+    }

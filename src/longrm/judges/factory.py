@@ -1,0 +1,84 @@
+"""Build a Judge from a config entry: a `vote.judges[]` entry, a `bench.models[]` entry, or a baseline.
+
+kind        what                                              model path key
+scorer      judges/scorers.py make_scorer(spec.scorer, cfg)   -
+baseline    judges/baselines.py (random | longer | first)     -
+transformers / vllm   generative LM on that backend           model (vote) or path (bench)
+generative  generative LM on `bench.backend`                  path
+discriminative        scalar RM (judges/discriminative.py)    path or model
+
+Generation settings (max_model_len, max_new_tokens, batch_size, dtype, ...) come from `cfg["bench"]`,
+overridable per call with `params` (vote passes its own).
+"""
+
+from __future__ import annotations
+
+from longrm.errors import ConfigError
+from longrm.judges.base import Judge
+from longrm.judges.baselines import BASELINES, BaselineJudge
+
+BENCH_DEFAULTS = dict(backend="transformers", max_model_len=4096, max_new_tokens=48, batch_size=8,
+                      max_batch_tokens=32768, dtype="auto", device="auto", tensor_parallel_size=1,
+                      gpu_memory_utilization=0.9, use_chat_template=True)
+
+
+def bench_params(cfg: dict, params: dict | None = None) -> dict:
+    merged = dict(BENCH_DEFAULTS)
+    merged.update({k: v for k, v in (cfg.get("bench") or {}).items() if k in BENCH_DEFAULTS})
+    merged.update(params or {})
+    return merged
+
+
+def find_model_spec(cfg: dict, name: str) -> dict:
+    """The bench.models[] entry called `name`, or a baseline spec; ConfigError listing the choices."""
+    for spec in (cfg.get("bench") or {}).get("models", []):
+        if spec["name"] == name:
+            return spec
+    if name in BASELINES:
+        return {"name": name, "kind": "baseline"}
+    names = [m["name"] for m in (cfg.get("bench") or {}).get("models", [])] + list(BASELINES)
+    raise ConfigError(f"{cfg.get('_path', '<config>')}: no bench model or baseline named {name!r}; "
+                      f"choose one of {', '.join(names)}")
+
+
+def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
+    kind = spec.get("kind")
+    name = spec.get("name", kind)
+    p = bench_params(cfg, params)
+    trust = bool(spec.get("trust_remote_code", cfg.get("trust_remote_code", False)))
+    if kind == "scorer":
+        from longrm.judges.scorers import make_scorer  # lazy: another module, another owner
+
+        judge = make_scorer(spec.get("scorer", name), cfg)
+        judge.name = name
+        return judge
+    if kind == "baseline":
+        return BaselineJudge(spec.get("baseline", name), seed=cfg.get("seed", 0), name=name)
+    path = spec.get("path") or spec.get("model")
+    if not path:
+        raise ConfigError(f"{cfg.get('_path', '<config>')}: judge {name!r} of kind {kind!r} needs a model path")
+    if kind == "generative":
+        kind = p["backend"]
+    if kind == "transformers":
+        from longrm.judges.transformers_backend import TransformersJudge
+
+        return TransformersJudge(path, name=name, max_model_len=p["max_model_len"],
+                                 max_new_tokens=p["max_new_tokens"], batch_size=p["batch_size"],
+                                 max_batch_tokens=p["max_batch_tokens"], dtype=p["dtype"], device=p["device"],
+                                 trust_remote_code=trust, use_chat_template=p["use_chat_template"])
+    if kind == "vllm":
+        from longrm.judges.vllm_backend import VLLMJudge
+
+        return VLLMJudge(path, name=name, max_model_len=p["max_model_len"], max_new_tokens=p["max_new_tokens"],
+                         tensor_parallel_size=spec.get("tensor_parallel_size", p["tensor_parallel_size"]),
+                         dtype=p["dtype"], trust_remote_code=trust,
+                         gpu_memory_utilization=p["gpu_memory_utilization"], seed=cfg.get("seed", 0),
+                         use_chat_template=p["use_chat_template"])
+    if kind == "discriminative":
+        from longrm.judges.discriminative import DiscriminativeJudge
+
+        return DiscriminativeJudge(path, name=name, max_model_len=p["max_model_len"], batch_size=p["batch_size"],
+                                   max_batch_tokens=p["max_batch_tokens"], dtype=p["dtype"],
+                                   device=p["device"], trust_remote_code=trust,
+                                   use_chat_template=p["use_chat_template"])
+    raise ConfigError(f"{cfg.get('_path', '<config>')}: judge {name!r}: unknown kind {kind!r}")

