@@ -1,0 +1,1 @@
+"""Short-to-Long synthesis: short preference items -> long-context BenchItems at target lengths."""

@@ -1,0 +1,350 @@
+"""Build long-context BenchItems from short preference items (Short-to-Long synthesis).
+
+For each short item (a question answerable from a short evidence passage), `items_per_source` long
+items are built. Each draws, seeded by (config seed, item id):
+  - a target length L (tokens of the judge tokenizer; the whole task prompt fits in L) and a position
+    (start / middle / end / random slot) for the evidence among distractor documents;
+  - PairWise (subtype "same" when both responses come from one generator, else "diff") or, with
+    probability bon_share, BestOfN with 3 or 4 candidates (subtype "3"/"4", gold ranking best-first);
+  - with probability multihop_share, multi-hop placement: the evidence passages (or the sentences of a
+    single passage) are grouped into up to max_hops pieces placed at several spread-out slots.
+Missing rejected responses are written by controlled perturbations (synth.perturb) or a policy model.
+
+Bad raw items are skipped and counted with a reason (see SKIP_REASONS); anything else that is wrong
+with the input raises InputError naming file, line and field.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from longrm.data.records import BenchItem, ShortItem
+from longrm.errors import InputError
+from longrm.seeding import derive_seed, rng_for
+from longrm.synth.perturb import KINDS, perturb
+from longrm.synth.tokens import SEPARATOR, TokenCounter, bucket_label
+
+SKIP_REASONS = {
+    "missing_id": "the raw item has no id",
+    "duplicate_id": "an earlier raw item has the same id (the first one is kept)",
+    "missing_chosen": "no chosen response (candidates missing, empty, or the first one blank)",
+    "empty_rejected": "a rejected response is blank",
+    "empty_evidence": "no non-blank evidence passage",
+    "longer_than_bucket": "question + evidence alone exceed the target length (per long item)",
+}
+MAX_EXAMPLES = 50
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass
+class DistractorPool:
+    ids: list[str]
+    texts: list[str]
+    lengths: list[int]
+
+    @classmethod
+    def load(cls, records: Iterable[dict], counter: TokenCounter, path: str = "<distractors>") -> "DistractorPool":
+        ids, texts = [], []
+        for i, rec in enumerate(records, start=1):
+            text = rec.get("text")
+            if not isinstance(text, str):
+                raise InputError(path, "expected a string", i, "text")
+            if text.strip():
+                ids.append(str(rec.get("id", i)))
+                texts.append(text.strip())
+        if not texts:
+            raise InputError(path, "the distractor pool is empty")
+        return cls(ids, texts, counter.count_many(texts))
+
+    @property
+    def min_len(self) -> int:
+        return min(self.lengths)
+
+
+@dataclass
+class SynthReport:
+    raw_lines: int = 0
+    sources_used: int = 0
+    items: int = 0
+    tokens: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    examples: list = field(default_factory=list)
+    counts: dict = field(default_factory=lambda: {k: Counter() for k in
+                                                 ("task", "tasktype", "subtype", "bucket", "position", "hops")})
+    generated: Counter = field(default_factory=Counter)
+    distractor_reuse: int = 0
+    seconds: float = 0.0
+
+    def skip(self, reason: str, line: int, item_id, detail: str = "") -> None:
+        self.skipped[reason] += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append({"line": line, "id": item_id, "reason": reason, "detail": detail})
+
+    def to_dict(self) -> dict:
+        return {
+            "raw_lines": self.raw_lines,
+            "sources_used": self.sources_used,
+            "items_written": self.items,
+            "skipped": dict(sorted(self.skipped.items())),
+            "skipped_total": sum(self.skipped.values()),
+            "skip_reasons": SKIP_REASONS,
+            "skipped_examples": self.examples,
+            "counts": {k: dict(sorted(v.items())) for k, v in self.counts.items()},
+            "generated_responses": dict(sorted(self.generated.items())),
+            "items_reusing_distractors": self.distractor_reuse,
+            "context_tokens": self.tokens,
+            "seconds": round(self.seconds, 3),
+            "tokens_per_s": round(self.tokens / self.seconds, 1) if self.seconds > 0 else None,
+        }
+
+
+def check_raw(obj: dict, path: str, line: int, seen: set[str], report: SynthReport) -> dict | None:
+    """The raw dict if usable, else None after counting the skip reason."""
+    item_id = obj.get("id")
+    if item_id is None or (isinstance(item_id, str) and not item_id.strip()):
+        report.skip("missing_id", line, None)
+        return None
+    item_id = str(item_id)
+    if item_id in seen:
+        report.skip("duplicate_id", line, item_id)
+        return None
+    seen.add(item_id)
+    cands = obj.get("candidates")
+    if not isinstance(cands, list) or not cands or not isinstance(cands[0], str) or not cands[0].strip():
+        report.skip("missing_chosen", line, item_id)
+        return None
+    if any(isinstance(c, str) and not c.strip() for c in cands[1:]):
+        report.skip("empty_rejected", line, item_id)
+        return None
+    ev = obj.get("evidence")
+    if isinstance(ev, str):
+        ev = [ev]
+    if not isinstance(ev, list) or not any(isinstance(e, str) and e.strip() for e in ev):
+        report.skip("empty_evidence", line, item_id)
+        return None
+    return dict(obj, id=item_id, evidence=[e for e in ev if isinstance(e, str) and e.strip()])
+
+
+@dataclass
+class Variant:
+    index: int
+    length: int
+    position: str
+    n: int              # responses: 2 = PairWise
+    multihop: bool
+    prefer: str         # "same" | "diff" (PairWise)
+
+
+def plan_variants(item_id: str, syn: dict, seed: int) -> list[Variant]:
+    rng = rng_for(seed, "synth", item_id)
+    combos = [(L, p) for L in syn["lengths"] for p in syn["positions"]]
+    rng.shuffle(combos)
+    out = []
+    for k in range(syn.get("items_per_source", 1)):
+        L, p = combos[k % len(combos)]
+        bon = rng.random() < syn.get("bon_share", 0.0)
+        n = rng.choice((3, 4)) if bon else 2
+        multihop = rng.random() < syn.get("multihop_share", 0.0)
+        out.append(Variant(k, L, p, n, multihop, rng.choice(("same", "diff"))))
+    return out
+
+
+class Synthesizer:
+    """Turns ShortItems into long BenchItem dicts; holds the tokenizer cache and the distractor pool."""
+
+    def __init__(self, cfg: dict, counter: TokenCounter, pool: DistractorPool, policy=None):
+        self.cfg = cfg
+        self.syn = cfg["synth"]
+        self.seed = cfg["seed"]
+        self.counter = counter
+        self.pool = pool
+        self.policy = policy
+
+    # -- responses ---------------------------------------------------------------------------------
+    def complete_candidates(self, obj: dict, need: int, report: SynthReport) -> dict:
+        """Append perturbed responses until there are `need` candidates (chosen first)."""
+        cands = list(obj["candidates"])
+        if len(cands) >= need:
+            return obj
+        models = list(obj.get("candidates_model") or [])
+        scores = list(obj.get("candidates_score") or [])
+        chosen_model = models[0] if models else "chosen"
+        floor = min(scores) if scores else 0.0
+        kinds = iter(KINDS * 2)
+        while len(cands) < need:
+            kind = next(kinds)
+            text, origin = "", "rule"
+            if self.policy is not None:
+                text = self.policy.generate(kind, obj.get("question", ""), obj["evidence"])
+                origin = self.policy.name
+            if not text:
+                if self.policy is not None:
+                    report.generated["policy_empty_fallback"] += 1
+                text = perturb(kind, cands[0], obj.get("question", ""), obj["evidence"],
+                               str(obj.get("answer", "")), self.seed, obj["id"] + f"#{len(cands)}")
+                origin = "rule"
+            report.generated[f"{origin}:{kind}" if origin == "rule" else f"policy:{kind}"] += 1
+            cands.append(text)
+            if models:
+                models.append(f"{chosen_model}+{kind}" if origin == "rule" else f"{origin}+{kind}")
+            if scores:
+                floor -= 1.0
+                scores.append(floor)
+        out = dict(obj, candidates=cands)
+        if models:
+            out["candidates_model"] = models
+        if scores:
+            out["candidates_score"] = scores
+        return out
+
+    # -- contexts ----------------------------------------------------------------------------------
+    def evidence_pieces(self, item: ShortItem, multihop: bool) -> list[str]:
+        ev = [e.strip() for e in item.evidence]
+        if not multihop:
+            return ev
+        pieces = ev if len(ev) >= 2 else [s for s in _SENTENCE.split(ev[0]) if s.strip()]
+        hops = min(self.syn.get("max_hops", 3), len(pieces))
+        if hops < 2:
+            return ev
+        groups = [pieces[round(g * len(pieces) / hops):round((g + 1) * len(pieces) / hops)] for g in range(hops)]
+        joiner = SEPARATOR if len(ev) >= 2 else " "
+        return [joiner.join(g) for g in groups]
+
+    def fill(self, budget: int, rng) -> tuple[list[int], bool]:
+        """Distractor indices (pool order shuffled) whose joined cost fits `budget`; reuse flag."""
+        sep = self.counter.sep_tokens
+        order = list(range(len(self.pool.lengths)))
+        rng.shuffle(order)
+        picked: list[int] = []
+        remaining = budget
+        passes = 0
+        while remaining >= self.pool.min_len + sep:
+            added = False
+            for i in order:
+                cost = self.pool.lengths[i] + sep
+                if cost <= remaining:
+                    picked.append(i)
+                    remaining -= cost
+                    added = True
+                    if remaining < self.pool.min_len + sep:
+                        break
+            passes += 1
+            if not added:
+                break
+        return picked, passes > 1 and len(picked) > len(order)
+
+    def slots(self, n_docs: int, position: str, hops: int, rng) -> list[int]:
+        """Insertion slots (0 = before the first distractor, n_docs = after the last), one per piece."""
+        if hops > 1:
+            out = []
+            for s in range(hops):
+                lo, hi = s * (n_docs + 1) // hops, (s + 1) * (n_docs + 1) // hops - 1
+                out.append(rng.randint(lo, max(lo, hi)))
+            return out
+        slot = {"start": 0, "middle": n_docs // 2, "end": n_docs}.get(position)
+        return [rng.randint(0, n_docs) if slot is None else slot]
+
+    def build(self, item: ShortItem, v: Variant, report: SynthReport, line: int) -> dict | None:
+        vid = f"{item.id}-{v.index}"
+        rng = rng_for(self.seed, "synth", vid)
+        counter, sep = self.counter, self.counter.sep_tokens
+        question_msg = f"Question: {item.question}"
+        q_tokens = counter.count(question_msg)
+        pieces = self.evidence_pieces(item, v.multihop)
+        hops = len(pieces) if v.multihop and len(pieces) > 1 else 1
+        piece_lens = [counter.count(p) for p in pieces]
+        fixed = q_tokens + sep + counter.joined(piece_lens)
+        if fixed > v.length:
+            report.skip("longer_than_bucket", line, item.id,
+                        f"{fixed} tokens of question + evidence > {bucket_label(v.length)} ({v.length})")
+            return None
+        docs, reused = self.fill(v.length - fixed, rng)
+        report.distractor_reuse += reused
+        slots = self.slots(len(docs), v.position, hops, rng)
+        # Assemble: evidence piece j goes before distractor slots[j] (contiguous when one slot).
+        place = [slots[0]] * len(pieces) if hops == 1 else slots
+        texts: list[str] = []
+        insert_positions, insert_index = [], []
+        offset = 0
+        j = 0
+        for d in range(len(docs) + 1):
+            while j < len(pieces) and place[j] == d:
+                if texts:
+                    offset += sep
+                insert_positions.append(offset)
+                insert_index.append(len(texts))
+                texts.append(pieces[j])
+                offset += piece_lens[j]
+                j += 1
+            if d < len(docs):
+                if texts:
+                    offset += sep
+                texts.append(self.pool.texts[docs[d]])
+                offset += self.pool.lengths[docs[d]]
+        context = SEPARATOR.join(texts)
+        total = offset + sep + q_tokens
+        content = context + SEPARATOR + question_msg
+        label = bucket_label(v.length)
+        position = "spread" if hops > 1 else v.position
+        rec = {
+            "id": vid, "task": item.task, "question": item.question, "source": item.source or "synth",
+            "subtask": "multihop" if hops > 1 else "", "prompt_template": [{"role": "user", "content": content}],
+            "ctx_length_for_length": label, "ctx_length_for_words": "", "length": total,
+            "words_count": len(content.split()),
+            "source_id": item.id, "insert_positions": insert_positions, "insert_index": insert_index,
+            "position": position, "hops": hops, "seed": derive_seed(self.seed, "synth", vid),
+            "length_bucket": label, "target_length": v.length, "answer": item.answer,
+            "difficulty": item.extra.get("difficulty"), "distractor_ids": [self.pool.ids[d] for d in docs],
+        }
+        self.add_responses(rec, item, v, rng)
+        BenchItem.from_dict(rec, "<synth>", line)  # same checks a reader applies
+        report.items += 1
+        report.tokens += total
+        for key, val in (("task", item.task), ("tasktype", rec["tasktype"]), ("subtype", rec["subtype"]),
+                         ("bucket", label), ("position", position), ("hops", str(hops))):
+            report.counts[key][val] += 1
+        return rec
+
+    def add_responses(self, rec: dict, item: ShortItem, v: Variant, rng) -> None:
+        cands = item.candidates
+        models = item.candidates_model or [""] * len(cands)
+        if v.n == 2:
+            rejected = list(range(1, len(cands)))
+            same = [j for j in rejected if models[0] and models[j] == models[0]]
+            diff = [j for j in rejected if j not in same]
+            group = (same if v.prefer == "same" else diff) or same or diff
+            j = group[rng.randrange(len(group))]
+            rec.update(tasktype="PairWise", subtype="same" if j in same else "diff", chosen=cands[0],
+                       rejected=cands[j], chosen_model=models[0], rejected_model=models[j])
+            return
+        picks = [0] + sorted(rng.sample(range(1, len(cands)), v.n - 1))
+        scores = item.candidates_score or [float(len(cands) - j) for j in range(len(cands))]
+        rec.update(tasktype="BestOfN", subtype=str(v.n), candidates=[cands[j] for j in picks],
+                   candidates_model=[models[j] for j in picks], candidates_score=[scores[j] for j in picks])
+
+
+def synthesize(raw: Iterable[tuple[int, dict]], synth: Synthesizer, report: SynthReport,
+               path: str = "<raw>") -> Iterator[dict]:
+    """Stream long BenchItem dicts from (line number, raw dict) pairs; fills `report`."""
+    seen: set[str] = set()
+    start = time.perf_counter()
+    for line, obj in raw:
+        report.raw_lines += 1
+        obj = check_raw(obj, path, line, seen, report)
+        if obj is None:
+            continue
+        variants = plan_variants(obj["id"], synth.syn, synth.seed)
+        obj = synth.complete_candidates(obj, max(v.n for v in variants), report)
+        item = ShortItem.from_dict(obj, path, line)
+        built = 0
+        for v in variants:
+            rec = synth.build(item, v, report, line)
+            if rec is not None:
+                built += 1
+                yield rec
+        report.sources_used += built > 0
+    report.seconds += time.perf_counter() - start
