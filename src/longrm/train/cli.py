@@ -1,0 +1,37 @@
+"""`longrm train sft|logo|disrm --config C --data FILE --init CKPT --out DIR [--resume]`."""
+
+from __future__ import annotations
+
+HELP = {
+    "sft": "Stage I: token-mean cross-entropy on the judgment (prompt masked), from the base model",
+    "logo": "Stage II: LOGO (multi-negative SimPO + SFT term) or DPO, from the SFT model",
+    "disrm": "discriminative RM: last-token scalar head, Bradley-Terry vs the mean of the negatives",
+}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train the generative (sft, logo) and discriminative (disrm) reward models")
+    tsub = p.add_subparsers(dest="train_stage", metavar="STAGE")
+    tsub.required = True
+    for stage, text in HELP.items():
+        s = tsub.add_parser(stage, help=text, description=text)
+        s.add_argument("--config", required=True, help="the study config (YAML)")
+        s.add_argument("--data", required=True,
+                       help="SFTExample (sft) / PrefPair (logo, disrm) JSONL, or a released HF save_to_disk folder")
+        s.add_argument("--init", required=True, help="checkpoint folder to start from (safetensors)")
+        s.add_argument("--out", required=True, help="output folder (model, train_log.jsonl, checkpoints/)")
+        s.add_argument("--resume", action="store_true", help="continue from the last OUT/checkpoints/step-N")
+        s.set_defaults(func=_run, stage=stage, prov_inputs=("data", "init"), prov_outputs=("out",),
+                       prov_params=("seed", "train"))
+
+
+def _run(args) -> int:
+    from longrm.config import load_config
+    from longrm.train.loop import train
+
+    cfg = load_config(args.config)
+    summary = train(args.stage, cfg, args.data, args.init, args.out, resume=args.resume)
+    print(f"train {args.stage}: {summary['steps']} steps, final loss {summary['final_loss']}, "
+          f"accuracy {summary['final_accuracy']}, {summary['tokens_per_s']:.0f} tokens/s, "
+          f"peak RSS {summary['peak_rss_mb']:.0f} MiB -> {args.out}")
+    return 0

@@ -1,0 +1,89 @@
+"""Training data: read SFTExample / PrefPair records (JSONL or a released HF folder) and tokenise them
+once into `Example`s (prompt ids + one or more response ids). Layout rules: docs/formats/train.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from longrm.data.io import iter_jsonl
+from longrm.data.official import is_hf_folder, iter_released
+from longrm.data.records import PrefPair, SFTExample
+from longrm.errors import InputError
+
+
+@dataclass
+class Example:
+    """One training item. responses[0] is the SFT target or the chosen completion; the rest are rejected."""
+
+    id: str
+    prompt_ids: list[int]
+    responses: list[list[int]]
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(len(self.prompt_ids) + len(r) for r in self.responses)
+
+
+def read_records(path: str | Path, stage: str) -> list:
+    """SFTExample records for sft, PrefPair records for logo/disrm, from JSONL or a released HF folder."""
+    want = SFTExample if stage == "sft" else PrefPair
+    path = Path(path)
+    if is_hf_folder(path) or (path.is_dir() and any(path.glob("*/dataset_info.json"))):
+        pairs = list(iter_released(path, "train")) if (path / "train").is_dir() else list(iter_released(path))
+        records = [rec for _, rec in pairs]
+        if stage == "sft" and records and isinstance(records[0], PrefPair):
+            # released preference data: the chosen judgment is a valid SFT target
+            records = [SFTExample(id=r.id, prompt=r.prompt, response=r.chosen) for r in records]
+    else:
+        records = list(iter_jsonl(path, want.from_dict))
+    if not records:
+        raise InputError(path, "no training records")
+    for i, rec in enumerate(records):
+        if not isinstance(rec, want):
+            raise InputError(path, f"expected {want.__name__} records for `train {stage}`, got "
+                             f"{type(rec).__name__}", i + 1)
+    return records
+
+
+def prompt_token_ids(tokenizer, prompt: str) -> list[int]:
+    if getattr(tokenizer, "chat_template", None):
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                            tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return list(ids)
+    return tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+
+def cut_middle(ids: list[int], keep: int) -> list[int]:
+    """Keep the first ceil(keep/2) and last floor(keep/2) ids (the official truncation's shape)."""
+    if len(ids) <= keep:
+        return ids
+    if keep <= 0:
+        return []
+    head = (keep + 1) // 2
+    return ids[:head] + ids[len(ids) - (keep - head):]
+
+
+def tokenize(records: list, tokenizer, stage: str, max_length: int, num_negatives: int | None = None,
+             ) -> tuple[list[Example], dict]:
+    """Records -> Examples. Returns (examples, skipped) where skipped counts reasons for dropped records."""
+    eos = [tokenizer.eos_token_id] if stage in ("sft", "logo") and tokenizer.eos_token_id is not None else []
+    examples, skipped = [], {}
+    for rec in records:
+        texts = [rec.response] if stage == "sft" else [rec.chosen, *rec.rejected[:num_negatives]]
+        responses = [tokenizer(t, add_special_tokens=False)["input_ids"] + eos for t in texts]
+        if any(len(r) == 0 for r in responses):
+            skipped["empty response"] = skipped.get("empty response", 0) + 1
+            continue
+        room = max_length - max(len(r) for r in responses)
+        if room < 1:
+            skipped["response longer than max_length"] = skipped.get("response longer than max_length", 0) + 1
+            continue
+        prompt = cut_middle(prompt_token_ids(tokenizer, rec.prompt), room)
+        if not prompt:
+            skipped["empty prompt"] = skipped.get("empty prompt", 0) + 1
+            continue
+        examples.append(Example(id=rec.id, prompt_ids=prompt, responses=responses))
+    return examples, skipped

@@ -1,0 +1,290 @@
+"""The training loop shared by the three stages: seeded data order, cosine schedule, logging,
+atomic resumable checkpoints, final save_pretrained. Layout: docs/formats/train.md."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from longrm.data.io import dumps, read_jsonl, sha256_file, write_json, write_jsonl
+from longrm.errors import ConfigError, InputError
+from longrm.seeding import derive_seed, rng_for
+from longrm.train import checkpoint as ckpt
+from longrm.train.data import read_records, tokenize
+
+STAGES = ("sft", "logo", "disrm")
+COMMON_DEFAULTS = {
+    "max_length": 2048, "bf16": "auto", "gradient_checkpointing": False, "checkpoint_every": 50,
+    "log_every": 5, "adam_betas": [0.9, 0.95], "min_lr_ratio": 0.1, "deepspeed": None,
+    "attn_implementation": None, "sequence_parallel": 1, "grad_cache": True, "logit_chunk": 1024,
+    "warmup_ratio": 0.0, "max_grad_norm": 1.0, "weight_decay": 0.0,
+}
+STAGE_DEFAULTS = {"epochs": 1, "lr": 1e-4, "batch_size": 4, "grad_accum": 1, "beta": 2.5, "gamma": 0.5,
+                  "sft_weight": 0.0, "num_negatives": 3, "aggregation": "mean_reward", "loss": "logo",
+                  "lora_r": 0}
+
+
+class Interrupted(Exception):
+    """Raised by `interrupt_after` (tests): a crash right after a step, before anything else is saved."""
+
+
+def settings(cfg: dict, stage: str) -> tuple[dict, dict]:
+    train = cfg.get("train", {})
+    common = {**COMMON_DEFAULTS, **train.get("common", {})}
+    params = {**STAGE_DEFAULTS, **train.get(stage, {})}
+    return common, params
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def lr_at(step: int, total: int, lr: float, min_ratio: float, warmup: int) -> float:
+    """Linear warmup over `warmup` steps, then cosine decay from lr to min_ratio * lr at the last step."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    span = max(1, total - 1 - warmup)
+    progress = min(1.0, (step - warmup) / span)
+    return lr * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def epoch_order(n: int, seed: int, stage: str, epoch: int) -> list[int]:
+    order = list(range(n))
+    rng_for(seed, "train", stage, "epoch", epoch).shuffle(order)
+    return order
+
+
+def _use_bf16(setting, device_type: str) -> bool:
+    from longrm.modeling import cpu_supports_bf16
+
+    if setting == "auto":
+        return device_type == "cuda" or cpu_supports_bf16()
+    return bool(setting)
+
+
+def _fingerprint(obj) -> str:
+    return hashlib.sha256(dumps(obj).encode()).hexdigest()[:16]
+
+
+def _data_fingerprint(path: Path) -> str:
+    if path.is_file():
+        return sha256_file(path)[:16]
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return _fingerprint([[str(p.relative_to(path)), p.stat().st_size] for p in files])
+
+
+def build_model(stage: str, init: Path, common: dict, params: dict, tokenizer, seed: int, trust: bool):
+    """The model to train (+ a frozen reference for dpo). disrm: AutoModelForSequenceClassification(num_labels=1)."""
+    import torch
+
+    from longrm.modeling import check_checkpoint, load_causal_lm
+    from longrm.train.gpu import pick_attn_implementation
+
+    attn = pick_attn_implementation(common.get("attn_implementation"))
+    torch.manual_seed(derive_seed(seed, "train", stage, "init"))
+    if stage == "disrm":
+        from transformers import AutoModelForSequenceClassification
+
+        check_checkpoint(init)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(init), num_labels=1, local_files_only=True, use_safetensors=True, trust_remote_code=trust,
+            attn_implementation=attn, pad_token_id=tokenizer.pad_token_id)
+        model.config.pad_token_id = tokenizer.pad_token_id
+        if params["lora_r"] > 0:
+            from peft import LoraConfig, get_peft_model
+
+            lora = LoraConfig(r=params["lora_r"], lora_alpha=2 * params["lora_r"], lora_dropout=0.0,
+                              target_modules="all-linear", modules_to_save=["score"], task_type="SEQ_CLS")
+            model = get_peft_model(model, lora)
+    else:
+        model = load_causal_lm(init, trust_remote_code=trust, attn_implementation=attn)
+    if common["gradient_checkpointing"]:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    ref = None
+    if stage == "logo" and params["loss"] == "dpo":
+        ref = load_causal_lm(init, trust_remote_code=trust, attn_implementation=attn)
+        ref.eval().requires_grad_(False)
+    return model, ref
+
+
+def _head(model, stage: str):
+    from longrm.train.forward import unwrap
+
+    m = model
+    if stage == "disrm":
+        # with PEFT, the trainable copy of the score head lives on the PEFT wrapper's module tree
+        return unwrap(m).score
+    return unwrap(m).get_output_embeddings()
+
+
+def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | Path, resume: bool = False,
+          interrupt_after: int | None = None) -> dict:
+    """Run one training stage end to end; return the summary (also written to OUT/train_summary.json)."""
+    import torch
+    from tqdm import tqdm
+
+    from longrm.modeling import load_tokenizer, set_threads
+    from longrm.train import steps
+    from longrm.train.forward import autocast, body_of, unwrap
+    from longrm.train.gpu import SequenceParallelBody, deepspeed_engine, zero3_state_dict
+
+    if stage not in STAGES:
+        raise ConfigError(f"unknown train stage {stage!r}; expected one of {STAGES}")
+    common, params = settings(cfg, stage)
+    seed = int(cfg.get("seed", 0))
+    data, init, out = Path(data), Path(init), Path(out)
+    trust = bool(cfg.get("trust_remote_code", False))
+    set_threads()
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_root = out / "checkpoints"
+
+    tokenizer = load_tokenizer(init, trust_remote_code=trust)
+    records = read_records(data, stage)
+    examples, skipped = tokenize(records, tokenizer, stage, common["max_length"], params["num_negatives"])
+    if not examples:
+        raise InputError(data, f"no usable training examples (skipped: {skipped})")
+
+    model, ref = build_model(stage, init, common, params, tokenizer, seed, trust)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    if ref is not None:
+        ref.to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=params["lr"], betas=tuple(common["adam_betas"]),
+                                  weight_decay=common["weight_decay"])
+    engine = None
+    if common["deepspeed"]:
+        engine = deepspeed_engine(model, optimizer, common["deepspeed"], clip=common["max_grad_norm"])
+    bf16 = _use_bf16(common["bf16"], device.type)
+
+    def amp():
+        return autocast(device.type, bf16)
+
+    body = body_of(model)
+    if common["sequence_parallel"] > 1:
+        body = SequenceParallelBody(body, common["sequence_parallel"])
+    backward = engine.backward if engine is not None else (lambda loss: loss.backward())
+    parts = steps.Parts(body=body, head=_head(model, stage), amp=amp, device=device, backward=backward,
+                        chunk=common["logit_chunk"], grad_cache=common["grad_cache"])
+    if ref is not None:
+        parts.ref = steps.Parts(body=body_of(ref), head=ref.get_output_embeddings(), amp=amp, device=device,
+                                backward=None, chunk=common["logit_chunk"])
+
+    per_step = params["batch_size"] * params["grad_accum"]
+    steps_per_epoch = math.ceil(len(examples) / per_step)
+    total = steps_per_epoch * params["epochs"]
+    if params.get("max_steps"):
+        total = min(total, params["max_steps"])
+    warmup = int(common["warmup_ratio"] * total)
+    fingerprint = {"data": _data_fingerprint(data), "config": _fingerprint({"common": common, "stage": params}),
+                   "stage": stage, "examples": len(examples)}
+
+    state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "examples_seen": 0, "tokens_seen": 0, "wall_s": 0.0,
+             "resumed_from": None, **fingerprint}
+    log: list[dict] = []
+    log_path = out / "train_log.jsonl"
+    last = ckpt.latest(ckpt_root) if resume else None
+    if last is not None:
+        state = ckpt.load(last, model, optimizer, engine)
+        for key, value in fingerprint.items():
+            if state.get(key) != value:
+                raise ConfigError(f"--resume: {last} was made with a different {key} ({state.get(key)} != "
+                                  f"{value}); rerun without --resume to start over")
+        state["resumed_from"] = state["step"]
+        log = [r for r in (read_jsonl(log_path) if log_path.exists() else []) if r["step"] <= state["step"]]
+        print(f"longrm train {stage}: resuming from {last.name}", file=sys.stderr)
+    elif ckpt_root.exists():
+        shutil.rmtree(ckpt_root)  # a fresh run must not later resume from an older run's checkpoints
+
+    step_fn = {"sft": lambda b: steps.sft_step(parts, b),
+               "disrm": lambda b: steps.disrm_step(parts, b),
+               "logo": lambda b: steps.logo_step(parts, b, params["beta"], params["gamma"], params["aggregation"],
+                                                 params["sft_weight"], params["loss"])}[stage]
+    model.train()
+    window: list[dict] = []
+    window_start = time.perf_counter()
+    run_start = time.perf_counter()
+    wall_before = state["wall_s"]
+    step = state["step"]
+    bar = tqdm(total=total, initial=step, desc=f"train {stage}", disable=None, file=sys.stderr, dynamic_ncols=True)
+    order_cache: dict[int, list[int]] = {}
+    while step < total:
+        epoch, b = divmod(step, steps_per_epoch)
+        order = order_cache.setdefault(epoch, epoch_order(len(examples), seed, stage, epoch))
+        batch = [examples[i] for i in order[b * per_step:(b + 1) * per_step]]
+        lr = lr_at(step, total, params["lr"], common["min_lr_ratio"], warmup)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        if engine is None:
+            optimizer.zero_grad(set_to_none=True)
+        metrics = step_fn(batch)
+        if engine is not None:
+            engine.step()
+        else:
+            if common["max_grad_norm"]:
+                torch.nn.utils.clip_grad_norm_(trainable, common["max_grad_norm"])
+            optimizer.step()
+        step += 1
+        state.update(step=step, epoch=step // steps_per_epoch, batch_in_epoch=step % steps_per_epoch)
+        state["examples_seen"] += metrics["examples"]
+        state["tokens_seen"] += metrics["tokens"]
+        window.append({**metrics, "lr": lr, "epoch": epoch})
+        if step % common["log_every"] == 0 or step == total:
+            elapsed = max(time.perf_counter() - window_start, 1e-9)
+            line = {"step": step, "epoch": epoch, "lr": lr,
+                    "tokens_per_s": round(sum(w["tokens"] for w in window) / elapsed, 2),
+                    "peak_rss_mb": round(peak_rss_mb(), 1),
+                    "examples": state["examples_seen"], "tokens": state["tokens_seen"]}
+            for key in ("loss", "accuracy", "nll", "margin"):
+                if key in window[0]:
+                    line[key] = round(sum(w[key] for w in window) / len(window), 6)
+            log.append(line)
+            write_jsonl(log_path, log)
+            bar.set_postfix(loss=f"{line['loss']:.4f}", acc=f"{line['accuracy']:.3f}",
+                            tok_s=f"{line['tokens_per_s']:.0f}")
+            window, window_start = [], time.perf_counter()
+        bar.update(1)
+        if step % common["checkpoint_every"] == 0 or step == total:
+            state["wall_s"] = wall_before + time.perf_counter() - run_start
+            ckpt.save(ckpt_root, step, model, optimizer, state, engine)
+        if interrupt_after is not None and step == interrupt_after:
+            bar.close()
+            raise Interrupted(f"interrupted after step {step}")
+    bar.close()
+    wall = wall_before + time.perf_counter() - run_start
+
+    final = unwrap(model)
+    if stage == "disrm" and hasattr(model, "merge_and_unload"):
+        final = model.merge_and_unload()
+    state_dict = zero3_state_dict(engine)
+    is_main = engine is None or engine.global_rank == 0
+    if is_main:
+        with contextlib.suppress(AttributeError):
+            final.generation_config.pad_token_id = tokenizer.pad_token_id
+        final.save_pretrained(str(out), safe_serialization=True, state_dict=state_dict)
+        tokenizer.save_pretrained(str(out))
+
+    tail = log[-max(1, len(log) // 10):]
+    summary = {
+        "stage": stage, "loss_type": {"sft": "sft", "disrm": "bt"}.get(stage, params["loss"]),
+        "steps": step, "epochs_run": round(state["examples_seen"] / len(examples), 4),
+        "examples_seen": state["examples_seen"], "tokens_seen": state["tokens_seen"],
+        "train_examples": len(examples), "wall_s": round(wall, 2),
+        "tokens_per_s": round(state["tokens_seen"] / max(wall, 1e-9), 2), "peak_rss_mb": round(peak_rss_mb(), 1),
+        "final_loss": round(sum(r["loss"] for r in tail) / len(tail), 6) if tail else None,
+        "final_accuracy": round(sum(r["accuracy"] for r in tail) / len(tail), 6) if tail else None,
+        "params": sum(p.numel() for p in model.parameters()), "trainable_params": sum(p.numel() for p in trainable),
+        "resumed_from": state.get("resumed_from"), "init": str(init), "data": str(data),
+        "config": {"common": common, stage: params}, "deepspeed": engine is not None, "bf16": bf16,
+        "skipped": skipped,
+    }
+    if is_main:
+        write_json(out / "train_summary.json", json.loads(dumps(summary)))
+    return summary
