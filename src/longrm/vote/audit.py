@@ -1,0 +1,124 @@
+"""`vote audit`: how good is the vote's label? (format: docs/formats/vote.md)
+
+Label accuracy = share of KEPT items whose majority label equals the gold ranking (for a pair: the
+vote picks the chosen response). A single judge is scored the way it would be used alone: every
+(item, order) verdict against gold, over ALL items ("per_order_accuracy"); also over the items it is
+consistent on, and over the items the full vote keeps. Curves re-run the vote (vote.tally) on subsets
+of judges and at other thresholds from the per-judge verdicts stored in votes.jsonl.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from typing import Sequence
+
+from longrm.seeding import rng_for
+from longrm.vote.tally import tally
+
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+MAX_SUBSETS = 256
+
+
+def _vote_over(votes: list[dict], names: Sequence[str], threshold: float, min_judges: int) -> dict:
+    kept = correct = 0
+    for v in votes:
+        t = tally({n: v["judges"][n]["label"] for n in names}, threshold, min(min_judges, len(names)))
+        if t.kept:
+            kept += 1
+            correct += t.majority == v["gold"]
+    return {"kept": kept, "yield": kept / len(votes) if votes else 0.0,
+            "accuracy": correct / kept if kept else None}
+
+
+def judge_stats(votes: list[dict], name: str) -> dict:
+    per_order = [r == v["gold"] for v in votes for r in v["judges"][name]["rankings"]]
+    cons = [v for v in votes if v["judges"][name]["consistent"]]
+    kept = [v for v in votes if v["kept"]]
+    kept_orders = [r == v["gold"] for v in kept for r in v["judges"][name]["rankings"]]
+    return {
+        "per_order_accuracy": sum(per_order) / len(per_order) if per_order else None,
+        "consistency": len(cons) / len(votes) if votes else None,
+        "consistent_accuracy": (sum(v["judges"][name]["label"] == v["gold"] for v in cons) / len(cons)) if cons else None,
+        "per_order_accuracy_on_kept": sum(kept_orders) / len(kept_orders) if kept_orders else None,
+    }
+
+
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def audit(votes: list[dict], threshold: float, min_judges: int, seed: int = 0) -> dict:
+    names = list(votes[0]["judge_names"]) if votes else []
+    judges = {n: judge_stats(votes, n) for n in names}
+    best = max(names, key=lambda n: (judges[n]["per_order_accuracy"] or 0.0, -names.index(n))) if names else None
+    full = _vote_over(votes, names, threshold, min_judges)
+
+    by_k = []
+    for k in range(1, len(names) + 1):
+        prefix = _vote_over(votes, names[:k], threshold, min_judges)
+        subsets = list(itertools.combinations(names, k))
+        if len(subsets) > MAX_SUBSETS:
+            rng = rng_for(seed, "audit-subsets", k)
+            subsets = rng.sample(subsets, MAX_SUBSETS)
+        runs = [_vote_over(votes, s, threshold, min_judges) for s in subsets]
+        by_k.append({"k": k, "config_order": prefix, "judges": names[:k],
+                     "all_subsets": {"n_subsets": len(runs), "accuracy": _mean(r["accuracy"] for r in runs),
+                                     "yield": _mean(r["yield"] for r in runs)}})
+    by_threshold = [dict(threshold=t, **_vote_over(votes, names, t, min_judges)) for t in THRESHOLDS]
+
+    groups: dict[str, dict[str, list[dict]]] = {"task": defaultdict(list), "length_bucket": defaultdict(list),
+                                                "tasktype": defaultdict(list), "position": defaultdict(list)}
+    for v in votes:
+        for key in groups:
+            groups[key][str(v.get(key))].append(v)
+    per_group = {key: {g: {"items": len(vs), "kept": sum(x["kept"] for x in vs),
+                           "yield": sum(x["kept"] for x in vs) / len(vs),
+                           "accuracy": _mean([x["correct"] for x in vs if x["kept"]] or [None])}
+                       for g, vs in sorted(d.items())} for key, d in groups.items()}
+    kept_acc = full["accuracy"]
+    best_acc = judges[best]["per_order_accuracy"] if best else None
+    return {
+        "items": len(votes), "judges": names, "threshold": threshold, "min_judges": min_judges,
+        "vote": full, "judge_stats": judges, "best_single_judge": best,
+        "best_single_accuracy": best_acc,
+        "best_single_accuracy_on_kept": judges[best]["per_order_accuracy_on_kept"] if best else None,
+        "vote_beats_best_single": (kept_acc is not None and best_acc is not None and kept_acc > best_acc),
+        "by_k": by_k, "by_threshold": by_threshold, "by_group": per_group,
+    }
+
+
+def plot(report: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from longrm.data.io import atomic_write
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    ks = [r["k"] for r in report["by_k"]]
+    ax = axes[0]
+    ax.plot(ks, [r["config_order"]["accuracy"] for r in report["by_k"]], "o-", label="vote, first K judges")
+    ax.plot(ks, [r["all_subsets"]["accuracy"] for r in report["by_k"]], "s--", label="vote, all K-subsets (mean)")
+    if report["best_single_accuracy"] is not None:
+        ax.axhline(report["best_single_accuracy"], color="grey", ls=":",
+                   label=f"best single judge ({report['best_single_judge']})")
+    ax.set(xlabel="K (judges)", ylabel="label accuracy (kept items)", title="Accuracy vs K", ylim=(0, 1.02))
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    ts = [r["threshold"] for r in report["by_threshold"]]
+    ax.plot(ts, [r["accuracy"] for r in report["by_threshold"]], "o-", label="accuracy")
+    ax.plot(ts, [r["yield"] for r in report["by_threshold"]], "s--", label="yield (kept share)")
+    ax.set(xlabel="agreement threshold", title="Accuracy and yield vs threshold", ylim=(0, 1.02))
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    rows = [(f"{k}:{g}", s["yield"]) for k in ("task", "length_bucket") for g, s in report["by_group"][k].items()]
+    ax.barh([r[0] for r in rows], [r[1] for r in rows], color=["C0"] * len(report["by_group"]["task"]) +
+            ["C1"] * len(report["by_group"]["length_bucket"]))
+    ax.set(xlabel="yield (kept share)", title="Yield per task and length", xlim=(0, 1))
+    fig.tight_layout()
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)

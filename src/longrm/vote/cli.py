@@ -1,0 +1,119 @@
+"""`longrm vote run|audit|split`: consistency majority voting, its audit, and the data splits."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("vote", help="consistency majority voting over K judges; audit; train/bench splits")
+    vsub = p.add_subparsers(dest="vote_command", metavar="ACTION")
+    vsub.required = True
+
+    r = vsub.add_parser("run", help="judge every item in all orders with every judge; one vote per item")
+    r.add_argument("--config")
+    r.add_argument("--items", required=True, help="BenchItem JSONL (synth output)")
+    r.add_argument("--out", required=True, help="votes JSONL")
+    r.add_argument("--timing", help="optional JSON with seconds per judge")
+    r.set_defaults(func=_run, prov_inputs=("items",), prov_outputs=("out", "timing"), prov_params=("vote",))
+
+    a = vsub.add_parser("audit", help="label accuracy vs K and threshold, yield per task/length")
+    a.add_argument("--config")
+    a.add_argument("--items", required=True)
+    a.add_argument("--votes", required=True)
+    a.add_argument("--out", required=True, help="audit JSON")
+    a.add_argument("--figure", help="PNG figure to write")
+    a.set_defaults(func=_audit, prov_inputs=("items", "votes"), prov_outputs=("out", "figure"),
+                   prov_params=("vote",))
+
+    s = vsub.add_parser("split", help="benchmark (gold labels) and SFT/preference/DisRM training splits")
+    s.add_argument("--config")
+    s.add_argument("--items", required=True)
+    s.add_argument("--votes", required=True)
+    s.add_argument("--out-dir", required=True, help="folder for sft/pref/disrm/bench.jsonl and report.json")
+    s.set_defaults(func=_split, prov_inputs=("items", "votes"), prov_outputs=("out_dir",),
+                   prov_params=("seed", "vote"))
+
+
+def run_cmd(cfg: dict, items_path: str, out: str, timing_path: str | None = None) -> dict:
+    import time
+
+    from tqdm import tqdm
+
+    from longrm.data.io import iter_jsonl, write_json, write_jsonl
+    from longrm.data.records import BenchItem
+    from longrm.vote.run import make_judges, run_votes
+
+    judges = make_judges(cfg)
+    timing: dict = {}
+    t0 = time.perf_counter()
+    items = tqdm(iter_jsonl(items_path, BenchItem.from_dict), desc="vote", unit="item", disable=None)
+    n = write_jsonl(out, run_votes(items, judges, cfg["vote"], timing))
+    for j in judges:
+        j.close()
+    summary = {"items": n, "seconds": round(time.perf_counter() - t0, 3),
+               "judge_seconds": {k: round(v, 3) for k, v in timing.items()}}
+    if timing_path:
+        write_json(timing_path, summary)
+    return summary
+
+
+def _run(args) -> int:
+    import sys
+
+    from longrm.config import load_config
+
+    s = run_cmd(load_config(args.config), args.items, args.out, args.timing)
+    print(f"vote run: {s['items']} items in {s['seconds']} s; per judge {s['judge_seconds']}", file=sys.stderr)
+    return 0
+
+
+def audit_cmd(cfg: dict, items_path: str, votes_path: str, out: str, figure: str | None = None) -> dict:
+    from longrm.data.io import iter_jsonl, read_jsonl, write_json
+    from longrm.errors import InputError
+    from longrm.vote.audit import audit, plot
+    from longrm.vote.run import DEFAULT_MIN_JUDGES
+
+    votes = read_jsonl(votes_path)
+    if not votes:
+        raise InputError(votes_path, "no vote records")
+    item_ids = {o["id"] for o in iter_jsonl(items_path)}
+    missing = [v["id"] for v in votes if v["id"] not in item_ids]
+    if missing:
+        raise InputError(votes_path, f"{len(missing)} votes for items absent from {items_path}, e.g. {missing[0]!r}")
+    vcfg = cfg["vote"]
+    report = audit(votes, vcfg.get("threshold", 0.6), vcfg.get("min_judges", DEFAULT_MIN_JUDGES), cfg["seed"])
+    write_json(out, report)
+    if figure:
+        plot(report, figure)
+    return report
+
+
+def _audit(args) -> int:
+    import sys
+
+    from longrm.config import load_config
+
+    r = audit_cmd(load_config(args.config), args.items, args.votes, args.out, args.figure)
+    print(f"vote audit: vote accuracy {r['vote']['accuracy']} on {r['vote']['kept']}/{r['items']} kept items; "
+          f"best single judge {r['best_single_judge']} {r['best_single_accuracy']:.3f}", file=sys.stderr)
+    return 0
+
+
+def split_cmd(cfg: dict, items_path: str, votes_path: str, out_dir: str) -> dict:
+    from pathlib import Path
+
+    from longrm.data.io import write_json
+    from longrm.vote.split import split
+
+    report = split(cfg, items_path, votes_path, out_dir)
+    write_json(Path(out_dir) / "report.json", report)
+    return report
+
+
+def _split(args) -> int:
+    import sys
+
+    from longrm.config import load_config
+
+    r = split_cmd(load_config(args.config), args.items, args.votes, args.out_dir)
+    print(f"vote split: {r['counts']}", file=sys.stderr)
+    return 0

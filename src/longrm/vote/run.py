@@ -1,0 +1,139 @@
+"""`vote run`: every judge of `vote.judges` judges every item in all its orders; one vote record per item
+(format: docs/formats/vote.md)."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Iterable, Iterator, Sequence
+
+from longrm.data.records import BenchItem, Judgment
+from longrm.errors import ConfigError
+from longrm.judges.base import Judge, judge_orders
+from longrm.vote.tally import consistent_label, tally
+
+DEFAULT_MIN_JUDGES = 2
+CHUNK = 128
+_VERDICT = re.compile(r"\[\[[^\]]*\]\]\s*$")
+
+
+def item_orders(item: BenchItem, vcfg: dict, seed: int = 42) -> list[list[int]]:
+    """The orders an item is judged in: 'all' = judges.base.judge_orders; 'two' = identity + reverse."""
+    if vcfg.get("orders", "all") == "two":
+        ident = list(range(len(item.responses)))
+        return [ident, ident[::-1]]
+    return judge_orders(item, vcfg.get("bon_orders", 2), seed)
+
+
+def lm_params(vcfg: dict) -> dict:
+    """Generation settings for LM judges in the vote (the rest come from `bench`)."""
+    return {k: vcfg[k] for k in ("max_new_tokens", "max_model_len", "batch_size") if k in vcfg}
+
+
+def make_judges(cfg: dict) -> list[Judge]:
+    """Judges of `vote.judges`, through judges.factory.make_judge when it exists (scorers directly
+    otherwise); each is renamed to its spec name."""
+    try:
+        from longrm.judges.factory import make_judge
+    except ModuleNotFoundError as exc:
+        if exc.name != "longrm.judges.factory":
+            raise
+        make_judge = None
+    judges = []
+    for spec in cfg["vote"]["judges"]:
+        if make_judge is not None:
+            judge = make_judge(spec, cfg, lm_params(cfg["vote"]))
+        elif spec["kind"] == "scorer":
+            from longrm.judges.scorers import make_scorer
+
+            judge = make_scorer(spec["scorer"], cfg)
+        else:
+            raise ConfigError(f"vote.judges: judge {spec['name']!r} of kind {spec['kind']!r} needs "
+                              "longrm.judges.factory, which is not installed")
+        judge.name = spec["name"]
+        judges.append(judge)
+    names = [j.name for j in judges]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"vote.judges: judge names must be unique, got {names}")
+    return judges
+
+
+def analysis_of(j: Judgment) -> str:
+    """The rationale text of a judgment: a scorer's analysis, else the raw output minus its verdict."""
+    text = j.extra.get("analysis") if isinstance(j.extra, dict) else None
+    if text is None:
+        text = _VERDICT.sub("", j.raw or "").strip()
+        text = re.sub(r"^\[Analysis\]\s*", "", text)
+    return " ".join(text.split())
+
+
+def _rationale_rank(name: str, texts: list[str]) -> int:
+    """Prefer rationales that quote the context, then any non-empty one."""
+    if all("context states" in t for t in texts):
+        return 0
+    return 1 if all(texts) else 2
+
+
+def vote_record(item: BenchItem, orders: list[list[int]], by_judge: dict[str, list[Judgment]],
+                vcfg: dict) -> dict:
+    judges, labels, rationales = {}, {}, {}
+    for name, js in by_judge.items():
+        rankings = [j.ranking for j in js]
+        label = consistent_label(rankings)
+        labels[name] = label
+        judges[name] = {"rankings": rankings, "consistent": label is not None, "label": label,
+                        "seconds": round(sum(j.latency_s for j in js), 6)}
+        rationales[name] = [analysis_of(j) for j in js]
+    t = tally(labels, vcfg.get("threshold", 0.6), vcfg.get("min_judges", DEFAULT_MIN_JUDGES))
+    agreeing = {name: rationales[name] for name in t.agreeing}
+    best = min(t.agreeing, key=lambda n: (_rationale_rank(n, rationales[n]), list(by_judge).index(n)), default=None)
+    gold = item.gold_ranking
+    return {
+        "id": item.id, "source_id": str(item.extra.get("source_id", item.id)), "task": item.task,
+        "tasktype": item.tasktype, "subtype": item.subtype, "length_bucket": item.length_bucket,
+        "position": item.extra.get("position"), "hops": item.extra.get("hops"), "n": len(item.responses),
+        "gold": gold, "orders": orders, "judge_names": list(by_judge), "judges": judges,
+        "majority": t.majority, "agree": t.agree, "counted": t.counted, "share": round(t.share, 6),
+        "margin": round(t.margin, 6), "kept": t.kept, "agreeing": list(t.agreeing),
+        "rationales": agreeing, "rationale_judge": best,
+        "correct": None if t.majority is None else t.majority == gold,
+    }
+
+
+def _chunks(items: Iterable[BenchItem], size: int) -> Iterator[list[BenchItem]]:
+    buf = []
+    for it in items:
+        buf.append(it)
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def run_votes(items: Iterable[BenchItem], judges: Sequence[Judge], vcfg: dict, timing: dict | None = None,
+              order_seed: int = 42) -> Iterator[dict]:
+    """Stream vote records; `timing` collects seconds per judge."""
+    timing = timing if timing is not None else {}
+    seen: set[str] = set()
+    for chunk in _chunks(items, CHUNK):
+        flat_items, flat_orders, owner = [], [], []
+        orders_of = {}
+        for item in chunk:
+            if item.id in seen:
+                raise ConfigError(f"duplicate item id {item.id!r} in the items file")
+            seen.add(item.id)
+            orders_of[item.id] = item_orders(item, vcfg, order_seed)
+            for o in orders_of[item.id]:
+                flat_items.append(item)
+                flat_orders.append(o)
+                owner.append(item.id)
+        per_item: dict[str, dict[str, list[Judgment]]] = {it.id: {} for it in chunk}
+        for judge in judges:
+            t0 = time.perf_counter()
+            out = judge.judge(flat_items, flat_orders)
+            timing[judge.name] = timing.get(judge.name, 0.0) + time.perf_counter() - t0
+            for iid, j in zip(owner, out):
+                per_item[iid].setdefault(judge.name, []).append(j)
+        for item in chunk:
+            yield vote_record(item, orders_of[item.id], per_item[item.id], vcfg)

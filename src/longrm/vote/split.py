@@ -1,0 +1,157 @@
+"""`vote split`: held-out benchmark and training splits, split by SOURCE item (format: docs/formats/vote.md).
+
+Source items are ordered by a seeded hash of their id and the first round(bench_share * n) go to the
+benchmark, so the assignment of one source never depends on the others. Every long item built from a
+benchmark source goes to bench.jsonl with its GOLD labels (kept or not); kept items of training sources
+become training data with the VOTED label:
+  sft.jsonl    SFTExample per (item, order): judge prompt -> the agreeing judge's rationale + voted verdict
+  pref.jsonl   PrefPair per (item, order): chosen = that target; rejected = up to max_negatives wrong
+               verdicts whose rationales cite an irrelevant chunk or a contradicted fact
+  disrm.jsonl  PrefPair per item: task prompt; chosen = voted-best response; rejected = the others, voted order
+A source found in both the benchmark and a training split raises (nothing is written then).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections import Counter
+
+from longrm.data.io import atomic_write, dumps, iter_jsonl
+from longrm.data.records import BenchItem, PrefPair, SFTExample
+from longrm.errors import InputError, LongRMError
+from longrm.judges.prompts import build_prompt, judgment_target, letter
+from longrm.judges.scorers import best_sentence, content_words, context_and_question, quote, sentences
+from longrm.seeding import derive_seed, rng_for
+from longrm.synth.perturb import contradict
+
+SPLITS = ("bench", "sft", "pref", "disrm")
+
+
+class SplitLeakError(LongRMError):
+    """A source item ended up in both the benchmark and a training split."""
+
+
+def assign_sources(source_ids, bench_share: float, seed: int) -> set[str]:
+    """The benchmark's source ids (seeded, exact share)."""
+    ordered = sorted(set(source_ids), key=lambda s: (derive_seed(seed, "split", s), s))
+    return set(ordered[: round(bench_share * len(ordered))])
+
+
+def check_disjoint(written: dict[str, set[str]]) -> None:
+    train = set().union(*(written[s] for s in SPLITS if s != "bench"))
+    shared = written["bench"] & train
+    if shared:
+        raise SplitLeakError(f"{len(shared)} source item(s) in both benchmark and training splits, "
+                             f"e.g. {sorted(shared)[:3]}")
+
+
+def positions_of(ranking: list[int], order: list[int]) -> list[int]:
+    return [order.index(i) for i in ranking]
+
+
+def wrong_rankings(majority: list[int], rng, limit: int) -> list[list[int]]:
+    """Up to `limit` rankings that differ from the majority at the top (a wrong verdict), seeded."""
+    perms = [list(p) for p in itertools.permutations(majority) if p[0] != majority[0]]
+    rng.shuffle(perms)
+    if len(perms) < limit:  # pairs: one wrong verdict, several wrong rationales
+        perms = (perms * limit)[:limit]
+    return perms[:limit]
+
+
+def negative_rationale(kind: str, item: BenchItem, wrong: list[int], order: list[int], rng) -> str:
+    """A wrong judgment's analysis: cites an irrelevant chunk, or a contradicted version of the fact."""
+    context, question = context_and_question(item)
+    win = letter(order.index(wrong[0]))
+    loser = letter(order.index(wrong[-1]))
+    if kind == "contradicted":
+        target = set(content_words(item.responses[wrong[-1]])) | set(content_words(question))
+        fact = best_sentence(context, target)
+        if fact:
+            answer = str(item.extra.get("answer") or "")
+            swapped = contradict(fact, fact, answer if answer in fact else "", rng)
+            return (f'The context states: "{quote(swapped)}". Response {win} agrees with this, '
+                    f"while Response {loser} states a different fact, so Response {win} is better.")
+    qwords = set(content_words(question))
+    sents = [s for s in sentences(context) if len(s.split()) >= 4]
+    irrelevant = sorted(sents, key=lambda s: len(set(content_words(s)) & qwords))[: max(1, len(sents) // 4)]
+    chunk = rng.choice(irrelevant) if irrelevant else context[:200]
+    return (f'The context states: "{quote(chunk)}". Response {win} is consistent with this passage, '
+            f"so Response {win} is better supported than Response {loser}.")
+
+
+def fallback_analysis(item: BenchItem, majority: list[int], order: list[int]) -> str:
+    return f"Response {letter(order.index(majority[0]))} is the one best supported by the context."
+
+
+def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
+    from pathlib import Path
+
+    vcfg = cfg["vote"]
+    scfg = vcfg.get("splits", {})
+    share, max_neg = scfg.get("bench_share", 0.3), scfg.get("max_negatives", 3)
+    votes = {}
+    for line, v in iter_jsonl(votes_path, parse=lambda o, p, n: (n, o)):
+        if "id" not in v or "majority" not in v:
+            raise InputError(votes_path, "not a vote record", line, "id" if "id" not in v else "majority")
+        votes[v["id"]] = v
+    bench_sources = assign_sources((v["source_id"] for v in votes.values()), share, cfg["seed"])
+    out_dir = Path(out_dir)
+    written = {s: set() for s in SPLITS}
+    counts = {s: 0 for s in SPLITS}
+    stats = Counter()
+    with contextlib.ExitStack() as stack:
+        files = {s: stack.enter_context(atomic_write(out_dir / f"{s}.jsonl")) for s in SPLITS}
+
+        def emit(name, rec, source):
+            files[name].write(dumps(rec.to_dict() if hasattr(rec, "to_dict") else rec) + "\n")
+            written[name].add(source)
+            counts[name] += 1
+
+        for line, obj in iter_jsonl(items_path, parse=lambda o, p, n: (n, o)):
+            item = BenchItem.from_dict(obj, str(items_path), line)
+            v = votes.get(item.id)
+            if v is None:
+                raise InputError(items_path, f"item {item.id!r} has no vote in {votes_path}", line, "id")
+            source = v["source_id"]
+            if source in bench_sources:
+                emit("bench", obj, source)
+                continue
+            stats["train_items"] += 1
+            if not v["kept"]:
+                stats["train_items_dropped"] += 1
+                continue
+            stats["train_items_kept"] += 1
+            stats["train_label_errors"] += v["majority"] != item.gold_ranking
+            majority = v["majority"]
+            rationale = v["rationales"].get(v["rationale_judge"]) if v["rationale_judge"] else None
+            rng = rng_for(cfg["seed"], "split", item.id)
+            for k, order in enumerate(v["orders"]):
+                prompt = build_prompt(item, order)
+                analysis = (rationale[k] if rationale and rationale[k] else fallback_analysis(item, majority, order))
+                target = judgment_target(analysis, positions_of(majority, order))
+                meta = {"source_id": source, "order": order, "voted": majority, "judge": v["rationale_judge"],
+                        "task": item.task, "length_bucket": item.length_bucket, "margin": v["margin"]}
+                emit("sft", SFTExample(id=f"{item.id}/o{k}", prompt=prompt, response=target, extra=meta), source)
+                negatives = []
+                for j, wrong in enumerate(wrong_rankings(majority, rng, max_neg)):
+                    kind = ("irrelevant", "contradicted")[j % 2]
+                    negatives.append(judgment_target(negative_rationale(kind, item, wrong, order, rng),
+                                                     positions_of(wrong, order)))
+                emit("pref", PrefPair(id=f"{item.id}/o{k}", prompt=prompt, chosen=target, rejected=negatives,
+                                      extra=meta), source)
+            responses = item.responses
+            emit("disrm", PrefPair(id=item.id, prompt=item.task_prompt, chosen=responses[majority[0]],
+                                   rejected=[responses[i] for i in majority[1:]],
+                                   extra={"source_id": source, "voted": majority, "task": item.task,
+                                          "length_bucket": item.length_bucket}), source)
+        check_disjoint(written)
+    return {
+        "counts": counts, "sources": {s: len(written[s]) for s in SPLITS},
+        "bench_sources": len(bench_sources), "all_sources": len({v["source_id"] for v in votes.values()}),
+        "bench_share": share, "max_negatives": max_neg, "shared_sources": 0,
+        "train_items": stats["train_items"], "train_items_kept": stats["train_items_kept"],
+        "train_items_dropped": stats["train_items_dropped"],
+        "train_label_error_rate": (stats["train_label_errors"] / stats["train_items_kept"]
+                                   if stats["train_items_kept"] else None),
+    }
