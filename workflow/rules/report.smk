@@ -1,6 +1,8 @@
 # Tables, figures and REPORT.md, from result files only (no model code).
 
-TRAIN_LOGS = [res("models", s) for s in TRAINED]
+# Training folders whose logs the report plots: the three trained models, and the base model when the
+# DAG pre-trains it (an external 8B checkpoint has no log of ours).
+TRAIN_RUNS = ([BASE_MODEL] if BASE_MODEL == res("inputs", "base_model") else []) + [res("models", s) for s in TRAINED]
 
 
 def metrics_args():
@@ -11,11 +13,13 @@ rule report_tables:
     input:
         metrics=expand(res("bench", "{name}", "metrics.json"), name=EVALUATED),
         audit=res("vote", "audit.json"),
+        runs=TRAIN_RUNS,
     output:
         directory(res("tables")),
     params:
         cfg=sections("bench.models", "bench.baselines"),
         metrics=metrics_args(),
+        benchmarks=res("benchmarks"),
     log:
         log_of("report_tables"),
     benchmark:
@@ -28,14 +32,15 @@ rule report_tables:
         "../../envs/cpu.yaml"
     shell:
         "longrm report tables --config {CONFIG_FILE:q} --metrics {params.metrics:q}"
-        " --audit {input.audit:q} --out-dir {output:q} 2> {log:q}"
+        " --audit {input.audit:q} --train-runs {input.runs:q} --benchmarks-dir {params.benchmarks:q}"
+        " --out-dir {output:q} 2> {log:q}"
 
 
 rule report_figures:
     input:
         metrics=expand(res("bench", "{name}", "metrics.json"), name=EVALUATED),
         audit=res("vote", "audit.json"),
-        models=TRAIN_LOGS,
+        runs=TRAIN_RUNS,
     output:
         directory(res("figures")),
     params:
@@ -54,7 +59,7 @@ rule report_figures:
         "../../envs/cpu.yaml"
     shell:
         "longrm report figures --config {CONFIG_FILE:q} --metrics {params.metrics:q}"
-        " --audit {input.audit:q} --train-runs {input.models:q} --benchmarks-dir {params.benchmarks:q}"
+        " --audit {input.audit:q} --train-runs {input.runs:q} --benchmarks-dir {params.benchmarks:q}"
         " --out-dir {output:q} 2> {log:q}"
 
 

@@ -4,6 +4,15 @@
 
 TRAIN_DATA = {"sft": "sft.jsonl", "logo": "pref.jsonl", "disrm": "disrm.jsonl"}
 
+
+def train_launcher(wildcards, resources):
+    """`longrm`, or with several GPUs in the job and a DeepSpeed config, the same CLI started on every GPU
+    by DeepSpeed's launcher (fixed tokens only, nothing from data)."""
+    gpus = int(getattr(resources, "gpu", 0) or 0)
+    if gpus > 1 and config["train"].get("common", {}).get("deepspeed"):
+        return f"deepspeed --no_local_rank --num_gpus {gpus} --module longrm.cli"
+    return "longrm"
+
 for _stage in TRAINED:
 
     rule:
@@ -18,6 +27,7 @@ for _stage in TRAINED:
             cfg=sections("seed", "train.common", f"train.{_stage}"),
             stage=_stage,
             init=train_init(_stage),
+            launcher=train_launcher,
         log:
             log_of(f"train_{_stage}"),
         benchmark:
@@ -29,5 +39,5 @@ for _stage in TRAINED:
         conda:
             "../../envs/gpu.yaml"
         shell:
-            "longrm train {params.stage} --config {CONFIG_FILE:q} --data {input.data:q}"
+            "{params.launcher} train {params.stage} --config {CONFIG_FILE:q} --data {input.data:q}"
             " --init {params.init:q} --out {output:q} 2> {log:q}"

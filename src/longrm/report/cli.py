@@ -1,0 +1,78 @@
+"""`longrm report tables|figures|md`: the study's tables, figures and REPORT.md (docs/formats/report.md)."""
+
+from __future__ import annotations
+
+
+def _sources_args(p) -> None:
+    p.add_argument("--config", help="the study config (validated; the report reads result files only)")
+    p.add_argument("--metrics", nargs="+", default=[], metavar="NAME=PATH",
+                   help="bench metrics JSON per model, in table/legend order (e.g. base=results/bench/base/metrics.json)")
+    p.add_argument("--audit", help="vote audit JSON (results/vote/audit.json)")
+    p.add_argument("--train-runs", dest="train_runs", nargs="*", default=[], metavar="DIR",
+                   help="training folders holding train_log.jsonl (or pretrain_log.jsonl)")
+    p.add_argument("--benchmarks-dir", dest="benchmarks_dir",
+                   help="folder of memory/throughput benchmark JSON (results/benchmarks); skipped when absent")
+    p.add_argument("--out-dir", dest="out_dir", required=True)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="tables, figures and REPORT.md from result files")
+    rsub = p.add_subparsers(dest="report_command", metavar="ACTION")
+    rsub.required = True
+    prov = dict(prov_inputs=("metrics", "audit", "train_runs"), prov_outputs=("out_dir",), prov_params=())
+    t = rsub.add_parser("tables", help="results/tables/*.csv + *.md and index.json")
+    _sources_args(t)
+    t.set_defaults(func=_tables, **prov)
+    f = rsub.add_parser("figures", help="results/figures/*.png + *.pdf and index.json")
+    _sources_args(f)
+    f.set_defaults(func=_figures, **prov)
+    m = rsub.add_parser("md", help="results/REPORT.md: every figure and table with a line of reading")
+    m.add_argument("--config")
+    m.add_argument("--tables", required=True, help="folder written by `longrm report tables`")
+    m.add_argument("--figures", required=True, help="folder written by `longrm report figures`")
+    m.add_argument("--out", required=True)
+    m.set_defaults(func=_md, prov_inputs=("tables", "figures"), prov_outputs=("out",), prov_params=("name",))
+
+
+def _sources(args) -> dict:
+    from longrm.report.load import load_audit, load_benchmarks, load_metrics, load_runs, parse_named
+
+    if args.config:
+        from longrm.config import load_config
+
+        load_config(args.config)
+    return {"metrics": load_metrics(parse_named(args.metrics)), "audit": load_audit(args.audit),
+            "runs": load_runs(args.train_runs), "benchmarks": load_benchmarks(args.benchmarks_dir)}
+
+
+def _print_index(index) -> None:
+    import sys
+
+    for e in index:
+        print(f"{e['name']}: {e.get('reading') or 'skipped: ' + e['skipped']}", file=sys.stderr)
+
+
+def _tables(args) -> int:
+    from longrm.report.tables import write_tables
+
+    _print_index(write_tables(_sources(args), args.out_dir))
+    return 0
+
+
+def _figures(args) -> int:
+    from longrm.report.figures import write_figures
+
+    _print_index(write_figures(_sources(args), args.out_dir))
+    return 0
+
+
+def _md(args) -> int:
+    from longrm.report.markdown import build
+
+    title = "LongRM study"
+    if args.config:
+        from longrm.config import load_config
+
+        title = f"LongRM study ({load_config(args.config)['name']})"
+    build(args.tables, args.figures, args.out, title=title)
+    return 0

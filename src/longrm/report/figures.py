@@ -1,0 +1,239 @@
+"""Figures of the study (PNG + PDF, matplotlib Agg + seaborn) from the same result files as the tables.
+
+Each figure function takes loaded data and returns (figure, reading) or None when its data is absent;
+the reading's numbers come from the plotted data.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from longrm.data.io import atomic_write
+from longrm.report import tables as T
+from longrm.report.load import bucket_order, dumps_index
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    return plt, sns
+
+
+def _v(cell):
+    return T.value(cell)
+
+
+def _err(cell):
+    """(value, lower error, upper error) for an error bar; zero-width when the interval is absent."""
+    v = _v(cell)
+    if v is None:
+        return None, 0.0, 0.0
+    lo = cell.get("ci_low") if isinstance(cell, dict) else None
+    hi = cell.get("ci_high") if isinstance(cell, dict) else None
+    return v, (v - lo) if lo is not None else 0.0, (hi - v) if hi is not None else 0.0
+
+
+def accuracy_vs_length(metrics: dict):
+    buckets = T.buckets_in(metrics)
+    if not buckets:
+        return None
+    plt, sns = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    palette = sns.color_palette("tab10", len(metrics))
+    x = list(range(len(buckets)))
+    ends = []
+    for color, (name, m) in zip(palette, metrics.items()):
+        cells = [T._cols(m)["length"].get(b) for b in buckets]
+        vals = [_err(c) for c in cells]
+        ys = [v for v, _, _ in vals]
+        ax.errorbar(x, [math.nan if y is None else y for y in ys],
+                    yerr=[[lo for _, lo, _ in vals], [hi for _, _, hi in vals]],
+                    marker="o", capsize=3, label=name, color=color,
+                    linestyle="--" if name in ("random", "longer", "first") else "-")
+        ends.append((name, ys[0], ys[-1]))
+    ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xticks(x, buckets)
+    ax.set_xlabel("context length (judge tokens)")
+    ax.set_ylabel("pairwise accuracy (every order)")
+    ax.set_ylim(0, 1)
+    ax.legend(ncol=2, fontsize=8)
+    ax.set_title("Accuracy vs context length")
+    reading = "; ".join(f"{n} {T.fmt(a)} at {buckets[0]} -> {T.fmt(b)} at {buckets[-1]}" for n, a, b in ends)
+    return fig, f"Pairwise accuracy by length (dotted line: chance 0.5): {reading}."
+
+
+def per_task_heatmap(metrics: dict):
+    df = T.per_task_table(metrics).set_index("model")
+    if df.empty or df.shape[1] == 0:
+        return None
+    plt, sns = _plt()
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * df.shape[1], 1.0 + 0.45 * df.shape[0]))
+    sns.heatmap(df.astype(float), annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=ax,
+                cbar_kws={"label": "pairwise accuracy"})
+    ax.set_title("Accuracy per task")
+    ax.set_ylabel("")
+    stacked = df.astype(float).stack()
+    (m_hi, t_hi), (m_lo, t_lo) = stacked.idxmax(), stacked.idxmin()
+    return fig, (f"Highest cell {m_hi} on {t_hi} {T.fmt(stacked.max())}; lowest {m_lo} on {t_lo} "
+                 f"{T.fmt(stacked.min())}.")
+
+
+def bon_ranks(metrics: dict):
+    df = T.bon_table(metrics)
+    cols = [c for c in ("Rank2", "Rank3", "Rank4") if df[c].notna().any()]
+    if not cols:
+        return None
+    plt, sns = _plt()
+    long = df.melt(id_vars="model", value_vars=cols, var_name="rank", value_name="score").dropna()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    sns.barplot(data=long, x="model", y="score", hue="rank", ax=ax)
+    for c in cols:
+        n = int(c[-1])
+        ax.axhline(1.0 / n, linewidth=0.8, linestyle=":", color="grey")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("partial credit (share of ranks right)")
+    ax.set_title("Best-of-N: Rank2 / Rank3 / Rank4 (dotted: chance 1/n)")
+    ax.tick_params(axis="x", rotation=30)
+    return fig, T.read_bon(df)
+
+
+def reliability_by_length(metrics: dict):
+    df = T.reliability_table(metrics)
+    df = df[df["length"] != "all"]
+    if df.empty:
+        return None
+    plt, sns = _plt()
+    buckets = sorted(df["length"].unique(), key=bucket_order)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), sharex=True)
+    panels = (("order_consistency", "order consistency"), ("parse_failure", "parse-failure rate"),
+              ("truncation", "truncation rate"))
+    for ax, (col, label) in zip(axes, panels):
+        for name, g in df.groupby("model", sort=False):
+            g = g.set_index("length").reindex(buckets)
+            ax.plot(range(len(buckets)), g[col].astype(float), marker="o", label=name)
+        ax.set_xticks(range(len(buckets)), buckets)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(label)
+        ax.set_xlabel("context length")
+    axes[0].legend(fontsize=7)
+    return fig, T.read_reliability(T.reliability_table(metrics)) + " By length: see the three panels."
+
+
+def vote_vs_judges(audit: dict):
+    df = T.vote_table(audit)
+    if df.empty:
+        return None
+    plt, _ = _plt()
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    ax.plot(df["k"], df["accuracy"].astype(float), marker="o", label="label accuracy (config order)")
+    ax.plot(df["k"], df["subsets_accuracy"].astype(float), marker="s", linestyle="--",
+            label="label accuracy (mean over judge subsets)")
+    ax.plot(df["k"], df["yield"].astype(float), marker="^", label="yield (share kept)")
+    ax.set_xticks(df["k"])
+    ax.set_xlabel("number of judges K")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title("Consistency majority vote vs number of judges")
+    return fig, T.read_vote(df)
+
+
+def training_curves(runs: dict):
+    if not runs:
+        return None
+    plt, _ = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name, run in runs.items():
+        steps = [r.get("step") for r in run["log"]]
+        for ax, key in zip(axes, ("loss", "accuracy")):
+            ys = [r.get(key) for r in run["log"]]
+            if any(y is not None for y in ys):
+                ax.plot(steps, [math.nan if y is None else y for y in ys], label=name)
+    axes[0].set_title("training loss")
+    axes[1].set_title("training accuracy")
+    for ax in axes:
+        ax.set_xlabel("optimizer step")
+        ax.legend(fontsize=8)
+    return fig, T.read_training(T.training_table(runs))
+
+
+_SPEED = re.compile(r"(?:tokens?_per_s|throughput|per_second|per_s)$")
+_MEMORY = re.compile(r"(?:rss|mem|memory)[a-z_]*(?:mb|mib|gb|gib)?$", re.IGNORECASE)
+
+
+def benchmark(benchmarks: dict):
+    if not benchmarks:
+        return None
+    df = T.benchmark_table(benchmarks)
+    df = df[df["value"].map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))]
+    speed = df[df["key"].str.contains(_SPEED)]
+    memory = df[df["key"].str.contains(_MEMORY)]
+    if speed.empty and memory.empty:
+        return None
+    plt, _ = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.8 + 0.3 * max(len(speed), len(memory), 4)))
+    for ax, part, label in ((axes[0], speed, "throughput"), (axes[1], memory, "memory")):
+        labels = [f"{f}: {k}" for f, k in zip(part["file"], part["key"])]
+        ax.barh(range(len(part)), part["value"].astype(float))
+        ax.set_yticks(range(len(part)), labels, fontsize=6)
+        ax.set_title(label)
+    best = speed.loc[speed["value"].astype(float).idxmax()] if not speed.empty else None
+    reading = (f"Highest throughput {best['file']}: {best['key']} = {float(best['value']):.4g}"
+               if best is not None else "No throughput values")
+    mem = memory.loc[memory["value"].astype(float).idxmax()] if not memory.empty else None
+    if mem is not None:
+        reading += f"; highest memory {mem['file']}: {mem['key']} = {float(mem['value']):.4g}"
+    return fig, reading + "."
+
+
+FIGURES = {
+    # name: (title, function, source)
+    "accuracy_vs_length": ("Accuracy vs context length per model", accuracy_vs_length, "metrics"),
+    "per_task_heatmap": ("Per-task accuracy", per_task_heatmap, "metrics"),
+    "bon_ranks": ("Best-of-N Rank2 / Rank3 / Rank4", bon_ranks, "metrics"),
+    "reliability_by_length": ("Order consistency, parse failure and truncation by length",
+                              reliability_by_length, "metrics"),
+    "vote_vs_judges": ("Vote label accuracy vs number of judges", vote_vs_judges, "audit"),
+    "training_curves": ("Training curves", training_curves, "runs"),
+    "benchmark": ("Memory and throughput benchmark", benchmark, "benchmarks"),
+}
+
+
+def save(fig, out_dir: Path, name: str) -> tuple[Path, Path]:
+    """PNG and PDF without timestamps, so the same data gives the same bytes."""
+    import matplotlib.pyplot as plt
+
+    png, pdf = out_dir / f"{name}.png", out_dir / f"{name}.pdf"
+    fig.tight_layout()
+    with atomic_write(png, "wb") as f:
+        fig.savefig(f, format="png", dpi=120, metadata={"Software": None})
+    with atomic_write(pdf, "wb") as f:
+        fig.savefig(f, format="pdf", metadata={"CreationDate": None, "Creator": None, "Producer": None})
+    plt.close(fig)
+    return png, pdf
+
+
+def write_figures(sources: dict[str, object], out_dir: str | Path) -> list[dict]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index = []
+    for name, (title, make, source) in FIGURES.items():
+        data = sources.get(source)
+        made = make(data) if data else None
+        if made is None:
+            why = ("no results/benchmarks/*.json with throughput or memory values: run the scripts in benchmarks/"
+                   if source == "benchmarks" else f"no {source} data to plot")
+            index.append({"name": name, "title": title, "skipped": why})
+            continue
+        fig, reading = made
+        png, pdf = save(fig, out_dir, name)
+        index.append({"name": name, "title": title, "reading": reading, "png": png.name, "pdf": pdf.name})
+    with atomic_write(out_dir / "index.json") as f:
+        f.write(dumps_index(index))
+    return index

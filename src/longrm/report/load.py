@@ -1,0 +1,88 @@
+"""Read the result files the report is made of (formats: docs/formats/{bench,vote,train}.md).
+
+The report reads result files only: no model code, no config beyond names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from longrm.data.io import read_json, read_jsonl
+from longrm.errors import InputError
+
+
+def parse_named(values: list[str], what: str = "--metrics") -> dict[str, Path]:
+    """NAME=PATH pairs, in the order given (the order models appear in tables and legends)."""
+    out: dict[str, Path] = {}
+    for v in values:
+        name, sep, path = v.partition("=")
+        if not sep or not name or not path:
+            raise InputError(v, f"{what} expects NAME=PATH")
+        if name in out:
+            raise InputError(v, f"{what}: model {name!r} given twice")
+        out[name] = Path(path)
+    return out
+
+
+def load_metrics(named: dict[str, Path]) -> dict[str, dict]:
+    metrics = {}
+    for name, path in named.items():
+        m = read_json(path)
+        if not isinstance(m, dict) or "protocols" not in m:
+            raise InputError(path, "not a bench metrics file (no 'protocols'; see docs/formats/bench.md)",
+                             field="protocols")
+        metrics[name] = m
+    return metrics
+
+
+def load_audit(path: str | Path | None) -> dict | None:
+    if not path:
+        return None
+    audit = read_json(path)
+    if not isinstance(audit, dict) or "by_k" not in audit:
+        raise InputError(path, "not a vote audit file (no 'by_k'; see docs/formats/vote.md)", field="by_k")
+    return audit
+
+
+LOG_NAMES = ("train_log.jsonl", "pretrain_log.jsonl")
+
+
+def load_runs(dirs: list[str | Path]) -> dict[str, dict]:
+    """{run name: {"log": [step records], "summary": dict | None}} for each training folder that has a
+    log; the name is the folder's name (sft, logo, disrm, base_model)."""
+    runs = {}
+    for d in map(Path, dirs or []):
+        for log_name in LOG_NAMES:
+            log = d / log_name
+            if log.is_file():
+                summary = d / "train_summary.json"
+                runs[d.name] = {"log": read_jsonl(log), "summary": read_json(summary) if summary.is_file() else None,
+                                "path": str(log)}
+                break
+    return runs
+
+
+def load_benchmarks(folder: str | Path | None) -> dict[str, object]:
+    """Every JSON file of the memory/throughput benchmarks (benchmarks/*.py writes them); {} if none."""
+    if not folder or not Path(folder).is_dir():
+        return {}
+    out = {}
+    for f in sorted(Path(folder).glob("*.json")):
+        if f.name.endswith(".prov.json"):
+            continue
+        out[f.stem] = read_json(f)
+    return out
+
+
+def bucket_order(label: str) -> float:
+    """'512' < '1k' < '4k' < '128k'; unknown labels last."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", str(label))
+    if not m:
+        return float("inf")
+    return float(m.group(1)) * {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()]
+
+
+def dumps_index(entries: list[dict]) -> str:
+    return json.dumps(entries, indent=2, sort_keys=True, allow_nan=False) + "\n"

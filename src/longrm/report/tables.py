@@ -1,0 +1,326 @@
+"""Tables of the study (CSV + Markdown) from bench metrics, the vote audit and training logs.
+
+Every table is a pandas DataFrame plus one line of reading whose numbers come from that DataFrame.
+Values are fractions in [0, 1] (accuracies and rates), as in the metrics files.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from longrm.data.io import atomic_write
+from longrm.data.records import TASKS
+from longrm.report.load import bucket_order
+
+MAIN_PROTOCOL = "ours"  # every order; an unparseable verdict counts as chance
+BON_COLUMNS = ("Rank2", "Rank3", "Rank4", "BestOfN")
+SUMMARY_COLUMNS = ("Same", "Diff", "PairWise", "Rank2", "Rank3", "Rank4", "BestOfN", "AVG", "macro")
+
+
+def value(cell) -> float | None:
+    """A metrics cell's value ({"value": x, ...} or a bare number); None when absent."""
+    if isinstance(cell, dict):
+        cell = cell.get("value")
+    return None if cell is None or (isinstance(cell, float) and math.isnan(cell)) else float(cell)
+
+
+def _cols(m: dict, protocol: str = MAIN_PROTOCOL) -> dict:
+    return m["protocols"][protocol]
+
+
+def tasks_in(metrics: dict[str, dict]) -> list[str]:
+    seen = {t for m in metrics.values() for t in _cols(m).get("tasks", {})}
+    return [t for t in TASKS if t in seen] + sorted(seen - set(TASKS))
+
+
+def buckets_in(metrics: dict[str, dict]) -> list[str]:
+    seen = {b for m in metrics.values() for b in _cols(m).get("length", {})}
+    return sorted(seen, key=bucket_order)
+
+
+# ---------------------------------------------------------------- tables
+
+
+def main_table(metrics: dict[str, dict]) -> pd.DataFrame:
+    """model x (per task, Same/Diff, PairWise, Rank2-4, BestOfN, AVG, macro, official AVG, reliability)."""
+    rows = []
+    for name, m in metrics.items():
+        c = _cols(m)
+        row = {"model": name}
+        row.update({t: value(c.get("tasks", {}).get(t)) for t in tasks_in(metrics)})
+        row.update({k: value(c.get(k)) for k in SUMMARY_COLUMNS})
+        row["official_AVG"] = value(_cols(m, "official").get("AVG"))
+        row["first_match_AVG"] = value(_cols(m, "official_first_match").get("AVG"))
+        row["order_consistency"] = value(m.get("order_consistency", {}).get("all"))
+        row["parse_failure"] = value(m.get("parse_failure", {}).get("all_orders"))
+        row["truncation"] = value(m.get("truncation", {}).get("all"))
+        row["AUC"] = value(m.get("auc"))
+        row["n_items"] = m.get("n_items")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def per_task_table(metrics: dict[str, dict]) -> pd.DataFrame:
+    tasks = tasks_in(metrics)
+    return pd.DataFrame([{"model": n, **{t: value(_cols(m)["tasks"].get(t)) for t in tasks}}
+                         for n, m in metrics.items()])
+
+
+def bon_table(metrics: dict[str, dict]) -> pd.DataFrame:
+    return pd.DataFrame([{"model": n, **{k: value(_cols(m).get(k)) for k in BON_COLUMNS}}
+                         for n, m in metrics.items()])
+
+
+def length_table(metrics: dict[str, dict]) -> pd.DataFrame:
+    buckets = buckets_in(metrics)
+    return pd.DataFrame([{"model": n, **{b: value(_cols(m)["length"].get(b)) for b in buckets}}
+                         for n, m in metrics.items()])
+
+
+def reliability_table(metrics: dict[str, dict]) -> pd.DataFrame:
+    """(model, length bucket) -> order consistency, parse-failure and truncation rates; bucket 'all' too."""
+    rows = []
+    for n, m in metrics.items():
+        oc, pf, tr = m.get("order_consistency", {}), m.get("parse_failure", {}), m.get("truncation", {})
+        rows.append({"model": n, "length": "all", "order_consistency": value(oc.get("all")),
+                     "parse_failure": value(pf.get("all_orders")), "truncation": value(tr.get("all"))})
+        for b in buckets_in(metrics):
+            rows.append({"model": n, "length": b,
+                         "order_consistency": value(oc.get("length", {}).get(b)),
+                         "parse_failure": value(pf.get("length", {}).get(b)),
+                         "truncation": value(tr.get("length", {}).get(b))})
+    return pd.DataFrame(rows)
+
+
+def cells_table(metrics: dict[str, dict]) -> pd.DataFrame:
+    """Every accuracy cell of every protocol, long form, with its 95% bootstrap interval and n."""
+    rows = []
+    for n, m in metrics.items():
+        for protocol, cols in m["protocols"].items():
+            for key, cell in cols.items():
+                group = cell if key in ("tasks", "length") else {None: cell}
+                for sub, c in group.items():
+                    if isinstance(c, dict):
+                        rows.append({"model": n, "protocol": protocol,
+                                     "column": key if sub is None else f"{key}:{sub}", "value": c.get("value"),
+                                     "ci_low": c.get("ci_low"), "ci_high": c.get("ci_high"), "n": c.get("n")})
+    return pd.DataFrame(rows, columns=["model", "protocol", "column", "value", "ci_low", "ci_high", "n"])
+
+
+def vote_table(audit: dict) -> pd.DataFrame:
+    rows = []
+    for entry in audit["by_k"]:
+        prefix, subsets = entry.get("config_order", {}), entry.get("all_subsets", {})
+        rows.append({"k": entry["k"], "added_judge": (entry.get("judges") or [None])[-1],
+                     "accuracy": prefix.get("accuracy"), "yield": prefix.get("yield"),
+                     "subsets_accuracy": subsets.get("accuracy"), "subsets_yield": subsets.get("yield"),
+                     "n_subsets": subsets.get("n_subsets")})
+    return pd.DataFrame(rows)
+
+
+def vote_threshold_table(audit: dict) -> pd.DataFrame:
+    return pd.DataFrame([{k: t.get(k) for k in ("threshold", "accuracy", "yield", "kept")}
+                         for t in audit.get("by_threshold", [])])
+
+
+def training_table(runs: dict[str, dict]) -> pd.DataFrame:
+    rows = []
+    for name, run in runs.items():
+        last = run["log"][-1] if run["log"] else {}
+        s = run.get("summary") or {}
+        rows.append({"run": name, "steps": s.get("steps", last.get("step")),
+                     "final_loss": s.get("final_loss", last.get("loss")),
+                     "final_accuracy": s.get("final_accuracy", last.get("accuracy")),
+                     "tokens_per_s": s.get("tokens_per_s", last.get("tokens_per_s")),
+                     "peak_rss_mb": s.get("peak_rss_mb", last.get("peak_rss_mb")), "wall_s": s.get("wall_s")})
+    return pd.DataFrame(rows)
+
+
+def flatten(obj, prefix: str = "") -> dict:
+    """Scalar leaves of nested JSON as {'a.b.0.c': value}."""
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, list):
+        items = enumerate(obj)
+    else:
+        return {prefix: obj}
+    out = {}
+    for k, v in items:
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def benchmark_table(benchmarks: dict[str, object]) -> pd.DataFrame:
+    rows = [{"file": f, "key": k, "value": v} for f, obj in benchmarks.items() for k, v in flatten(obj).items()]
+    return pd.DataFrame(rows, columns=["file", "key", "value"])
+
+
+# ---------------------------------------------------------------- readings (numbers from the tables)
+
+
+def fmt(x) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def _best(df: pd.DataFrame, col: str, key: str = "model"):
+    d = df.dropna(subset=[col]) if col in df else df.iloc[0:0]
+    if d.empty:
+        return None, None
+    row = d.loc[d[col].idxmax()]
+    return row[key], float(row[col])
+
+
+def _get(df: pd.DataFrame, key: str, name: str, col: str, by: str = "model"):
+    d = df[df[by] == name]
+    return None if d.empty or col not in d or pd.isna(d[col].iloc[0]) else float(d[col].iloc[0])
+
+
+def read_main(df: pd.DataFrame) -> str:
+    best, avg = _best(df, "AVG")
+    if best is None:
+        return "No model has an AVG score."
+    base = _get(df, "model", "base", "AVG")
+    official = _get(df, "model", best, "official_AVG")
+    return (f"Highest AVG (every order, unparseable = chance): {best} {fmt(avg)} (official single-order protocol "
+            f"{fmt(official)}); base model {fmt(base)}.")
+
+
+def read_per_task(df: pd.DataFrame) -> str:
+    parts = []
+    for t in [c for c in df.columns if c != "model"]:
+        name, v = _best(df, t)
+        if name is not None:
+            parts.append(f"{t} {name} {fmt(v)}")
+    return "Best model per task: " + "; ".join(parts) + "." if parts else "No per-task scores."
+
+
+def read_bon(df: pd.DataFrame) -> str:
+    name, v = _best(df, "BestOfN")
+    if name is None:
+        return "No Best-of-N items were evaluated."
+    ranks = ", ".join(f"{k} {fmt(_get(df, 'model', name, k))}" for k in ("Rank2", "Rank3", "Rank4"))
+    return f"Best Best-of-N partial credit: {name} {fmt(v)} ({ranks}); chance is 1/n per position."
+
+
+def read_length(df: pd.DataFrame) -> str:
+    buckets = [c for c in df.columns if c != "model"]
+    if len(buckets) < 1 or df.empty:
+        return "No length buckets."
+    first, last = buckets[0], buckets[-1]
+    parts = [f"{r.model} {fmt(value(r[first]))} -> {fmt(value(r[last]))}" for _, r in df.iterrows()]
+    return f"Pairwise accuracy from {first} to {last} tokens: " + "; ".join(parts) + "."
+
+
+def read_reliability(df: pd.DataFrame) -> str:
+    d = df[df["length"] == "all"]
+    if d.empty:
+        return "No reliability rates."
+    worst_oc = d.loc[d["order_consistency"].astype(float).idxmin()] if d["order_consistency"].notna().any() else None
+    worst_pf = d.loc[d["parse_failure"].astype(float).idxmax()] if d["parse_failure"].notna().any() else None
+    parts = []
+    if worst_oc is not None:
+        parts.append(f"lowest order consistency {worst_oc['model']} {fmt(worst_oc['order_consistency'])}")
+    if worst_pf is not None:
+        parts.append(f"highest parse-failure rate {worst_pf['model']} {fmt(worst_pf['parse_failure'])}")
+    if d["truncation"].notna().any():
+        parts.append(f"max truncation rate {fmt(float(d['truncation'].max()))}")
+    return "Over all lengths: " + "; ".join(parts) + "."
+
+
+def read_vote(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "No vote audit."
+    one, full = df.iloc[0], df.iloc[-1]
+    return (f"Label accuracy of the kept items with 1 judge {fmt(one['accuracy'])} (yield {fmt(one['yield'])}) and "
+            f"with all {int(full['k'])} judges {fmt(full['accuracy'])} (yield {fmt(full['yield'])}).")
+
+
+def read_vote_threshold(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "No threshold sweep."
+    lo, hi = df.iloc[0], df.iloc[-1]
+    return (f"Raising the agreement threshold from {fmt(lo['threshold'])} to {fmt(hi['threshold'])} moves label "
+            f"accuracy {fmt(lo['accuracy'])} -> {fmt(hi['accuracy'])} and yield {fmt(lo['yield'])} -> {fmt(hi['yield'])}.")
+
+
+def read_training(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "No training logs."
+    parts = [f"{r.run} loss {fmt(value(r.final_loss))}, accuracy {fmt(value(r.final_accuracy))} after "
+             f"{'n/a' if pd.isna(r.steps) else int(r.steps)} steps" for r in df.itertuples()]
+    return "End of training: " + "; ".join(parts) + "."
+
+
+def read_benchmark(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "No memory/throughput benchmark results (results/benchmarks/*.json absent): run the scripts in benchmarks/."
+    return f"{df['file'].nunique()} benchmark file(s), {len(df)} measured values."
+
+
+# ---------------------------------------------------------------- writing
+
+TABLES: dict[str, tuple[str, Callable, Callable, str]] = {
+    # name: (title, builder, reader, source)
+    "main": ("Main results: Long-RewardBench columns per model", main_table, read_main, "metrics"),
+    "per_task": ("Pairwise accuracy per task", per_task_table, read_per_task, "metrics"),
+    "bon": ("Best-of-N partial credit (Rank2/3/4)", bon_table, read_bon, "metrics"),
+    "length": ("Pairwise accuracy per context-length bucket", length_table, read_length, "metrics"),
+    "reliability": ("Order consistency, parse failure and truncation by length", reliability_table,
+                    read_reliability, "metrics"),
+    "cells": ("Every cell with its 95% bootstrap interval", cells_table,
+              lambda df: f"{len(df)} cells over {df['protocol'].nunique() if len(df) else 0} scoring protocols.",
+              "metrics"),
+    "vote": ("Vote label accuracy and yield vs number of judges", vote_table, read_vote, "audit"),
+    "vote_threshold": ("Vote label accuracy and yield vs agreement threshold", vote_threshold_table,
+                       read_vote_threshold, "audit"),
+    "training": ("Training runs", training_table, read_training, "runs"),
+    "benchmark": ("Memory and throughput benchmark", benchmark_table, read_benchmark, "benchmarks"),
+}
+
+
+def to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
+    def cell(x):
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return ""
+        if isinstance(x, float):
+            return f"{x:.{digits}f}"
+        return str(x).replace("|", "\\|")
+
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(df: pd.DataFrame, out_dir: Path, name: str) -> tuple[Path, Path]:
+    csv, md = out_dir / f"{name}.csv", out_dir / f"{name}.md"
+    with atomic_write(csv) as f:
+        df.to_csv(f, index=False, float_format="%.6g", lineterminator="\n")
+    with atomic_write(md) as f:
+        f.write(to_markdown(df))
+    return csv, md
+
+
+def write_tables(sources: dict[str, object], out_dir: str | Path) -> list[dict]:
+    """Write every table whose source is present; return the index entries (also in index.json)."""
+    from longrm.report.load import dumps_index
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index = []
+    for name, (title, build, read, source) in TABLES.items():
+        data = sources.get(source)
+        if source != "benchmarks" and not data:
+            index.append({"name": name, "title": title, "skipped": f"no {source} given"})
+            continue
+        df = build(data or {})
+        csv, md = write_table(df, out_dir, name)
+        index.append({"name": name, "title": title, "reading": read(df), "csv": csv.name, "md": md.name,
+                      "rows": len(df)})
+    with atomic_write(out_dir / "index.json") as f:
+        f.write(dumps_index(index))
+    return index

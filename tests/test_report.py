@@ -1,0 +1,179 @@
+"""`longrm report`: tables, figures and REPORT.md from small synthetic result files written here in the
+documented formats (docs/formats/bench.md, vote.md, train.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from longrm.cli import main
+from longrm.config import DEFAULT_CONFIG
+
+BUCKETS = ["512", "1k", "2k"]
+TASKS = ["LongQA", "Summ", "Safety", "ICL", "Cite", "Code", "Math"]
+
+
+def cell(v, n=40):
+    return {"value": v, "n": n, "ci_low": max(0.0, v - 0.05), "ci_high": min(1.0, v + 0.05)}
+
+
+def columns(level: float) -> dict:
+    """Accuracy columns of a model whose accuracy is `level` at the shortest length, falling with length."""
+    return {
+        "tasks": {t: cell(round(level - 0.01 * i, 4)) for i, t in enumerate(TASKS)},
+        "Same": cell(level), "Diff": cell(level - 0.02), "PairWise": cell(level - 0.01),
+        "Rank2": cell(level - 0.1), "Rank3": cell(level - 0.2), "Rank4": cell(level - 0.25),
+        "BestOfN": cell(level - 0.18),
+        "length": {b: cell(round(level - 0.05 * i, 4)) for i, b in enumerate(BUCKETS)},
+        "AVG": cell(level - 0.05), "macro": cell(level - 0.06),
+    }
+
+
+def metrics(level: float, parse_fail: float) -> dict:
+    rate = lambda v: {"value": v, "n": 100}  # noqa: E731
+    return {
+        "models": ["x"], "n_items": 120, "n_records": 260, "missing_items": 0,
+        "protocols": {"ours": columns(level), "official": columns(level - 0.03),
+                      "official_first_match": columns(level - 0.04)},
+        "order_consistency": {"all": cell(0.8), "PairWise": cell(0.8), "BestOfN": cell(0.7),
+                              "length": {b: cell(0.9 - 0.1 * i) for i, b in enumerate(BUCKETS)}},
+        "order_consistency_top1": {"all": cell(0.85), "length": {}},
+        "parse_failure": {"all_orders": rate(parse_fail), "official_order": rate(parse_fail),
+                          "length": {b: rate(parse_fail * (i + 1)) for i, b in enumerate(BUCKETS)}},
+        "truncation": {"all": rate(0.0), "length": {b: rate(0.0) for b in BUCKETS}},
+        "position_bias": {"first_position_rate": rate(0.5)},
+        "auc": None, "tokens": {}, "settings": {"bootstrap": 10, "seed": 1, "official_seed": 42},
+    }
+
+
+@pytest.fixture
+def results(tmp_path):
+    r = tmp_path / "results"
+    named = []
+    for name, level, pf in (("base", 0.55, 0.3), ("sft", 0.7, 0.05), ("logo", 0.8, 0.02), ("random", 0.5, 0.0)):
+        p = r / "bench" / name / "metrics.json"
+        p.parent.mkdir(parents=True)
+        p.write_text(json.dumps(metrics(level, pf)))
+        named.append(f"{name}={p}")
+    audit = {"items": 100, "judges": ["a", "b", "c"], "threshold": 0.6,
+             "by_k": [{"k": k, "judges": ["a", "b", "c"][:k],
+                       "config_order": {"kept": 90 - 10 * k, "yield": 0.9 - 0.1 * k, "accuracy": 0.7 + 0.08 * k},
+                       "all_subsets": {"n_subsets": 3, "accuracy": 0.69 + 0.08 * k, "yield": 0.88 - 0.1 * k}}
+                      for k in (1, 2, 3)],
+             "by_threshold": [{"threshold": t, "kept": 50, "yield": 1.1 - t, "accuracy": t} for t in (0.5, 0.6, 1.0)]}
+    (r / "vote").mkdir(parents=True)
+    (r / "vote" / "audit.json").write_text(json.dumps(audit))
+    runs = []
+    for stage in ("sft", "logo"):
+        d = r / "models" / stage
+        d.mkdir(parents=True)
+        (d / "train_log.jsonl").write_text("".join(
+            json.dumps({"step": s, "loss": 2.0 / s, "accuracy": 0.5 + 0.04 * s, "lr": 1e-3}) + "\n"
+            for s in range(1, 11)))
+        (d / "train_summary.json").write_text(json.dumps({"steps": 10, "final_loss": 0.2, "final_accuracy": 0.9,
+                                                          "tokens_per_s": 1000.0, "peak_rss_mb": 900.0,
+                                                          "wall_s": 12.0}))
+        runs.append(str(d))
+    return {"dir": r, "metrics": named, "audit": str(r / "vote" / "audit.json"), "runs": runs}
+
+
+def _args(res, out_dir, benchmarks=None):
+    args = ["--config", str(DEFAULT_CONFIG), "--metrics", *res["metrics"], "--audit", res["audit"],
+            "--train-runs", *res["runs"], "--out-dir", str(out_dir)]
+    return args + (["--benchmarks-dir", str(benchmarks)] if benchmarks else [])
+
+
+def test_tables_carry_the_metrics_values(results):
+    out = results["dir"] / "tables"
+    assert main(["report", "tables", *_args(results, out)]) == 0
+    main_csv = pd.read_csv(out / "main.csv")
+    assert list(main_csv["model"]) == ["base", "sft", "logo", "random"]  # order as given
+    assert main_csv.set_index("model").loc["logo", "AVG"] == pytest.approx(0.75)
+    assert main_csv.set_index("model").loc["logo", "official_AVG"] == pytest.approx(0.72)
+    assert main_csv.set_index("model").loc["base", "parse_failure"] == pytest.approx(0.3)
+    assert list(main_csv.columns[1:8]) == TASKS
+    length = pd.read_csv(out / "length.csv")
+    assert list(length.columns) == ["model", "512", "1k", "2k"]  # ordered by size, not as text
+    assert pd.read_csv(out / "vote.csv")["accuracy"].tolist() == pytest.approx([0.78, 0.86, 0.94])
+    rel = pd.read_csv(out / "reliability.csv")
+    assert rel[(rel.model == "base") & (rel.length == "2k")]["parse_failure"].item() == pytest.approx(0.9)
+    assert pd.read_csv(out / "training.csv").set_index("run").loc["logo", "final_accuracy"] == pytest.approx(0.9)
+    assert "| logo |" in (out / "main.md").read_text()
+    index = {e["name"]: e for e in json.loads((out / "index.json").read_text())}
+    assert index["main"]["reading"].startswith("Highest AVG (every order, unparseable = chance): logo 0.750")
+    assert "base model 0.500" in index["main"]["reading"]
+    assert "Rank2 0.700" in index["bon"]["reading"]
+    assert "benchmark" in index and "absent" in index["benchmark"]["reading"]
+    assert (out / "provenance.json").is_file()  # recorded by longrm.cli.main
+
+
+def test_readings_follow_the_data(results, tmp_path):
+    """Change a number in a metrics file: the reading changes with it (nothing is typed in)."""
+    path = Path(results["metrics"][0].split("=", 1)[1])
+    m = json.loads(path.read_text())
+    m["protocols"]["ours"]["AVG"]["value"] = 0.91
+    path.write_text(json.dumps(m))
+    out = tmp_path / "t2"
+    assert main(["report", "tables", *_args(results, out)]) == 0
+    index = {e["name"]: e for e in json.loads((out / "index.json").read_text())}
+    assert index["main"]["reading"].startswith("Highest AVG (every order, unparseable = chance): base 0.910")
+
+
+def test_figures_and_report_md(results, tmp_path):
+    bench_dir = tmp_path / "benchmarks"
+    bench_dir.mkdir()
+    (bench_dir / "train_throughput.json").write_text(json.dumps(
+        {"runs": [{"length": 1024, "tokens_per_s": 1900.0, "peak_rss_mb": 1200.0},
+                  {"length": 4096, "tokens_per_s": 800.0, "peak_rss_mb": 2400.0}]}))
+    tables, figures = results["dir"] / "tables", results["dir"] / "figures"
+    assert main(["report", "tables", *_args(results, tables, bench_dir)]) == 0
+    assert main(["report", "figures", *_args(results, figures, bench_dir)]) == 0
+    for name in ("accuracy_vs_length", "per_task_heatmap", "bon_ranks", "reliability_by_length",
+                 "vote_vs_judges", "training_curves", "benchmark"):
+        png, pdf = figures / f"{name}.png", figures / f"{name}.pdf"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert pdf.read_bytes()[:5] == b"%PDF-", name
+    fig_index = {e["name"]: e for e in json.loads((figures / "index.json").read_text())}
+    assert "logo 0.800 at 512 -> 0.700 at 2k" in fig_index["accuracy_vs_length"]["reading"]
+    assert "tokens_per_s = 1900" in fig_index["benchmark"]["reading"]
+
+    report = results["dir"] / "REPORT.md"
+    assert main(["report", "md", "--config", str(DEFAULT_CONFIG), "--tables", str(tables),
+                 "--figures", str(figures), "--out", str(report)]) == 0
+    text = report.read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(images) == 7
+    assert all((report.parent / p).is_file() for p in images)
+    assert text.count("Reading: ") == 7 + 10  # every figure and table has its line
+    assert "| logo |" in text and "LongRM study (default)" in text
+
+
+def test_figures_are_byte_identical_across_runs(results, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["report", "figures", *_args(results, a)]) == 0
+    assert main(["report", "figures", *_args(results, b)]) == 0
+    for f in sorted(a.glob("*.p*")):
+        assert f.read_bytes() == (b / f.name).read_bytes(), f.name
+
+
+def test_missing_benchmarks_are_skipped_with_a_note(results, tmp_path):
+    figures, tables = tmp_path / "f", tmp_path / "t"
+    assert main(["report", "figures", *_args(results, figures, tmp_path / "nope")]) == 0
+    assert main(["report", "tables", *_args(results, tables)]) == 0
+    index = {e["name"]: e for e in json.loads((figures / "index.json").read_text())}
+    assert "skipped" in index["benchmark"] and not (figures / "benchmark.png").exists()
+    out = tmp_path / "R.md"
+    assert main(["report", "md", "--tables", str(tables), "--figures", str(figures), "--out", str(out)]) == 0
+    assert "_Skipped: no results/benchmarks/*.json" in out.read_text()
+
+
+def test_a_file_that_is_not_metrics_is_named(results, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hello": 1}')
+    assert main(["report", "tables", "--metrics", f"x={bad}", "--out-dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "protocols" in err
