@@ -1,8 +1,8 @@
 """`longrm bench run`: judge every benchmark item in every order, one Judgment record per (item, order).
 
-Resumable: records are appended to `OUT.partial` and flushed after every batch; a rerun reads it back,
-skips the (item, order) pairs already judged, and the finished file is renamed into place only when
-every pair is done (the partial file is then removed).
+Resumable: records are appended to `OUT.partial` and flushed after every batch; a rerun reads it (and
+OUT, if a finished run left one) back, skips the (item, order) pairs already judged, and OUT is written
+atomically only when every pair is done (the partial file is then removed).
 """
 
 from __future__ import annotations
@@ -54,29 +54,29 @@ def partial_path(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
 
 
-def read_partial(path: Path, model: str) -> dict[tuple[str, tuple[int, ...]], dict]:
-    """Records of an interrupted run; a torn last line (crash mid-write) is dropped, anything else
-    malformed is an error naming the line."""
+def read_records(path: Path, model: str) -> tuple[dict[tuple[str, tuple[int, ...]], dict], bool]:
+    """Records of an earlier run keyed by (id, order), and whether a torn last line (a crash mid-write)
+    was dropped; anything else malformed is an error naming the line."""
     done: dict[tuple[str, tuple[int, ...]], dict] = {}
     if not path.exists():
-        return done
+        return done, False
     lines = path.read_bytes().split(b"\n")
     for no, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
             obj = json.loads(raw)
-            rec = Judgment.from_dict(obj, str(path), no)
         except (json.JSONDecodeError, UnicodeDecodeError):
             if no >= len(lines) - 1:          # the torn tail of an interrupted write
                 log.warning("%s:%d: dropping a torn last line", path, no)
-                break
+                return done, True
             raise InputError(path, "not valid JSON", no) from None
+        rec = Judgment.from_dict(obj, str(path), no)
         if rec.extra.get("model") != model:
             raise InputError(path, f"holds records of model {rec.extra.get('model')!r}, not {model!r}; "
                              "remove it or choose another --out", no, "model")
         done[(rec.id, tuple(rec.order))] = obj
-    return done
+    return done, False
 
 
 def run_bench(judge: Judge, model: str, items: list[BenchItem], out: str | Path, bon_orders: int = 2,
@@ -87,7 +87,11 @@ def run_bench(judge: Judge, model: str, items: list[BenchItem], out: str | Path,
     out = Path(out)
     part = partial_path(out)
     tasks = plan(items, bon_orders, seed)
-    done = read_partial(part, model)
+    done, _ = read_records(out, model)          # a finished run reruns without judging anything
+    partial, torn = read_records(part, model)
+    done.update(partial)
+    if torn:                                    # drop the torn tail before appending after it
+        write_jsonl(part, partial.values())
     planned = {(it.id, tuple(o)) for it, o, _ in tasks}
     stale = [k for k in done if k not in planned]
     if stale:
@@ -123,7 +127,7 @@ def run_bench(judge: Judge, model: str, items: list[BenchItem], out: str | Path,
     bar.close()
     elapsed = time.perf_counter() - start
     write_jsonl(out, (done[(it.id, tuple(o))] for it, o, _ in tasks))
-    part.unlink()
+    part.unlink(missing_ok=True)
     return {"model": model, "items": len(items), "records": len(tasks), "judged_now": len(pending),
             "resumed": len(tasks) - len(pending), "seconds": round(elapsed, 3),
             "judgments_per_s": round(len(pending) / elapsed, 3) if elapsed > 0 else None,

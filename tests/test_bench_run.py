@@ -1,0 +1,175 @@
+"""`longrm bench run`: every item in every order, resumable, and end to end through the CLI on a tiny
+random checkpoint (generative and discriminative) plus every baseline."""
+
+import json
+
+import pytest
+import yaml
+
+from longrm.bench.run import load_items, partial_path, plan, run_bench
+from longrm.data.io import read_jsonl
+from longrm.errors import InputError
+from longrm.judges.baselines import BaselineJudge
+from tests.helpers import tiny_checkpoint
+from tests.test_bench_score import FIXTURE, official_line
+
+DOC = " ".join(f"Fact {i}: door {i} has code {1000 + i}." for i in range(150))
+
+
+def write_bench(path, long_doc=True):
+    lines = []
+    for id_, task, subtype, bucket, n, _ in FIXTURE:
+        obj = official_line(id_, task, subtype, bucket, n)
+        if long_doc and bucket == "8k":
+            obj["prompt_template"] = [{"role": "user", "content": DOC + "\nQuestion: which code?"}]
+        lines.append(json.dumps(obj))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class CountingJudge(BaselineJudge):
+    """The 'first' baseline, counting calls and able to fail on a given call (an interrupted run)."""
+
+    def __init__(self, fail_on_call=None):
+        super().__init__("first")
+        self.calls, self.judged, self.fail_on_call = 0, [], fail_on_call
+
+    def judge(self, items, orders):
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise KeyboardInterrupt
+        self.judged += [(it.id, tuple(o)) for it, o in zip(items, orders)]
+        return super().judge(items, orders)
+
+
+def test_plan_covers_every_order_and_marks_the_official_one(tmp_path):
+    items = load_items(write_bench(tmp_path / "b.jsonl"))
+    tasks = plan(items, bon_orders=2, seed=42)
+    pairs = [t for t in tasks if t[0].tasktype == "PairWise"]
+    assert len(pairs) == 12 and {tuple(o) for _, o, _ in pairs} == {(0, 1), (1, 0)}
+    for it in items:
+        mine = [(o, off) for i, o, off in tasks if i.id == it.id]
+        assert sum(off for _, off in mine) == 1
+        orders = [o for o, _ in mine]
+        n = len(it.responses)
+        assert list(range(n)) in orders and list(range(n))[::-1] in orders
+
+
+def test_duplicate_ids_are_refused(tmp_path):
+    p = tmp_path / "b.jsonl"
+    line = json.dumps(official_line("x", "LongQA", "same", "4k"))
+    p.write_text(line + "\n" + line + "\n")
+    with pytest.raises(InputError, match="duplicate id") as e:
+        load_items(p)
+    assert e.value.line == 2
+
+
+def test_resume_skips_finished_records(tmp_path):
+    items = load_items(write_bench(tmp_path / "b.jsonl"))
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(CountingJudge(fail_on_call=3), "first", items, out, chunk=4, progress=False)
+    assert not out.exists()
+    part = partial_path(out)
+    first_pass = [json.loads(l) for l in part.read_text().splitlines()]
+    assert len(first_pass) == 8                                   # two chunks flushed
+    with part.open("a") as f:
+        f.write('{"id": "lrb-00')                                 # torn line of the interrupted write
+    with pytest.raises(KeyboardInterrupt):                        # interrupted again after one chunk
+        run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False)
+    first_pass = [json.loads(l) for l in part.read_text().splitlines()]
+    assert len(first_pass) == 12
+    judge = CountingJudge()
+    stats = run_bench(judge, "first", items, out, chunk=4, progress=False)
+    done_before = {(r["id"], tuple(r["order"])) for r in first_pass}
+    assert stats["resumed"] == 12 and stats["judged_now"] == 8 and stats["records"] == 20
+    assert not done_before & set(judge.judged) and len(judge.judged) == 8
+    recs = read_jsonl(out)
+    assert len(recs) == 20 and not part.exists()
+    assert len({(r["id"], tuple(r["order"])) for r in recs}) == 20
+    # records come in bench-file order, whatever order they were judged in
+    assert [r["id"] for r in recs][:2] == ["lrb-001", "lrb-001"]
+    assert all(r["model"] == "first" and r["task"] and r["length_bucket"] for r in recs)
+    # a finished run reruns to the same records without judging anything
+    again = CountingJudge()
+    run_bench(again, "first", items, out, chunk=4, progress=False)
+    assert again.judged == [] and read_jsonl(out) == recs
+
+
+def test_a_partial_file_of_another_model_is_refused(tmp_path):
+    items = load_items(write_bench(tmp_path / "b.jsonl"))
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False)
+    with pytest.raises(InputError, match="holds records of model 'first'"):
+        run_bench(CountingJudge(), "random", items, out, chunk=4, progress=False)
+
+
+def test_baselines(tmp_path):
+    items = load_items(write_bench(tmp_path / "b.jsonl"))
+    by = {it.id: it for it in items}
+    first = BaselineJudge("first").judge([by["lrb-007"]], [[2, 0, 1]])[0]
+    assert first.raw == "[[A>B>C]]" and first.ranking == [2, 0, 1]
+    longer = BaselineJudge("longer").judge([by["lrb-001"]] * 2, [[0, 1], [1, 0]])
+    # "good answer lrb-001" (chosen) is longer than "bad answer lrb-001"
+    assert [r.ranking for r in longer] == [[0, 1], [0, 1]]
+    rnd = BaselineJudge("random", seed=3)
+    a = [r.ranking for r in rnd.judge(items, [[1, 0]] * 6 + [[0, 1, 2], [0, 1, 2, 3], [0, 1, 2]])]
+    b = [r.ranking for r in BaselineJudge("random", seed=3).judge(items, [[1, 0]] * 6 + [[0, 1, 2], [0, 1, 2, 3], [0, 1, 2]])]
+    c = [r.ranking for r in BaselineJudge("random", seed=4).judge(items, [[1, 0]] * 6 + [[0, 1, 2], [0, 1, 2, 3], [0, 1, 2]])]
+    assert a == b and a != c
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A config whose bench models are a tiny random checkpoint (generative) and a scalar RM on it."""
+    import torch
+    from safetensors.torch import save_file
+
+    root = tmp_path_factory.mktemp("study")
+    gen = tiny_checkpoint(root / "gen")
+    rm = tiny_checkpoint(root / "rm", seed=1)
+    hidden = json.loads((rm / "config.json").read_text())["hidden_size"]
+    torch.manual_seed(0)
+    save_file({"weight": torch.randn(1, hidden)}, str(rm / "score_head.safetensors"))
+    cfg = yaml.safe_load(open("config/default.yaml"))
+    cfg["results_dir"] = str(root / "results")
+    cfg["bench"].update(max_model_len=512, max_new_tokens=6, batch_size=4, bootstrap=50)
+    cfg["bench"]["models"] = [{"name": "base", "kind": "generative", "path": str(gen)},
+                              {"name": "disrm", "kind": "discriminative", "path": str(rm)}]
+    (root / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return root, write_bench(root / "bench.jsonl")
+
+
+@pytest.mark.parametrize("name", ["base", "disrm", "random", "longer", "first"])
+def test_cli_end_to_end(study, name):
+    from longrm.cli import main
+
+    root, bench = study
+    cfg = str(root / "config.yaml")
+    rec, met = root / name / "records.jsonl", root / name / "metrics.json"
+    assert main(["bench", "run", "--config", cfg, "--model", name, "--bench", str(bench), "--out", str(rec)]) == 0
+    assert main(["bench", "score", "--config", cfg, "--records", str(rec), "--bench", str(bench),
+                 "--out", str(met), "--table", str(root / name / "table.md")]) == 0
+    recs = read_jsonl(rec)
+    m = json.loads(met.read_text())
+    assert len(recs) == m["n_records"] == 20 and m["n_items"] == 9
+    assert (rec.parent / "records.jsonl.prov.json").exists() and (met.parent / "metrics.json.prov.json").exists()
+    if name == "base":
+        assert m["truncation"]["length"]["8k"]["value"] == 1.0 and m["truncation"]["length"]["4k"]["value"] == 0.0
+        assert all(r["prompt_tokens"] <= 506 and r["output_tokens"] <= 6 for r in recs)
+        assert m["auc"] is None
+    if name == "disrm":
+        assert m["auc"]["n_items"] == 9 and 0.0 <= m["auc"]["value"] <= 1.0
+        assert m["parse_failure"]["all_orders"]["value"] == 0.0
+        assert all(r["scores"] and r["raw"] == "" for r in recs)
+    if name in ("random", "longer", "first"):
+        assert m["parse_failure"]["all_orders"]["value"] == 0.0
+    if name == "first":
+        # always A: right in exactly one of the two orders of every pair
+        assert m["protocols"]["ours"]["PairWise"]["value"] == 0.5
+        assert m["position_bias"]["first_position_rate"]["value"] == 1.0
+        assert m["order_consistency"]["PairWise"]["value"] == 0.0
+    if name == "longer":
+        # every chosen response ("good answer ...") is longer than its rejected one ("bad answer ...")
+        assert m["protocols"]["ours"]["PairWise"]["value"] == 1.0
