@@ -10,6 +10,8 @@ of 1 + M (the price: one extra forward per sequence).
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -35,6 +37,8 @@ class Parts:
 
 
 def _amp(parts: Parts):
+    if parts.amp is None:
+        return contextlib.nullcontext()
     return parts.amp() if callable(parts.amp) else parts.amp
 
 
