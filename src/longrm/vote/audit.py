@@ -102,10 +102,12 @@ def plot(report: dict, path: str) -> None:
     ax = axes[0]
     ax.plot(ks, [r["config_order"]["accuracy"] for r in report["by_k"]], "o-", label="vote, first K judges")
     ax.plot(ks, [r["all_subsets"]["accuracy"] for r in report["by_k"]], "s--", label="vote, all K-subsets (mean)")
+    ax.plot(ks, [r["config_order"]["yield"] for r in report["by_k"]], "o:", color="C0", alpha=0.5,
+            label="yield, first K judges")
     if report["best_single_accuracy"] is not None:
         ax.axhline(report["best_single_accuracy"], color="grey", ls=":",
                    label=f"best single judge ({report['best_single_judge']})")
-    ax.set(xlabel="K (judges)", ylabel="label accuracy (kept items)", title="Accuracy vs K", ylim=(0, 1.02))
+    ax.set(xlabel="K (judges)", ylabel="label accuracy (kept items) / yield", title="Accuracy vs K", ylim=(0, 1.02))
     ax.legend(fontsize=8)
     ax = axes[1]
     ts = [r["threshold"] for r in report["by_threshold"]]
