@@ -51,6 +51,8 @@ def test_fit_prompt_cuts_only_the_context(tok):
     parts = prompt_parts(long_item(), [1, 0])
     full = fit_prompt(tok, parts, 100_000)
     assert not full.truncated and full.context_kept == full.context_tokens
+    # untruncated = the whole prompt tokenized at once, as the trainer tokenizes it
+    assert full.input_ids == tok(parts.join(), add_special_tokens=False)["input_ids"]
     fitted = fit_prompt(tok, parts, 400)
     assert fitted.truncated and len(fitted.input_ids) == 400
     pre = tok(parts.prefix, add_special_tokens=False)["input_ids"]
@@ -59,6 +61,27 @@ def test_fit_prompt_cuts_only_the_context(tok):
     assert fitted.context_kept == 400 - len(pre) - len(suf) > 0
     text = tok.decode(fitted.input_ids)
     assert "Fact 0:" in text and "Question: code?" in text and "Fact 60:" not in text
+
+
+def test_chat_template_wraps_the_prompt_as_one_user_turn(tok):
+    import copy
+
+    from longrm.judges.truncation import chat_wrappers
+
+    chat = copy.deepcopy(tok)
+    chat.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+                          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    wrappers = chat_wrappers(chat)
+    assert wrappers == ("<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n")
+    assert chat_wrappers(chat, use_chat_template=False) == ("", "")
+    parts = prompt_parts(long_item(doc="Short doc."), [0, 1])
+    fitted = fit_prompt(chat, parts, 10_000, wrappers)
+    ref = chat.apply_chat_template([{"role": "user", "content": parts.join()}], tokenize=True,
+                                   add_generation_prompt=True)
+    ref = ref["input_ids"] if hasattr(ref, "keys") else ref
+    assert fitted.input_ids == list(ref)
+    cut = fit_prompt(chat, prompt_parts(long_item(), [0, 1]), 400, wrappers)
+    assert chat.decode(cut.input_ids).endswith("<|im_start|>assistant\n")
 
 
 def test_fit_prompt_when_the_responses_alone_overflow(tok):
@@ -166,7 +189,7 @@ def test_discriminative_seqcls_scores_match_hf(seqcls_ckpt):
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from longrm.judges.discriminative import DiscriminativeJudge, disrm_text
+    from longrm.judges.discriminative import DiscriminativeJudge
     from longrm.modeling import load_tokenizer
 
     item = long_item("b1", n=3, doc="Short document about the blue door code 1001.")
@@ -175,7 +198,8 @@ def test_discriminative_seqcls_scores_match_hf(seqcls_ckpt):
     tok = load_tokenizer(seqcls_ckpt)
     hf = AutoModelForSequenceClassification.from_pretrained(str(seqcls_ckpt)).eval()
     for k, resp in enumerate(item.responses):
-        ids = tok(disrm_text(item.task_prompt, resp), add_special_tokens=False)["input_ids"]
+        # the trainer's layout: prompt ids + response ids (docs/formats/train.md)
+        ids = tok(item.task_prompt, add_special_tokens=False)["input_ids"] + tok(resp, add_special_tokens=False)["input_ids"]
         with torch.inference_mode():
             ref = hf(input_ids=torch.tensor([ids])).logits[0, 0].item()
         assert recs[0].scores[k] == pytest.approx(ref, abs=1e-4)

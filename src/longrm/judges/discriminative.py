@@ -5,8 +5,10 @@ What is loaded (docs/formats/bench.md, "Discriminative RM checkpoint"), from a l
       whose `score` linear layer is the head; or
   (b) a causal-LM checkpoint plus `score_head.safetensors` holding `weight` (1, hidden) and optionally
       `bias` (1,).
-The score is the head applied, in fp32, to the final hidden state of the LAST token of
-`disrm_parts(item, idx)`: the task prompt (long context + question), DISRM_SEPARATOR, the response.
+The score is the head applied, in fp32, to the final hidden state of the LAST token of the prompt ids
+(the task prompt: long context + question, in the chat template if the tokenizer has one) followed by
+the response ids, with nothing in between and no EOS: the trainer's layout (docs/formats/train.md;
+disrm.jsonl's PrefPair.prompt is the item's task prompt).
 The context is cut in the middle to `max_model_len` tokens; the response is never cut unless it alone
 overflows. Weights stay in the dtype they were stored in (fp32 or bf16); fp16 only when asked for.
 A response's score does not depend on the presentation order, so each item is scored once and its
@@ -27,18 +29,12 @@ from longrm.judges.prompts import PromptParts
 from longrm.judges.transformers_backend import pick_device, plan_batches, resolve_dtype
 from longrm.judges.truncation import chat_wrappers, fit_prompt
 
-DISRM_SEPARATOR = "\n\n[Response]\n"
 SCORE_HEAD_FILE = "score_head.safetensors"
 
 
 def disrm_parts(prompt: str, response: str) -> tuple[PromptParts, str]:
     """(prompt parts, response) of a scalar-RM input; train disrm builds the same text from a PrefPair."""
-    return PromptParts(prefix="", context=prompt, suffix=DISRM_SEPARATOR), response
-
-
-def disrm_text(prompt: str, response: str) -> str:
-    parts, resp = disrm_parts(prompt, response)
-    return parts.join() + resp
+    return PromptParts(prefix="", context=prompt, suffix=""), response
 
 
 def _is_seq_cls(path: Path) -> bool:

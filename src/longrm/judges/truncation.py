@@ -56,20 +56,24 @@ def encode(tokenizer, text: str) -> list[int]:
 
 def fit_prompt(tokenizer, parts: PromptParts, budget: int, wrappers: tuple[str, str] = ("", ""),
                response: str | None = None) -> FittedPrompt:
-    """Token ids of prefix | context | suffix (+ response for a scalar RM) within `budget` tokens.
+    """Token ids of prefix | context | suffix (+ response ids for a scalar RM) within `budget` tokens.
 
-    The parts are tokenized separately and concatenated, so the cut falls on token boundaries and the
-    fixed parts are byte-identical in every order.
+    A prompt that fits is tokenized whole, exactly as the trainer does (docs/formats/train.md: prompt
+    ids + response ids). One that does not is tokenized part by part, so the cut falls on token
+    boundaries inside the context only.
     """
     if budget <= 0:
         raise ValueError(f"token budget must be positive, got {budget}")
     before, after = wrappers
-    prefix = encode(tokenizer, before + parts.prefix)
     context = encode(tokenizer, parts.context)
-    suffix = encode(tokenizer, parts.suffix + after)
     tail = encode(tokenizer, response) if response is not None else []
+    whole = encode(tokenizer, before + parts.join() + after)
+    if len(whole) + len(tail) <= budget:
+        return FittedPrompt(whole + tail, False, len(context), len(context))
+    prefix = encode(tokenizer, before + parts.prefix)
+    suffix = encode(tokenizer, parts.suffix + after)
     fixed = len(prefix) + len(suffix) + len(tail)
-    if fixed + len(context) <= budget:
+    if fixed + len(context) <= budget:      # the piecewise ids happen to fit: cut nothing
         return FittedPrompt(prefix + context + suffix + tail, False, len(context), len(context))
     room = budget - fixed
     if room >= 0:
