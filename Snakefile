@@ -8,6 +8,7 @@ that command reads, so changing one parameter reruns only what is downstream of 
 """
 
 import os
+import sys
 from pathlib import Path
 
 from longrm.config import load_config
@@ -42,6 +43,19 @@ include: "workflow/rules/vote.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/bench.smk"
 include: "workflow/rules/report.smk"
+
+
+def _banner():
+    synth, vote = config["synth"], config["vote"]
+    lengths = ", ".join(f"{n // 1024}k" if n >= 1024 else str(n) for n in synth["lengths"])
+    lm_judges = [j["model"] for j in vote["judges"] if j.get("model")]
+    models = ", ".join(f"{m['name']}={m['path']}" for m in config["bench"]["models"])
+    return (f"LongRM study '{config['name']}' ({CONFIG_FILE}): context lengths {lengths}; base model {BASE_MODEL}; "
+            f"{len(vote['judges'])} vote judges ({len(lm_judges)} LMs: {', '.join(lm_judges) or '-'}); "
+            f"bench models {models}; results in {R}/")
+
+
+print(_banner(), file=sys.stderr)
 
 
 rule all:

@@ -1,0 +1,215 @@
+"""The Snakemake DAG: the embedded default's dry run, the paper DAG under the slurm profile, config
+validation at load, and what reruns when one parameter changes (with a stand-in `longrm` that only
+creates the declared outputs)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+STUBS = REPO / "workflow" / "scripts" / "slurm-stub"
+DEFAULT_RULES = {"inputs_raw": 1, "inputs_distractors": 1, "inputs_tokenizer": 1, "inputs_pretrain": 1, "synth": 1,
+                 "vote_run": 1, "vote_audit": 1, "vote_split": 1, "train_sft": 1, "train_logo": 1, "train_disrm": 1,
+                 "bench_run": 4, "bench_baseline": 3, "bench_score": 7, "report_tables": 1, "report_figures": 1,
+                 "report_md": 1, "all": 1}
+
+
+def snakemake(*args, cwd=REPO, env=None, timeout=240):
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", **(env or {})}
+    return subprocess.run([SNAKEMAKE, "--nolock", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def job_stats(text: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run."""
+    block = text.split("Job stats:", 1)[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M) if m.group(1) != "total"}
+
+
+def jobs(text: str) -> dict[str, list[str]]:
+    """rule -> the job blocks of a dry run."""
+    out: dict[str, list[str]] = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
+        m = re.match(r"(?:local)?rule (\w+):", block)
+        if m:
+            out.setdefault(m.group(1), []).append(block)
+    return out
+
+
+def test_default_dry_run_is_the_whole_study():
+    out = snakemake("-n", "--forceall", "-p", "all")
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout + out.stderr
+    assert job_stats(text) == DEFAULT_RULES
+    # every shell command is one quoted `longrm` call with the config it was given
+    shells = [s for s in re.findall(r"^Shell command: (.*)$", text, re.M) if s != "None"]
+    assert len(shells) == sum(DEFAULT_RULES.values()) - 1
+    assert all(s.startswith("longrm ") and "--config config/default.yaml" in s for s in shells)
+    assert "context lengths 512, 1k, 2k" in text
+
+
+def test_paper_dry_run_under_the_slurm_profile():
+    out = snakemake("-n", "--configfile", "config/paper.yaml", "--profile", "workflow/profiles/slurm")
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout + out.stderr
+    stats = job_stats(text)
+    assert not any(r.startswith("inputs_") for r in stats)  # raw data and base model are local paths
+    assert stats["bench_run"] == 4 and stats["train_sft"] == stats["train_logo"] == stats["train_disrm"] == 1
+    assert "context lengths 4k, 8k, 16k, 32k, 64k, 128k" in text and "base model models/Qwen3-8B" in text
+    blocks = jobs(text)
+    for rule, gpus in (("train_sft", 8), ("train_logo", 8), ("train_disrm", 8), ("bench_run", 4), ("vote_run", 4)):
+        for block in blocks[rule]:
+            assert f"gpu={gpus}" in block and "slurm_partition=gpu" in block and "slurm_account=" in block, rule
+    (synth,) = blocks["synth"]
+    assert "slurm_partition=cpu" in synth and "gpu=" not in synth
+    assert "results/paper/models/logo" in blocks["bench_run"][2] or any(
+        "results/paper/models/logo" in b for b in blocks["bench_run"])
+
+
+def test_invalid_config_fails_at_load_naming_the_key(tmp_path):
+    cfg = yaml.safe_load((REPO / "config" / "default.yaml").read_text())
+    cfg["train"]["logo"]["beta"] = -1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    out = snakemake("-n", "--configfile", str(bad))
+    assert out.returncode != 0
+    assert "train.logo.beta" in out.stderr + out.stdout
+
+
+def test_config_overrides_on_the_command_line_are_refused():
+    out = snakemake("-n", "--config", "seed=1")
+    assert out.returncode != 0 and "--configfile" in out.stdout + out.stderr
+
+
+# ---------------------------------------------------------------- reruns, with a stand-in `longrm`
+
+FAKE_LONGRM = r'''#!/usr/bin/env python3
+"""Stand-in for `longrm` (tests only): creates each declared output; a name without a suffix is a folder."""
+import sys
+from pathlib import Path
+args = sys.argv[1:]
+for flag in ("--out", "--out-dir", "--report"):
+    if flag in args:
+        p = Path(args[args.index(flag) + 1])
+        if p.suffix:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(" ".join(args) + "\n")
+        else:
+            p.mkdir(parents=True, exist_ok=True)
+            (p / "made_by.txt").write_text(" ".join(args) + "\n")
+if args[:2] == ["vote", "split"]:
+    d = Path(args[args.index("--out-dir") + 1])
+    for name in ("sft", "pref", "disrm", "bench"):
+        (d / f"{name}.jsonl").write_text("{}\n")
+    (d / "report.json").write_text("{}\n")
+'''
+
+
+@pytest.fixture
+def study_copy(tmp_path):
+    """The workflow files in a fresh folder, with a stand-in `longrm` first on PATH."""
+    for name in ("Snakefile", "workflow", "config", "envs"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, tmp_path / name)
+        elif src.exists():
+            shutil.copy(src, tmp_path / name)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "longrm"
+    fake.write_text(FAKE_LONGRM.replace("#!/usr/bin/env python3", f"#!{sys.executable}"))
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return tmp_path, env
+
+
+@pytest.mark.slow
+def test_rerun_does_nothing_and_one_parameter_reruns_only_downstream(study_copy):
+    root, env = study_copy
+    out = snakemake("--cores", "2", cwd=root, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (root / "results" / "REPORT.md").is_file()
+
+    start = time.monotonic()
+    again = snakemake("-n", cwd=root, env=env)
+    elapsed = time.monotonic() - start
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
+    print(f"dry rerun with nothing changed: {elapsed:.1f} s (noisy, shared machine)")
+
+    cfg_path = root / "config" / "default.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["train"]["logo"]["beta"] = 3.0
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    changed = snakemake("-n", cwd=root, env=env)
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    stats = job_stats(changed.stdout + changed.stderr)
+    assert stats == {"train_logo": 1, "bench_run": 1, "bench_score": 1, "report_tables": 1, "report_figures": 1,
+                     "report_md": 1, "all": 1}
+    assert "wildcards: name=logo" in changed.stdout + changed.stderr
+
+
+# ---------------------------------------------------------------- slurm submission, with stub commands
+
+
+def run_until_submitted(cmd, cwd, env, log: Path, want: int, timeout: float = 90.0) -> str:
+    """Start Snakemake in its own process group, wait until `want` sbatch lines were logged (or the
+    timeout), then end the whole group: Snakemake would otherwise wait for the stub jobs forever."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if log.exists() and log.read_text().count("\nsbatch ") + log.read_text().startswith("sbatch ") >= want:
+                break
+            time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+    output = proc.stdout.read() if proc.stdout else ""
+    assert log.exists(), f"no sbatch call within {timeout} s:\n{output[-3000:]}"
+    return log.read_text()
+
+
+def test_slurm_profile_submits_training_with_partition_gpus_memory_and_time(tmp_path):
+    results = tmp_path / "results"
+    cfg = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    cfg["results_dir"] = str(results)
+    for m in cfg["bench"]["models"]:
+        m["path"] = m["path"].replace("results/paper", str(results))
+    paper = tmp_path / "paper.yaml"
+    paper.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    (results / "splits").mkdir(parents=True)
+    (results / "splits" / "sft.jsonl").write_text("{}\n")
+    log = tmp_path / "sbatch.log"
+    env = {**os.environ, "PATH": f"{STUBS}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "SLURM_STUB_LOG": str(log), "SLURM_STUB_ACCOUNTS": "your_account"}
+    cmd = [SNAKEMAKE, "--nolock", "--profile", "workflow/profiles/slurm",
+           # the local profile too, as Snakemake would add it on its own: it must not wipe the cluster keys
+           "--workflow-profile", "workflow/profiles/default",
+           "--configfile", str(paper), "--allowed-rules", "train_sft", "--latency-wait", "1",
+           str(results / "models" / "sft")]
+    text = run_until_submitted(cmd, REPO, env, log, want=1)
+    (line,) = [x for x in text.splitlines() if x.startswith("sbatch ")]
+    assert "--comment rule_train_sft" in line
+    assert "-A your_account" in line and "-p gpu" in line
+    assert "--gpus=8" in line and "--cpus-per-gpu=8" in line
+    assert "--mem 480000" in line and "-t 2880" in line
+    script = (tmp_path / "sbatch.log.scripts")
+    assert "train_sft" in line + (script.read_text() if script.exists() else "")
