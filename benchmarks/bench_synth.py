@@ -89,7 +89,7 @@ def bench_default(tok, inputs: Path, out_dir: Path) -> dict:
     cfg = load_config()
     work = Path(tempfile.mkdtemp(prefix="bench_synth_"))
     raw, dis = inputs / "raw.jsonl", inputs / "distractors.jsonl"
-    source = "results/inputs"
+    source = str(inputs)
     if not (raw.exists() and dis.exists()):
         n = cfg["inputs"]["items_per_task"] * len(cfg["inputs"]["tasks"])
         raw, dis = work / "raw.jsonl", work / "dis.jsonl"

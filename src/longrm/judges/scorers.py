@@ -6,10 +6,10 @@ order-inconsistent and abstains in the vote), and writes a short rationale that 
 Judgment.raw = judgment_target(analysis, positions), Judgment.extra["analysis"] = the analysis alone.
 
     evidence_overlap   share of a response's content words found anywhere in the context
-    bm25               BM25-retrieve the context passage best matching the question, then the share of
-                       a response's content words found in that passage
-    answer_in_context  share of a response's key tokens (numbers, names, long words not in the
-                       question) found in the context
+    bm25               BM25-retrieve the two context sentences best matching the question, then the
+                       share of a response's key facts (key_tokens) found in them
+    answer_in_context  share of a response's key facts stated in a sentence that mentions the
+                       question's rarest words; checks 'a - b = c' arithmetic and [n] citations
     longer / shorter   word count (deliberately weak: length bias)
     first / last       presentation position (deliberately weak: position bias, never consistent)
     random             seeded coin per (item, order)
@@ -162,40 +162,86 @@ def score_evidence_overlap(item: BenchItem) -> Scored:
     return Scored(scores, best_sentence(context, set(resp[win])), "content words found in the context:")
 
 
-def score_bm25(item: BenchItem) -> Scored:
-    context, question = context_and_question(item)
-    docs = passages(context) or [context]
-    toks = [content_words(d) for d in docs]
-    q = content_words(question) or content_words(item.task_prompt[-500:])
-    bm = bm25_scores(q, toks)
-    top = max(range(len(docs)), key=lambda i: (bm[i], -i))
-    vocab = set(toks[top])
-    resp = [content_words(r) for r in item.responses]
-    scores = [_share(r, vocab) for r in resp]
-    win = max(range(len(scores)), key=lambda i: (scores[i], -i))
-    return Scored(scores, best_sentence(docs[top], set(resp[win]) | set(q)),
-                  "words found in the passage retrieved for the question:")
-
-
-def _key_tokens(text: str, question_words: set[str]) -> list[str]:
+def key_tokens(response: str, question_words: set[str], context_vocab: set[str]) -> list[str]:
+    """The fact-bearing tokens of a response: not in the question, not stopwords, and either found in
+    the context or fact-like (a number, or a capitalised word inside a sentence). Style words that are
+    neither ("carefully", "evidence") are ignored, so phrasing does not move the score."""
     keys = []
-    for w in _WORD.findall(text):
-        lw = w.lower()
+    for m in _WORD.finditer(response):
+        w, lw = m.group(), m.group().lower()
         if lw in question_words or lw in STOPWORDS:
             continue
-        if w[0].isdigit() or w[0].isupper() or len(w) >= 7:
+        before = response[:m.start()].rstrip()
+        mid_capital = w[0].isupper() and bool(before) and before[-1] not in ".:!?"
+        if lw in context_vocab or w[0].isdigit() or mid_capital:
             keys.append(lw)
     return keys
 
 
-def score_answer_in_context(item: BenchItem) -> Scored:
+class _Sentences:
+    """A context's sentences with their word sets (computed once per item)."""
+
+    def __init__(self, context: str):
+        self.text = sentences(context)
+        self.words = [set(words(t)) for t in self.text]
+        self.vocab = set().union(*self.words) if self.words else set()
+
+
+def score_bm25(item: BenchItem) -> Scored:
     context, question = context_and_question(item)
-    vocab = set(words(context))
+    sents = _Sentences(context)
+    q = content_words(question) or content_words(item.task_prompt[-500:])
+    bm = bm25_scores(q, [content_words(t) for t in sents.text])
+    top = sorted(range(len(bm)), key=lambda i: (-bm[i], i))[:2]
+    near = set().union(*(sents.words[i] for i in top)) if top else set()
     qw = set(words(question))
-    keys = [_key_tokens(r, qw) for r in item.responses]
-    scores = [_share(k, vocab) if k else 0.0 for k in keys]
+    keys = [key_tokens(r, qw, sents.vocab) for r in item.responses]
+    scores = [_share(k, near) if k else 0.0 for k in keys]
     win = max(range(len(scores)), key=lambda i: (scores[i], -i))
-    return Scored(scores, best_sentence(context, set(keys[win])), "key facts found in the context:")
+    quoted = max((sents.text[i] for i in top), key=lambda t: len(set(words(t)) & set(keys[win])), default="")
+    return Scored(scores, quoted, "key facts found in the sentences retrieved for the question:")
+
+
+_ARITH = re.compile(r"(-?\d+(?:\.\d+)?)\s*([-+*/x\u00d7])\s*(-?\d+(?:\.\d+)?)\s*=\s*(-?\d+(?:\.\d+)?)")
+_CITE = re.compile(r"\[(\d+)\]")
+
+
+def _arithmetic(response: str) -> tuple[set[str], set[str]]:
+    """Results of 'a op b = c' in a response: (correct ones, wrong ones) as tokens."""
+    ok, bad = set(), set()
+    for a, op, b, c in _ARITH.findall(response):
+        x, y, z = float(a), float(b), float(c)
+        val = {"+": x + y, "-": x - y, "*": x * y, "x": x * y, "\u00d7": x * y, "/": x / y if y else math.nan}[op]
+        (ok if abs(val - z) < 1e-6 * max(1.0, abs(z)) else bad).add(c.lstrip("-"))
+    return ok, bad
+
+
+def score_answer_in_context(item: BenchItem) -> Scored:
+    """Share of a response's key facts stated in a sentence that mentions the question's anchor (its
+    rarest words); arithmetic results count when the arithmetic is right, citations [n] when passage
+    [n] mentions the anchor."""
+    context, question = context_and_question(item)
+    sents = _Sentences(context)
+    qc = [w for w in dict.fromkeys(content_words(question)) if any(w in ws for ws in sents.words)]
+    freq = {w: sum(w in ws for ws in sents.words) for w in qc}
+    anchors = [w for w in qc if freq[w] <= 3] or qc
+    anchor_sents = [i for i, ws in enumerate(sents.words) if any(a in ws for a in anchors)]
+    near = set().union(*(sents.words[i] for i in anchor_sents)) if anchor_sents else set()
+    cited_ok = {m.group(1) for p in passages(context) if (m := re.match(r"\[(\d+)\]", p))
+                and set(words(p)) & set(anchors)}
+    qw = set(words(question))
+    scores, keysets = [], []
+    for r in item.responses:
+        cites = set(_CITE.findall(r))
+        keys = [k for k in key_tokens(r, qw, sents.vocab) if k not in cites]
+        right, wrong = _arithmetic(r)
+        found = sum((k in near or k in right) and k not in wrong for k in keys) + len(cites & cited_ok)
+        total = len(keys) + len(cites)
+        scores.append(found / total if total else 0.0)
+        keysets.append(set(keys))
+    win = max(range(len(scores)), key=lambda i: (scores[i], -i))
+    quoted = max((sents.text[i] for i in anchor_sents), key=lambda t: len(set(words(t)) & keysets[win]), default="")
+    return Scored(scores, quoted, "key facts stated next to the question's subject:")
 
 
 def score_length(sign: float) -> Callable[[BenchItem], Scored]:
