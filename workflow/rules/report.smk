@@ -70,7 +70,7 @@ rule report_md:
     output:
         res("REPORT.md"),
     params:
-        cfg=sections("bench.models", "bench.baselines"),
+        cfg=sections("name"),
     log:
         log_of("report_md"),
     benchmark:
