@@ -15,6 +15,10 @@ from longrm.config import load_config
 
 configfile: "config/default.yaml"
 
+# `longrm` is installed next to the Python that runs Snakemake: find it there even when that
+# environment is not activated (e.g. `.venv/bin/snakemake`). A conda env (--sdm conda) still comes first.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
 
 def _config_file_used():
     """The single config file every `longrm` command gets: the --configfile given, else the default."""

@@ -92,6 +92,7 @@ def test_folder_hash_ignores_sidecars_but_not_data(tmp_path):
     (d / "weights.bin").write_bytes(b"\x00\x01")
     before = provenance.hash_path(d)["sha256"]
     (d / "provenance.json").write_text("{}")
+    (d / ".snakemake_timestamp").write_text("")
     assert provenance.hash_path(d)["sha256"] == before
     (d / "weights.bin").write_bytes(b"\x00\x02")
     assert provenance.hash_path(d)["sha256"] != before

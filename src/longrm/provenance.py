@@ -36,13 +36,18 @@ FORMAT_VERSION = 1
 # ---------------------------------------------------------------- hashing
 
 
+# Not data: our sidecars (they carry timestamps) and the marker Snakemake drops into folder outputs
+# after the job, which would otherwise change a folder's hash once the job is done.
+NOT_DATA = (DIR_SIDECAR, ".snakemake_timestamp")
+
+
 def _is_sidecar(path: Path) -> bool:
-    return path.name == DIR_SIDECAR or path.name.endswith(SIDECAR_SUFFIX)
+    return path.name in NOT_DATA or path.name.endswith(SIDECAR_SUFFIX)
 
 
 def hash_path(path: str | Path) -> dict:
     """{"kind": "file"|"dir"|"missing", "sha256": ...}. A folder's hash covers every file's relative path
-    and content, sidecars excepted (they carry timestamps, and are not data)."""
+    and content, except NOT_DATA and sidecars."""
     path = Path(path)
     if path.is_file():
         return {"kind": "file", "sha256": sha256_file(path), "bytes": path.stat().st_size}
