@@ -118,7 +118,8 @@ def deepspeed_engine(model, optimizer, config_path: str | Path, clip: float | No
     """Wrap model + a torch optimizer in a DeepSpeed engine (ZeRO stage from the JSON file).
 
     The trainer calls engine.backward once per sequence and engine.step once per optimizer step, and
-    scales each loss itself, so the batch keys are set to one micro-batch, no accumulation.
+    scales each loss itself: so one micro-batch and gas 1; `EngineBackward` marks the last backward
+    of each step as the accumulation boundary (ZeRO-2/3 otherwise keep only part of the gradient).
     """
     try:
         import deepspeed
@@ -138,6 +139,27 @@ def deepspeed_engine(model, optimizer, config_path: str | Path, clip: float | No
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=cfg,
                                            model_parameters=[p for p in model.parameters() if p.requires_grad])
     return engine
+
+
+class EngineBackward:
+    """engine.backward for a step that calls backward `n` times (n known in advance): the first n-1
+    accumulate locally, the n-th is the gradient-accumulation boundary that reduces/partitions."""
+
+    def __init__(self, engine):
+        self.engine, self.left = engine, 0
+
+    def begin(self, n_calls: int) -> None:
+        self.left = n_calls
+
+    def __call__(self, loss) -> None:
+        self.left -= 1
+        self.engine.set_gradient_accumulation_boundary(self.left <= 0)
+        self.engine.backward(loss, scale_wrt_gas=False)
+        # engine.forward() does this before each forward; the trainer calls the body directly, and
+        # without it ZeRO-3 never advances its micro-step, so it overwrites instead of accumulating
+        clear = getattr(self.engine.optimizer, "clear_backward_seen_flag", None)
+        if clear is not None:
+            clear()
 
 
 def zero3_state_dict(engine) -> dict | None:

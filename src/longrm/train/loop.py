@@ -133,7 +133,7 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     from longrm.modeling import load_tokenizer, set_threads
     from longrm.train import steps
     from longrm.train.forward import autocast, body_of, unwrap
-    from longrm.train.gpu import SequenceParallelBody, deepspeed_engine, zero3_state_dict
+    from longrm.train.gpu import EngineBackward, SequenceParallelBody, deepspeed_engine, zero3_state_dict
 
     if stage not in STAGES:
         raise ConfigError(f"unknown train stage {stage!r}; expected one of {STAGES}")
@@ -170,7 +170,7 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     body = body_of(model)
     if common["sequence_parallel"] > 1:
         body = SequenceParallelBody(body, common["sequence_parallel"])
-    backward = engine.backward if engine is not None else (lambda loss: loss.backward())
+    backward = EngineBackward(engine) if engine is not None else (lambda loss: loss.backward())
     parts = steps.Parts(body=body, head=_head(model, stage), amp=amp, device=device, backward=backward,
                         chunk=common["logit_chunk"], grad_cache=common["grad_cache"])
     if ref is not None:
@@ -224,6 +224,8 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
             group["lr"] = lr
         if engine is None:
             optimizer.zero_grad(set_to_none=True)
+        else:
+            backward.begin(steps.backward_calls(stage, batch, common["grad_cache"]))
         metrics = step_fn(batch)
         if engine is not None:
             engine.step()

@@ -50,14 +50,20 @@ def _backward_through_scalars(parts: Parts, n: int, scalar_fn, loss_fn, scale: f
         leaf = values.detach().requires_grad_()
         loss, margin = loss_fn(leaf)
         (grad,) = torch.autograd.grad(loss, leaf)
-        for j in range(n):
-            if grad[j] != 0:
-                parts.backward(scalar_fn(j) * (grad[j] * scale))
+        for j in range(n):  # one backward per sequence, always (DeepSpeed counts them)
+            parts.backward(scalar_fn(j) * (grad[j] * scale))
     else:
         values = torch.stack([scalar_fn(j) for j in range(n)])
         loss, margin = loss_fn(values)
         parts.backward(loss * scale)
     return loss.detach(), margin, values.detach()
+
+
+def backward_calls(stage: str, batch: list[Example], grad_cache: bool) -> int:
+    """How many times a step calls parts.backward on `batch` (DeepSpeed needs it to mark the last)."""
+    if stage == "sft" or not grad_cache:
+        return len(batch)
+    return sum(len(ex.responses) for ex in batch)
 
 
 def sft_step(parts: Parts, batch: list[Example]) -> dict:
