@@ -6,8 +6,8 @@ order-inconsistent and abstains in the vote), and writes a short rationale that 
 Judgment.raw = judgment_target(analysis, positions), Judgment.extra["analysis"] = the analysis alone.
 
     evidence_overlap   share of a response's content words found anywhere in the context
-    bm25               BM25-retrieve the two context sentences best matching the question, then the
-                       share of a response's key facts (key_tokens) found in them
+    bm25               BM25-retrieve the context sentence best matching the question (and a near-tied
+                       second), then the share of a response's key facts (key_tokens) found there
     answer_in_context  share of a response's key facts stated in a sentence that mentions the
                        question's rarest words; checks 'a - b = c' arithmetic and [n] citations
     longer / shorter   word count (deliberately weak: length bias)
@@ -192,7 +192,8 @@ def score_bm25(item: BenchItem) -> Scored:
     sents = _Sentences(context)
     q = content_words(question) or content_words(item.task_prompt[-500:])
     bm = bm25_scores(q, [content_words(t) for t in sents.text])
-    top = sorted(range(len(bm)), key=lambda i: (-bm[i], i))[:2]
+    ranked = sorted(range(len(bm)), key=lambda i: (-bm[i], i))
+    top = [i for i in ranked[:2] if bm[i] >= 0.8 * bm[ranked[0]]]  # a near-tie second sentence too
     near = set().union(*(sents.words[i] for i in top)) if top else set()
     qw = set(words(question))
     keys = [key_tokens(r, qw, sents.vocab) for r in item.responses]
@@ -204,6 +205,15 @@ def score_bm25(item: BenchItem) -> Scored:
 
 _ARITH = re.compile(r"(-?\d+(?:\.\d+)?)\s*([-+*/x\u00d7])\s*(-?\d+(?:\.\d+)?)\s*=\s*(-?\d+(?:\.\d+)?)")
 _CITE = re.compile(r"\[(\d+)\]")
+
+
+def _trigrams(w: str) -> set[str]:
+    return {w[i:i + 3] for i in range(len(w) - 2)}
+
+
+def _trigram_sim(a: str, b: str) -> float:
+    ta, tb = _trigrams(a), _trigrams(b)
+    return len(ta & tb) / len(ta | tb) if ta and tb else 0.0
 
 
 def _arithmetic(response: str) -> tuple[set[str], set[str]]:
@@ -218,14 +228,24 @@ def _arithmetic(response: str) -> tuple[set[str], set[str]]:
 
 def score_answer_in_context(item: BenchItem) -> Scored:
     """Share of a response's key facts stated in a sentence that mentions the question's anchor (its
-    rarest words); arithmetic results count when the arithmetic is right, citations [n] when passage
+    words rarest in the context); arithmetic results count when the arithmetic is right, citations [n] when passage
     [n] mentions the anchor."""
     context, question = context_and_question(item)
     sents = _Sentences(context)
-    qc = [w for w in dict.fromkeys(content_words(question)) if any(w in ws for ws in sents.words)]
+    qwords = list(dict.fromkeys(content_words(question)))
+    qc = [w for w in qwords if w in sents.vocab]
     freq = {w: sum(w in ws for ws in sents.words) for w in qc}
-    anchors = [w for w in qc if freq[w] <= 3] or qc
+    anchors = [w for w in qc if freq[w] <= 2 * min(freq.values())] if qc else []
     anchor_sents = [i for i, ws in enumerate(sents.words) if any(a in ws for a in anchors)]
+    # a question word absent from the context (the query of a few-shot task): its nearest spelled
+    # context word's sentence is an anchor too (nearest-neighbour labelling)
+    vocab = sorted(v for v in sents.vocab if len(v) >= 4)
+    for w in (w for w in qwords if w not in sents.vocab and len(w) >= 5):
+        sim, nearest = max(((_trigram_sim(w, v), v) for v in vocab), default=(0.0, ""), key=lambda t: t[0])
+        if sim > 0:
+            best = next(i for i, ws in enumerate(sents.words) if nearest in ws)
+            if best not in anchor_sents:
+                anchor_sents.append(best)
     near = set().union(*(sents.words[i] for i in anchor_sents)) if anchor_sents else set()
     cited_ok = {m.group(1) for p in passages(context) if (m := re.match(r"\[(\d+)\]", p))
                 and set(words(p)) & set(anchors)}
