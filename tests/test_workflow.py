@@ -60,9 +60,12 @@ def test_default_dry_run_is_the_whole_study():
 
 
 def test_paper_dry_run_under_the_slurm_profile():
-    out = snakemake("-n", "--configfile", "config/paper.yaml", "--profile", "workflow/profiles/slurm")
+    out = snakemake("-n", "-p", "--configfile", "config/paper.yaml", "--profile", "workflow/profiles/slurm")
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout + out.stderr
+    # multi-GPU training starts the same CLI on every GPU of the job through DeepSpeed's launcher
+    assert re.search(r"^Shell command: deepspeed --no_local_rank --num_gpus 8 --module longrm\.cli train sft "
+                     r"--config config/paper\.yaml", text, re.M)
     stats = job_stats(text)
     assert not any(r.startswith("inputs_") for r in stats)  # raw data and base model are local paths
     assert stats["bench_run"] == 4 and stats["train_sft"] == stats["train_logo"] == stats["train_disrm"] == 1
