@@ -154,9 +154,10 @@ def _share(resp_words: list[str], vocab: set[str]) -> float:
 
 
 def score_evidence_overlap(item: BenchItem) -> Scored:
-    context, _ = context_and_question(item)
+    context, question = context_and_question(item)
     vocab = set(content_words(context))
-    resp = [content_words(r) for r in item.responses]
+    qw = set(words(question))
+    resp = [[w for w in content_words(r) if w not in qw] for r in item.responses]
     scores = [_share(r, vocab) for r in resp]
     win = max(range(len(scores)), key=lambda i: (scores[i], -i))
     return Scored(scores, best_sentence(context, set(resp[win])), "content words found in the context:")
