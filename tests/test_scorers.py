@@ -43,10 +43,11 @@ def test_grounded_scorers_pick_the_grounded_response_in_every_order(name):
 
 def test_best_of_n_ranking_and_ignore_response():
     generic = "This depends on many factors, and in general it is best to consult a reliable source."
-    item = _item([GOOD, BAD, generic], "BestOfN")
+    good = "The population of Delmar is 4210, according to Holfen."
+    bad = "The population of Delmar is 7780, according to Holfen."
+    item = _item([good, bad, generic], "BestOfN")
     js = _judge("evidence_overlap", item)
-    assert all(j.ranking[0] == 0 for j in js)
-    assert len({tuple(j.ranking) for j in js}) == 1  # consistent across orders
+    assert all(j.ranking == [0, 1, 2] for j in js)  # consistent across orders
 
 
 def test_weak_judges():
