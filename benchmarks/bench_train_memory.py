@@ -1,0 +1,248 @@
+"""Peak memory and tokens/s of ONE LOGO (SimPO) step at 1k-16k tokens: our trainer vs TRL's
+`trl.experimental.cpo.CPOTrainer(loss_type="simpo")`, on the same tiny model and the same pair.
+
+Each measurement runs in a fresh subprocess, so one run's allocations never hide another's peak.
+Peak = the process's VmHWM after the step minus its RSS just before it (VmHWM is reset through
+/proc/self/clear_refs right before the step; both sides include creating the optimizer state).
+Timings on a shared 2-core machine are noisy; memory is the point.
+
+    .venv/bin/python benchmarks/bench_train_memory.py            # writes results/benchmarks/train_memory.{json,md}
+    .venv/bin/python benchmarks/bench_train_memory.py --one ours --length 4096 --model DIR
+    .venv/bin/python benchmarks/bench_train_memory.py --one ours --samples DIR --max-length 16384 --model DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
+
+LENGTHS = (1024, 4096, 8192, 16384)
+RESPONSE_TOKENS = 64
+BETA, GAMMA = 2.5, 0.5
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+        return True
+    except OSError:
+        return False
+
+
+def synthetic_texts(tokenizer, length: int, seed: int = 0) -> tuple[str, str, str]:
+    """A prompt of about length - RESPONSE_TOKENS tokens and two responses of about RESPONSE_TOKENS, as
+    text (both trainers tokenise the same strings); natural-looking text so decode/encode is stable."""
+    import random
+
+    rng = random.Random(seed)
+    words = ("the quick brown fox jumps over the lazy dog code context question answer response "
+             "analysis door secret blue cites python library def return").split()
+
+    def text(n_tokens: int) -> str:
+        out, count = [], 0
+        while count < n_tokens:
+            chunk = " ".join(rng.choice(words) for _ in range(64)) + f" {rng.randint(0, 9999)}."
+            out.append(chunk)
+            count += len(tokenizer(chunk, add_special_tokens=False)["input_ids"])
+        ids = tokenizer(" ".join(out), add_special_tokens=False)["input_ids"][:n_tokens]
+        return tokenizer.decode(ids)
+
+    return text(length - RESPONSE_TOKENS), text(RESPONSE_TOKENS), text(RESPONSE_TOKENS)
+
+
+def measure_ours(model_dir: Path, length: int | None, samples: Path | None, max_length: int, bf16: bool) -> dict:
+    import torch
+
+    from longrm.modeling import load_causal_lm, load_tokenizer, set_threads
+    from longrm.train import steps
+    from longrm.train.data import Example, read_records, tokenize
+    from longrm.train.forward import autocast, body_of
+
+    set_threads()
+    tok = load_tokenizer(model_dir)
+    if samples is not None:
+        records = read_records(samples, "logo")[:1]
+        (example,), _ = tokenize(records, tok, "logo", max_length, num_negatives=None)
+    else:
+        prompt, chosen, rejected = synthetic_texts(tok, length)
+        ids = [tok(t, add_special_tokens=False)["input_ids"] for t in (prompt, chosen, rejected)]
+        example = Example("bench", ids[0], [ids[1] + [tok.eos_token_id], ids[2] + [tok.eos_token_id]])
+    model = load_causal_lm(model_dir)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    parts = steps.Parts(body=body_of(model), head=model.get_output_embeddings(),
+                        amp=lambda: autocast("cpu", bf16), device=torch.device("cpu"),
+                        backward=lambda loss: loss.backward(), grad_cache=True)
+    before = rss_mb()
+    reset_peak()
+    t0 = time.perf_counter()
+    out = steps.logo_step(parts, [example], BETA, GAMMA, "mean_reward", 0.0)
+    optimizer.step()
+    seconds = time.perf_counter() - t0
+    longest = max(len(example.prompt_ids) + len(r) for r in example.responses)
+    return {"impl": "ours", "length": longest, "sequences": len(example.responses), "tokens": out["tokens"],
+            "rss_before_mb": round(before, 1), "peak_delta_mb": round(rss_mb("VmHWM") - before, 1),
+            "step_s": round(seconds, 3), "tokens_per_s": round(out["tokens"] / seconds, 1), "loss": out["loss"]}
+
+
+def measure_trl(model_dir: Path, length: int, bf16: bool) -> dict:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from datasets import Dataset
+    from trl.experimental.cpo import CPOConfig, CPOTrainer
+
+    from longrm.modeling import load_causal_lm, load_tokenizer, set_threads
+
+    set_threads()
+    tok = load_tokenizer(model_dir)
+    prompt, chosen, rejected = synthetic_texts(tok, length)
+    row = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+    model = load_causal_lm(model_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        args = CPOConfig(output_dir=tmp, loss_type="simpo", beta=BETA, simpo_gamma=GAMMA, cpo_alpha=0.0,
+                         per_device_train_batch_size=1, max_steps=1, learning_rate=1e-4, max_length=4 * length,
+                         max_completion_length=4 * RESPONSE_TOKENS, report_to=[], save_strategy="no", logging_steps=1,
+                         bf16=bf16, use_cpu=True, dataloader_num_workers=0, disable_tqdm=True)
+        trainer = CPOTrainer(model=model, args=args, train_dataset=Dataset.from_list([row]), processing_class=tok)
+        first = trainer.train_dataset[0]
+        # chosen_input_ids / rejected_input_ids are full sequences (prompt + response)
+        tokens = len(first["chosen_input_ids"]) + len(first["rejected_input_ids"])
+        before = rss_mb()
+        reset_peak()
+        t0 = time.perf_counter()
+        result = trainer.train()
+        seconds = time.perf_counter() - t0
+    return {"impl": "trl", "length": len(first["chosen_input_ids"]),
+            "sequences": 2, "tokens": tokens, "rss_before_mb": round(before, 1),
+            "peak_delta_mb": round(rss_mb("VmHWM") - before, 1), "step_s": round(seconds, 3),
+            "tokens_per_s": round(tokens / seconds, 1), "loss": result.training_loss}
+
+
+def run_one_subprocess(impl: str, model: Path, length: int | None = None, samples: Path | None = None,
+                       max_length: int = 16384, bf16: bool = False) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", impl, "--model", str(model),
+           "--max-length", str(max_length)]
+    if length is not None:
+        cmd += ["--length", str(length)]
+    if samples is not None:
+        cmd += ["--samples", str(samples)]
+    if bf16:
+        cmd.append("--bf16")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{impl} at {length}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def linear_fit(xs: list[float], ys: list[float]) -> dict:
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    icept = my - slope * mx
+    ss_tot = sum((y - my) ** 2 for y in ys) or 1e-12
+    r2 = 1 - sum((y - (icept + slope * x)) ** 2 for x, y in zip(xs, ys)) / ss_tot
+    return {"intercept_mb": round(icept, 2), "mb_per_1k_tokens": round(slope * 1000, 3), "r2": round(r2, 4)}
+
+
+def predict_mb(fit: dict, length: int) -> float:
+    return fit["intercept_mb"] + fit["mb_per_1k_tokens"] * length / 1000
+
+
+def to_markdown(result: dict) -> str:
+    rows = ["| tokens | ours peak MiB | TRL peak MiB | TRL / ours | ours tokens/s | TRL tokens/s |",
+            "|---:|---:|---:|---:|---:|---:|"]
+    for o, t in zip(result["ours"], result["trl"]):
+        ratio = t["peak_delta_mb"] / max(o["peak_delta_mb"], 1e-9)
+        rows.append(f"| {o['length']} | {o['peak_delta_mb']:.1f} | {t['peak_delta_mb']:.1f} | {ratio:.1f}x "
+                    f"| {o['tokens_per_s']:.0f} | {t['tokens_per_s']:.0f} |")
+    fit = result["fit_ours"]
+    return "\n".join([
+        "# One LOGO/SimPO step: peak memory and throughput", "",
+        f"Model: {result['model']} ({result['params']} parameters, vocab {result['vocab']}), one prompt with "
+        f"one chosen and one rejected response of {RESPONSE_TOKENS} tokens, fp32"
+        f"{' + bf16 autocast' if result['bf16'] else ''}, {result['threads']} threads. Peak = VmHWM minus RSS "
+        "before the step, each cell a fresh process. Timings are noisy (shared 2-core machine).", "",
+        *rows, "",
+        f"Ours, linear fit: {fit['intercept_mb']} MiB + {fit['mb_per_1k_tokens']} MiB per 1k tokens "
+        f"(R^2 = {fit['r2']}).", ""])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--one", choices=["ours", "trl"], help="measure one cell in this process and print JSON")
+    ap.add_argument("--length", type=int)
+    ap.add_argument("--samples", type=Path, help="(with --one ours) the first example of a released folder")
+    ap.add_argument("--max-length", type=int, default=16384)
+    ap.add_argument("--model", type=Path)
+    ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
+    ap.add_argument("--out-dir", type=Path, default=REPO / "results" / "benchmarks")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    if args.one:
+        if args.one == "ours":
+            res = measure_ours(args.model, args.length, args.samples, args.max_length, args.bf16)
+        else:
+            res = measure_trl(args.model, args.length, args.bf16)
+        print(json.dumps(res))
+        return 0
+
+    from longrm.data.io import write_json
+    from longrm.data.io import atomic_write
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model
+        if model is None:
+            from tests.helpers import tiny_checkpoint
+
+            model = tiny_checkpoint(Path(tmp) / "tiny")
+        from longrm.modeling import load_causal_lm
+
+        m = load_causal_lm(model)
+        info = {"params": sum(p.numel() for p in m.parameters()), "vocab": m.config.vocab_size,
+                "hidden": m.config.hidden_size, "layers": m.config.num_hidden_layers}
+        del m
+        result = {"model": "tests.helpers.tiny_checkpoint" if args.model is None else str(args.model), **info,
+                  "bf16": args.bf16, "threads": int(os.environ.get("LONGRM_THREADS", "0")) or os.cpu_count(),
+                  "response_tokens": RESPONSE_TOKENS, "ours": [], "trl": []}
+        for length in args.lengths:
+            for impl in ("ours", "trl"):
+                cell = run_one_subprocess(impl, model, length, bf16=args.bf16)
+                result[impl].append(cell)
+                print(f"{impl:5s} {length:6d} tokens: peak +{cell['peak_delta_mb']:8.1f} MiB, "
+                      f"{cell['tokens_per_s']:8.0f} tokens/s", file=sys.stderr)
+    result["fit_ours"] = linear_fit([c["length"] for c in result["ours"]], [c["peak_delta_mb"] for c in result["ours"]])
+    result["fit_trl"] = linear_fit([c["length"] for c in result["trl"]], [c["peak_delta_mb"] for c in result["trl"]])
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(args.out_dir / "train_memory.json", result)
+    with atomic_write(args.out_dir / "train_memory.md") as f:
+        f.write(to_markdown(result))
+    print(to_markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
