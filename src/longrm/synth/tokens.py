@@ -28,7 +28,10 @@ class TokenCounter:
         self.tokenizer = tokenizer
         self._cache: dict[str, int] = {}
         self._cache_limit = cache_limit
-        self.sep_tokens = self._encode_len([SEPARATOR])[0]
+        # the separator's cost between two documents (byte-level BPE splits "\n\n" before a word
+        # into two pre-tokens, so counting it alone would be off by one per join)
+        pair, single = self._encode_len([f"x{SEPARATOR}x", "x"])
+        self.sep_tokens = max(pair - 2 * single, 0)
 
     def _encode_len(self, texts: Sequence[str]) -> list[int]:
         enc = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
