@@ -180,3 +180,20 @@ def test_lm_judge_through_the_factory(tmp_path):
     assert [j.name for j in judges] == ["ov", "lm"]
     votes = list(run_votes(_pair_items(3), judges, cfg["vote"]))
     assert all(len(v["judges"]["lm"]["rankings"]) == 2 for v in votes)
+
+
+def test_vote_and_split_outputs_are_deterministic(pipeline, tmp_path):
+    d, cfg = pipeline
+    from longrm.vote.cli import run_cmd, split_cmd
+
+    run_cmd(cfg, d / "items.jsonl", tmp_path / "votes.jsonl")
+    assert (tmp_path / "votes.jsonl").read_bytes() == (d / "votes.jsonl").read_bytes()
+    split_cmd(cfg, d / "items.jsonl", d / "votes.jsonl", tmp_path / "splits")
+    for name in ("bench", "sft", "pref", "disrm"):
+        assert (tmp_path / "splits" / f"{name}.jsonl").read_bytes() == (d / "splits" / f"{name}.jsonl").read_bytes()
+
+
+def test_negatives_are_distinct(pipeline):
+    d, _ = pipeline
+    for pp in read_jsonl(d / "splits" / "pref.jsonl", PrefPair.from_dict):
+        assert len(set(pp.rejected)) == len(pp.rejected) and pp.chosen not in pp.rejected

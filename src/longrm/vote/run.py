@@ -81,8 +81,7 @@ def vote_record(item: BenchItem, orders: list[list[int]], by_judge: dict[str, li
         rankings = [j.ranking for j in js]
         label = consistent_label(rankings)
         labels[name] = label
-        judges[name] = {"rankings": rankings, "consistent": label is not None, "label": label,
-                        "seconds": round(sum(j.latency_s for j in js), 6)}
+        judges[name] = {"rankings": rankings, "consistent": label is not None, "label": label}
         rationales[name] = [analysis_of(j) for j in js]
     t = tally(labels, vcfg.get("threshold", 0.6), vcfg.get("min_judges", DEFAULT_MIN_JUDGES))
     agreeing = {name: rationales[name] for name in t.agreeing}

@@ -133,11 +133,15 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
                 meta = {"source_id": source, "order": order, "voted": majority, "judge": v["rationale_judge"],
                         "task": item.task, "length_bucket": item.length_bucket, "margin": v["margin"]}
                 emit("sft", SFTExample(id=f"{item.id}/o{k}", prompt=prompt, response=target, extra=meta), source)
-                negatives = []
+                negatives: list[str] = []
                 for j, wrong in enumerate(wrong_rankings(majority, rng, max_neg)):
                     kind = ("irrelevant", "contradicted")[j % 2]
-                    negatives.append(judgment_target(negative_rationale(kind, item, wrong, order, rng),
-                                                     positions_of(wrong, order)))
+                    for _ in range(3):  # re-draw a duplicate (same chunk cited for the same verdict)
+                        neg = judgment_target(negative_rationale(kind, item, wrong, order, rng),
+                                              positions_of(wrong, order))
+                        if neg not in negatives and neg != target:
+                            negatives.append(neg)
+                            break
                 emit("pref", PrefPair(id=f"{item.id}/o{k}", prompt=prompt, chosen=target, rejected=negatives,
                                       extra=meta), source)
             responses = item.responses
