@@ -104,6 +104,14 @@ def test_batched_greedy_equals_transformers_generate(ckpt, tok):
     prompts = [tok(t)["input_ids"] for t in (LONG_DOC[:400], "short one", LONG_DOC[:150], "the fox [[A]]")]
     eos = {tok.eos_token_id}
     ours = greedy_generate(model, prompts, 12, eos, tok.pad_token_id)
+    assert greedy_generate(model, prompts, 12, eos, tok.pad_token_id, prefill="batched") == ours
+    assert greedy_generate(model, prompts, 12, eos, tok.pad_token_id, prefill="separate") == ours
+    from longrm.judges.transformers_backend import _cache_of, _merge_left_padded
+
+    with torch.inference_mode():                        # the separate-prefill path merges real caches
+        caches = [_cache_of(model(input_ids=torch.tensor([p]), use_cache=True)) for p in prompts[:2]]
+    merged = _merge_left_padded(caches, [len(p) for p in prompts[:2]], model.config)
+    assert merged is not None and merged.get_seq_length() == max(len(p) for p in prompts[:2])
     for p, got in zip(prompts, ours):
         with torch.inference_mode():
             ref = model.generate(torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),

@@ -19,7 +19,7 @@ from longrm.judges.baselines import BASELINES, BaselineJudge
 
 BENCH_DEFAULTS = dict(backend="transformers", max_model_len=4096, max_new_tokens=48, batch_size=8,
                       max_batch_tokens=32768, dtype="auto", device="auto", tensor_parallel_size=1,
-                      gpu_memory_utilization=0.9, use_chat_template=True)
+                      gpu_memory_utilization=0.9, use_chat_template=True, threads=0)
 
 
 def bench_params(cfg: dict, params: dict | None = None) -> dict:
@@ -65,7 +65,8 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
         return TransformersJudge(path, name=name, max_model_len=p["max_model_len"],
                                  max_new_tokens=p["max_new_tokens"], batch_size=p["batch_size"],
                                  max_batch_tokens=p["max_batch_tokens"], dtype=p["dtype"], device=p["device"],
-                                 trust_remote_code=trust, use_chat_template=p["use_chat_template"])
+                                 trust_remote_code=trust, use_chat_template=p["use_chat_template"],
+                                 threads=p["threads"] or None)
     if kind == "vllm":
         from longrm.judges.vllm_backend import VLLMJudge
 
@@ -80,5 +81,5 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
         return DiscriminativeJudge(path, name=name, max_model_len=p["max_model_len"], batch_size=p["batch_size"],
                                    max_batch_tokens=p["max_batch_tokens"], dtype=p["dtype"],
                                    device=p["device"], trust_remote_code=trust,
-                                   use_chat_template=p["use_chat_template"])
+                                   use_chat_template=p["use_chat_template"], threads=p["threads"] or None)
     raise ConfigError(f"{cfg.get('_path', '<config>')}: judge {name!r}: unknown kind {kind!r}")
