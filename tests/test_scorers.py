@@ -38,7 +38,7 @@ def test_grounded_scorers_pick_the_grounded_response_in_every_order(name):
     # the rationale quotes the sentence of the context that supports the winner, with letters per order
     assert "Its population is 4210" in js[0].extra["analysis"]
     assert js[0].raw.endswith("[[A]]") and js[1].raw.endswith("[[B]]")
-    assert "Response A is best supported" in js[0].raw and "Response B is best supported" in js[1].raw
+    assert "Response A is the best supported" in js[0].raw and "Response B is the best supported" in js[1].raw
 
 
 def test_best_of_n_ranking_and_ignore_response():

@@ -140,9 +140,10 @@ class ScorerJudge(Judge):
         parts = []
         if scored.evidence:
             parts.append(f'The context states: "{quote(scored.evidence)}".')
-        parts.append(f"Response {letter(pos[win])} is best supported ({scored.what} {scored.fmt.format(scores[win])})")
+        parts.append(f"Response {letter(pos[win])} is the best supported ({scored.what} "
+                     f"{scored.fmt.format(scores[win])}),")
         others = ", ".join(f"Response {letter(pos[i])} {scored.fmt.format(scores[i])}" for i in ranking[1:])
-        parts.append(f"than the others ({others}).")
+        parts.append(f"ahead of {others}.")
         return " ".join(parts)
 
 

@@ -21,7 +21,8 @@ from longrm.data.io import atomic_write, dumps, iter_jsonl
 from longrm.data.records import BenchItem, PrefPair, SFTExample
 from longrm.errors import InputError, LongRMError
 from longrm.judges.prompts import build_prompt, judgment_target, letter
-from longrm.judges.scorers import best_sentence, content_words, context_and_question, quote, sentences
+from longrm.judges.scorers import (best_sentence, content_words, context_and_question, key_tokens, quote,
+                                   sentences, words)
 from longrm.seeding import derive_seed, rng_for
 from longrm.synth.perturb import contradict
 
@@ -69,7 +70,13 @@ def negative_rationale(kind: str, item: BenchItem, wrong: list[int], order: list
         fact = best_sentence(context, target)
         if fact:
             answer = str(item.extra.get("answer") or "")
-            swapped = contradict(fact, fact, answer if answer in fact else "", rng)
+            right = set(words(item.responses[wrong[-1]]))
+            distinct = [w for w in key_tokens(item.responses[wrong[0]], set(words(question)), set(words(context)))
+                        if w not in right]
+            if answer and answer in fact and distinct:  # the fact, rewritten to back the wrong winner
+                swapped = fact.replace(answer, distinct[0])
+            else:
+                swapped = contradict(fact, fact, answer if answer in fact else "", rng)
             return (f'The context states: "{quote(swapped)}". Response {win} agrees with this, '
                     f"while Response {loser} states a different fact, so Response {win} is better.")
     qwords = set(content_words(question))
