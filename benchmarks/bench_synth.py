@@ -109,6 +109,9 @@ def bench_default(tok, inputs: Path, out_dir: Path) -> dict:
         "vote_accuracy": arep["vote"]["accuracy"], "vote_yield": arep["vote"]["yield"],
         "best_single_judge": arep["best_single_judge"], "best_single_accuracy": arep["best_single_accuracy"],
         "best_single_accuracy_on_kept": arep["best_single_accuracy_on_kept"],
+        "best_consistent_judge": arep["best_consistent_judge"],
+        "best_consistent_accuracy": arep["best_consistent_accuracy"],
+        "best_consistent_coverage": arep["best_consistent_coverage"],
         "judge_accuracy": {k: v["per_order_accuracy"] for k, v in arep["judge_stats"].items()},
         "by_tasktype": arep["by_group"]["tasktype"],
     }
@@ -131,7 +134,10 @@ def markdown(res: dict) -> str:
                   f"- vote run: {d['vote_seconds']} s; per judge {d['vote_judge_seconds']}",
                   f"- vote label accuracy {d['vote_accuracy']:.3f} on {d['vote_yield']:.1%} kept items; "
                   f"best single judge {d['best_single_judge']} {d['best_single_accuracy']:.3f} "
-                  f"(on kept items {d['best_single_accuracy_on_kept']:.3f})"]
+                  f"(on kept items {d['best_single_accuracy_on_kept']:.3f})",
+                  f"- one judge + the consistency filter: {d['best_consistent_judge']} "
+                  f"{d['best_consistent_accuracy']:.3f} on the {d['best_consistent_coverage']:.1%} of items it is "
+                  "order-consistent on"]
     return "\n".join(lines) + "\n"
 
 

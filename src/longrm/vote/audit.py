@@ -54,6 +54,9 @@ def audit(votes: list[dict], threshold: float, min_judges: int, seed: int = 0) -
     judges = {n: judge_stats(votes, n) for n in names}
     best = max(names, key=lambda n: (judges[n]["per_order_accuracy"] or 0.0, -names.index(n))) if names else None
     full = _vote_over(votes, names, threshold, min_judges)
+    # the strongest alternative to a vote: one judge, keeping only the items it is order-consistent on
+    best_cons = max((n for n in names if judges[n]["consistent_accuracy"] is not None),
+                    key=lambda n: (judges[n]["consistent_accuracy"], -names.index(n)), default=None)
 
     by_k = []
     for k in range(1, len(names) + 1):
@@ -85,6 +88,9 @@ def audit(votes: list[dict], threshold: float, min_judges: int, seed: int = 0) -
         "best_single_accuracy": best_acc,
         "best_single_accuracy_on_kept": judges[best]["per_order_accuracy_on_kept"] if best else None,
         "vote_beats_best_single": (kept_acc is not None and best_acc is not None and kept_acc > best_acc),
+        "best_consistent_judge": best_cons,
+        "best_consistent_accuracy": judges[best_cons]["consistent_accuracy"] if best_cons else None,
+        "best_consistent_coverage": judges[best_cons]["consistency"] if best_cons else None,
         "by_k": by_k, "by_threshold": by_threshold, "by_group": per_group,
     }
 
@@ -107,6 +113,9 @@ def plot(report: dict, path: str) -> None:
     if report["best_single_accuracy"] is not None:
         ax.axhline(report["best_single_accuracy"], color="grey", ls=":",
                    label=f"best single judge ({report['best_single_judge']})")
+    if report.get("best_consistent_accuracy") is not None:
+        ax.axhline(report["best_consistent_accuracy"], color="grey", ls="-.", lw=0.8,
+                   label=f"best single judge, consistent items ({report['best_consistent_coverage']:.0%})")
     ax.set(xlabel="K (judges)", ylabel="label accuracy (kept items) / yield", title="Accuracy vs K", ylim=(0, 1.02))
     ax.legend(fontsize=8)
     ax = axes[1]
