@@ -159,7 +159,10 @@ def training_curves(runs: dict):
     axes[1].set_title("training accuracy")
     for ax in axes:
         ax.set_xlabel("optimizer step")
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
     return fig, T.read_training(T.training_table(runs))
 
 
