@@ -110,8 +110,9 @@ def test_batched_greedy_equals_transformers_generate(ckpt, tok):
 
     with torch.inference_mode():                        # the separate-prefill path merges real caches
         caches = [_cache_of(model(input_ids=torch.tensor([p]), use_cache=True)) for p in prompts[:2]]
-    merged = _merge_left_padded(caches, [len(p) for p in prompts[:2]], model.config)
+    merged = _merge_left_padded(caches, [len(p) for p in prompts[:2]], model.config, extra=12)
     assert merged is not None and merged.get_seq_length() == max(len(p) for p in prompts[:2])
+    assert type(merged.layers[0]).__name__ == "InPlaceLayer"     # no per-step copy of the whole cache
     for p, got in zip(prompts, ours):
         with torch.inference_mode():
             ref = model.generate(torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),

@@ -61,9 +61,38 @@ def _cache_arg(model) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-def _merge_left_padded(caches, lengths: Sequence[int], config):
+def _in_place_layer_class():
+    """A DynamicLayer that writes new keys/values into a preallocated buffer instead of concatenating:
+    the default layer copies the whole cache at every decoding step, which dominates CPU decoding."""
+    from transformers.cache_utils import DynamicLayer
+
+    class InPlaceLayer(DynamicLayer):
+        def __init__(self, keys, values, capacity: int):
+            super().__init__()
+            B, H, n, D = keys.shape
+            self._k = keys.new_zeros(B, H, capacity, D)
+            self._v = values.new_zeros(B, H, capacity, values.shape[-1])
+            self._k[..., :n, :], self._v[..., :n, :] = keys, values
+            self._n, self.device, self.is_initialized = n, keys.device, True
+            self.keys, self.values = self._k[..., :n, :], self._v[..., :n, :]
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            m = key_states.shape[-2]
+            if self._n + m > self._k.shape[-2]:                    # over capacity: grow the usual way
+                return super().update(key_states, value_states, *args, **kwargs)
+            self._k[..., self._n: self._n + m, :] = key_states
+            self._v[..., self._n: self._n + m, :] = value_states
+            self._n += m
+            self.keys, self.values = self._k[..., : self._n, :], self._v[..., : self._n, :]
+            return self.keys, self.values
+
+    return InPlaceLayer
+
+
+def _merge_left_padded(caches, lengths: Sequence[int], config, extra: int = 0):
     """B single-sequence KV caches -> one cache of B sequences left-padded to the longest (zeros in the
-    padding, which the attention mask hides). None when the cache layout is not the known one."""
+    padding, which the attention mask hides), with room for `extra` more tokens. None when the cache
+    layout is not the known one (the caller then prefills the padded batch instead)."""
     import torch
     from transformers import DynamicCache
 
@@ -77,7 +106,13 @@ def _merge_left_padded(caches, lengths: Sequence[int], config):
         ks = [torch.nn.functional.pad(lay[li].keys, (0, 0, L - n, 0)) for lay, n in zip(layers, lengths)]
         vs = [torch.nn.functional.pad(lay[li].values, (0, 0, L - n, 0)) for lay, n in zip(layers, lengths)]
         data.append((torch.cat(ks), torch.cat(vs)))
-    return DynamicCache(data, config=config)
+    merged = DynamicCache(data, config=config)
+    try:
+        layer_cls = _in_place_layer_class()
+        merged.layers = [layer_cls(k, v, L + extra) for k, v in data]
+    except (ImportError, AttributeError, TypeError):
+        pass                                                       # keep the concatenating layers
+    return merged
 
 
 def _cache_of(out):
@@ -110,7 +145,7 @@ def greedy_generate(model, prompts: Sequence[Sequence[int]], max_new_tokens: int
         if prefill == "separate":
             outs = [model(input_ids=torch.tensor([p], device=device), use_cache=True, logits_to_keep=1)
                     for p in prompts]
-            cache = _merge_left_padded([_cache_of(o) for o in outs], lengths, model.config)
+            cache = _merge_left_padded([_cache_of(o) for o in outs], lengths, model.config, max_new_tokens)
             logits = torch.cat([o.logits[:, -1, :] for o in outs])           # (B, V)
         if cache is None:
             input_ids = torch.full((B, L), pad_id, dtype=torch.long, device=device)
