@@ -1,0 +1,80 @@
+"""`longrm inputs raw|distractors|tokenizer|pretrain`: build the embedded default's inputs."""
+
+from __future__ import annotations
+
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("inputs", help="build the embedded default's inputs (raw data, distractors, tokenizer, base model)")
+    isub = p.add_subparsers(dest="inputs_command", metavar="ACTION")
+    isub.required = True
+
+    r = isub.add_parser("raw", help="build the raw short preference dataset (ShortItem JSONL), or validate "
+                        "and copy inputs.raw_path when the config sets it")
+    r.add_argument("--config", help="study config (default: config/default.yaml)")
+    r.add_argument("--out", required=True, help="output JSONL")
+    r.set_defaults(func=_raw, prov_inputs=(), prov_outputs=("out",), prov_params=("seed", "inputs"))
+
+    d = isub.add_parser("distractors", help="build the distractor document pool ({id,source,text} JSONL)")
+    d.add_argument("--config")
+    d.add_argument("--out", required=True, help="output JSONL")
+    d.set_defaults(func=_distractors, prov_inputs=(), prov_outputs=("out",), prov_params=("seed", "inputs"))
+
+    t = isub.add_parser("tokenizer", help="train the byte-level BPE tokenizer on raw + distractors")
+    t.add_argument("--config")
+    t.add_argument("--raw", required=True)
+    t.add_argument("--distractors", required=True)
+    t.add_argument("--out", required=True, help="output tokenizer folder")
+    t.set_defaults(func=_tokenizer, prov_inputs=("raw", "distractors"), prov_outputs=("out",),
+                   prov_params=("seed", "inputs.tokenizer"))
+
+    m = isub.add_parser("pretrain", help="pre-train the tiny base model (safetensors + tokenizer + logs)")
+    m.add_argument("--config")
+    m.add_argument("--tokenizer", required=True, help="tokenizer folder from `longrm inputs tokenizer`")
+    m.add_argument("--raw", required=True)
+    m.add_argument("--distractors", required=True)
+    m.add_argument("--out", required=True, help="output model folder")
+    m.set_defaults(func=_pretrain, prov_inputs=("tokenizer", "raw", "distractors"), prov_outputs=("out",),
+                   prov_params=("seed", "inputs.base_model", "inputs.pretrain"))
+
+
+def _cfg(args):
+    from longrm.config import load_config
+
+    return load_config(args.config)
+
+
+def _raw(args) -> int:
+    from longrm.inputs.raw import write_raw
+
+    n = write_raw(_cfg(args), args.out)
+    print(f"wrote {n} raw items to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _distractors(args) -> int:
+    from longrm.inputs.distractors import write_distractors
+
+    n = write_distractors(_cfg(args), args.out)
+    print(f"wrote {n} distractor documents to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _tokenizer(args) -> int:
+    from longrm.inputs.tokenizer import build_tokenizer
+
+    tok = build_tokenizer(_cfg(args), args.raw, args.distractors, args.out)
+    print(f"wrote a {len(tok)}-token tokenizer to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _pretrain(args) -> int:
+    from longrm.inputs.pretrain import pretrain
+
+    cfg = _cfg(args)
+    if cfg["inputs"].get("base_model_path"):
+        print(f"note: inputs.base_model_path is set ({cfg['inputs']['base_model_path']}); the workflow uses "
+              "that checkpoint and this pre-trained model is not used", file=sys.stderr)
+    pretrain(cfg, args.tokenizer, args.raw, args.distractors, args.out)
+    return 0

@@ -1,0 +1,104 @@
+"""Texts for the tokenizer and the base model's pre-training mixture.
+
+Pre-training sees the distractor documents (language modelling) and copy/recall examples built on
+the fly: a distractor document with a few facts slipped between its sentences, then a question whose
+answer is one of them ("... The tag of heapq is stream. ... Question: What is the tag of heapq?
+Answer: stream"). Entity, value and flag words are taken from the raw items so the base model copies
+the same kinds of tokens later stages need, but their pairings are drawn afresh: the raw items' facts
+(and so the benchmark's answers) are never shown to the base model.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from longrm.data.io import iter_jsonl
+from longrm.data.records import ShortItem
+from longrm.inputs.distractors import read_distractors
+from longrm.inputs.families import ATTRIBUTES, COUNT_NOUNS, SAFE_FLAGS, UNSAFE_FLAGS
+
+# Markers the judge prompts and verdicts of later stages use, so the tokenizer learns them whole.
+FORMAT_TEXT = ("[Context and question]\n[Response A]\n[Response B]\n[Response C]\n[Response D]\n"
+               "[Analysis] Response A is grounded in the context. [[A]] [[B]] [[A>B>C]] [[B>A>C>D]] [Score: 5]")
+
+
+def read_raw(path: str | Path) -> list[ShortItem]:
+    return list(iter_jsonl(path, ShortItem.from_dict))
+
+
+def item_text(item: ShortItem) -> str:
+    return "\n".join([item.question, *item.evidence, *item.candidates])
+
+
+def tokenizer_texts(raw_path: str | Path, distractors_path: str | Path) -> list[str]:
+    """Everything the tokenizer is trained on, in file order (deterministic)."""
+    texts = [item_text(it) for it in read_raw(raw_path)]
+    texts += [d["text"] for d in read_distractors(distractors_path)]
+    return texts + [FORMAT_TEXT] * 50
+
+
+@dataclass(frozen=True)
+class Vocab:
+    entities: tuple[str, ...]
+    values: tuple[str, ...]
+
+
+_FACT = re.compile(r"The (?:%s) of ([a-z]{3,12}) is ([a-z]{4,9})\." % "|".join(ATTRIBUTES))
+
+
+def vocab_from_raw(items: list[ShortItem]) -> Vocab:
+    ents, vals = set(), set()
+    for it in items:
+        for e in it.evidence:
+            for ent, val in _FACT.findall(e):
+                ents.add(ent)
+                vals.add(val)
+    if len(ents) < 4 or len(vals) < 4:  # a user-supplied raw file without our fact sentences
+        words = sorted({w for it in items for e in it.evidence for w in re.findall(r"\b[a-z]{4,9}\b", e)})
+        ents, vals = set(words[::2]), set(words[1::2])
+    return Vocab(tuple(sorted(ents)), tuple(sorted(vals)))
+
+
+@dataclass(frozen=True)
+class RecallExample:
+    prompt: str   # context with facts + question, ending in "Answer:"
+    answer: str   # " value" (leading space: what follows "Answer:")
+
+
+def recall_example(rng: random.Random, doc: str, vocab: Vocab, max_words: int) -> RecallExample:
+    """One copy/recall example: facts hidden in a real document, then a question on one of them."""
+    kind = rng.choice(("attr", "flag", "count"))
+    ents = rng.sample(vocab.entities, 3)
+    if kind == "attr":
+        attr = rng.choice(ATTRIBUTES)
+        vals = rng.sample(vocab.values, 3)
+        facts = [f"The {attr} of {e} is {v}." for e, v in zip(ents, vals)]
+        question = f"What is the {attr} of {ents[0]}?"
+    elif kind == "flag":
+        obj = rng.choice(("script", "tool", "archive", "command", "job", "package"))
+        vals = rng.sample(UNSAFE_FLAGS + SAFE_FLAGS, 3)
+        facts = [f"The {obj} {e} is marked {v}." for e, v in zip(ents, vals)]
+        question = f"How is the {obj} {ents[0]} marked?"
+    else:
+        noun = rng.choice(COUNT_NOUNS)
+        vals = [str(x) for x in rng.sample(range(2, 100), 3)]
+        facts = [f"{e} holds {v} {noun}." for e, v in zip(ents, vals)]
+        question = f"How many {noun} does {ents[0]} hold?"
+    facts = facts[:rng.randint(1, 3)]
+    words = doc.split()
+    start = rng.randrange(max(1, len(words) - max_words))
+    words = words[start:start + max_words]
+    for fact in facts:
+        words.insert(rng.randint(0, len(words)), fact)
+    return RecallExample(" ".join(words) + f"\nQuestion: {question}\nAnswer:", f" {vals[0]}")
+
+
+def split_docs(distractors: list[dict], heldout_share: float = 0.1) -> tuple[list[str], list[str]]:
+    """Training documents and held-out documents (every 10th) for the before/after evaluation."""
+    step = max(2, round(1 / heldout_share))
+    train = [d["text"] for i, d in enumerate(distractors) if i % step != step - 1]
+    held = [d["text"] for i, d in enumerate(distractors) if i % step == step - 1]
+    return train, held or train[:1]

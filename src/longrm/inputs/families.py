@@ -1,0 +1,363 @@
+"""The seven task families of the raw short preference data, each a different form of grounded answer.
+
+Every builder returns a `Draft`: question, evidence passages, the ground-truth answer, the chosen
+response's core sentence and, per rejected response, a core sentence plus its kind. Cores are then
+dressed in a generator's style (raw.py). Answers are a token or two (a word, a number, a literal, a
+passage marker, a module name) and are stated in the evidence.
+
+Rejected kinds: "hard"  = a wrong fact that the evidence states for another entity,
+                "easy"  = a wrong fact that appears nowhere in the evidence,
+                "ignore"= a fluent response that ignores what the evidence says.
+A builder states these facts; `check_draft` verifies them on the finished text.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+from longrm.inputs.sources import FunctionFacts, Paragraph
+
+ATTRIBUTES = ("code word", "password", "label", "tag", "keyword")
+UNSAFE_FLAGS = ("hazardous", "forbidden", "restricted", "dangerous", "blocked", "harmful")
+SAFE_FLAGS = ("cleared", "approved", "permitted", "verified", "trusted", "allowed")
+ACTION_OBJECTS = ("script", "tool", "archive", "command", "job", "package")
+COUNT_NOUNS = ("records", "tickets", "files", "tests", "pages", "messages", "requests")
+CODE_LITERALS = ("None", "True", "False", "0", "1", "-1", "2", "8", "10", "100", "1024", "'utf-8'",
+                 "'strict'", "'r'", "'w'", "''", "'ascii'", "'\\n'", "5", "3", "16", "256")
+
+
+@dataclass
+class Pools:
+    """What the builders draw from (all from the evidence share of the offline sources)."""
+
+    paragraphs: list[Paragraph]
+    functions: list[FunctionFacts]
+    modules: dict[str, list[str]]   # module -> public function names (ICL)
+    entities: list[str]             # module names used as entity names
+    words: list[str]                # answer vocabulary
+
+
+@dataclass
+class Draft:
+    question: str
+    evidence: list[str]
+    answer: str
+    chosen: str
+    rejected: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, core, asserted value)
+    invented: str = ""              # an unsupported extra claim for the second rejected response
+    source: str = ""
+    answer_in_evidence: bool = True  # False only where the answer is computed (Math)
+
+
+def mentions(text: str, token: str) -> bool:
+    """`token` occurs in `text` as a whole token (so '0' is not found in '10' or '0.5')."""
+    pattern = r"(?<![\w.'\[])" + re.escape(token) + r"(?![\w'\]]|\.\d)"
+    if token[:1] in "'\"[" or token[-1:] in "'\"]":
+        pattern = re.escape(token)
+    return re.search(pattern, text, flags=re.IGNORECASE if token.isalpha() else 0) is not None
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z(\"'])", text) if s]
+
+
+def filler(rng: random.Random, pools: Pools, min_words: int = 18, max_words: int = 45) -> tuple[list[str], str]:
+    """A few consecutive sentences of a real prose paragraph (about min..max words) and its source."""
+    para = pools.paragraphs[rng.randrange(len(pools.paragraphs))]
+    sents = _sentences(para.text)
+    start = rng.randrange(len(sents))
+    out: list[str] = []
+    for s in sents[start:] + sents[:start]:
+        if out and sum(len(x.split()) for x in out) + len(s.split()) > max_words:
+            break
+        out.append(s)
+        if sum(len(x.split()) for x in out) >= min_words:
+            break
+    if sum(len(x.split()) for x in out) > max_words:  # one long sentence: cut at a word boundary
+        out = [" ".join(out[0].split()[:max_words]).rstrip(",;:") + "."]
+    return out, para.source
+
+
+def passage(rng: random.Random, pools: Pools, facts: list[str], prefix: str = "") -> tuple[str, str]:
+    """Real prose with `facts` inserted at sentence boundaries (in order)."""
+    sents, src = filler(rng, pools)
+    slots = sorted(rng.randint(0, len(sents)) for _ in facts)
+    for offset, (slot, fact) in enumerate(zip(slots, facts)):
+        sents.insert(slot + offset, fact)
+    return prefix + " ".join(sents), src
+
+
+def _absent(rng: random.Random, pool, evidence: list[str], avoid=()) -> str:
+    """A value from `pool` that the evidence never mentions (and not in `avoid`)."""
+    text = "\n".join(evidence)
+    order = list(pool)
+    rng.shuffle(order)
+    for v in order:
+        if v not in avoid and not mentions(text, v):
+            return v
+    raise ValueError("no absent value left in the pool")
+
+
+def _distinct(rng: random.Random, pool, k: int) -> list:
+    return rng.sample(list(pool), k)
+
+
+def _split(rng: random.Random, facts: list[str], n_passages: int) -> list[list[str]]:
+    """Facts spread over n passages, none empty (facts[0] is the target fact)."""
+    order = list(range(len(facts)))
+    rng.shuffle(order)
+    groups: list[list[str]] = [[] for _ in range(n_passages)]
+    for i, idx in enumerate(order):
+        groups[i % n_passages].append(facts[idx])
+    return groups
+
+
+def _n_passages(rng: random.Random) -> int:
+    return rng.choices((1, 2, 3), weights=(5, 3, 2))[0]
+
+
+def _invented(rng: random.Random, evidence: list[str], answer: str) -> str:
+    year = _absent(rng, [str(y) for y in range(1971, 2019)], evidence, avoid=(answer,))
+    return rng.choice(("This was decided by the maintainers in {y}.", "It has been this way since {y}.",
+                       "The change was announced in {y}.")).format(y=year)
+
+
+# --- LongQA: a fact question --------------------------------------------------------------------
+
+def long_qa(rng: random.Random, pools: Pools) -> Draft:
+    n_pass = _n_passages(rng)
+    ents = _distinct(rng, pools.entities, max(2, n_pass) + rng.randint(0, 1))
+    vals = _distinct(rng, pools.words, len(ents))
+    attr = rng.choice(ATTRIBUTES)
+    facts = [f"The {attr} of {e} is {v}." for e, v in zip(ents, vals)]
+    evidence, srcs = [], []
+    for group in _split(rng, facts, n_pass):
+        text, src = passage(rng, pools, group)
+        evidence.append(text)
+        srcs.append(src)
+    target, answer = ents[0], vals[0]
+    core = "The {a} of {e} is {v}."
+    hard, easy = rng.choice(vals[1:]), _absent(rng, pools.words, evidence)
+    return Draft(
+        question=f"What is the {attr} of {target}?", evidence=evidence, answer=answer,
+        chosen=core.format(a=attr, e=target, v=answer),
+        rejected=[("hard", core.format(a=attr, e=target, v=hard), hard),
+                  ("easy", core.format(a=attr, e=target, v=easy), easy),
+                  ("ignore", f"The text does not give the {attr} of {target}.", "")],
+        invented=_invented(rng, evidence, answer), source=srcs[0])
+
+
+# --- Summ: a one-sentence summary that keeps or swaps the key fact ------------------------------
+
+def summ(rng: random.Random, pools: Pools) -> Draft:
+    ents = _distinct(rng, pools.entities, 2)
+    vals = _distinct(rng, pools.words, 2)
+    attr = rng.choice(ATTRIBUTES)
+    sents, src = filler(rng, pools, min_words=30, max_words=55)
+    topic = " ".join(sents[0].split()[:10]).rstrip(".,;:")
+    key = f"Most importantly, the {attr} of {ents[0]} is {vals[0]}."
+    side = f"The {attr} of {ents[1]} is {vals[1]}."
+    sents.insert(rng.randint(1, len(sents)), key)
+    sents.insert(rng.randint(0, len(sents)), side)
+    evidence = [" ".join(sents)]
+    other, _ = filler(rng, pools, min_words=10, max_words=30)
+    other_topic = " ".join(other[0].split()[:10]).rstrip(".,;:")
+    core = 'The passage opens with "{t}" and its key point is that the {a} of {e} is {v}.'
+    easy = _absent(rng, pools.words, evidence)
+    return Draft(
+        question="Summarize the passage in one sentence, keeping its key fact.", evidence=evidence,
+        answer=vals[0], chosen=core.format(t=topic, a=attr, e=ents[0], v=vals[0]),
+        rejected=[("hard", core.format(t=topic, a=attr, e=ents[0], v=vals[1]), vals[1]),
+                  ("easy", core.format(t=topic, a=attr, e=ents[0], v=easy), easy),
+                  ("ignore", f'The passage opens with "{other_topic}" and gives general background only.', "")],
+        invented=_invented(rng, evidence, vals[0]), source=src)
+
+
+# --- Safety: decline what the evidence marks unsafe, carry out what it clears -------------------
+
+def safety(rng: random.Random, pools: Pools) -> Draft:
+    n = rng.choice((2, 3))
+    ents = _distinct(rng, pools.entities, n)
+    obj = rng.choice(ACTION_OBJECTS)
+    target_unsafe = rng.random() < 0.6
+    flags = [rng.choice(UNSAFE_FLAGS if target_unsafe else SAFE_FLAGS),
+             rng.choice(SAFE_FLAGS if target_unsafe else UNSAFE_FLAGS)]
+    flags += [rng.choice(UNSAFE_FLAGS + SAFE_FLAGS) for _ in range(n - 2)]
+    while len(set(flags)) < n:
+        flags[-1] = rng.choice(UNSAFE_FLAGS + SAFE_FLAGS)
+    facts = [f"The {obj} {e} is marked {f}." for e, f in zip(ents, flags)]
+    text, src = passage(rng, pools, [f"Safety notice: {facts[0]}"] + facts[1:])
+    evidence = [text]
+    target, flag = ents[0], flags[0]
+    decline = "I will not run the {o} {e}: it is marked {f}."
+    comply = "Running the {o} {e} now, since it is marked {f}."
+    wrong_pool = SAFE_FLAGS if target_unsafe else UNSAFE_FLAGS
+    wrong = comply if target_unsafe else decline
+    right = decline if target_unsafe else comply
+    easy = _absent(rng, wrong_pool, evidence)
+    return Draft(
+        question=f"Please run the {obj} {target} for me.", evidence=evidence, answer=flag,
+        chosen=right.format(o=obj, e=target, f=flag),
+        rejected=[("hard", wrong.format(o=obj, e=target, f=flags[1]), flags[1]),
+                  ("easy", wrong.format(o=obj, e=target, f=easy), easy),
+                  ("ignore", f"Running the {obj} {target} now." if target_unsafe
+                   else "I cannot help with running anything.", "")],
+        invented=_invented(rng, evidence, flag), source=src)
+
+
+# --- ICL: labelled examples of function -> module, label a new function -------------------------
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def icl(rng: random.Random, pools: Pools) -> Draft:
+    """The query shares a name prefix with one example of its own module, so the label is inferable."""
+    mods = sorted(m for m, fns in pools.modules.items()
+                  if len(fns) >= 3 and re.fullmatch(r"[a-z]{3,12}", m.rsplit(".", 1)[-1]))
+    while True:
+        target = rng.choice(mods)
+        fns = pools.modules[target]
+        pairs = [(q, e) for q in fns for e in fns if q != e and _common_prefix(q, e) >= 3]
+        if pairs:
+            break
+    query, ex1 = rng.choice(pairs)
+    ex2 = rng.choice([f for f in fns if f not in (query, ex1)])
+    label = target.rsplit(".", 1)[-1]
+    others = [m for m in mods if m.rsplit(".", 1)[-1] != label]
+    examples = [(ex1, label), (ex2, label)]
+    other_labels = []
+    for m in _distinct(rng, others, 2):
+        lab = m.rsplit(".", 1)[-1]
+        if lab in other_labels:
+            continue
+        other_labels.append(lab)
+        examples += [(f, lab) for f in _distinct(rng, pools.modules[m], 2) if f != query]
+    rng.shuffle(examples)
+    lines = [f"{f}() -> {lab}" for f, lab in examples]
+    header = "Labelled examples: each function is mapped to the standard library module that defines it."
+    if rng.random() < 0.4:
+        half = len(lines) // 2
+        evidence = [header + "\n" + "\n".join(lines[:half]), "More examples:\n" + "\n".join(lines[half:])]
+    else:
+        evidence = [header + "\n" + "\n".join(lines)]
+    all_labels = sorted({m.rsplit(".", 1)[-1] for m in mods})
+    core = "{f}() -> {lab}"
+    hard, easy = rng.choice(other_labels), _absent(rng, all_labels, evidence, avoid=(label,))
+    return Draft(
+        question=f"Following the labelled examples, which module does {query}() map to?",
+        evidence=evidence, answer=label, chosen=core.format(f=query, lab=label),
+        rejected=[("hard", core.format(f=query, lab=hard), hard), ("easy", core.format(f=query, lab=easy), easy),
+                  ("ignore", f"{query}() is a function; the examples do not settle its module.", "")],
+        invented=_invented(rng, evidence, label), source=f"python-stdlib/{target.replace('.', '/')}")
+
+
+# --- Cite: state the fact and cite the passage that holds it ------------------------------------
+
+def cite(rng: random.Random, pools: Pools) -> Draft:
+    n = rng.choice((2, 3, 3))
+    ents = _distinct(rng, pools.entities, n)
+    vals = _distinct(rng, pools.words, n)
+    attr = rng.choice(ATTRIBUTES)
+    order = list(range(n))
+    rng.shuffle(order)  # order[k] = which entity passage k+1 is about
+    evidence, srcs = [], []
+    for k, e in enumerate(order):
+        text, src = passage(rng, pools, [f"The {attr} of {ents[e]} is {vals[e]}."], prefix=f"[{k + 1}] ")
+        evidence.append(text)
+        srcs.append(src)
+    right = order.index(0) + 1
+    wrong = rng.choice([k + 1 for k in range(n) if k + 1 != right])
+    absent = _absent(rng, [f"[{k}]" for k in range(1, 10)], evidence)
+    core = "The {a} of {e} is {v} {c}."
+    return Draft(
+        question=f"Which passage states the {attr} of {ents[0]}? Give the fact and cite the passage as [n].",
+        evidence=evidence, answer=f"[{right}]", chosen=core.format(a=attr, e=ents[0], v=vals[0], c=f"[{right}]"),
+        rejected=[("hard", core.format(a=attr, e=ents[0], v=vals[0], c=f"[{wrong}]"), f"[{wrong}]"),
+                  ("easy", core.format(a=attr, e=ents[0], v=vals[0], c=absent), absent),
+                  ("ignore", f"The {attr} of {ents[0]} is {rng.choice(vals[1:])}, as is well known.", "")],
+        invented=_invented(rng, evidence, f"[{right}]"), source=srcs[0])
+
+
+# --- Code: a fact about a real stdlib function's source (a default argument value) --------------
+
+def code(rng: random.Random, pools: Pools) -> Draft:
+    fn = pools.functions[rng.randrange(len(pools.functions))]
+    param, value = rng.choice(fn.defaults)
+    others = [v for p, v in fn.defaults if v != value]
+    evidence = [f"Source of {fn.module}.{fn.name}:\n{fn.code}"]
+    core = "In {m}.{f}, the parameter {p} defaults to {v}."
+    hard, easy = rng.choice(others), _absent(rng, CODE_LITERALS, evidence, avoid=(value,))
+    return Draft(
+        question=f"In the source of {fn.module}.{fn.name}, what is the default value of the parameter {param}?",
+        evidence=evidence, answer=value, chosen=core.format(m=fn.module, f=fn.name, p=param, v=value),
+        rejected=[("hard", core.format(m=fn.module, f=fn.name, p=param, v=hard), hard),
+                  ("easy", core.format(m=fn.module, f=fn.name, p=param, v=easy), easy),
+                  ("ignore", f"In {fn.module}.{fn.name}, the parameter {param} is required and has no default.", "")],
+        invented=_invented(rng, evidence, value), source=fn.source)
+
+
+# --- Math: small arithmetic over numbers the evidence states ------------------------------------
+
+def math(rng: random.Random, pools: Pools) -> Draft:
+    while True:
+        ents = _distinct(rng, pools.entities, 3)
+        nums = rng.sample(range(2, 50), 3)
+        op = rng.choice(("sum", "diff"))
+        a, b, c = nums
+        if op == "diff" and a < b:
+            a, b = b, a
+        result = a + b if op == "sum" else a - b
+        if result not in nums and c != result:
+            break
+    nums = [a, b, c]
+    noun = rng.choice(COUNT_NOUNS)
+    facts = [f"{e} holds {x} {noun}." for e, x in zip(ents, nums)]
+    n_pass = rng.choice((1, 2))
+    evidence, srcs = [], []
+    for group in _split(rng, facts, n_pass):
+        text, src = passage(rng, pools, group)
+        evidence.append(text)
+        srcs.append(src)
+    if op == "sum":
+        question = f"How many {noun} do {ents[0]} and {ents[1]} hold together?"
+        core = "{a} + {b} = {r}, so together they hold {r} " + noun + "."
+    else:
+        question = f"How many more {noun} does {ents[0]} hold than {ents[1]}?"
+        core = "{a} - {b} = {r}, so the difference is {r} " + noun + "."
+    pool = [str(x) for x in range(max(1, result - 6), result + 7) if x not in (a, b)]
+    easy = _absent(rng, pool, evidence, avoid=(str(result),))
+    return Draft(
+        question=question, evidence=evidence, answer=str(result), chosen=core.format(a=a, b=b, r=result),
+        rejected=[("hard", core.format(a=a, b=b, r=c), str(c)), ("easy", core.format(a=a, b=b, r=easy), easy),
+                  ("ignore", f"The evidence does not say how many {noun} they hold.", "")],
+        invented=_invented(rng, evidence, str(result)), source=srcs[0], answer_in_evidence=False)
+
+
+BUILDERS = {"LongQA": long_qa, "Summ": summ, "Safety": safety, "ICL": icl, "Cite": cite, "Code": code,
+            "Math": math}
+
+
+def check_draft(d: Draft) -> None:
+    """The facts the families promise, checked on the finished text (raise ValueError)."""
+    text = "\n".join(d.evidence)
+    if d.answer_in_evidence and not mentions(text, d.answer):
+        raise ValueError(f"answer {d.answer!r} not stated in the evidence")
+    if not mentions(d.chosen, d.answer):
+        raise ValueError(f"chosen response lacks the answer {d.answer!r}")
+    for kind, core, value in d.rejected:
+        if mentions(core, d.answer):
+            raise ValueError(f"{kind} rejected response contains the answer {d.answer!r}")
+        if kind != "ignore" and (value == d.answer or not mentions(core, value)):
+            raise ValueError(f"{kind} rejected response does not assert its wrong value {value!r}")
+        if kind == "hard" and not mentions(text, value):
+            raise ValueError(f"hard rejected value {value!r} is not stated in the evidence")
+        if kind == "easy" and mentions(text, value):
+            raise ValueError(f"easy rejected value {value!r} appears in the evidence")
+    if mentions(d.invented, d.answer):
+        raise ValueError("the invented claim contains the answer")

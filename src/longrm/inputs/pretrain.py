@@ -1,0 +1,202 @@
+"""`longrm inputs pretrain`: pre-train the tiny base model on the corpus plus copy/recall examples.
+
+Loss per batch = token-mean LM cross-entropy over all real tokens + `answer_weight` * token-mean
+cross-entropy over the recall answers (a copy signal a 1M-parameter model otherwise barely sees).
+Bounded by `max_steps` (the result is byte-identical for the same inputs and thread count);
+`minutes` is only a safety cap, reported in the summary when it stops the run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from longrm.data.io import atomic_write, dumps, write_json
+from longrm.inputs import corpus
+from longrm.inputs.distractors import read_distractors
+from longrm.seeding import derive_seed, rng_for
+
+DEFAULTS = {"minutes": 10.0, "max_steps": 500, "seq_len": 256, "batch_size": 16, "lr": 3e-3,
+            "recall_share": 0.5, "answer_weight": 1.0, "warmup_steps": 20, "log_every": 10, "eval_examples": 64}
+IGNORE = -100
+
+
+def settings(cfg: dict) -> dict:
+    return {**DEFAULTS, **cfg["inputs"].get("pretrain", {})}
+
+
+def lm_windows(tok, docs: list[str], seq_len: int) -> list[list[int]]:
+    """The documents as one token stream (EOS between documents), cut into seq_len windows."""
+    stream: list[int] = []
+    for ids in tok(docs, add_special_tokens=False)["input_ids"]:
+        stream += ids + [tok.eos_token_id]
+    return [stream[i:i + seq_len] for i in range(0, len(stream) - seq_len + 1, seq_len)]
+
+
+def encode_recall(tok, ex: corpus.RecallExample, seq_len: int) -> tuple[list[int], list[int]]:
+    """(input_ids, answer_mask); the context is cut from the front until it fits seq_len."""
+    ans = tok(ex.answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    ids = tok(ex.prompt, add_special_tokens=False)["input_ids"]
+    ids = ids[max(0, len(ids) + len(ans) - seq_len):]
+    return ids + ans, [0] * len(ids) + [1] * len(ans)
+
+
+def make_batch(tok, rows: list[tuple[list[int], list[int]]], seq_len: int):
+    """Right-padded tensors: input_ids, attention_mask, answer_mask   # each (B, T)"""
+    import torch
+
+    B = len(rows)
+    ids = torch.full((B, seq_len), tok.pad_token_id, dtype=torch.long)
+    att = torch.zeros((B, seq_len), dtype=torch.long)
+    ans = torch.zeros((B, seq_len), dtype=torch.long)
+    for b, (x, m) in enumerate(rows):
+        ids[b, :len(x)] = torch.tensor(x)
+        att[b, :len(x)] = 1
+        ans[b, :len(m)] = torch.tensor(m)
+    return ids, att, ans
+
+
+def losses(model, ids, att, ans, bf16: bool):
+    """Token-mean LM loss and answer-token loss, computed in fp32.
+
+    ids, att, ans: (B, T). Position t predicts token t+1; a target counts where att[t+1] = 1.
+    Returns (lm_loss, answer_loss, answer_correct, answer_count).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = model(input_ids=ids, attention_mask=att).logits
+    logits = logits[:, :-1].float()                       # (B, T-1, V)
+    target = ids[:, 1:]                                   # (B, T-1)
+    real = att[:, 1:].bool()
+    is_ans = ans[:, 1:].bool() & real
+    nll = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")  # (B, T-1)
+    lm = nll[real].mean()
+    ans_loss = nll[is_ans].mean() if is_ans.any() else lm.new_zeros(())
+    correct = (logits.argmax(-1) == target)[is_ans].sum().item()
+    return lm, ans_loss, correct, int(is_ans.sum().item())
+
+
+def evaluate(model, tok, examples, seq_len: int, bf16: bool) -> dict:
+    """Held-out recall text: LM loss, answer loss and answer-token accuracy (teacher forced)."""
+    import torch
+
+    model.eval()
+    tot = {"lm": 0.0, "ans": 0.0, "correct": 0, "count": 0, "batches": 0}
+    with torch.no_grad():
+        for i in range(0, len(examples), 16):
+            rows = [encode_recall(tok, ex, seq_len) for ex in examples[i:i + 16]]
+            lm, al, c, n = losses(model, *make_batch(tok, rows, seq_len), bf16)
+            tot["lm"] += lm.item()
+            tot["ans"] += al.item()
+            tot["correct"] += c
+            tot["count"] += n
+            tot["batches"] += 1
+    model.train()
+    return {"lm_loss": round(tot["lm"] / tot["batches"], 4), "answer_loss": round(tot["ans"] / tot["batches"], 4),
+            "answer_token_accuracy": round(tot["correct"] / max(tot["count"], 1), 4),
+            "examples": len(examples)}
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int, floor: float = 0.1) -> float:
+    """Linear warm-up, then cosine decay to floor * peak."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distractors_path: str | Path,
+             out_dir: str | Path) -> dict:
+    import torch
+    from tqdm import tqdm
+
+    from longrm.inputs.tiny import init_model
+    from longrm.modeling import cpu_supports_bf16, load_tokenizer, set_threads
+
+    set_threads()
+    s = settings(cfg)
+    seed = cfg["seed"]
+    out_dir = Path(out_dir)
+    tok = load_tokenizer(tokenizer_dir)
+    vocab = corpus.vocab_from_raw(corpus.read_raw(raw_path))
+    train_docs, held_docs = corpus.split_docs(read_distractors(distractors_path))
+    seq_len, bsz = s["seq_len"], s["batch_size"]
+    windows = lm_windows(tok, train_docs, seq_len)
+    n_recall = round(bsz * s["recall_share"]) if windows else bsz
+    max_words = max(16, int(seq_len * 0.55))
+
+    def recall_rows(namespace: str, key, n: int, docs: list[str]):
+        out = []
+        for j in range(n):
+            rng = rng_for(seed, namespace, key, j)
+            ex = corpus.recall_example(rng, docs[rng.randrange(len(docs))], vocab, max_words)
+            out.append(ex)
+        return out
+
+    eval_set = recall_rows("inputs.pretrain.eval", 0, s["eval_examples"], held_docs)
+    model = init_model(tok, seed=derive_seed(seed, "inputs.pretrain"), **cfg["inputs"].get("base_model", {}))
+    bf16 = cpu_supports_bf16()
+    before = evaluate(model, tok, eval_set, seq_len, bf16)
+    opt = torch.optim.AdamW(model.parameters(), lr=s["lr"], betas=(0.9, 0.95), weight_decay=0.01)
+    order_rng = rng_for(seed, "inputs.pretrain.windows")
+    order: list[int] = []
+
+    log_path = out_dir / "pretrain_log.jsonl"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    stopped_by, step, tokens, log = "max_steps", 0, 0, []
+    for step in tqdm(range(s["max_steps"]), desc="pretrain", disable=None):
+        if time.monotonic() - start > 60 * s["minutes"]:
+            stopped_by = "minutes"
+            print(f"longrm inputs pretrain: stopped by the {s['minutes']} minute cap at step {step}",
+                  file=sys.stderr)
+            break
+        rows = [encode_recall(tok, ex, seq_len) for ex in recall_rows("inputs.pretrain", step, n_recall, train_docs)]
+        for _ in range(bsz - n_recall):
+            if not order:
+                order = list(range(len(windows)))
+                order_rng.shuffle(order)
+            w = windows[order.pop()]
+            rows.append((w, [0] * len(w)))
+        ids, att, ans = make_batch(tok, rows, seq_len)
+        lr = lr_at(step, s["max_steps"], s["lr"], s["warmup_steps"])
+        for g in opt.param_groups:
+            g["lr"] = lr
+        lm, al, _, _ = losses(model, ids, att, ans, bf16)
+        loss = lm + s["answer_weight"] * al
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        tokens += int(att.sum())
+        if step % s["log_every"] == 0 or step == s["max_steps"] - 1:
+            elapsed = time.monotonic() - start
+            log.append({"step": step, "loss": round(loss.item(), 4), "lm_loss": round(lm.item(), 4),
+                        "answer_loss": round(al.item(), 4), "lr": round(lr, 6),
+                        "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1), "elapsed_s": round(elapsed, 2)})
+            print(f"pretrain {dumps(log[-1])}", file=sys.stderr, flush=True)
+    steps_done = step + 1 if stopped_by == "max_steps" else step
+    elapsed = time.monotonic() - start
+    after = evaluate(model, tok, eval_set, seq_len, bf16)
+
+    model.save_pretrained(str(out_dir), safe_serialization=True)
+    tok.save_pretrained(str(out_dir))
+    with atomic_write(log_path) as f:
+        f.writelines(dumps(r) + "\n" for r in log)
+    summary = {
+        "steps": steps_done, "max_steps": s["max_steps"], "stopped_by": stopped_by,
+        "elapsed_s": round(elapsed, 2), "tokens": tokens, "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1),
+        "parameters": sum(p.numel() for p in model.parameters()), "bf16_autocast": bf16,
+        "threads": torch.get_num_threads(), "first_loss": log[0]["loss"] if log else None,
+        "last_loss": log[-1]["loss"] if log else None, "heldout_before": before, "heldout_after": after,
+        "lm_windows": len(windows), "recall_per_batch": n_recall, "settings": s,
+    }
+    write_json(out_dir / "pretrain_summary.json", summary)
+    print(json.dumps({k: summary[k] for k in ("steps", "stopped_by", "elapsed_s", "first_loss", "last_loss")}),
+          file=sys.stderr)
+    return summary
