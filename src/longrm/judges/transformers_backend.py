@@ -106,13 +106,21 @@ def _merge_left_padded(caches, lengths: Sequence[int], config, extra: int = 0):
         ks = [torch.nn.functional.pad(lay[li].keys, (0, 0, L - n, 0)) for lay, n in zip(layers, lengths)]
         vs = [torch.nn.functional.pad(lay[li].values, (0, 0, L - n, 0)) for lay, n in zip(layers, lengths)]
         data.append((torch.cat(ks), torch.cat(vs)))
-    merged = DynamicCache(data, config=config)
+    return _grow_in_place(DynamicCache(data, config=config), extra)
+
+
+def _grow_in_place(cache, extra: int):
+    """Swap a DynamicCache's layers for in-place ones with room for `extra` tokens (if the layout is the
+    known one; otherwise the cache is returned unchanged and grows by concatenation)."""
+    layers = getattr(cache, "layers", None)
+    if not layers or type(layers[0]).__name__ != "DynamicLayer" or getattr(layers[0], "keys", None) is None:
+        return cache
     try:
         layer_cls = _in_place_layer_class()
-        merged.layers = [layer_cls(k, v, L + extra) for k, v in data]
+        cache.layers = [layer_cls(lay.keys, lay.values, lay.keys.shape[-2] + extra) for lay in layers]
     except (ImportError, AttributeError, TypeError):
-        pass                                                       # keep the concatenating layers
-    return merged
+        pass
+    return cache
 
 
 def _cache_of(out):
@@ -154,7 +162,7 @@ def greedy_generate(model, prompts: Sequence[Sequence[int]], max_new_tokens: int
             position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)      # (B, L): 0.. per real token
             out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                         use_cache=True, logits_to_keep=1)
-            cache, logits = _cache_of(out), out.logits[:, -1, :]
+            cache, logits = _grow_in_place(_cache_of(out), max_new_tokens), out.logits[:, -1, :]
         eos = torch.tensor(sorted(eos_ids) or [-1], device=device)
         out_tokens = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
         done = torch.zeros(B, dtype=torch.bool, device=device)
