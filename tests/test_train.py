@@ -2,6 +2,7 @@
 kill-and-resume equality, the saved layouts (docs/formats/train.md), the CLI."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -34,7 +35,8 @@ def sft_records(n=8):
 
 def small_cfg(**common):
     cfg = load_config()
-    cfg["train"]["common"].update(checkpoint_every=2, log_every=1, max_length=256, bf16=False, **common)
+    cfg["train"]["common"].update({"checkpoint_every": 2, "log_every": 1, "max_length": 256, "bf16": False,
+                                   **common})
     for stage in ("sft", "logo", "disrm"):
         cfg["train"][stage].update(batch_size=2, epochs=1)
     return cfg
@@ -289,3 +291,19 @@ def test_deepspeed_zero2_and_zero3_on_cpu_match_plain_torch(ckpt, tmp_path):
         assert a.keys() == b.keys()
         for k in a:
             assert torch.allclose(a[k], b[k], atol=1e-6), (stage, k)
+
+
+def test_activation_checkpointing_and_bf16_autocast_run_and_checkpointing_keeps_the_result(ckpt, tmp_path):
+    from longrm.train.loop import train
+
+    data = tmp_path / "pref.jsonl"
+    write_jsonl(data, pref_records(4, m=2))
+    plain = train("logo", small_cfg(), data, ckpt, tmp_path / "plain")
+    recomputed = train("logo", small_cfg(gradient_checkpointing=True), data, ckpt, tmp_path / "gc")
+    assert recomputed["steps"] == plain["steps"]
+    a, b = _weights(tmp_path / "plain"), _weights(tmp_path / "gc")
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    low = train("logo", small_cfg(bf16=True), data, ckpt, tmp_path / "bf16")
+    assert low["bf16"] is True and math.isfinite(low["final_loss"])
+    assert _weights(tmp_path / "bf16")["model.norm.weight"].dtype == torch.float32  # master weights stay fp32
