@@ -297,3 +297,44 @@ def test_vllm_missing_gives_a_clear_error(monkeypatch):
         pytest.skip("vllm is installed")
     with pytest.raises(LongRMError, match="needs the vllm package"):
         vllm_backend.VLLMJudge("/nonexistent")
+
+
+def test_vllm_backend_wiring_with_a_stand_in_module(ckpt, tok, monkeypatch):
+    """Without vllm installed: a stand-in `vllm` module records what the backend asks of it. The engine
+    gets max_model_len and tensor_parallel_size, decoding is greedy, and the prompts are the same token
+    ids the transformers backend would feed (same truncation)."""
+    from longrm.judges.transformers_backend import TransformersJudge
+    from longrm.judges.vllm_backend import VLLMJudge
+
+    seen = {}
+
+    class SamplingParams:
+        def __init__(self, **kw):
+            seen["sampling"] = kw
+
+    class Completion:
+        def __init__(self, text, ids):
+            self.text, self.token_ids = text, ids
+
+    class LLM:
+        def __init__(self, **kw):
+            seen["engine"] = kw
+
+        def get_tokenizer(self):
+            return tok
+
+        def generate(self, prompts, sampling, use_tqdm=True):
+            seen["prompts"] = [p["prompt_token_ids"] for p in prompts]
+            return [types.SimpleNamespace(outputs=[Completion("I pick [[B]]", [7, 8, 9])]) for _ in prompts]
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    items, orders = [long_item("p1"), long_item("b1", n=3)], [[1, 0], [0, 2, 1]]
+    judge = VLLMJudge(ckpt, max_model_len=512, max_new_tokens=8, tensor_parallel_size=4)
+    recs = judge.judge(items, orders)
+    assert seen["engine"]["max_model_len"] == 512 and seen["engine"]["tensor_parallel_size"] == 4
+    assert seen["engine"]["trust_remote_code"] is False
+    assert seen["sampling"]["temperature"] == 0.0 and seen["sampling"]["max_tokens"] == 8
+    ref = TransformersJudge(ckpt, max_model_len=512, max_new_tokens=8)
+    assert seen["prompts"] == [ref.fit(it, o).input_ids for it, o in zip(items, orders)]
+    assert recs[0].ranking == [0, 1] and recs[0].output_tokens == 3 and recs[0].truncated
+    assert recs[1].ranking is None                     # "[[B]]" is not a ranking of 3
