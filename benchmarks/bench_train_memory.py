@@ -2,8 +2,9 @@
 `trl.experimental.cpo.CPOTrainer(loss_type="simpo")`, on the same tiny model and the same pair.
 
 Each measurement runs in a fresh subprocess, so one run's allocations never hide another's peak.
-Peak = the process's VmHWM after the step minus its RSS just before it (VmHWM is reset through
-/proc/self/clear_refs right before the step; both sides include creating the optimizer state).
+Peak = the process's VmHWM after the step minus its RSS just before it (free heap is trimmed and
+VmHWM reset through /proc/self/clear_refs right before the step; large tensors are mmapped, so RSS
+follows live tensors; both sides include creating the optimizer state).
 Timings on a shared 2-core machine are noisy; memory is the point.
 
     .venv/bin/python benchmarks/bench_train_memory.py            # writes results/benchmarks/train_memory.{json,md}
@@ -27,6 +28,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
 LENGTHS = (1024, 4096, 8192, 16384)
+# ours = grad cache (one sequence's activations at a time); ours_joint = all sequences' graphs at once
+IMPLS = ("ours", "ours_joint", "trl")
 RESPONSE_TOKENS = 64
 BETA, GAMMA = 2.5, 0.5
 
@@ -39,11 +42,29 @@ def rss_mb(field: str = "VmRSS") -> float:
 
 
 def reset_peak() -> bool:
+    """Give freed heap back to the OS, then reset VmHWM, so the peak counts only what the step adds."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
     try:
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
         return True
     except OSError:
         return False
+
+
+def warm_up(model) -> None:
+    """One small forward/backward first, so neither side's measured step pays one-off kernel setup."""
+    import torch
+
+    ids = torch.arange(10, 266).unsqueeze(0) % model.config.vocab_size
+    model(input_ids=ids).logits.float().mean().backward()
+    model.zero_grad(set_to_none=True)
 
 
 def synthetic_texts(tokenizer, length: int, seed: int = 0) -> tuple[str, str, str]:
@@ -67,7 +88,8 @@ def synthetic_texts(tokenizer, length: int, seed: int = 0) -> tuple[str, str, st
     return text(length - RESPONSE_TOKENS), text(RESPONSE_TOKENS), text(RESPONSE_TOKENS)
 
 
-def measure_ours(model_dir: Path, length: int | None, samples: Path | None, max_length: int, bf16: bool) -> dict:
+def measure_ours(model_dir: Path, length: int | None, samples: Path | None, max_length: int, bf16: bool,
+                 grad_cache: bool = True) -> dict:
     import torch
 
     from longrm.modeling import load_causal_lm, load_tokenizer, set_threads
@@ -86,11 +108,12 @@ def measure_ours(model_dir: Path, length: int | None, samples: Path | None, max_
         example = Example("bench", ids[0], [ids[1] + [tok.eos_token_id], ids[2] + [tok.eos_token_id]])
     model = load_causal_lm(model_dir)
     model.train()
+    warm_up(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     parts = steps.Parts(body=body_of(model), head=model.get_output_embeddings(),
                         amp=lambda: autocast("cpu", bf16), device=torch.device("cpu"),
-                        backward=lambda loss: loss.backward(), grad_cache=True)
+                        backward=lambda loss: loss.backward(), grad_cache=grad_cache)
     before = rss_mb()
     reset_peak()
     t0 = time.perf_counter()
@@ -98,7 +121,7 @@ def measure_ours(model_dir: Path, length: int | None, samples: Path | None, max_
     optimizer.step()
     seconds = time.perf_counter() - t0
     longest = max(len(example.prompt_ids) + len(r) for r in example.responses)
-    return {"impl": "ours", "length": longest, "sequences": len(example.responses), "tokens": out["tokens"],
+    return {"impl": "ours" if grad_cache else "ours_joint", "length": longest, "sequences": len(example.responses), "tokens": out["tokens"],
             "rss_before_mb": round(before, 1), "peak_delta_mb": round(rss_mb("VmHWM") - before, 1),
             "step_s": round(seconds, 3), "tokens_per_s": round(out["tokens"] / seconds, 1), "loss": out["loss"]}
 
@@ -118,6 +141,8 @@ def measure_trl(model_dir: Path, length: int, bf16: bool) -> dict:
     prompt, chosen, rejected = synthetic_texts(tok, length)
     row = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
     model = load_causal_lm(model_dir)
+    model.train()
+    warm_up(model)
     with tempfile.TemporaryDirectory() as tmp:
         args = CPOConfig(output_dir=tmp, loss_type="simpo", beta=BETA, simpo_gamma=GAMMA, cpo_alpha=0.0,
                          per_device_train_batch_size=1, max_steps=1, learning_rate=1e-4, max_length=4 * length,
@@ -148,7 +173,10 @@ def run_one_subprocess(impl: str, model: Path, length: int | None = None, sample
         cmd += ["--samples", str(samples)]
     if bf16:
         cmd.append("--bf16")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # a fixed mmap threshold: every large tensor is its own mapping, returned to the OS when freed, so
+    # RSS follows live tensors instead of glibc's reused heap (otherwise a peak can hide in free heap)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "MALLOC_MMAP_THRESHOLD_": "131072"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{impl} at {length}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
@@ -171,12 +199,12 @@ def predict_mb(fit: dict, length: int) -> float:
 
 
 def to_markdown(result: dict) -> str:
-    rows = ["| tokens | ours peak MiB | TRL peak MiB | TRL / ours | ours tokens/s | TRL tokens/s |",
-            "|---:|---:|---:|---:|---:|---:|"]
-    for o, t in zip(result["ours"], result["trl"]):
+    rows = ["| tokens | ours peak MiB | ours (joint) peak MiB | TRL peak MiB | TRL / ours | ours tokens/s "
+            "| ours (joint) tokens/s | TRL tokens/s |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for o, j, t in zip(result["ours"], result["ours_joint"], result["trl"]):
         ratio = t["peak_delta_mb"] / max(o["peak_delta_mb"], 1e-9)
-        rows.append(f"| {o['length']} | {o['peak_delta_mb']:.1f} | {t['peak_delta_mb']:.1f} | {ratio:.1f}x "
-                    f"| {o['tokens_per_s']:.0f} | {t['tokens_per_s']:.0f} |")
+        rows.append(f"| {o['length']} | {o['peak_delta_mb']:.1f} | {j['peak_delta_mb']:.1f} | {t['peak_delta_mb']:.1f} "
+                    f"| {ratio:.1f}x | {o['tokens_per_s']:.0f} | {j['tokens_per_s']:.0f} | {t['tokens_per_s']:.0f} |")
     fit = result["fit_ours"]
     return "\n".join([
         "# One LOGO/SimPO step: peak memory and throughput", "",
@@ -186,12 +214,14 @@ def to_markdown(result: dict) -> str:
         "before the step, each cell a fresh process. Timings are noisy (shared 2-core machine).", "",
         *rows, "",
         f"Ours, linear fit: {fit['intercept_mb']} MiB + {fit['mb_per_1k_tokens']} MiB per 1k tokens "
-        f"(R^2 = {fit['r2']}).", ""])
+        f"(R^2 = {fit['r2']}). TRL: {result['fit_trl']['mb_per_1k_tokens']} MiB per 1k tokens. "
+        "ours = grad cache (one sequence's activations at a time, one extra forward per sequence); "
+        "ours (joint) = every sequence's graph held at once (faster, the embedded default).", ""])
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--one", choices=["ours", "trl"], help="measure one cell in this process and print JSON")
+    ap.add_argument("--one", choices=IMPLS, help="measure one cell in this process and print JSON")
     ap.add_argument("--length", type=int)
     ap.add_argument("--samples", type=Path, help="(with --one ours) the first example of a released folder")
     ap.add_argument("--max-length", type=int, default=16384)
@@ -203,8 +233,9 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     if args.one:
-        if args.one == "ours":
-            res = measure_ours(args.model, args.length, args.samples, args.max_length, args.bf16)
+        if args.one in ("ours", "ours_joint"):
+            res = measure_ours(args.model, args.length, args.samples, args.max_length, args.bf16,
+                               grad_cache=args.one == "ours")
         else:
             res = measure_trl(args.model, args.length, args.bf16)
         print(json.dumps(res))
@@ -227,14 +258,16 @@ def main(argv=None) -> int:
         del m
         result = {"model": "tests.helpers.tiny_checkpoint" if args.model is None else str(args.model), **info,
                   "bf16": args.bf16, "threads": int(os.environ.get("LONGRM_THREADS", "0")) or os.cpu_count(),
-                  "response_tokens": RESPONSE_TOKENS, "ours": [], "trl": []}
+                  "response_tokens": RESPONSE_TOKENS, **{impl: [] for impl in IMPLS}}
         for length in args.lengths:
-            for impl in ("ours", "trl"):
+            for impl in IMPLS:
                 cell = run_one_subprocess(impl, model, length, bf16=args.bf16)
                 result[impl].append(cell)
                 print(f"{impl:5s} {length:6d} tokens: peak +{cell['peak_delta_mb']:8.1f} MiB, "
                       f"{cell['tokens_per_s']:8.0f} tokens/s", file=sys.stderr)
     result["fit_ours"] = linear_fit([c["length"] for c in result["ours"]], [c["peak_delta_mb"] for c in result["ours"]])
+    result["fit_ours_joint"] = linear_fit([c["length"] for c in result["ours_joint"]],
+                                          [c["peak_delta_mb"] for c in result["ours_joint"]])
     result["fit_trl"] = linear_fit([c["length"] for c in result["trl"]], [c["peak_delta_mb"] for c in result["trl"]])
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_json(args.out_dir / "train_memory.json", result)
