@@ -171,7 +171,7 @@ def test_pretraining_lowers_heldout_recall_loss(built, tmp_path):
     import torch
 
     from longrm.inputs import corpus
-    from longrm.inputs.pretrain import encode_recall, losses, make_batch, pretrain
+    from longrm.inputs.pretrain import fitted_recall, losses, make_batch, pretrain
     from longrm.inputs.tiny import init_model
     from longrm.modeling import load_causal_lm, load_tokenizer
     from longrm.seeding import derive_seed
@@ -184,7 +184,7 @@ def test_pretraining_lowers_heldout_recall_loss(built, tmp_path):
     vocab = corpus.vocab_from_raw(corpus.read_raw(tmp / "raw.jsonl"))
     _, held = corpus.split_docs(read_jsonl(tmp / "distractors.jsonl"))
     rng = random.Random(7)
-    rows = [encode_recall(tok, corpus.recall_example(rng, rng.choice(held), vocab, 30), 64) for _ in range(16)]
+    rows = [fitted_recall(rng, tok, held, vocab, 64)[1] for _ in range(16)]
     batch = make_batch(tok, rows, 64)
 
     def loss(model) -> float:

@@ -238,6 +238,8 @@ def icl(rng: random.Random, pools: Pools) -> Draft:
             continue
         other_labels.append(lab)
         examples += [(f, lab) for f in _distinct(rng, pools.modules[m], 2) if f != query]
+    if not other_labels:
+        raise ValueError("no other module to label examples with")
     rng.shuffle(examples)
     lines = [f"{f}() -> {lab}" for f, lab in examples]
     header = "Labelled examples: each function is mapped to the standard library module that defines it."

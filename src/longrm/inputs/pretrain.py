@@ -36,12 +36,26 @@ def lm_windows(tok, docs: list[str], seq_len: int) -> list[list[int]]:
     return [stream[i:i + seq_len] for i in range(0, len(stream) - seq_len + 1, seq_len)]
 
 
-def encode_recall(tok, ex: corpus.RecallExample, seq_len: int) -> tuple[list[int], list[int]]:
-    """(input_ids, answer_mask); the context is cut from the front until it fits seq_len."""
+def encode_recall(tok, ex: corpus.RecallExample, seq_len: int, cut: bool = True):
+    """(input_ids, answer_mask); a too-long context is cut from the front (or None if not `cut`)."""
     ans = tok(ex.answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     ids = tok(ex.prompt, add_special_tokens=False)["input_ids"]
+    if len(ids) + len(ans) > seq_len and not cut:
+        return None
     ids = ids[max(0, len(ids) + len(ans) - seq_len):]
     return ids + ans, [0] * len(ids) + [1] * len(ans)
+
+
+def fitted_recall(rng, tok, docs: list[str], vocab: corpus.Vocab, seq_len: int):
+    """A recall example whose facts all fit in seq_len tokens: shorten the document until it does."""
+    words = int(seq_len * 0.6)
+    for _ in range(8):
+        ex = corpus.recall_example(rng, docs[rng.randrange(len(docs))], vocab, words)
+        row = encode_recall(tok, ex, seq_len, cut=False)
+        if row is not None:
+            return ex, row
+        words = max(8, int(words * 0.75))
+    return ex, encode_recall(tok, ex, seq_len)
 
 
 def make_batch(tok, rows: list[tuple[list[int], list[int]]], seq_len: int):
@@ -81,16 +95,15 @@ def losses(model, ids, att, ans, bf16: bool):
     return lm, ans_loss, correct, int(is_ans.sum().item())
 
 
-def evaluate(model, tok, examples, seq_len: int, bf16: bool) -> dict:
-    """Held-out recall text: LM loss, answer loss and answer-token accuracy (teacher forced)."""
+def evaluate(model, tok, rows, seq_len: int, bf16: bool) -> dict:
+    """Held-out recall rows (ids, answer mask): LM loss, answer loss, answer-token accuracy (teacher forced)."""
     import torch
 
     model.eval()
     tot = {"lm": 0.0, "ans": 0.0, "correct": 0, "count": 0, "batches": 0}
     with torch.no_grad():
-        for i in range(0, len(examples), 16):
-            rows = [encode_recall(tok, ex, seq_len) for ex in examples[i:i + 16]]
-            lm, al, c, n = losses(model, *make_batch(tok, rows, seq_len), bf16)
+        for i in range(0, len(rows), 16):
+            lm, al, c, n = losses(model, *make_batch(tok, rows[i:i + 16], seq_len), bf16)
             tot["lm"] += lm.item()
             tot["ans"] += al.item()
             tot["correct"] += c
@@ -99,7 +112,7 @@ def evaluate(model, tok, examples, seq_len: int, bf16: bool) -> dict:
     model.train()
     return {"lm_loss": round(tot["lm"] / tot["batches"], 4), "answer_loss": round(tot["ans"] / tot["batches"], 4),
             "answer_token_accuracy": round(tot["correct"] / max(tot["count"], 1), 4),
-            "examples": len(examples)}
+            "examples": len(rows)}
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int, floor: float = 0.1) -> float:
@@ -128,15 +141,9 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
     seq_len, bsz = s["seq_len"], s["batch_size"]
     windows = lm_windows(tok, train_docs, seq_len)
     n_recall = round(bsz * s["recall_share"]) if windows else bsz
-    max_words = max(16, int(seq_len * 0.55))
 
     def recall_rows(namespace: str, key, n: int, docs: list[str]):
-        out = []
-        for j in range(n):
-            rng = rng_for(seed, namespace, key, j)
-            ex = corpus.recall_example(rng, docs[rng.randrange(len(docs))], vocab, max_words)
-            out.append(ex)
-        return out
+        return [fitted_recall(rng_for(seed, namespace, key, j), tok, docs, vocab, seq_len)[1] for j in range(n)]
 
     eval_set = recall_rows("inputs.pretrain.eval", 0, s["eval_examples"], held_docs)
     model = init_model(tok, seed=derive_seed(seed, "inputs.pretrain"), **cfg["inputs"].get("base_model", {}))
@@ -156,7 +163,7 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
             print(f"longrm inputs pretrain: stopped by the {s['minutes']} minute cap at step {step}",
                   file=sys.stderr)
             break
-        rows = [encode_recall(tok, ex, seq_len) for ex in recall_rows("inputs.pretrain", step, n_recall, train_docs)]
+        rows = recall_rows("inputs.pretrain", step, n_recall, train_docs)
         for _ in range(bsz - n_recall):
             if not order:
                 order = list(range(len(windows)))
