@@ -145,8 +145,10 @@ class EngineBackward:
     """engine.backward for a step that calls backward `n` times (n known in advance): the first n-1
     accumulate locally, the n-th is the gradient-accumulation boundary that reduces/partitions."""
 
-    def __init__(self, engine):
-        self.engine, self.left = engine, 0
+    def __init__(self, engine, loss_scale: float = 1.0):
+        # DeepSpeed averages gradients over every rank; the ranks of one sequence-parallel ring each hold
+        # part of one sample's gradient, so their losses are scaled up by the ring size to sum, not average
+        self.engine, self.left, self.loss_scale = engine, 0, loss_scale
 
     def begin(self, n_calls: int) -> None:
         self.left = n_calls
@@ -154,7 +156,7 @@ class EngineBackward:
     def __call__(self, loss) -> None:
         self.left -= 1
         self.engine.set_gradient_accumulation_boundary(self.left <= 0)
-        self.engine.backward(loss, scale_wrt_gas=False)
+        self.engine.backward(loss * self.loss_scale if self.loss_scale != 1 else loss, scale_wrt_gas=False)
         # engine.forward() does this before each forward; the trainer calls the body directly, and
         # without it ZeRO-3 never advances its micro-step, so it overwrites instead of accumulating
         clear = getattr(self.engine.optimizer, "clear_backward_seen_flag", None)

@@ -61,6 +61,15 @@ def epoch_order(n: int, seed: int, stage: str, epoch: int) -> list[int]:
     return order
 
 
+def data_parallel_position(sequence_parallel: int) -> tuple[int, int]:
+    """(index, count) of this rank's data-parallel group; (0, 1) without torch.distributed."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return 0, 1
+    return dist.get_rank() // sequence_parallel, max(1, dist.get_world_size() // sequence_parallel)
+
+
 def _use_bf16(setting, device_type: str) -> bool:
     from longrm.modeling import cpu_supports_bf16
 
@@ -170,7 +179,9 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     body = body_of(model)
     if common["sequence_parallel"] > 1:
         body = SequenceParallelBody(body, common["sequence_parallel"])
-    backward = EngineBackward(engine) if engine is not None else (lambda loss: loss.backward())
+    sp = common["sequence_parallel"]
+    backward = EngineBackward(engine, loss_scale=sp) if engine is not None else (lambda loss: loss.backward())
+    dp_rank, dp_size = data_parallel_position(sp)
     parts = steps.Parts(body=body, head=_head(model, stage), amp=amp, device=device, backward=backward,
                         chunk=common["logit_chunk"], grad_cache=common["grad_cache"])
     if ref is not None:
@@ -218,7 +229,10 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     while step < total:
         epoch, b = divmod(step, steps_per_epoch)
         order = order_cache.setdefault(epoch, epoch_order(len(examples), seed, stage, epoch))
+        # each data-parallel group (the ranks of one ring share a sample) takes its slice of the step
         batch = [examples[i] for i in order[b * per_step:(b + 1) * per_step]]
+        if dp_size > 1:  # every group must run (collectives): a short last batch wraps round
+            batch = (batch * dp_size)[:math.ceil(len(batch) / dp_size) * dp_size][dp_rank::dp_size]
         lr = lr_at(step, total, params["lr"], common["min_lr_ratio"], warmup)
         for group in optimizer.param_groups:
             group["lr"] = lr
