@@ -90,10 +90,23 @@ def test_resume_skips_finished_records(tmp_path):
     # records come in bench-file order, whatever order they were judged in
     assert [r["id"] for r in recs][:2] == ["lrb-001", "lrb-001"]
     assert all(r["model"] == "first" and r["task"] and r["length_bucket"] for r in recs)
-    # a finished run reruns to the same records without judging anything
+    assert not (tmp_path / "r.jsonl.partial.settings.json").exists()
+    # a finished run reruns afresh (to the same records: the judge is deterministic)
     again = CountingJudge()
     run_bench(again, "first", items, out, chunk=4, progress=False)
-    assert again.judged == [] and read_jsonl(out) == recs
+    assert len(again.judged) == 20 and read_jsonl(out) == recs
+
+
+def test_resuming_under_other_settings_is_refused(tmp_path):
+    items = load_items(write_bench(tmp_path / "b.jsonl"))
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False,
+                  settings={"max_new_tokens": 48})
+    with pytest.raises(InputError, match="max_new_tokens changed"):
+        run_bench(CountingJudge(), "first", items, out, chunk=4, progress=False, settings={"max_new_tokens": 64})
+    stats = run_bench(CountingJudge(), "first", items, out, chunk=4, progress=False, settings={"max_new_tokens": 48})
+    assert stats["resumed"] == 4
 
 
 def test_a_partial_file_of_another_model_is_refused(tmp_path):
@@ -101,7 +114,7 @@ def test_a_partial_file_of_another_model_is_refused(tmp_path):
     out = tmp_path / "r.jsonl"
     with pytest.raises(KeyboardInterrupt):
         run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False)
-    with pytest.raises(InputError, match="holds records of model 'first'"):
+    with pytest.raises(InputError, match=r"other settings \(model changed\)"):
         run_bench(CountingJudge(), "random", items, out, chunk=4, progress=False)
 
 

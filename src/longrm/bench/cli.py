@@ -52,8 +52,10 @@ def _run(args) -> int:
     judge = make_judge(spec, cfg)
     chunk = getattr(judge, "preferred_chunk", None) or bench_params(cfg)["batch_size"]
     try:
+        settings = {"spec": spec, "bench": {k: v for k, v in b.items() if k not in ("models", "baselines")},
+                    "config_seed": cfg["seed"]}
         stats = run_bench(judge, args.model, items, args.out, bon_orders=b.get("bon_orders", 2),
-                          seed=b.get("official_seed", 42), chunk=chunk)
+                          seed=b.get("official_seed", 42), chunk=chunk, settings=settings)
     finally:
         judge.close()
     log.info("%s: %d records (%d judged now, %d resumed) in %.1f s: %s judgments/s, %s tokens/s",

@@ -1,8 +1,8 @@
 """`longrm bench run`: judge every benchmark item in every order, one Judgment record per (item, order).
 
-Resumable: records are appended to `OUT.partial` and flushed after every batch; a rerun reads it (and
-OUT, if a finished run left one) back, skips the (item, order) pairs already judged, and OUT is written
-atomically only when every pair is done (the partial file is then removed).
+Resumable: records are appended to `OUT.partial` and flushed after every batch; a rerun under the same
+settings reads it back and skips the (item, order) pairs already judged. OUT is written atomically only
+when every pair is done (the partial file is then removed); a rerun after that judges afresh.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from longrm.data.io import dumps, write_jsonl
+from longrm.data.io import dumps, write_json, write_jsonl
 from longrm.data.official import iter_bench
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import InputError
@@ -79,24 +79,44 @@ def read_records(path: Path, model: str) -> tuple[dict[tuple[str, tuple[int, ...
     return done, False
 
 
+def settings_path(part: Path) -> Path:
+    return part.with_name(part.name + ".settings.json")
+
+
+def check_settings(part: Path, settings: dict) -> None:
+    """A partial file resumes only under the settings it was started with (stored next to it)."""
+    side = settings_path(part)
+    if part.exists() and side.exists():
+        before = json.loads(side.read_text(encoding="utf-8"))
+        if before != json.loads(dumps(settings)):
+            changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+            raise InputError(part, f"was started with other settings ({', '.join(changed)} changed); "
+                             "remove it (and its .settings.json) to start over")
+    else:
+        write_json(side, settings)
+
+
 def run_bench(judge: Judge, model: str, items: list[BenchItem], out: str | Path, bon_orders: int = 2,
-              seed: int = 42, chunk: int = 8, progress: bool | None = None) -> dict:
-    """Judge all (item, order) pairs not yet in OUT.partial, then write OUT. Returns run statistics."""
+              seed: int = 42, chunk: int = 8, progress: bool | None = None, settings: dict | None = None) -> dict:
+    """Judge all (item, order) pairs not yet in OUT.partial, then write OUT. Returns run statistics.
+
+    `settings` (what the judgments depend on: model path, bench config) are stored beside the partial
+    file; resuming under different settings is an error rather than a silent mix."""
     from tqdm import tqdm
 
     out = Path(out)
     part = partial_path(out)
     tasks = plan(items, bon_orders, seed)
-    done, _ = read_records(out, model)          # a finished run reruns without judging anything
-    partial, torn = read_records(part, model)
-    done.update(partial)
+    settings = {"model": model, "bon_orders": bon_orders, "seed": seed, **(settings or {})}
+    check_settings(part, settings)
+    done, torn = read_records(part, model)
     if torn:                                    # drop the torn tail before appending after it
-        write_jsonl(part, partial.values())
+        write_jsonl(part, done.values())
     planned = {(it.id, tuple(o)) for it, o, _ in tasks}
     stale = [k for k in done if k not in planned]
     if stale:
         raise InputError(part, f"{len(stale)} records (e.g. id {stale[0][0]!r} order {list(stale[0][1])}) are not in "
-                         "the benchmark's plan: the bench file or bench.bon_orders changed; remove the partial file")
+                         "the benchmark's plan: the bench file changed; remove the partial file")
     pending = [t for t in tasks if (t[0].id, tuple(t[1])) not in done]
     # longest prompts first, the orders of an item side by side: batches of similar length
     pending.sort(key=lambda t: (-(len(t[0].task_prompt) + sum(map(len, t[0].responses))), t[0].id))
@@ -128,6 +148,7 @@ def run_bench(judge: Judge, model: str, items: list[BenchItem], out: str | Path,
     elapsed = time.perf_counter() - start
     write_jsonl(out, (done[(it.id, tuple(o))] for it, o, _ in tasks))
     part.unlink(missing_ok=True)
+    settings_path(part).unlink(missing_ok=True)
     return {"model": model, "items": len(items), "records": len(tasks), "judged_now": len(pending),
             "resumed": len(tasks) - len(pending), "seconds": round(elapsed, 3),
             "judgments_per_s": round(len(pending) / elapsed, 3) if elapsed > 0 else None,
