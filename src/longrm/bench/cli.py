@@ -38,7 +38,12 @@ def _run(args) -> int:
     from longrm.config import load_config
     from longrm.judges.factory import bench_params, find_model_spec, make_judge
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    if not log.handlers:        # our own handler: transformers/deepspeed imports may configure the root logger
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
     cfg = load_config(args.config)
     spec = dict(find_model_spec(cfg, args.model))
     if args.model_path:
