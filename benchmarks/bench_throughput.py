@@ -163,7 +163,7 @@ def main(argv=None) -> int:
         "speedup_judgments_per_s": round((len(pairs) / batched_s) / (len(naive_pairs) / naive_s), 2),
         "identical_outputs": f"{identical}/{len(naive_pairs)}",
         "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-        "platform": platform.platform(),
+        "platform": platform.platform(), "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
         "note": "shared 2-core machine: timings are noisy",
     }
     out = Path(args.out_dir)
@@ -178,7 +178,8 @@ def main(argv=None) -> int:
           f"| naive `generate`, one at a time | {len(naive_pairs)} | {result['naive_generate']['seconds']} | "
           f"{result['naive_generate']['judgments_per_s']} | {result['naive_generate']['tokens_per_s']} |", "",
           f"Speed-up (judgments/s): {result['speedup_judgments_per_s']}x. Outputs identical token for token: "
-          f"{result['identical_outputs']}. {result['note']}.", ""]
+          f"{result['identical_outputs']}. {result['note']} (1-minute load average at the end: "
+          f"{result['load_avg_1m_at_end']} on {result['cpu_count']} cores).", ""]
     with atomic_write(out / "bench_throughput.md") as f:
         f.write("\n".join(md))
     print(json.dumps(result, indent=2))
