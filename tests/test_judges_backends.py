@@ -1,6 +1,7 @@
 """LM judge backends on a tiny random checkpoint: truncation, batched KV-cached greedy decoding (checked
 against transformers' own generate), scalar RMs, the factory, and vLLM when it is installed."""
 
+import contextlib
 import importlib.util
 import json
 import sys
@@ -338,3 +339,26 @@ def test_vllm_backend_wiring_with_a_stand_in_module(ckpt, tok, monkeypatch):
     assert seen["prompts"] == [ref.fit(it, o).input_ids for it, o in zip(items, orders)]
     assert recs[0].ranking == [0, 1] and recs[0].output_tokens == 3 and recs[0].truncated
     assert recs[1].ranking is None                     # "[[B]]" is not a ranking of 3
+
+
+def test_disrm_scores_as_the_trainer_scores(seqcls_ckpt):
+    """The contract with `longrm train disrm` (docs/formats/train.md): same token ids (prompt ids +
+    response ids) and the same last-token score."""
+    pytest.importorskip("longrm.train.forward")
+    import torch
+
+    from longrm.judges.discriminative import DiscriminativeJudge
+    from longrm.train.data import prompt_token_ids
+    from longrm.train.forward import body_of, last_token_score
+    from transformers import AutoModelForSequenceClassification
+
+    item = long_item("p9", doc="The blue door code is 1007. The red door code is 2210.")
+    judge = DiscriminativeJudge(seqcls_ckpt, max_model_len=4096)
+    rec = judge.judge([item], [[0, 1]])[0]
+    model = AutoModelForSequenceClassification.from_pretrained(str(seqcls_ckpt)).eval()
+    for k, resp in enumerate(item.responses):
+        ids = prompt_token_ids(judge.tokenizer, item.task_prompt) + \
+            judge.tokenizer(resp, add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            ref = last_token_score(body_of(model), model.score, torch.tensor(ids), contextlib.nullcontext()).item()
+        assert rec.scores[k] == pytest.approx(ref, abs=1e-5)
