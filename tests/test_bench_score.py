@@ -133,6 +133,7 @@ def test_official_columns_match_hand_computation(judged):
     assert off["BestOfN"]["value"] == approx(F(1, 2))
     assert off["length"]["4k"]["value"] == approx(F(2, 3))     # pairwise only: 001, 003, 009
     assert off["length"]["8k"]["value"] == approx(F(1, 3))     # 002, 004, 005
+    assert off["length_all"]["8k"]["value"] == approx(F(3, 2) / 4)  # + BoN 008 (1/2)
     assert off["AVG"]["value"] == approx(F(9, 2) / 9)          # (3 pair + 1.5 BoN) / 9, pooled
     lo, hi = off["AVG"]["ci_low"], off["AVG"]["ci_high"]
     assert lo <= off["AVG"]["value"] <= hi and lo < hi
@@ -214,6 +215,7 @@ def test_records_that_do_not_match_the_bench_are_refused(judged, tmp_path):
     ("", 2, None),
     ("[[C>A>B]] later [[A>B>C]]", 3, [2, 0, 1]),   # first ranking
     ("[[A>A>B]]", 3, None),
+    ("Ranking: [B>C>A] and later [[A>B>C]]", 3, [1, 2, 0]),   # single brackets count for the release
 ])
 def test_first_match_reading(text, n, expected):
     assert first_match_positions(text, n) == expected

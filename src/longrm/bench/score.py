@@ -24,25 +24,25 @@ from longrm.judges.base import official_order
 from longrm.seeding import derive_seed
 
 PROTOCOLS = ("ours", "official", "official_first_match")
-_VERDICT = re.compile(r"\[\[\s*([A-Za-z](?:\s*>\s*[A-Za-z])*)\s*\]\]")
+# the release accepts single or double brackets around a ranking
+_RELEASE_RANKING = re.compile(r"\[\[?\s*([A-Za-z](?:\s*>\s*[A-Za-z])+)\s*\]\]?")
 
 
 # ---------------------------------------------------------------- per record
 def first_match_positions(text: str, n: int) -> list[int] | None:
     """The release's reading: for pairs '[[A]]' anywhere wins, else '[[B]]'; for rankings the FIRST
-    bracketed ranking, malformed -> None. Positions best-first."""
+    ranking in single or double brackets, malformed -> None. Positions best-first."""
     if n == 2:
         if "[[A]]" in text:
             return [0, 1]
         if "[[B]]" in text:
             return [1, 0]
         return None
-    for m in _VERDICT.finditer(text or ""):
-        if ">" not in m.group(1):
-            continue
-        pos = [ord(c.strip().upper()) - ord("A") for c in m.group(1).split(">")]
-        return pos if sorted(pos) == list(range(n)) else None
-    return None
+    m = _RELEASE_RANKING.search(text or "")
+    if not m:
+        return None
+    pos = [ord(c.strip().upper()) - ord("A") for c in m.group(1).split(">")]
+    return pos if sorted(pos) == list(range(n)) else None
 
 
 def ranking_score(ranking: Sequence[int] | None, gold: Sequence[int], pairwise: bool,
@@ -135,6 +135,8 @@ def columns(items: list[BenchItem], scores: dict[str, float], n_boot: int, seed:
         "Rank4": mk("Rank4", [it for it in bon if subtype_of(it) == "4"]),
         "BestOfN": mk("BestOfN", bon),
         "length": {b: mk(f"length:{b}", [it for it in pair if it.length_bucket == b]) for b in buckets},
+        "length_all": {b: mk(f"length_all:{b}", [it for it in items if it.length_bucket == b])
+                       for b in sorted({it.length_bucket for it in items}, key=bucket_key)},
         "AVG": mk("AVG", [it for it in items]),
         "macro": macro_cell([scores[it.id] for it in pair if it.id in scores],
                             [scores[it.id] for it in bon if it.id in scores], n_boot, derive_seed(seed, tag, "macro")),
