@@ -297,7 +297,6 @@ def score_records(records: Iterable[tuple[Judgment, int]], items: list[BenchItem
             "prompt_mean": _r(np.mean([r.prompt_tokens for _, r in all_recs])) if all_recs else None,
             "prompt_max": max((r.prompt_tokens for _, r in all_recs), default=None),
             "output_mean": _r(np.mean([r.output_tokens for _, r in all_recs])) if all_recs else None,
-            "latency_s_total": _r(sum(r.latency_s for _, r in all_recs)),
-        },
+        },  # no timings: metrics are byte-identical whenever the judgments are (latency stays in records)
         "settings": {"bootstrap": n_boot, "seed": seed, "official_seed": official_seed},
     }
