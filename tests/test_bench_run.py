@@ -186,3 +186,20 @@ def test_cli_end_to_end(study, name):
     if name == "longer":
         # every chosen response ("good answer ...") is longer than its rejected one ("bad answer ...")
         assert m["protocols"]["ours"]["PairWise"]["value"] == 1.0
+
+
+def test_reruns_give_the_same_judgments_and_metrics_bytes(study):
+    from longrm.cli import main
+
+    root, bench = study
+    cfg = str(root / "config.yaml")
+    metrics = []
+    for k in range(2):
+        rec, met = root / f"again{k}" / "records.jsonl", root / f"again{k}" / "metrics.json"
+        assert main(["bench", "run", "--config", cfg, "--model", "base", "--bench", str(bench), "--out", str(rec)]) == 0
+        assert main(["bench", "score", "--config", cfg, "--records", str(rec), "--bench", str(bench),
+                     "--out", str(met)]) == 0
+        metrics.append(met.read_bytes())
+    strip = [[{k: v for k, v in r.items() if k != "latency_s"} for r in read_jsonl(root / f"again{k}" / "records.jsonl")]
+             for k in range(2)]
+    assert strip[0] == strip[1] and metrics[0] == metrics[1]
