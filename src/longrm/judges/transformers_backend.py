@@ -1,8 +1,9 @@
 """Generative judge on `transformers`: batched, KV-cached greedy decoding (CPU default, GPU if present).
 
-Prompts are fitted to `max_model_len - max_new_tokens` tokens (judges/truncation.py), sorted by length
-so each batch holds prompts of similar length, left-padded, prefilled once, then decoded one token per
-step with the KV cache until every sequence has produced an end-of-sequence token or the budget is
+Prompts are fitted to `max_model_len - max_new_tokens` tokens (judges/truncation.py) and sorted by
+length so each batch holds prompts of similar length. A batch is prefilled (on a CPU each prompt alone,
+unpadded; on a GPU as one left-padded batch), then decoded one token per step for the whole batch with
+a preallocated KV cache, until every sequence has produced an end-of-sequence token or the budget is
 spent. The arg-max is taken over fp32 logits.
 """
 
@@ -37,8 +38,8 @@ def resolve_dtype(path: str | Path, dtype: str = "auto", device: str = "cpu"):
     if dtype != "auto":
         return getattr(torch, dtype)
     try:
-        stored = json.loads((Path(path) / "config.json").read_text()).get("dtype") or \
-            json.loads((Path(path) / "config.json").read_text()).get("torch_dtype") or "float32"
+        conf = json.loads((Path(path) / "config.json").read_text())
+        stored = conf.get("dtype") or conf.get("torch_dtype") or "float32"
     except (OSError, json.JSONDecodeError):
         stored = "float32"
     if stored == "float16" and device == "cpu":
