@@ -15,9 +15,10 @@ from longrm.config import load_config
 
 configfile: "config/default.yaml"
 
-# `longrm` is installed next to the Python that runs Snakemake: find it there even when that
-# environment is not activated (e.g. `.venv/bin/snakemake`). A conda env (--sdm conda) still comes first.
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+# `longrm` is installed next to the Python that runs Snakemake: find it there too when that environment
+# is not activated (e.g. `.venv/bin/snakemake`). Appended, so a `longrm` already on PATH (or a conda env's,
+# with --sdm conda) comes first.
+os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), str(Path(sys.executable).parent)])
 
 
 def _config_file_used():
