@@ -148,7 +148,8 @@ def test_figures_and_report_md(results, tmp_path):
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert len(images) == 7
     assert all((report.parent / p).is_file() for p in images)
-    assert text.count("Reading: ") == 7 + 10  # every figure and table has its line
+    assert text.count("Reading: ") == 7 + 11  # every figure and table has its line
+    assert "_Skipped: no Snakemake job records" in text  # the per-job figure, without --stage-benchmarks
     assert "| logo |" in text and "LongRM study (default)" in text
 
 
@@ -177,3 +178,20 @@ def test_a_file_that_is_not_metrics_is_named(results, tmp_path, capsys):
     assert main(["report", "tables", "--metrics", f"x={bad}", "--out-dir", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "bad.json" in err and "protocols" in err
+
+
+def test_job_records_of_snakemake_become_a_table_and_figure(results, tmp_path):
+    jobs = tmp_path / "benchmark"
+    (jobs / "bench_run").mkdir(parents=True)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (jobs / "synth.tsv").write_text(header + "6.67\t0:00:06\t284.29\t1\t1\t1\t0\t0\t50\t5.1\n")
+    (jobs / "bench_run" / "base.tsv").write_text(header + "120.5\t0:02:00\t900.0\t1\t1\t1\t0\t0\t90\t118\n")
+    tables, figures = tmp_path / "t", tmp_path / "f"
+    extra = ["--stage-benchmarks", str(jobs)]
+    assert main(["report", "tables", *_args(results, tables), *extra]) == 0
+    assert main(["report", "figures", *_args(results, figures), *extra]) == 0
+    df = pd.read_csv(tables / "stage_times.csv").set_index("job")
+    assert df.loc["bench_run:base", "wall_s"] == pytest.approx(120.5)
+    index = {e["name"]: e for e in json.loads((tables / "index.json").read_text())}
+    assert "longest bench_run:base 120 s" in index["stage_times"]["reading"]
+    assert (figures / "stage_times.png").is_file()

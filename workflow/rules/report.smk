@@ -1,4 +1,6 @@
-# Tables, figures and REPORT.md, from result files only (no model code).
+# Tables, figures and REPORT.md, from result files only (no model code). The memory/throughput
+# benchmarks (results/benchmarks, from benchmarks/*.py) and Snakemake's per-job records
+# (results/logs/benchmark) are read when present, not required: the report notes what it skipped.
 
 # Training folders whose logs the report plots: the three trained models, and the base model when the
 # DAG pre-trains it (an external 8B checkpoint has no log of ours).
@@ -20,6 +22,7 @@ rule report_tables:
         cfg=sections("bench.models", "bench.baselines"),
         metrics=metrics_args(),
         benchmarks=res("benchmarks"),
+        jobs=res("logs", "benchmark"),
     log:
         log_of("report_tables"),
     benchmark:
@@ -33,7 +36,7 @@ rule report_tables:
     shell:
         "longrm report tables --config {CONFIG_FILE:q} --metrics {params.metrics:q}"
         " --audit {input.audit:q} --train-runs {input.runs:q} --benchmarks-dir {params.benchmarks:q}"
-        " --out-dir {output:q} 2> {log:q}"
+        " --stage-benchmarks {params.jobs:q} --out-dir {output:q} 2> {log:q}"
 
 
 rule report_figures:
@@ -47,6 +50,7 @@ rule report_figures:
         cfg=sections("bench.models", "bench.baselines"),
         metrics=metrics_args(),
         benchmarks=res("benchmarks"),
+        jobs=res("logs", "benchmark"),
     log:
         log_of("report_figures"),
     benchmark:
@@ -60,7 +64,7 @@ rule report_figures:
     shell:
         "longrm report figures --config {CONFIG_FILE:q} --metrics {params.metrics:q}"
         " --audit {input.audit:q} --train-runs {input.runs:q} --benchmarks-dir {params.benchmarks:q}"
-        " --out-dir {output:q} 2> {log:q}"
+        " --stage-benchmarks {params.jobs:q} --out-dir {output:q} 2> {log:q}"
 
 
 rule report_md:

@@ -12,6 +12,8 @@ def _sources_args(p) -> None:
                    help="training folders holding train_log.jsonl (or pretrain_log.jsonl)")
     p.add_argument("--benchmarks-dir", dest="benchmarks_dir",
                    help="folder of memory/throughput benchmark JSON (results/benchmarks); skipped when absent")
+    p.add_argument("--stage-benchmarks", dest="stage_benchmarks",
+                   help="folder of Snakemake `benchmark:` TSV files (results/logs/benchmark); skipped when absent")
     p.add_argument("--out-dir", dest="out_dir", required=True)
 
 
@@ -35,14 +37,16 @@ def register(sub) -> None:
 
 
 def _sources(args) -> dict:
-    from longrm.report.load import load_audit, load_benchmarks, load_metrics, load_runs, parse_named
+    from longrm.report.load import (load_audit, load_benchmarks, load_metrics, load_runs, load_stage_benchmarks,
+                                    parse_named)
 
     if args.config:
         from longrm.config import load_config
 
         load_config(args.config)
     return {"metrics": load_metrics(parse_named(args.metrics)), "audit": load_audit(args.audit),
-            "runs": load_runs(args.train_runs), "benchmarks": load_benchmarks(args.benchmarks_dir)}
+            "runs": load_runs(args.train_runs), "benchmarks": load_benchmarks(args.benchmarks_dir),
+            "stage_times": load_stage_benchmarks(args.stage_benchmarks)}
 
 
 def _print_index(index) -> None:

@@ -195,6 +195,23 @@ def benchmark(benchmarks: dict):
     return fig, reading + "."
 
 
+def stage_times(rows: list):
+    df = T.stage_times_table(rows).dropna(subset=["wall_s"])
+    if df.empty:
+        return None
+    plt, _ = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 1.0 + 0.28 * len(df)), sharey=True)
+    y = range(len(df))
+    axes[0].barh(y, df["wall_s"].astype(float))
+    axes[0].set_yticks(y, df["job"], fontsize=7)
+    axes[0].set_xlabel("wall time (s)")
+    axes[1].barh(y, df["max_rss_mb"].astype(float).fillna(0))
+    axes[1].set_xlabel("peak resident memory (MB)")
+    axes[0].invert_yaxis()
+    fig.suptitle("Jobs of the study: wall time and memory")
+    return fig, T.read_stage_times(T.stage_times_table(rows))
+
+
 FIGURES = {
     # name: (title, function, source)
     "accuracy_vs_length": ("Accuracy vs context length per model", accuracy_vs_length, "metrics"),
@@ -205,6 +222,7 @@ FIGURES = {
     "vote_vs_judges": ("Vote label accuracy vs number of judges", vote_vs_judges, "audit"),
     "training_curves": ("Training curves", training_curves, "runs"),
     "benchmark": ("Memory and throughput benchmark", benchmark, "benchmarks"),
+    "stage_times": ("Wall time and memory of each job", stage_times, "stage_times"),
 }
 
 
@@ -230,8 +248,10 @@ def write_figures(sources: dict[str, object], out_dir: str | Path) -> list[dict]
         data = sources.get(source)
         made = make(data) if data else None
         if made is None:
-            why = ("no results/benchmarks/*.json with throughput or memory values: run the scripts in benchmarks/"
-                   if source == "benchmarks" else f"no {source} data to plot")
+            why = {"benchmarks": "no results/benchmarks/*.json with throughput or memory values: run the scripts "
+                                 "in benchmarks/",
+                   "stage_times": "no Snakemake job records (results/logs/benchmark/*.tsv)"}.get(
+                       source, f"no {source} data to plot")
             index.append({"name": name, "title": title, "skipped": why})
             continue
         fig, reading = made

@@ -76,6 +76,29 @@ def load_benchmarks(folder: str | Path | None) -> dict[str, object]:
     return out
 
 
+def load_stage_benchmarks(folder: str | Path | None) -> list[dict]:
+    """Snakemake's per-job records (`benchmark:` TSV files: wall seconds, max RSS, CPU time), one row per
+    job named after its path (bench_run/base.tsv -> bench_run:base); [] when the folder is absent."""
+    if not folder or not Path(folder).is_dir():
+        return []
+    rows = []
+    for f in sorted(Path(folder).rglob("*.tsv")):
+        lines = [ln.split("\t") for ln in f.read_text().splitlines() if ln.strip()]
+        if len(lines) < 2:
+            continue
+        rec = dict(zip(lines[0], lines[-1]))
+        name = f.relative_to(folder).with_suffix("").as_posix().replace("/", ":")
+
+        def num(key):
+            try:
+                return float(rec[key])
+            except (KeyError, ValueError):
+                return None
+
+        rows.append({"job": name, "wall_s": num("s"), "max_rss_mb": num("max_rss"), "cpu_s": num("cpu_time")})
+    return rows
+
+
 def bucket_order(label: str) -> float:
     """'512' < '1k' < '4k' < '128k'; unknown labels last."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", str(label))

@@ -159,6 +159,10 @@ def benchmark_table(benchmarks: dict[str, object]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["file", "key", "value"])
 
 
+def stage_times_table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["job", "wall_s", "max_rss_mb", "cpu_s"])
+
+
 # ---------------------------------------------------------------- readings (numbers from the tables)
 
 
@@ -261,6 +265,18 @@ def read_benchmark(df: pd.DataFrame) -> str:
     return f"{df['file'].nunique()} benchmark file(s), {len(df)} measured values."
 
 
+def read_stage_times(df: pd.DataFrame) -> str:
+    if df.empty or df["wall_s"].isna().all():
+        return "No Snakemake job records (results/logs/benchmark/ is written by Snakemake runs)."
+    slow = df.loc[df["wall_s"].astype(float).idxmax()]
+    text = (f"{len(df)} jobs, {df['wall_s'].sum():.0f} s of job wall time in all (jobs run side by side where the "
+            f"DAG allows); longest {slow['job']} {slow['wall_s']:.0f} s")
+    if df["max_rss_mb"].notna().any():
+        big = df.loc[df["max_rss_mb"].astype(float).idxmax()]
+        text += f"; largest memory {big['job']} {big['max_rss_mb']:.0f} MB"
+    return text + "."
+
+
 # ---------------------------------------------------------------- writing
 
 TABLES: dict[str, tuple[str, Callable, Callable, str]] = {
@@ -279,6 +295,8 @@ TABLES: dict[str, tuple[str, Callable, Callable, str]] = {
                        read_vote_threshold, "audit"),
     "training": ("Training runs", training_table, read_training, "runs"),
     "benchmark": ("Memory and throughput benchmark", benchmark_table, read_benchmark, "benchmarks"),
+    "stage_times": ("Wall time and memory of each job of the study (Snakemake records)", stage_times_table,
+                    read_stage_times, "stage_times"),
 }
 
 
@@ -314,10 +332,10 @@ def write_tables(sources: dict[str, object], out_dir: str | Path) -> list[dict]:
     index = []
     for name, (title, build, read, source) in TABLES.items():
         data = sources.get(source)
-        if source != "benchmarks" and not data:
+        if source not in ("benchmarks", "stage_times") and not data:
             index.append({"name": name, "title": title, "skipped": f"no {source} given"})
             continue
-        df = build(data or {})
+        df = build(data or ({} if source == "benchmarks" else []))
         csv, md = write_table(df, out_dir, name)
         index.append({"name": name, "title": title, "reading": read(df), "csv": csv.name, "md": md.name,
                       "rows": len(df)})
