@@ -29,6 +29,7 @@ def columns(level: float) -> dict:
         "Rank2": cell(level - 0.1), "Rank3": cell(level - 0.2), "Rank4": cell(level - 0.25),
         "BestOfN": cell(level - 0.18),
         "length": {b: cell(round(level - 0.05 * i, 4)) for i, b in enumerate(BUCKETS)},
+        "length_all": {b: cell(round(level - 0.06 * i, 4)) for i, b in enumerate(BUCKETS)},
         "AVG": cell(level - 0.05), "macro": cell(level - 0.06),
     }
 
@@ -103,6 +104,10 @@ def test_tables_carry_the_metrics_values(results):
     assert rel[(rel.model == "base") & (rel.length == "2k")]["parse_failure"].item() == pytest.approx(0.9)
     assert pd.read_csv(out / "training.csv").set_index("run").loc["logo", "final_accuracy"] == pytest.approx(0.9)
     assert "| logo |" in (out / "main.md").read_text()
+    cells = pd.read_csv(out / "cells.csv")
+    assert cells["value"].notna().all()
+    row = cells[(cells.model == "sft") & (cells.protocol == "ours") & (cells.column == "length_all:2k")]
+    assert row["value"].item() == pytest.approx(0.58) and row["ci_low"].item() == pytest.approx(0.53)
     index = {e["name"]: e for e in json.loads((out / "index.json").read_text())}
     assert index["main"]["reading"].startswith("Highest AVG (every order, unparseable = chance): logo 0.750")
     assert "base model 0.500" in index["main"]["reading"]

@@ -102,7 +102,8 @@ def cells_table(metrics: dict[str, dict]) -> pd.DataFrame:
     for n, m in metrics.items():
         for protocol, cols in m["protocols"].items():
             for key, cell in cols.items():
-                group = cell if key in ("tasks", "length") else {None: cell}
+                nested = isinstance(cell, dict) and "value" not in cell  # tasks, length, length_all
+                group = cell if nested else {None: cell}
                 for sub, c in group.items():
                     if isinstance(c, dict):
                         rows.append({"model": n, "protocol": protocol,
