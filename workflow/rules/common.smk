@@ -1,9 +1,38 @@
-# Paths and parameters shared by the rules. Keep logic here small: the `longrm` commands do the work.
+# The config, paths and parameters shared by the rules. Keep logic here small: `longrm` does the work.
 import json
+import os
+import sys
 from pathlib import Path
 
-from longrm.config import section
+from longrm.config import load_config, section
 from longrm.errors import ConfigError
+
+# `longrm` is installed next to the Python that runs Snakemake: find it there too when that environment
+# is not activated (e.g. `.venv/bin/snakemake`). Appended, so a `longrm` already on PATH (or a conda env's,
+# with --sdm conda) comes first.
+os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), str(Path(sys.executable).parent)])
+
+
+def config_file_used():
+    """The single config file every `longrm` command gets: the --configfile given, else the default."""
+    given = [str(p) for p in (workflow.overwrite_configfiles or [])]
+    if len(given) > 1:
+        raise WorkflowError("pass one --configfile: `longrm` commands read a single config file")
+    if workflow.config_settings.overwrite_config and not given:
+        raise WorkflowError("--config KEY=VALUE is not forwarded to `longrm`: edit a config file and pass it with --configfile")
+    if not given:
+        return "config/default.yaml"
+    path = Path(given[0]).resolve()
+    return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+# Shell commands use CONFIG_FILE directly (not through params): which file holds the config is not a
+# parameter; the sections each rule reads are (params.cfg), so a copy of the config reruns nothing.
+CONFIG_FILE = config_file_used()
+# Snakemake merged the given file over the default; reload it alone (validated against
+# workflow/schemas/config.schema.yaml) so the DAG sees exactly what every `longrm` command sees.
+config.clear()
+config.update(load_config(CONFIG_FILE))
 
 R = str(config["results_dir"]).rstrip("/")
 
@@ -69,3 +98,21 @@ def judge_models():
 wildcard_constraints:
     name="[A-Za-z0-9_.-]+",
     stage="|".join(TRAINED),
+
+
+def metrics_args():
+    """NAME=PATH of every evaluated model's metrics, for the report commands."""
+    return [f"{n}={res('bench', n, 'metrics.json')}" for n in EVALUATED]
+
+
+def banner():
+    synth, vote = config["synth"], config["vote"]
+    lengths = ", ".join(f"{n // 1024}k" if n >= 1024 else str(n) for n in synth["lengths"])
+    lm_judges = [j["model"] for j in vote["judges"] if j.get("model")]
+    models = ", ".join(f"{m['name']}={m['path']}" for m in config["bench"]["models"])
+    return (f"LongRM study '{config['name']}' ({CONFIG_FILE}): context lengths {lengths}; base model {BASE_MODEL}; "
+            f"{len(vote['judges'])} vote judges ({len(lm_judges)} LMs: {', '.join(lm_judges) or '-'}); "
+            f"bench models {models}; results in {R}/")
+
+
+print(banner(), file=sys.stderr)

@@ -7,10 +7,6 @@
 TRAIN_RUNS = ([BASE_MODEL] if BASE_MODEL == res("inputs", "base_model") else []) + [res("models", s) for s in TRAINED]
 
 
-def metrics_args():
-    return [f"{n}={res('bench', n, 'metrics.json')}" for n in EVALUATED]
-
-
 rule report_tables:
     input:
         metrics=expand(res("bench", "{name}", "metrics.json"), name=EVALUATED),
