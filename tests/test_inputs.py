@@ -25,7 +25,7 @@ def tiny_config(tmp: Path, **pretrain) -> Path:
     cfg["inputs"].update(items_per_task=6, rejected_per_item=3, distractor_docs=24, tokenizer={"vocab_size": 400})
     cfg["inputs"]["base_model"] = dict(architecture="qwen2", hidden_size=32, num_layers=2, num_heads=2,
                                        num_kv_heads=1, intermediate_size=64, max_position_embeddings=512)
-    cfg["inputs"]["pretrain"] = dict(max_steps=3, minutes=5.0, seq_len=64, batch_size=4, lr=3e-3,
+    cfg["inputs"]["pretrain"] = dict(max_steps=3, minutes=5.0, seq_len=128, batch_size=4, lr=3e-3,
                                      warmup_steps=1, log_every=1, eval_examples=8, **pretrain)
     cfg["results_dir"] = str(tmp / "results")
     path = tmp / "tiny.yaml"
@@ -171,7 +171,7 @@ def test_pretraining_lowers_heldout_recall_loss(built, tmp_path):
     import torch
 
     from longrm.inputs import corpus
-    from longrm.inputs.pretrain import fitted_recall, losses, make_batch, pretrain
+    from longrm.inputs.pretrain import losses, make_batch, pretrain, recall_row
     from longrm.inputs.tiny import init_model
     from longrm.modeling import load_causal_lm, load_tokenizer
     from longrm.seeding import derive_seed
@@ -184,8 +184,9 @@ def test_pretraining_lowers_heldout_recall_loss(built, tmp_path):
     vocab = corpus.vocab_from_raw(corpus.read_raw(tmp / "raw.jsonl"))
     _, held = corpus.split_docs(read_jsonl(tmp / "distractors.jsonl"))
     rng = random.Random(7)
-    rows = [fitted_recall(rng, tok, held, vocab, 64)[1] for _ in range(16)]
-    batch = make_batch(tok, rows, 64)
+    rows = [recall_row(rng, tok, held, vocab, 128, pack=False) for _ in range(16)]
+    assert all(2 in mask for _, mask in rows)
+    batch = make_batch(tok, rows, 128)
 
     def loss(model) -> float:
         with torch.no_grad():

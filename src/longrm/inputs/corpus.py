@@ -1,9 +1,8 @@
 """Texts for the tokenizer and the base model's pre-training mixture.
 
 Pre-training sees the distractor documents (language modelling) and copy/recall examples built on
-the fly: a distractor document with a few facts slipped between its sentences, then a question whose
-answer is one of them ("... The tag of heapq is stream. ... Question: What is the tag of heapq?
-Answer: stream"). Entity, value and flag words are taken from the raw items so the base model copies
+the fly: a distractor document with 2-3 facts slipped between its words, then a question on each
+("... The tag of heapq is stream. ... Question: What is the tag of heapq? Answer: stream"). Entity, value and flag words are taken from the raw items so the base model copies
 the same kinds of tokens later stages need, but their pairings are drawn afresh: the raw items' facts
 (and so the benchmark's answers) are never shown to the base model.
 """
@@ -64,36 +63,39 @@ def vocab_from_raw(items: list[ShortItem]) -> Vocab:
 
 @dataclass(frozen=True)
 class RecallExample:
-    prompt: str   # context with facts + question, ending in "Answer:"
-    answer: str   # " value" (leading space: what follows "Answer:")
+    context: str                     # document text with the facts slipped in
+    qa: tuple[tuple[str, str], ...]  # (question, answer) pairs, each answer a fact's value
 
 
-def recall_example(rng: random.Random, doc: str, vocab: Vocab, max_words: int) -> RecallExample:
-    """One copy/recall example: facts hidden in a real document, then a question on one of them."""
+def recall_example(rng: random.Random, doc: str, vocab: Vocab, max_words: int, max_facts: int = 3) -> RecallExample:
+    """One copy/recall example: 2-3 (up to max_facts) facts hidden in a real document, then a question on each of
+    them in a shuffled order (several answers per example: more copy signal per token)."""
     kind = rng.choice(("attr", "flag", "count"))
-    ents = rng.sample(vocab.entities, 3)
+    n = rng.randint(min(2, max_facts), max_facts)
+    ents = rng.sample(vocab.entities, n)
     if kind == "attr":
         attr = rng.choice(ATTRIBUTES)
-        vals = rng.sample(vocab.values, 3)
+        vals = rng.sample(vocab.values, n)
         facts = [f"The {attr} of {e} is {v}." for e, v in zip(ents, vals)]
-        question = f"What is the {attr} of {ents[0]}?"
+        questions = [f"What is the {attr} of {e}?" for e in ents]
     elif kind == "flag":
         obj = rng.choice(("script", "tool", "archive", "command", "job", "package"))
-        vals = rng.sample(UNSAFE_FLAGS + SAFE_FLAGS, 3)
+        vals = rng.sample(UNSAFE_FLAGS + SAFE_FLAGS, n)
         facts = [f"The {obj} {e} is marked {v}." for e, v in zip(ents, vals)]
-        question = f"How is the {obj} {ents[0]} marked?"
+        questions = [f"How is the {obj} {e} marked?" for e in ents]
     else:
         noun = rng.choice(COUNT_NOUNS)
-        vals = [str(x) for x in rng.sample(range(2, 100), 3)]
+        vals = [str(x) for x in rng.sample(range(2, 100), n)]
         facts = [f"{e} holds {v} {noun}." for e, v in zip(ents, vals)]
-        question = f"How many {noun} does {ents[0]} hold?"
-    facts = facts[:rng.randint(1, 3)]
+        questions = [f"How many {noun} does {e} hold?" for e in ents]
     words = doc.split()
     start = rng.randrange(max(1, len(words) - max_words))
     words = words[start:start + max_words]
     for fact in facts:
         words.insert(rng.randint(0, len(words)), fact)
-    return RecallExample(" ".join(words) + f"\nQuestion: {question}\nAnswer:", f" {vals[0]}")
+    order = list(range(n))
+    rng.shuffle(order)
+    return RecallExample(" ".join(words), tuple((questions[i], vals[i]) for i in order))
 
 
 def split_docs(distractors: list[dict], heldout_share: float = 0.1) -> tuple[list[str], list[str]]:

@@ -69,14 +69,16 @@ def filler(rng: random.Random, pools: Pools, min_words: int = 18, max_words: int
     sents = _sentences(para.text)
     start = rng.randrange(len(sents))
     out: list[str] = []
+    n = 0
     for s in sents[start:] + sents[:start]:
-        if out and sum(len(x.split()) for x in out) + len(s.split()) > max_words:
+        words = s.split()
+        if n + len(words) > max_words:  # too long: keep its head, cut at a word boundary
+            out.append(" ".join(words[:max(min_words - n, 8)]).rstrip(",;:") + ".")
             break
         out.append(s)
-        if sum(len(x.split()) for x in out) >= min_words:
+        n += len(words)
+        if n >= min_words:
             break
-    if sum(len(x.split()) for x in out) > max_words:  # one long sentence: cut at a word boundary
-        out = [" ".join(out[0].split()[:max_words]).rstrip(",;:") + "."]
     return out, para.source
 
 

@@ -36,26 +36,47 @@ def lm_windows(tok, docs: list[str], seq_len: int) -> list[list[int]]:
     return [stream[i:i + seq_len] for i in range(0, len(stream) - seq_len + 1, seq_len)]
 
 
-def encode_recall(tok, ex: corpus.RecallExample, seq_len: int, cut: bool = True):
-    """(input_ids, answer_mask); a too-long context is cut from the front (or None if not `cut`)."""
-    ans = tok(ex.answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-    ids = tok(ex.prompt, add_special_tokens=False)["input_ids"]
-    if len(ids) + len(ans) > seq_len and not cut:
-        return None
-    ids = ids[max(0, len(ids) + len(ans) - seq_len):]
-    return ids + ans, [0] * len(ids) + [1] * len(ans)
+def encode_recall(tok, ex: corpus.RecallExample, max_len: int) -> tuple[list[int], list[int]] | None:
+    """(input_ids, answer_mask) or None when longer than max_len.
+
+    answer_mask: 2 at each answer's first token, 1 at its other tokens, 0 elsewhere.
+    """
+    ids = tok(ex.context, add_special_tokens=False)["input_ids"]
+    mask = [0] * len(ids)
+    for question, answer in ex.qa:
+        q = tok(f"\nQuestion: {question}\nAnswer:", add_special_tokens=False)["input_ids"]
+        a = tok(f" {answer}", add_special_tokens=False)["input_ids"]
+        ids += q + a
+        mask += [0] * len(q) + [2] + [1] * (len(a) - 1)
+    ids.append(tok.eos_token_id)
+    mask.append(0)
+    return (ids, mask) if len(ids) <= max_len else None
 
 
-def fitted_recall(rng, tok, docs: list[str], vocab: corpus.Vocab, seq_len: int):
-    """A recall example whose facts all fit in seq_len tokens: shorten the document until it does."""
-    words = int(seq_len * 0.6)
-    for _ in range(8):
-        ex = corpus.recall_example(rng, docs[rng.randrange(len(docs))], vocab, words)
-        row = encode_recall(tok, ex, seq_len, cut=False)
-        if row is not None:
-            return ex, row
-        words = max(8, int(words * 0.75))
-    return ex, encode_recall(tok, ex, seq_len)
+def recall_row(rng, tok, docs: list[str], vocab: corpus.Vocab, seq_len: int, pack: bool = True):
+    """A row of up to seq_len tokens: recall examples with random document lengths (so facts sit at
+    short and long distances from their questions), packed back to back unless `pack` is False."""
+    ids: list[int] = []
+    mask: list[int] = []
+    words, facts, misses = int(seq_len * 0.6), 3, 0
+    for _ in range(24):
+        room = seq_len - len(ids)
+        if room < 32 or (ids and not pack):
+            break
+        n_words = rng.randint(min(4, words), max(4, min(words, int(room * 0.6))))
+        doc = docs[rng.randrange(len(docs))]
+        enc = encode_recall(tok, corpus.recall_example(rng, doc, vocab, n_words, facts), room)
+        if enc is None:  # documents of long tokens (code), or a short row: try shorter ones, then one fact
+            misses += 1
+            words = max(4, int(words * 0.7))
+            facts = 1 if misses >= 3 else facts
+            continue
+        ids += enc[0]
+        mask += enc[1]
+    if not ids:  # seq_len too short for any whole example: keep the end (questions and answers)
+        ids, mask = encode_recall(tok, corpus.recall_example(rng, "", vocab, 0, 1), 1 << 30)
+        ids, mask = ids[-seq_len:], mask[-seq_len:]
+    return ids, mask
 
 
 def make_batch(tok, rows: list[tuple[list[int], list[int]]], seq_len: int):
@@ -77,7 +98,7 @@ def losses(model, ids, att, ans, bf16: bool):
     """Token-mean LM loss and answer-token loss, computed in fp32.
 
     ids, att, ans: (B, T). Position t predicts token t+1; a target counts where att[t+1] = 1.
-    Returns (lm_loss, answer_loss, answer_correct, answer_count).
+    Returns (lm_loss, answer_loss, first_answer_tokens_correct, first_answer_tokens).
     """
     import torch
     import torch.nn.functional as F
@@ -87,16 +108,18 @@ def losses(model, ids, att, ans, bf16: bool):
     logits = logits[:, :-1].float()                       # (B, T-1, V)
     target = ids[:, 1:]                                   # (B, T-1)
     real = att[:, 1:].bool()
-    is_ans = ans[:, 1:].bool() & real
+    is_ans = (ans[:, 1:] > 0) & real
+    first = (ans[:, 1:] == 2) & real
     nll = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")  # (B, T-1)
     lm = nll[real].mean()
     ans_loss = nll[is_ans].mean() if is_ans.any() else lm.new_zeros(())
-    correct = (logits.argmax(-1) == target)[is_ans].sum().item()
-    return lm, ans_loss, correct, int(is_ans.sum().item())
+    correct = (logits.argmax(-1) == target)[first].sum().item()
+    return lm, ans_loss, correct, int(first.sum().item())
 
 
 def evaluate(model, tok, rows, seq_len: int, bf16: bool) -> dict:
-    """Held-out recall rows (ids, answer mask): LM loss, answer loss, answer-token accuracy (teacher forced)."""
+    """Held-out recall rows (ids, answer mask): LM loss, answer loss, and the share of answers whose
+    first token is the model's top prediction (teacher forced: the copy skill the judges need)."""
     import torch
 
     model.eval()
@@ -111,8 +134,8 @@ def evaluate(model, tok, rows, seq_len: int, bf16: bool) -> dict:
             tot["batches"] += 1
     model.train()
     return {"lm_loss": round(tot["lm"] / tot["batches"], 4), "answer_loss": round(tot["ans"] / tot["batches"], 4),
-            "answer_token_accuracy": round(tot["correct"] / max(tot["count"], 1), 4),
-            "examples": len(rows)}
+            "answer_accuracy": round(tot["correct"] / max(tot["count"], 1), 4),
+            "examples": len(rows), "answers": tot["count"]}
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int, floor: float = 0.1) -> float:
@@ -142,10 +165,10 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
     windows = lm_windows(tok, train_docs, seq_len)
     n_recall = round(bsz * s["recall_share"]) if windows else bsz
 
-    def recall_rows(namespace: str, key, n: int, docs: list[str]):
-        return [fitted_recall(rng_for(seed, namespace, key, j), tok, docs, vocab, seq_len)[1] for j in range(n)]
+    def recall_rows(namespace: str, key, n: int, docs: list[str], pack: bool = True):
+        return [recall_row(rng_for(seed, namespace, key, j), tok, docs, vocab, seq_len, pack) for j in range(n)]
 
-    eval_set = recall_rows("inputs.pretrain.eval", 0, s["eval_examples"], held_docs)
+    eval_set = recall_rows("inputs.pretrain.eval", 0, s["eval_examples"], held_docs, pack=False)
     model = init_model(tok, seed=derive_seed(seed, "inputs.pretrain"), **cfg["inputs"].get("base_model", {}))
     bf16 = cpu_supports_bf16()
     before = evaluate(model, tok, eval_set, seq_len, bf16)
