@@ -14,9 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from longrm.data.io import atomic_write, dumps, write_json
+from longrm.data.io import dumps, write_json
 from longrm.inputs import corpus
 from longrm.inputs.distractors import read_distractors
+from longrm.inputs.tokenizer import atomic_dir
 from longrm.seeding import derive_seed, rng_for
 
 DEFAULTS = {"minutes": 10.0, "max_steps": 500, "seq_len": 256, "batch_size": 16, "lr": 3e-3,
@@ -176,8 +177,6 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
     order_rng = rng_for(seed, "inputs.pretrain.windows")
     order: list[int] = []
 
-    log_path = out_dir / "pretrain_log.jsonl"
-    out_dir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     stopped_by, step, tokens, log = "max_steps", 0, 0, []
     for step in tqdm(range(s["max_steps"]), desc="pretrain", disable=None):
@@ -214,10 +213,6 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
     elapsed = time.monotonic() - start
     after = evaluate(model, tok, eval_set, seq_len, bf16)
 
-    model.save_pretrained(str(out_dir), safe_serialization=True)
-    tok.save_pretrained(str(out_dir))
-    with atomic_write(log_path) as f:
-        f.writelines(dumps(r) + "\n" for r in log)
     summary = {
         "steps": steps_done, "max_steps": s["max_steps"], "stopped_by": stopped_by,
         "elapsed_s": round(elapsed, 2), "tokens": tokens, "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1),
@@ -226,7 +221,12 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
         "last_loss": log[-1]["loss"] if log else None, "heldout_before": before, "heldout_after": after,
         "lm_windows": len(windows), "recall_per_batch": n_recall, "settings": s,
     }
-    write_json(out_dir / "pretrain_summary.json", summary)
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tok.save_pretrained(str(tmp))
+        with (tmp / "pretrain_log.jsonl").open("w", encoding="utf-8") as f:
+            f.writelines(dumps(r) + "\n" for r in log)
+        write_json(tmp / "pretrain_summary.json", summary)
     print(json.dumps({k: summary[k] for k in ("steps", "stopped_by", "elapsed_s", "first_loss", "last_loss")}),
           file=sys.stderr)
     return summary
