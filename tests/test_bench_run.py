@@ -2,11 +2,15 @@
 random checkpoint (generative and discriminative) plus every baseline."""
 
 import json
+from collections import Counter
 
 import pytest
 import yaml
 
 from longrm.bench.run import load_items, partial_path, plan, run_bench
+from longrm.bench.score import ranking_score
+from longrm.data.records import BenchItem
+from longrm.judges.base import judge_orders, official_order
 from longrm.data.io import read_jsonl
 from longrm.errors import InputError
 from longrm.judges.baselines import BaselineJudge
@@ -53,6 +57,43 @@ def test_plan_covers_every_order_and_marks_the_official_one(tmp_path):
         orders = [o for o, _ in mine]
         n = len(it.responses)
         assert list(range(n)) in orders and list(range(n))[::-1] in orders
+        assert len({tuple(o) for o in orders}) == len(orders)
+        if n > 2:   # the n rotations of the identity and of the reverse, plus the official order if new
+            official = official_order(it, 42)
+            balanced = [o for o in orders if o != official] if len(orders) == 2 * n + 1 else orders
+            assert len(balanced) == 2 * n and official in orders
+    bon = [(i, o) for i, o, _ in tasks if i.tasktype == "BestOfN"]
+    assert len(bon) == 6 + 9 + 6       # n = 3 (official among the 3! = 6), n = 4 (8 + official), n = 3
+
+
+@pytest.mark.parametrize("n", [3, 4])
+@pytest.mark.parametrize("bon_orders", [1, 2])
+def test_bon_orders_are_position_balanced(n, bon_orders):
+    item = BenchItem.from_dict(official_line("lrb-bal", "Math", str(n), "4k", n))
+    official = official_order(item, 42)
+    orders = judge_orders(item, bon_orders, 42)
+    assert orders[:2] == [list(range(n)), list(range(1, n)) + [0]]
+    assert official in orders
+    balanced = orders[: bon_orders * n]
+    assert orders[bon_orders * n:] in ([], [official])
+    if bon_orders == 2:
+        assert list(range(n))[::-1] in balanced
+    for pos in range(n):    # every response equally often at every position
+        assert Counter(o[pos] for o in balanced) == {k: bon_orders for k in range(n)}
+    # always-first ranks by position; its mean BoN partial credit over the balanced orders is chance, 1/n.
+    # By hand for n = 3, bon_orders = 2: the rotations of (0,1,2) earn 1, 0, 0 and those of (2,1,0),
+    # each with one fixed point, 1/3 each: (1 + 3 * 1/3) / 6 = 1/3.
+    judged = BaselineJudge("first").judge([item] * len(balanced), balanced)
+    credit = [ranking_score(j.ranking, item.gold_ranking, False, 0.0) for j in judged]
+    assert sum(credit) / len(credit) == pytest.approx(1 / n)
+    if n == 3 and bon_orders == 2:
+        assert sorted(credit) == pytest.approx([0, 0, 1 / 3, 1 / 3, 1 / 3, 1])
+
+
+def test_bon_orders_outside_the_balanced_sets_are_refused():
+    item = BenchItem.from_dict(official_line("lrb-bal", "Math", "3", "4k", 3))
+    with pytest.raises(ValueError, match="bon_orders must be 1 or 2"):
+        judge_orders(item, 3, 42)
 
 
 def test_duplicate_ids_are_refused(tmp_path):
@@ -82,11 +123,11 @@ def test_resume_skips_finished_records(tmp_path):
     judge = CountingJudge()
     stats = run_bench(judge, "first", items, out, chunk=4, progress=False)
     done_before = {(r["id"], tuple(r["order"])) for r in first_pass}
-    assert stats["resumed"] == 12 and stats["judged_now"] == 8 and stats["records"] == 20
-    assert not done_before & set(judge.judged) and len(judge.judged) == 8
+    assert stats["resumed"] == 12 and stats["judged_now"] == 21 and stats["records"] == 33
+    assert not done_before & set(judge.judged) and len(judge.judged) == 21
     recs = read_jsonl(out)
-    assert len(recs) == 20 and not part.exists()
-    assert len({(r["id"], tuple(r["order"])) for r in recs}) == 20
+    assert len(recs) == 33 and not part.exists()
+    assert len({(r["id"], tuple(r["order"])) for r in recs}) == 33
     # records come in bench-file order, whatever order they were judged in
     assert [r["id"] for r in recs][:2] == ["lrb-001", "lrb-001"]
     assert all(r["model"] == "first" and r["task"] and r["length_bucket"] for r in recs)
@@ -94,7 +135,7 @@ def test_resume_skips_finished_records(tmp_path):
     # a finished run reruns afresh (to the same records: the judge is deterministic)
     again = CountingJudge()
     run_bench(again, "first", items, out, chunk=4, progress=False)
-    assert len(again.judged) == 20 and read_jsonl(out) == recs
+    assert len(again.judged) == 33 and read_jsonl(out) == recs
 
 
 def test_resuming_under_other_settings_is_refused(tmp_path):
@@ -166,7 +207,7 @@ def test_cli_end_to_end(study, name):
                  "--out", str(met), "--table", str(root / name / "table.md")]) == 0
     recs = read_jsonl(rec)
     m = json.loads(met.read_text())
-    assert len(recs) == m["n_records"] == 20 and m["n_items"] == 9
+    assert len(recs) == m["n_records"] == 33 and m["n_items"] == 9
     assert (rec.parent / "records.jsonl.prov.json").exists() and (met.parent / "metrics.json.prov.json").exists()
     if name == "base":
         assert m["truncation"]["length"]["8k"]["value"] == 1.0 and m["truncation"]["length"]["4k"]["value"] == 0.0
@@ -183,6 +224,11 @@ def test_cli_end_to_end(study, name):
         assert m["protocols"]["ours"]["PairWise"]["value"] == 0.5
         assert m["position_bias"]["first_position_rate"]["value"] == 1.0
         assert m["order_consistency"]["PairWise"]["value"] == 0.0
+        # BoN over balanced orders: 1/3 for 007 and 010 (their 6 orders are all 3! permutations), 2/9 for
+        # 008 (8 balanced orders earn 2 in all, its extra official order [2, 3, 1, 0] earns 0)
+        assert m["protocols"]["ours"]["BestOfN"]["value"] == pytest.approx(8 / 27, abs=1e-6)
+        # official order only: 007 [1, 0, 2] 1/3, 008 [2, 3, 1, 0] 0, 010 [0, 1, 2] 1
+        assert m["protocols"]["official"]["BestOfN"]["value"] == pytest.approx(4 / 9, abs=1e-6)
     if name == "longer":
         # every chosen response ("good answer ...") is longer than its rejected one ("bad answer ...")
         assert m["protocols"]["ours"]["PairWise"]["value"] == 1.0

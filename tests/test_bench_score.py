@@ -143,7 +143,8 @@ def test_our_columns_score_unparseable_as_chance_and_average_orders(judged):
     items, recs, _, _ = judged
     ours = score_records(recs, items, n_boot=0, seed=1)["protocols"]["ours"]
     # 003, 004 unparseable -> 0.5; 009 "always A" -> right in one order, wrong in the other -> 0.5;
-    # 010 unparseable ranking of 3 -> 1/3 (the partial credit of a random ranking).
+    # 010 unparseable ranking of 3 -> 1/3 (the partial credit of a random ranking) in each of its 6 orders;
+    # 007 (1) and 008 (1/2) score the same in every order: BestOfN = (1 + 1/2 + 1/3) / 3.
     assert ours["tasks"]["Cite"]["value"] == approx(F(2, 3))
     assert ours["tasks"]["Code"]["value"] == approx(F(1, 2))
     assert ours["PairWise"]["value"] == approx(F(7, 12))
@@ -165,9 +166,10 @@ def test_first_match_column_shows_what_echoes_earn(judged):
 def test_diagnostics(judged):
     items, recs, _, _ = judged
     m = score_records(recs, items, n_boot=100, seed=1)
-    assert m["n_items"] == 9 and m["n_records"] == 20           # 6 pairs x 2 + BoN 3 + 3 + 2 orders
-    # unparsed: 003 x2, 004 x2, 010 x2
-    assert m["parse_failure"]["all_orders"] == {"value": approx(6 / 20), "n": 20}
+    # 6 pairs x 2 + BoN 007 6 (3 + 3 rotations; official among them), 008 8 + its official order, 010 6
+    assert m["n_items"] == 9 and m["n_records"] == 33
+    # unparsed: 003 x2, 004 x2, 010 x6
+    assert m["parse_failure"]["all_orders"] == {"value": approx(F(10, 33)), "n": 33}
     assert m["parse_failure"]["official_order"]["value"] == approx(3 / 9)
     # consistent: 001, 002, 005, 007, 008; not: 003, 004 (unparsed), 009 (flips), 010
     assert m["order_consistency"]["all"]["value"] == approx(F(5, 9))

@@ -102,6 +102,18 @@ def test_bench_item_unknown_tasktype_and_subtype():
         BenchItem.from_dict(_bench(tasktype="BestOfN", subtype="9", candidates=["a", "b"]), "b.jsonl", 4)
 
 
+def test_bench_item_integer_subtype_is_read_as_its_string(tmp_path):
+    # released files may store the BestOfN subtype as an integer (the official evaluator str()s it)
+    p = tmp_path / "b.jsonl"
+    p.write_text(json.dumps(_bench(tasktype="BestOfN", subtype=3, candidates=["x", "y", "z"])) + "\n")
+    (item,) = [BenchItem.from_dict(o, str(p), i + 1) for i, o in enumerate(read_jsonl(p))]
+    assert item.subtype == "3" and item.to_dict()["subtype"] == "3"
+    with pytest.raises(InputError, match="b.jsonl:2: field 'subtype'.*'9'"):
+        BenchItem.from_dict(_bench(tasktype="BestOfN", subtype=9, candidates=["a", "b"]), "b.jsonl", 2)
+    with pytest.raises(InputError, match="field 'subtype' expected str, got bool"):
+        BenchItem.from_dict(_bench(tasktype="BestOfN", subtype=True, candidates=["a", "b"]), "b.jsonl", 2)
+
+
 def test_extra_fields_survive_roundtrip():
     d = _bench(source_id="s1", insert_positions=[3])
     out = BenchItem.from_dict(d).to_dict()

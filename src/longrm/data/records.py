@@ -171,6 +171,14 @@ class BenchItem(Record):
     words_count: int | None = None
     extra: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_dict(cls, obj: dict, path: str = "<memory>", line: int = 0):
+        # the release's evaluator calls str() on subtypes, so released files may store 3 for "3"
+        sub = obj.get("subtype")
+        if isinstance(sub, int) and not isinstance(sub, bool):
+            obj = {**obj, "subtype": str(sub)}
+        return super().from_dict(obj, path, line)
+
     def check(self, path, line):
         if self.tasktype not in TASKTYPES:
             raise InputError(path, f"unknown tasktype {self.tasktype!r}; expected PairWise or BestOfN", line, "tasktype")

@@ -8,7 +8,6 @@ position k, i.e. under letter chr(ord('A') + k). A judge returns, per (item, ord
 from __future__ import annotations
 
 import abc
-import itertools
 from typing import Sequence
 
 from longrm.data.records import BenchItem, Judgment
@@ -36,28 +35,36 @@ def official_order(item: BenchItem, seed: int = 42) -> list[int]:
     return order
 
 
-def judge_orders(item: BenchItem, bon_orders: int = 2, seed: int = 42) -> list[list[int]]:
-    """The orders an item is judged in.
+BALANCED_SETS = (1, 2)
 
-    PairWise: both orders. BestOfN: identity and its reverse, then seeded permutations up to
-    `bon_orders`; the official order is always included, so the compatibility column is a subset.
+
+def rotations(base: Sequence[int]) -> list[list[int]]:
+    """The n cyclic rotations of `base`: rotation r shows base[(k + r) % n] at position k, so over the
+    n rotations every response sits once at every position (a Latin square)."""
+    n = len(base)
+    return [[base[(k + r) % n] for k in range(n)] for r in range(n)]
+
+
+def judge_orders(item: BenchItem, bon_orders: int = 2, seed: int = 42) -> list[list[int]]:
+    """The orders an item is judged in, position-balanced so a position-biased judge scores chance.
+
+    PairWise: identity and reverse. BestOfN: `bon_orders` balanced sets of n orders each,
+    1 = the n rotations of the identity, 2 = those and the n rotations of the reverse (identity and
+    reverse included). The official order (`official_order(item, seed)`) is appended when it is not
+    already one of them, so the official single-order column is always computable from the records.
     """
+    if bon_orders not in BALANCED_SETS:
+        raise ValueError(f"bon_orders must be 1 or 2 (position-balanced order sets), got {bon_orders!r}")
     n = len(item.responses)
     ident = list(range(n))
     if n == 2:
         return [ident, ident[::-1]]
-    orders = [ident, ident[::-1]]
+    orders: list[list[int]] = []
+    for base in (ident, ident[::-1])[:bon_orders]:
+        orders += [o for o in rotations(base) if o not in orders]
     official = official_order(item, seed)
     if official not in orders:
         orders.append(official)
-    rng = rng_for(seed, "bon-orders", item.id)
-    all_perms = [list(p) for p in itertools.permutations(ident)]
-    rng.shuffle(all_perms)
-    for perm in all_perms:
-        if len(orders) >= max(bon_orders, 2) + (official not in (ident, ident[::-1])):
-            break
-        if perm not in orders:
-            orders.append(perm)
     return orders
 
 
