@@ -42,6 +42,16 @@ def settings(cfg: dict, stage: str) -> tuple[dict, dict]:
     return common, params
 
 
+def trim_heap() -> None:
+    """Hand freed heap back to the OS: sequences of varying length otherwise grow RSS by fragmentation."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -266,6 +276,7 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
             bar.set_postfix(loss=f"{line['loss']:.4f}", acc=f"{line['accuracy']:.3f}",
                             tok_s=f"{line['tokens_per_s']:.0f}")
             window, window_start = [], time.perf_counter()
+            trim_heap()
         bar.update(1)
         if step % common["checkpoint_every"] == 0 or step == total:
             state["wall_s"] = wall_before + time.perf_counter() - run_start
