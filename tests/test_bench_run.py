@@ -224,9 +224,10 @@ def test_cli_end_to_end(study, name):
         assert m["protocols"]["ours"]["PairWise"]["value"] == 0.5
         assert m["position_bias"]["first_position_rate"]["value"] == 1.0
         assert m["order_consistency"]["PairWise"]["value"] == 0.0
-        # BoN over balanced orders: 1/3 for 007 and 010 (their 6 orders are all 3! permutations), 2/9 for
-        # 008 (8 balanced orders earn 2 in all, its extra official order [2, 3, 1, 0] earns 0)
-        assert m["protocols"]["ours"]["BestOfN"]["value"] == pytest.approx(8 / 27, abs=1e-6)
+        # BoN over balanced orders only: 1/3 for 007 and 010 (their 6 orders are all 3! permutations),
+        # 1/4 for 008 (8 balanced orders earn 2 in all; its extra official order [2, 3, 1, 0] is left out)
+        assert m["protocols"]["ours"]["BestOfN"]["value"] == pytest.approx((1 / 3 + 1 / 4 + 1 / 3) / 3, abs=1e-6)
+        assert sum(not r["balanced"] for r in recs) == 1
         # official order only: 007 [1, 0, 2] 1/3, 008 [2, 3, 1, 0] 0, 010 [0, 1, 2] 1
         assert m["protocols"]["official"]["BestOfN"]["value"] == pytest.approx(4 / 9, abs=1e-6)
     if name == "longer":

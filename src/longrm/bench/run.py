@@ -18,7 +18,7 @@ from longrm.data.io import dumps, write_json, write_jsonl
 from longrm.data.official import iter_bench
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import InputError
-from longrm.judges.base import Judge, judge_orders, official_order
+from longrm.judges.base import Judge, balanced_orders, judge_orders, official_order
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,11 @@ def plan(items: list[BenchItem], bon_orders: int, seed: int) -> list[tuple[Bench
     return tasks
 
 
-def record_extras(item: BenchItem, model: str, official: bool) -> dict:
-    """What `bench score` needs beyond the Judgment itself, so scoring reads no model."""
-    return {"task": item.task, "tasktype": item.tasktype, "subtype": item.subtype,
+def record_extras(item: BenchItem, model: str, official: bool, balanced: bool = True) -> dict:
+    """What `bench score` needs beyond the Judgment itself, so scoring reads no model. `balanced` is
+    False for an official order judged on top of the position-balanced set (it is left out of our
+    column, which would otherwise lean towards that one order)."""
+    return {"task": item.task, "tasktype": item.tasktype, "subtype": item.subtype, "balanced": balanced,
             "length_bucket": item.length_bucket, "model": model, "n": len(item.responses), "official": official}
 
 
@@ -134,7 +136,8 @@ def run_bench(judge: Judge, model: str, items: list[BenchItem], out: str | Path,
                 if rec.id != item.id or list(rec.order) != list(order):
                     raise RuntimeError(f"judge {judge.name} returned ({rec.id}, {rec.order}) for ({item.id}, {order})")
                 rec.judge = model
-                rec.extra.update(record_extras(item, model, official))
+                balanced = list(order) in balanced_orders(item, bon_orders)
+                rec.extra.update(record_extras(item, model, official, balanced))
                 obj = rec.to_dict()
                 done[(item.id, tuple(order))] = obj
                 f.write(dumps(obj) + "\n")

@@ -234,7 +234,8 @@ def score_records(records: Iterable[tuple[Judgment, int]], items: list[BenchItem
     for it in scored:
         recs = per_item[it.id]
         gold, pw = it.gold_ranking, it.tasktype == "PairWise"
-        ours[it.id] = float(np.mean([ranking_score(r.ranking, gold, pw, chance(it)) for r in recs]))
+        balanced = [r for r in recs if r.extra.get("balanced", True)] or recs
+        ours[it.id] = float(np.mean([ranking_score(r.ranking, gold, pw, chance(it)) for r in balanced]))
         off = official_order(it, official_seed)
         off_rec = next((r for r in recs if list(r.order) == off), None)
         if off_rec is None:

@@ -45,14 +45,9 @@ def rotations(base: Sequence[int]) -> list[list[int]]:
     return [[base[(k + r) % n] for k in range(n)] for r in range(n)]
 
 
-def judge_orders(item: BenchItem, bon_orders: int = 2, seed: int = 42) -> list[list[int]]:
-    """The orders an item is judged in, position-balanced so a position-biased judge scores chance.
-
-    PairWise: identity and reverse. BestOfN: `bon_orders` balanced sets of n orders each,
-    1 = the n rotations of the identity, 2 = those and the n rotations of the reverse (identity and
-    reverse included). The official order (`official_order(item, seed)`) is appended when it is not
-    already one of them, so the official single-order column is always computable from the records.
-    """
+def balanced_orders(item: BenchItem, bon_orders: int = 2) -> list[list[int]]:
+    """The position-balanced orders of an item: both orders of a pair; for Best-of-N, `bon_orders`
+    sets of n rotations (1 = rotations of the identity, 2 = those and the rotations of the reverse)."""
     if bon_orders not in BALANCED_SETS:
         raise ValueError(f"bon_orders must be 1 or 2 (position-balanced order sets), got {bon_orders!r}")
     n = len(item.responses)
@@ -62,6 +57,14 @@ def judge_orders(item: BenchItem, bon_orders: int = 2, seed: int = 42) -> list[l
     orders: list[list[int]] = []
     for base in (ident, ident[::-1])[:bon_orders]:
         orders += [o for o in rotations(base) if o not in orders]
+    return orders
+
+
+def judge_orders(item: BenchItem, bon_orders: int = 2, seed: int = 42) -> list[list[int]]:
+    """The orders an item is judged in: its balanced orders (so a position-biased judge scores chance),
+    then the official order (`official_order(item, seed)`) when it is not already one of them, so the
+    official single-order column is always computable from the records."""
+    orders = balanced_orders(item, bon_orders)
     official = official_order(item, seed)
     if official not in orders:
         orders.append(official)
