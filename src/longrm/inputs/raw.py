@@ -46,7 +46,7 @@ def build_pools(seed: int) -> families.Pools:
     if not paras or not funcs:
         raise InputError(sources.stdlib_root(), "found no prose or no functions with defaults to build items from")
     return families.Pools(paragraphs=paras, functions=funcs, modules=modules, entities=entities,
-                          words=sources.answer_words())
+                          words=sources.answer_words(seed))
 
 
 def grade(n_rejected: int) -> list[float]:
@@ -56,7 +56,7 @@ def grade(n_rejected: int) -> list[float]:
     return [1.0] + [round(0.6 * (n_rejected - 1 - j) / (n_rejected - 1), 4) for j in range(n_rejected)]
 
 
-def _rejected_plan(draft: families.Draft, rng: random.Random, k: int, pools: families.Pools):
+def _rejected_plan(draft: families.Draft, rng: random.Random, k: int):
     """(kind, core, difficulty, asserted value) for k rejected responses, worst last."""
     by_kind = {kind: (core, value) for kind, core, value in draft.rejected}
     first = rng.choice(("hard", "easy"))
@@ -69,6 +69,22 @@ def _rejected_plan(draft: families.Draft, rng: random.Random, k: int, pools: fam
     return plan[:k] if k < 3 else plan
 
 
+def _dress(draft: families.Draft, rng: random.Random, n_rejected: int):
+    """Candidates (styled), their generators and the rejected plan; ValueError if a lead-in or an
+    invented claim happens to contain the answer."""
+    plan = _rejected_plan(draft, rng, n_rejected)
+    chosen_gen = rng.choice(GENERATORS)
+    gens = [rng.choice(GENERATORS)]
+    gens.append(GENERATORS[1 - GENERATORS.index(gens[0])])  # at least one Same and one Diff rejected
+    gens += [rng.choice(GENERATORS) for _ in range(len(plan) - 2)]
+    gens = gens[:len(plan)]
+    candidates = [style(chosen_gen, draft.chosen, rng)]
+    candidates += [style(g, p[1], rng) for g, p in zip(gens, plan)]
+    if any(families.mentions(c, draft.answer) for c in candidates[1:]):
+        raise ValueError("a rejected response contains the answer")
+    return candidates, [chosen_gen] + gens, plan
+
+
 def build_item(task: str, index: int, seed: int, pools: families.Pools, n_rejected: int) -> ShortItem:
     item_id = f"{task}-{index:04d}"
     for attempt in range(MAX_ATTEMPTS):
@@ -76,22 +92,15 @@ def build_item(task: str, index: int, seed: int, pools: families.Pools, n_reject
         try:
             draft = families.BUILDERS[task](rng, pools)
             families.check_draft(draft)
+            candidates, models, plan = _dress(draft, rng, n_rejected)
         except ValueError:
             continue
         break
     else:
         raise RuntimeError(f"{item_id}: no valid item after {MAX_ATTEMPTS} attempts")
-    plan = _rejected_plan(draft, rng, n_rejected, pools)
-    chosen_gen = rng.choice(GENERATORS)
-    gens = [rng.choice(GENERATORS)]
-    gens.append(GENERATORS[1 - GENERATORS.index(gens[0])])  # at least one Same and one Diff rejected
-    gens += [rng.choice(GENERATORS) for _ in range(len(plan) - 2)]
-    candidates = [style(chosen_gen, draft.chosen, rng)]
-    candidates += [style(g, p[1], rng) for g, p in zip(gens, plan)]
     return ShortItem(
         id=item_id, task=task, question=draft.question, evidence=draft.evidence, candidates=candidates,
-        candidates_model=[chosen_gen] + gens[:len(plan)], candidates_score=grade(len(plan)),
-        answer=draft.answer, source=draft.source,
+        candidates_model=models, candidates_score=grade(len(plan)), answer=draft.answer, source=draft.source,
         extra={"difficulty": plan[0][2], "candidates_difficulty": [""] + [p[2] for p in plan],
                "candidates_kind": ["chosen"] + [p[0] for p in plan],
                "candidates_fact": [draft.answer] + [p[3] for p in plan], "hops": len(draft.evidence)})

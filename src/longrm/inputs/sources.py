@@ -26,7 +26,8 @@ STDLIB_SKIP = {"test", "tests", "site-packages", "dist-packages", "idlelib", "li
 LICENSE_DIRS = (Path("/usr/share/common-licenses"),)
 EVIDENCE_SHARE = 4  # one file in EVIDENCE_SHARE goes to the evidence share
 
-# Function words never used as answers (they would appear in any context).
+# Never answers: function words (they would appear in any context) and the words of the response
+# templates and lead-ins (a rejected response would contain the answer by accident).
 STOPWORDS = set("""
 a about above after again against all also an and any are as at be because been before being below
 between both but by can could did do does doing down during each either else even every few for from
@@ -36,6 +37,8 @@ their them then there these they this those through to too under until up upon v
 when where which while who whom why will with within without would you your yours used using use
 value values return returns returned true false none self default object objects function functions
 method methods class classes module modules argument arguments parameter parameters string strings
+based evidence answer having read passages passage carefully looking context states opens general
+background point keyword password label code word marked holds text give given summary summarize
 """.split())
 
 
@@ -184,21 +187,25 @@ def functions_with_defaults(sf: SourceFile, max_lines: int = 14) -> list[Functio
 
 
 def public_functions(sf: SourceFile) -> list[str]:
-    """Top-level public function names of a module (ICL material: function -> module)."""
-    tree = parse_module(sf.path) if sf.kind == "code" else None
-    if tree is None:
+    """Top-level public function names of a module (ICL material: function -> module).
+
+    A line-start `def` is a top-level definition; a regex avoids parsing every file of the stdlib."""
+    if sf.kind != "code":
         return []
-    return sorted({n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")})
+    return sorted(set(re.findall(r"^def ([A-Za-z]\w*)\(", read_text(sf.path), flags=re.MULTILINE)))
 
 
-def answer_words(skip: int = 100, count: int = 600) -> list[str]:
-    """Common prose words (4-9 letters, no function words), ranked by frequency over every file.
+def answer_words(seed: int, skip: int = 100, count: int = 600) -> list[str]:
+    """Common prose words (4-9 letters, no function words), ranked by frequency over the evidence
+    share and the license texts.
 
     Frequent words become single BPE tokens, which keeps answers to one or two tokens; the very top
     ranks are skipped so an answer is not a word every context contains.
     """
     counts: Counter[str] = Counter()
     for sf in source_files():
+        if sf.kind == "code" and share_of(seed, sf) != "evidence":
+            continue
         for p in paragraphs(sf):
             counts.update(w for w in re.findall(r"\b[a-z]{4,9}\b", p.text) if w not in STOPWORDS)
     ranked = sorted(counts, key=lambda w: (-counts[w], w))
