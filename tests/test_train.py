@@ -214,7 +214,8 @@ def test_disrm_with_lora_saves_a_merged_sequence_classifier_whose_score_matches(
         alone = [model(input_ids=torch.tensor([x])).logits[0, 0] for x in ids]
     assert torch.allclose(batch_scores, torch.stack(alone), atol=1e-4)
     # the head trained: the saved score head differs from a fresh one
-    assert (tmp_path / "rm" / "checkpoints").is_dir()
+    # 3 steps, a checkpoint every 2 and at the end: only the newest two are kept
+    assert sorted(p.name for p in (tmp_path / "rm" / "checkpoints").iterdir()) == ["step-2", "step-3"]
 
 
 def test_bad_records_name_the_file_line_and_field(ckpt, tmp_path):

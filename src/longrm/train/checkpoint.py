@@ -46,7 +46,7 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, 
     optimizer.load_state_dict(sd)
 
 
-def save(ckpt_root: Path, step: int, model, optimizer, trainer_state: dict, engine=None) -> Path:
+def save(ckpt_root: Path, step: int, model, optimizer, trainer_state: dict, engine=None, keep: int = 2) -> Path:
     """Write OUT/checkpoints/step-N atomically. With a DeepSpeed engine its own checkpoint goes in deepspeed/."""
     from safetensors.torch import save_file, save_model
 
@@ -67,7 +67,16 @@ def save(ckpt_root: Path, step: int, model, optimizer, trainer_state: dict, engi
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    prune(ckpt_root, keep)
     return final
+
+
+def prune(ckpt_root: Path, keep: int) -> None:
+    """Delete all but the newest `keep` complete step-N folders (after the new one is in place)."""
+    found = sorted((int(m.group(1)), p) for p in ckpt_root.iterdir()
+                   if (m := STEP_DIR.match(p.name)) and (p / "trainer_state.json").exists())
+    for _, old in found[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def load(step_dir: Path, model, optimizer, engine=None) -> dict:
