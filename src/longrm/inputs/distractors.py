@@ -2,8 +2,9 @@
 
 Documents of about 150-250 words (a few hundred tokens) cut from the distractor share of the offline
 sources: two thirds prose (docstrings, license texts), one third Python source. A chunk is dropped
-when any of its paragraphs or long lines also occurs in the evidence share, so no evidence passage
-(nor the real text it was cut from) can reach the pool.
+when any of its paragraphs, sentences (or sentence heads) of >= 40 characters or source lines of
+>= 30 characters also occurs in the evidence share, so no evidence passage (nor the real text it
+was cut from) can reach the pool.
 """
 
 from __future__ import annotations
@@ -29,23 +30,41 @@ def evidence_keys(seed: int) -> frozenset[str]:
     """Collapsed long lines and prose paragraphs of the evidence share."""
     keys = set(sources.evidence_lines(seed))
     for sf in sources.files_in(seed, "evidence"):
-        keys.update(p.text for p in sources.paragraphs(sf, min_words=1))
+        for p in sources.paragraphs(sf, min_words=1):
+            keys.add(p.text)
+            keys.update(_long_sentences(p.text))
     return frozenset(keys)
 
 
+def _long_sentences(text: str, min_len: int = 40) -> list[str]:
+    """Sentences, and their first 8 words, long enough to identify shared text (an evidence passage
+    may end in a sentence head cut at a word boundary)."""
+    out = []
+    for sent in re.split(r"(?<=[.!?;:])\s+", text):
+        head = " ".join(sent.split()[:8])
+        out += [x for x in (sent, head) if len(x) >= min_len]
+    return out
+
+
 def prose_chunks(sf: sources.SourceFile) -> list[tuple[list[str], str]]:
-    """Consecutive paragraphs grouped to MIN..MAX words: (paragraphs, text)."""
-    out, cur = [], []
+    """Consecutive paragraphs grouped to MIN..MAX words: (paragraphs and their lines, text)."""
+    groups, cur = [], []
     for p in sources.paragraphs(sf, min_words=8):
-        words = sum(len(x.split()) for x in cur)
+        words = sum(len(x.text.split()) for x in cur)
         if cur and words + len(p.text.split()) > MAX_WORDS:
             if words >= MIN_WORDS:
-                out.append((cur, "\n\n".join(cur)))
+                groups.append(cur)
             cur = []
-        cur.append(p.text)
-    if sum(len(x.split()) for x in cur) >= MIN_WORDS:
-        out.append((cur, "\n\n".join(cur)))
-    return [(ps, t) for ps, t in out if len(t.split()) <= MAX_WORDS]
+        cur.append(p)
+    if sum(len(x.text.split()) for x in cur) >= MIN_WORDS:
+        groups.append(cur)
+    out = []
+    for g in groups:
+        text = "\n\n".join(p.text for p in g)
+        if len(text.split()) <= MAX_WORDS:
+            parts = [p.text for p in g] + [line for p in g for line in p.lines]
+            out.append((parts + [x for p in g for x in _long_sentences(p.text)], text))
+    return out
 
 
 def code_chunks(sf: sources.SourceFile) -> list[tuple[list[str], str]]:

@@ -52,7 +52,8 @@ class SourceFile:
 @dataclass(frozen=True)
 class Paragraph:
     source: str
-    text: str
+    text: str                        # whitespace collapsed
+    lines: tuple[str, ...] = ()      # its source lines, each whitespace collapsed
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,8 @@ def paragraphs(sf: SourceFile, min_words: int = 20) -> list[Paragraph]:
         for para in re.split(r"\n\s*\n", block):
             text = _WS.sub(" ", para).strip()
             if _prose_ok(text, min_words):
-                out.append(Paragraph(sf.name, text))
+                lines = tuple(_WS.sub(" ", x).strip() for x in para.splitlines())
+                out.append(Paragraph(sf.name, text, tuple(x for x in lines if x)))
     return out
 
 
