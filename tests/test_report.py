@@ -191,11 +191,13 @@ def test_job_records_of_snakemake_become_a_table_and_figure(results, tmp_path):
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     (jobs / "synth.tsv").write_text(header + "6.67\t0:00:06\t284.29\t1\t1\t1\t0\t0\t50\t5.1\n")
     (jobs / "bench_run" / "base.tsv").write_text(header + "120.5\t0:02:00\t900.0\t1\t1\t1\t0\t0\t90\t118\n")
+    (jobs / "report_tables.tsv").write_text(header + "999\t0:16:39\t1\t1\t1\t1\t0\t0\t9\t9\n")  # not counted
     tables, figures = tmp_path / "t", tmp_path / "f"
     extra = ["--stage-benchmarks", str(jobs)]
     assert main(["report", "tables", *_args(results, tables), *extra]) == 0
     assert main(["report", "figures", *_args(results, figures), *extra]) == 0
     df = pd.read_csv(tables / "stage_times.csv").set_index("job")
+    assert sorted(df.index) == ["bench_run:base", "synth"]
     assert df.loc["bench_run:base", "wall_s"] == pytest.approx(120.5)
     index = {e["name"]: e for e in json.loads((tables / "index.json").read_text())}
     assert "longest bench_run:base 120 s" in index["stage_times"]["reading"]

@@ -4,6 +4,7 @@ creates the declared outputs)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -225,3 +226,40 @@ def test_slurm_profile_submits_training_with_partition_gpus_memory_and_time(tmp_
     assert "--mem 480000" in line and "-t 2880" in line
     script = (tmp_path / "sbatch.log.scripts")
     assert "train_sft" in line + (script.read_text() if script.exists() else "")
+
+
+def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
+    """The report rules as Snakemake runs them (real `longrm`), on result files in the documented
+    formats; then `longrm audit results/tables/main.csv` walks back to the metrics files."""
+    from tests.test_report import metrics
+
+    for name in ("Snakefile", "workflow", "config", "envs"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    r = tmp_path / "results"
+    levels = {"base": 0.55, "sft": 0.65, "logo": 0.75, "disrm": 0.7, "random": 0.5, "longer": 0.45, "first": 0.5}
+    for name, level in levels.items():
+        (r / "bench" / name).mkdir(parents=True)
+        (r / "bench" / name / "metrics.json").write_text(json.dumps(metrics(level, 0.1)))
+    (r / "vote").mkdir()
+    (r / "vote" / "audit.json").write_text(json.dumps(
+        {"by_k": [{"k": 1, "judges": ["a"], "config_order": {"accuracy": 0.7, "yield": 0.8},
+                   "all_subsets": {"accuracy": 0.7, "yield": 0.8, "n_subsets": 1}}], "by_threshold": []}))
+    for run, log in (("models/sft", "train_log.jsonl"), ("models/logo", "train_log.jsonl"),
+                     ("models/disrm", "train_log.jsonl"), ("inputs/base_model", "pretrain_log.jsonl")):
+        (r / run).mkdir(parents=True)
+        (r / run / log).write_text("".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(1, 5)))
+    out = snakemake("--cores", "1", "--allowed-rules", "report_tables", "report_figures", "report_md", "all",
+                    cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    report = (r / "REPORT.md").read_text()
+    assert "Highest AVG (every order, unparseable = chance): logo 0.700" in report
+    # every figure but the two whose records are absent here (results/benchmarks, Snakemake job records)
+    assert re.findall(r"!\[[^\]]*\]\(figures/(\w+)\.png\)", report) == [
+        "accuracy_vs_length", "per_task_heatmap", "bon_ranks", "reliability_by_length", "vote_vs_judges",
+        "training_curves"]
+    audit = subprocess.run([str(Path(sys.executable).parent / "longrm"), "audit", "results/tables/main.csv"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert audit.returncode == 0, audit.stderr
+    assert "results/bench/logo/metrics.json  (source: no sidecar)" in audit.stdout
+    assert "made by: longrm report tables --config config/default.yaml" in audit.stdout

@@ -83,6 +83,8 @@ def load_stage_benchmarks(folder: str | Path | None) -> list[dict]:
         return []
     rows = []
     for f in sorted(Path(folder).rglob("*.tsv")):
+        if f.name.startswith("report_"):
+            continue  # the report's own jobs: which of them ran first would change the report
         lines = [ln.split("\t") for ln in f.read_text().splitlines() if ln.strip()]
         if len(lines) < 2:
             continue
