@@ -231,3 +231,19 @@ def test_cli_help_lists_the_four_actions():
     sub = next(a for a in parser._actions if a.dest == "command").choices["inputs"]
     actions = next(a for a in sub._actions if a.dest == "inputs_command").choices
     assert set(actions) == {"raw", "distractors", "tokenizer", "pretrain"}
+
+
+def test_distractors_path_is_validated(built, tmp_path):
+    from longrm.inputs.distractors import write_distractors
+
+    tmp, cfg_path = built
+    cfg = load_config(cfg_path)
+    lines = (tmp / "distractors.jsonl").read_text().splitlines()
+    (tmp_path / "bad.jsonl").write_text(lines[0] + "\n" + json.dumps({"id": "x", "source": "s"}) + "\n")
+    cfg["inputs"]["distractors_path"] = str(tmp_path / "bad.jsonl")
+    with pytest.raises(InputError) as err:
+        write_distractors(cfg, tmp_path / "out.jsonl")
+    assert (err.value.line, err.value.field) == (2, "text")
+    cfg["inputs"]["distractors_path"] = str(tmp / "distractors.jsonl")
+    assert write_distractors(cfg, tmp_path / "out.jsonl") == 24
+    assert (tmp_path / "out.jsonl").read_bytes() == (tmp / "distractors.jsonl").read_bytes()
