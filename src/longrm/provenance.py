@@ -261,6 +261,8 @@ def format_chain(tree: dict, indent: int = 0) -> str:
     if tree["inputs"]:
         lines.append(f"{pad}  from:")
         lines += [format_chain(child, indent + 2) for child in tree["inputs"]]
+    else:
+        lines.append(f"{pad}  from: no input files (made from the config alone: the start of the chain)")
     return "\n".join(lines)
 
 
