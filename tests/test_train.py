@@ -86,7 +86,7 @@ def test_packed_items_never_attend_to_each_other(ckpt):
 def test_grad_cache_gives_the_joint_loss_gradient(ckpt):
     from longrm.modeling import load_causal_lm
     from longrm.train.data import Example
-    from longrm.train.steps import disrm_step, logo_step
+    from longrm.train.steps import logo_step
 
     batch = [Example("a", list(range(5, 35)), [[7, 8, 9], [11, 12], [14, 15, 16, 17]]),
              Example("b", list(range(40, 60)), [[21, 22], [23, 24, 25], [26]])]
@@ -229,7 +229,7 @@ def test_bad_records_name_the_file_line_and_field(ckpt, tmp_path):
 
 def test_long_prompts_lose_their_middle_not_the_response(ckpt):
     from longrm.modeling import load_tokenizer
-    from longrm.train.data import cut_middle, read_records, tokenize  # noqa: F401
+    from longrm.train.data import cut_middle, tokenize
     from longrm.data.records import PrefPair
 
     tok = load_tokenizer(ckpt)
