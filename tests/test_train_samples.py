@@ -35,13 +35,14 @@ def test_released_folder_is_accepted_as_training_data(samples_dir, tmp_path):
 @pytest.mark.slow
 def test_one_logo_step_on_released_data_stays_within_the_benchmark_prediction(samples_dir, tmp_path):
     """Peak memory of a real released item (1 chosen + 4 rejected judgments, prompt re-tokenised and cut
-    to 8k tokens) against the benchmark's linear fit of our trainer at 2k and 6k tokens."""
+    to 4k tokens) against the benchmark's linear fit of our trainer at 1k and 3k tokens. (A one-off
+    run at 32k tokens measured +173.6 MiB against a fit-predicted 167.4 MiB: see the report.)"""
     bench = bench_module()
     ckpt = tiny_checkpoint(tmp_path / "tiny")
-    sample = bench.run_one_subprocess("ours", ckpt, samples=samples_dir / "SimPO_Data_Sampled20", max_length=8192)
-    assert sample["sequences"] == 5 and 7000 < sample["length"] <= 8192
+    sample = bench.run_one_subprocess("ours", ckpt, samples=samples_dir / "SimPO_Data_Sampled20", max_length=4096)
+    assert sample["sequences"] == 5 and 3500 < sample["length"] <= 4096
     assert math.isfinite(sample["loss"])
-    cells = [bench.run_one_subprocess("ours", ckpt, length=n) for n in (2048, 6144)]
+    cells = [bench.run_one_subprocess("ours", ckpt, length=n) for n in (1024, 3072)]
     fit = bench.linear_fit([c["length"] for c in cells], [c["peak_delta_mb"] for c in cells])
     predicted = bench.predict_mb(fit, sample["length"])
     # five sequences cost what one sequence of the same length costs (grad cache); allow RSS noise
