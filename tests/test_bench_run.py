@@ -187,7 +187,7 @@ def study(tmp_path_factory):
     torch.manual_seed(0)
     save_file({"weight": torch.randn(1, hidden)}, str(rm / "score_head.safetensors"))
     cfg = yaml.safe_load(open("config/default.yaml"))
-    cfg["results_dir"] = str(root / "results")
+    cfg["results_dir"] = str(root)  # outputs go under root (the CLI refuses paths outside results_dir)
     cfg["bench"].update(max_model_len=512, max_new_tokens=6, batch_size=4, bootstrap=50)
     cfg["bench"]["models"] = [{"name": "base", "kind": "generative", "path": str(gen)},
                               {"name": "disrm", "kind": "discriminative", "path": str(rm)}]

@@ -42,6 +42,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _output_paths(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value if v is not None]
+    return [str(value)]
+
+
+def check_outputs_inside_results(args) -> None:
+    """Refuse an output argument (`args.prov_outputs`) that resolves outside the config's results_dir
+    or the DVC cache, unless the config sets `allow_outside_results: true`. Symlinks and `..` are
+    resolved first, so neither can be used to escape."""
+    dests = getattr(args, "prov_outputs", None) or ()
+    if not dests:
+        return
+    from pathlib import Path
+
+    from longrm.config import REPO_ROOT, load_config
+    from longrm.errors import ConfigError
+
+    cfg = load_config(getattr(args, "config", None))
+    if cfg.get("allow_outside_results", False):
+        return
+    allowed = [Path(cfg["results_dir"]).resolve(), (Path.cwd() / ".dvc" / "cache").resolve(),
+               (REPO_ROOT / ".dvc" / "cache").resolve()]
+    for dest in dests:
+        for raw in _output_paths(getattr(args, dest, None)):
+            path = Path(raw).resolve()
+            if not any(path == root or root in path.parents for root in allowed):
+                raise ConfigError(
+                    f"{cfg['_path']}: output --{dest.replace('_', '-')} {raw} resolves to {path}, outside "
+                    f"results_dir {allowed[0]}; set allow_outside_results: true in the config to allow it")
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -49,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     args = build_parser().parse_args(argv)
     try:
+        check_outputs_inside_results(args)
         rc = args.func(args)
         if not rc and getattr(args, "prov_outputs", None):
             from longrm import provenance

@@ -31,6 +31,8 @@ def load_items(path: str | Path) -> list[BenchItem]:
             raise InputError(path, f"duplicate id {item.id!r} (first at item {seen[item.id]})", line, "id")
         seen[item.id] = line
         items.append(item)
+    if not items:
+        raise InputError(path, "no items: the benchmark file is empty")
     return items
 
 

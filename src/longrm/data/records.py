@@ -189,6 +189,9 @@ class BenchItem(Record):
             for name in ("chosen", "rejected"):
                 if not isinstance(getattr(self, name), str):
                     raise InputError(path, "PairWise item needs a string", line, name)
+            if self.subtype and self.subtype not in ("same", "diff"):
+                raise InputError(path, f"unknown PairWise subtype {self.subtype!r}; expected same or diff", line,
+                                 "subtype")
         else:
             if not self.candidates or len(self.candidates) < 2:
                 raise InputError(path, "BestOfN item needs at least 2 candidates", line, "candidates")

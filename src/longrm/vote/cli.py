@@ -45,7 +45,8 @@ def run_cmd(cfg: dict, items_path: str, out: str, timing_path: str | None = None
     judges = make_judges(cfg)
     timing: dict = {}
     t0 = time.perf_counter()
-    items = tqdm(iter_jsonl(items_path, BenchItem.from_dict), desc="vote", unit="item", disable=None)
+    items = tqdm(_nonempty(iter_jsonl(items_path, BenchItem.from_dict), items_path), desc="vote", unit="item",
+                 disable=None)
     n = write_jsonl(out, run_votes(items, judges, cfg["vote"], timing))
     for j in judges:
         j.close()
@@ -54,6 +55,17 @@ def run_cmd(cfg: dict, items_path: str, out: str, timing_path: str | None = None
     if timing_path:
         write_json(timing_path, summary)
     return summary
+
+
+def _nonempty(records, path):
+    """Pass records through; an input without any is an error (raised before the output is renamed)."""
+    from longrm.errors import InputError
+
+    n = 0
+    for n, rec in enumerate(records, start=1):
+        yield rec
+    if not n:
+        raise InputError(path, "no items: the file is empty")
 
 
 def _run(args) -> int:
