@@ -132,6 +132,10 @@ def test_tokenizer_loads_and_round_trips(built):
 def test_rebuild_in_a_fresh_process_is_byte_identical(built, tmp_path):
     """Same config, another interpreter with another hash seed, through the CLI: the same bytes."""
     first, cfg = built
+    copy = yaml.safe_load(cfg.read_text())
+    copy["results_dir"] = str(tmp_path)  # the CLI refuses outputs outside results_dir
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(copy))
     calls = [["inputs", "raw", "--config", str(cfg), "--out", str(tmp_path / "raw.jsonl")],
              ["inputs", "distractors", "--config", str(cfg), "--out", str(tmp_path / "distractors.jsonl")],
              ["inputs", "tokenizer", "--config", str(cfg), "--raw", str(tmp_path / "raw.jsonl"),
