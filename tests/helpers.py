@@ -17,3 +17,17 @@ def tiny_checkpoint(out_dir: Path, vocab_size: int = 400, hidden_size: int = 32,
     return build_tiny_checkpoint(out_dir, TEXTS, vocab_size=vocab_size, seed=seed, hidden_size=hidden_size,
                                  num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64,
                                  max_position_embeddings=4096)
+
+
+def config_in(tmp_dir: Path, **top) -> Path:
+    """The default config with results_dir = tmp_dir (the CLI refuses outputs outside results_dir), plus
+    top-level overrides (e.g. allow_outside_results=True); written to tmp_dir/test-config.yaml."""
+    import yaml
+
+    from longrm.config import DEFAULT_CONFIG
+
+    cfg = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    cfg.update(results_dir=str(tmp_dir), **top)
+    path = Path(tmp_dir) / "test-config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path

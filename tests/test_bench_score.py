@@ -183,7 +183,9 @@ def test_scoring_is_deterministic_and_cli_matches(judged, tmp_path):
 
     items, recs, bench, records = judged
     out1, out2, table = tmp_path / "m1.json", tmp_path / "m2.json", tmp_path / "t.md"
-    argv = ["bench", "score", "--config", "config/default.yaml", "--records", str(records), "--bench", str(bench)]
+    from tests.helpers import config_in
+
+    argv = ["bench", "score", "--config", str(config_in(tmp_path)), "--records", str(records), "--bench", str(bench)]
     assert main(argv + ["--out", str(out1), "--table", str(table)]) == 0
     assert main(argv + ["--out", str(out2)]) == 0
     assert out1.read_bytes() == out2.read_bytes()

@@ -107,6 +107,9 @@ def test_audit_without_sidecar_names_the_file(tmp_path):
 
 def test_cli_main_records_after_a_successful_handler(tmp_path, monkeypatch):
     """The hook in longrm.cli.main: a command declaring prov_* gets sidecars; a failing one gets none."""
+    from tests.helpers import config_in
+
+    DEFAULT_CONFIG = config_in(tmp_path)  # outputs go to tmp_path: the CLI refuses them outside results_dir
     import longrm.cli as cli
 
     src = tmp_path / "in.txt"

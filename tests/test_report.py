@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -80,6 +81,18 @@ def results(tmp_path):
                                                           "wall_s": 12.0}))
         runs.append(str(d))
     return {"dir": r, "metrics": named, "audit": str(r / "vote" / "audit.json"), "runs": runs}
+
+
+@pytest.fixture(autouse=True)
+def _config_with_tmp_results(tmp_path, monkeypatch):
+    """Outputs go to tmp_path: the CLI refuses them outside results_dir, so the default config used here
+    (explicitly or implied) gets results_dir = tmp_path."""
+    import longrm.config
+    from tests.helpers import config_in
+
+    path = config_in(tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "DEFAULT_CONFIG", path)
+    monkeypatch.setattr(longrm.config, "DEFAULT_CONFIG", path)
 
 
 def _args(res, out_dir, benchmarks=None):

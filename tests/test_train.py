@@ -159,6 +159,7 @@ def test_sft_then_logo_via_cli_writes_a_loadable_causal_lm(ckpt, tmp_path):
 
     cfg = small_cfg()
     cfg.pop("_path")
+    cfg["results_dir"] = str(tmp_path)  # the CLI refuses outputs outside results_dir
     cfg_path.write_text(yaml.safe_dump(cfg))
     assert main(["train", "sft", "--config", str(cfg_path), "--data", str(tmp_path / "sft.jsonl"),
                  "--init", str(ckpt), "--out", str(tmp_path / "sft")]) == 0

@@ -86,6 +86,7 @@ def pipeline(tmp_path_factory):
     cfg.pop("_path")
     cfg["synth"]["lengths"] = [512, 1024]
     cfg["vote"]["judges"] = [j for j in cfg["vote"]["judges"] if j["kind"] == "scorer"]
+    cfg["results_dir"] = str(d)  # the CLI refuses outputs outside results_dir
     (d / "cfg.yaml").write_text(json.dumps(cfg))
     c = ["--config", str(d / "cfg.yaml")]
     assert main(["synth", *c, "--raw", str(d / "raw.jsonl"), "--distractors", str(d / "dis.jsonl"),

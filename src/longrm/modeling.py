@@ -33,11 +33,11 @@ def check_checkpoint(path: str | Path, allow_pickle: bool = False) -> Path:
         if not pickles:
             raise InputError(path, "no *.safetensors weights in the checkpoint")
     for st in safetensors:
-        _check_safetensors_file(st)
+        check_safetensors_file(st)
     return path
 
 
-def _check_safetensors_file(path: Path) -> None:
+def check_safetensors_file(path: Path) -> None:
     """A truncated or corrupted safetensors file fails here with a clear error, not deep in torch."""
     size = path.stat().st_size
     try:

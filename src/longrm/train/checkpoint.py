@@ -83,6 +83,10 @@ def load(step_dir: Path, model, optimizer, engine=None) -> dict:
     """Restore weights, optimizer moments and RNG from a step-N folder; return its trainer_state."""
     from safetensors.torch import load_file, load_model
 
+    from longrm.modeling import check_safetensors_file
+
+    for part in sorted(step_dir.glob("*.safetensors")):
+        check_safetensors_file(part)  # a truncated file is named here, not deep inside safetensors
     if engine is not None:
         engine.load_checkpoint(str(step_dir / "deepspeed"), tag="state")
     else:
