@@ -96,8 +96,8 @@ def test_every_from_pretrained_passes_trust_remote_code_not_true():
 
 
 def test_trust_remote_code_is_false_unless_the_config_enables_it(tmp_path, monkeypatch):
-    """Broken copy seen failing: factory's default `cfg.get("trust_remote_code", False)` -> True made the
-    first assertion fail."""
+    """Broken copy seen failing: load_causal_lm with `dict(trust_remote_code=True, ...)` -> the kwargs
+    assertion failed."""
     import transformers
 
     from longrm.config import load_config
@@ -111,11 +111,7 @@ def test_trust_remote_code_is_false_unless_the_config_enables_it(tmp_path, monke
     ckpt = tiny_checkpoint(tmp_path / "ckpt")
     load_causal_lm(ckpt)
     assert seen[-1]["trust_remote_code"] is False and seen[-1]["local_files_only"] is True
-    from longrm.judges import factory
-
-    captured = {}
-    monkeypatch.setattr(factory, "TransformersJudge", lambda *a, **kw: captured.update(kw), raising=False)
-    src = (SRC / "judges" / "factory.py").read_text()
+    src = (SRC / "judges" / "factory.py").read_text()  # judges: per-model flag, else the config's, else False
     assert 'cfg.get("trust_remote_code", False)' in src
 
 
