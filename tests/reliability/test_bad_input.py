@@ -46,7 +46,8 @@ def jl(*objs) -> bytes:
 
 
 def test_truncated_jsonl(bench_env, capsys, ledger):
-    """Broken copy seen failing: iter_jsonl without the JSONDecodeError handler -> raw traceback, rc != 2."""
+    """Seen failing on a broken copy: iter_jsonl catching another exception instead of JSONDecodeError ->
+    a bare json.decoder.JSONDecodeError escaped (no file, no line)."""
     data = jl(*GOOD)
     err = rerun_bad(bench_env, capsys, data[: len(data) - 40])  # the last line cut mid-object
     assert "bench.jsonl:2:" in err and "not valid JSON" in err
@@ -54,21 +55,24 @@ def test_truncated_jsonl(bench_env, capsys, ledger):
 
 
 def test_non_utf8(bench_env, capsys, ledger):
-    """Broken copy seen failing: iter_jsonl decoding with errors='replace' -> no error raised."""
+    """Seen failing on a broken copy: iter_jsonl decoding with errors='replace' -> the error no longer said
+    UTF-8 (a later field error instead)."""
     err = rerun_bad(bench_env, capsys, jl(GOOD[0]) + b'{"id": "\xff\xfe"}\n')
     assert "bench.jsonl:2:" in err and "UTF-8" in err
     ledger("bad input", "non-UTF-8 bytes", "bench run", "error names file:line, exit 2")
 
 
 def test_line_not_an_object(bench_env, capsys, ledger):
-    """Broken copy seen failing: the isinstance(obj, dict) check removed -> AttributeError traceback."""
+    """Seen failing on a broken copy: iter_jsonl's isinstance(obj, dict) check disabled -> AttributeError
+    traceback."""
     err = rerun_bad(bench_env, capsys, jl(GOOD[0]) + b"[1, 2]\n")
     assert "bench.jsonl:2:" in err and "expected a JSON object, got list" in err
     ledger("bad input", "line is a JSON list, not an object", "bench run", "error names file:line, exit 2")
 
 
 def test_missing_field(bench_env, capsys, ledger):
-    """Broken copy seen failing: BenchItem.REQUIRED without 'tasktype' -> a KeyError-free but wrong error."""
+    """Seen failing on a broken copy: the required-field check in Record.from_dict disabled -> TypeError
+    from the dataclass constructor, naming no file or line."""
     bad = {k: v for k, v in GOOD[1].items() if k != "tasktype"}
     err = rerun_bad(bench_env, capsys, jl(GOOD[0], bad))
     assert "bench.jsonl:2:" in err and "'tasktype'" in err
@@ -76,7 +80,8 @@ def test_missing_field(bench_env, capsys, ledger):
 
 
 def test_mistyped_field(bench_env, capsys, ledger):
-    """Broken copy seen failing: candidates type check removed -> items accepted, rc 0."""
+    """Seen failing on a broken copy: the list check in records._check disabled -> no error naming
+    'candidates' at line 2."""
     bad = dict(GOOD[1], candidates="not a list")
     err = rerun_bad(bench_env, capsys, jl(GOOD[0], bad))
     assert "bench.jsonl:2:" in err and "'candidates'" in err
@@ -84,36 +89,38 @@ def test_mistyped_field(bench_env, capsys, ledger):
 
 
 def test_unknown_tasktype(bench_env, capsys, ledger):
-    """Broken copy seen failing: the TASKTYPES check in BenchItem removed -> rc 0."""
+    """Seen failing on a broken copy: BenchItem.check's TASKTYPES test disabled -> not refused as expected."""
     err = rerun_bad(bench_env, capsys, jl(GOOD[0], dict(GOOD[1], tasktype="Listwise")))
     assert "bench.jsonl:2:" in err and "'tasktype'" in err and "PairWise or BestOfN" in err
     ledger("bad input", "unknown tasktype", "bench run", "error names file:line:field, exit 2")
 
 
 def test_unknown_subtype(bench_env, capsys, ledger):
-    """Broken copy seen failing: the subtype check in BenchItem removed -> rc 0."""
+    """Seen failing before the fix (PairWise subtypes were not checked: rc 0, records rewritten) and on a
+    broken copy with the new check disabled."""
     err = rerun_bad(bench_env, capsys, jl(dict(GOOD[0], subtype="weird"), GOOD[1]))
     assert "bench.jsonl:1:" in err and "'subtype'" in err
     ledger("bad input", "unknown subtype", "bench run", "error names file:line:field, exit 2")
 
 
 def test_duplicate_ids(bench_env, capsys, ledger):
-    """Broken copy seen failing: the `seen` check in bench.run.load_items removed -> rc 0."""
+    """Seen failing on a broken copy: the `seen` check in bench.run.load_items disabled -> rc 0."""
     err = rerun_bad(bench_env, capsys, jl(GOOD[0], dict(GOOD[1], id="a1")))
     assert "bench.jsonl:2:" in err and "duplicate id" in err
     ledger("bad input", "duplicated item ids", "bench run", "error names file:line:field, exit 2")
 
 
 def test_empty_dataset(bench_env, capsys, ledger):
-    """Broken copy seen failing: load_items without its empty check -> an empty records file replaced
-    the previous one (rc 0)."""
+    """Seen failing before the fix: bench run accepted an empty file (rc 0) and replaced the previous
+    records with an empty file; again on a broken copy with the new check disabled."""
     err = rerun_bad(bench_env, capsys, b"")
     assert "bench.jsonl" in err and "no items" in err
     ledger("bad input", "empty dataset (0 lines)", "bench run", "error names file, exit 2")
 
 
 def test_empty_items_for_vote(tmp_path, capsys, ledger):
-    """Broken copy seen failing: vote.run without its empty check -> votes.jsonl overwritten by an empty file."""
+    """Seen failing before the fix: vote run accepted it (rc 0) and replaced votes.jsonl with an empty file;
+    again on a broken copy with the new check disabled."""
     res = tmp_path / "results"
     cfg = write_config(tmp_path / "c.yaml", res)
     (res / "synth").mkdir(parents=True)
@@ -130,7 +137,8 @@ def test_empty_items_for_vote(tmp_path, capsys, ledger):
 
 def test_item_longer_than_every_bucket_is_skipped_and_counted(tmp_path, capsys, ledger):
     """Contract of synth: skipped, counted under 'longer_than_bucket' in its report; the rest is built.
-    Broken copy seen failing: the bucket check in Synthesizer removed -> the item was built over length."""
+    Seen failing on a broken copy: the `fixed > v.length` check in synth/build.py disabled -> the item was
+    built and nothing counted."""
     from longrm.synth.cli import run
     from longrm.synth.demo import demo_distractors, demo_short_items
     from longrm.synth.tokens import WhitespaceTokenizer
@@ -154,7 +162,7 @@ def test_item_longer_than_every_bucket_is_skipped_and_counted(tmp_path, capsys, 
 @pytest.mark.parametrize("change,key", [({"vote.colour": "red"}, "vote"), ({"seed": "1234"}, "seed"),
                                         ({"vote.threshold": "high"}, "vote.threshold")])
 def test_bad_config(bench_env, capsys, ledger, change, key, tmp_path):
-    """Broken copy seen failing: load_config without validate() -> rc 0 and records rewritten."""
+    """Seen failing on a broken copy: load_config without validate() -> rc 0 and the records rewritten."""
     cfg, bench, out, before = bench_env
     bad = write_config(tmp_path / "bad.yaml", out.parents[2], **change)
     rc, err = cli(["bench", "run", "--config", bad, "--model", "first", "--bench", bench, "--out", out], capsys)

@@ -75,9 +75,9 @@ def runs(tmp_path_factory):
 
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_same_config_same_bytes_changed_seed_changes_them(runs, stage, ledger):
-    """Broken copies seen failing: synth with rng_for(...) replaced by random.Random() (unseeded) -> A != B
-    for synth and everything after it; tally seeded with a constant instead of cfg['seed'] -> A == C for
-    vote split."""
+    """Seen failing on broken copies: seeding.rng_for returning an unseeded random.Random() -> the runs
+    diverged (B's records no longer matched, the fixture failed); rng_for ignoring the config seed (its
+    first part) -> 'vote run: the seed does not change the output'."""
     out = STAGES[stage][0]
     a, b, c = (digest(runs[k] / out) for k in "ABC")
     assert a == b, f"{stage}: two runs with the same config differ"

@@ -56,8 +56,8 @@ def train_config(tmp_path: Path) -> Path:
 
 def test_training_killed_mid_step_resumes_to_the_same_weights(ckpt, tmp_path, ledger):
     """SIGKILL after the first checkpoint exists; `--resume` ends on the uninterrupted run's weights.
-    Broken copy seen failing: loop.py resuming without ckpt.load's optimizer state (load_optimizer_tensors
-    skipped) -> weights differed (max abs diff ~1e-3)."""
+    Seen failing on a broken copy: checkpoint.load skipping load_optimizer_tensors -> resumed weights
+    differed from the uninterrupted run's."""
     cfg = train_config(tmp_path)
     data = tmp_path / "sft.jsonl"
     write_jsonl(data, sft_records(40))
@@ -90,7 +90,8 @@ def test_training_killed_mid_step_resumes_to_the_same_weights(ckpt, tmp_path, le
 
 def test_evaluation_killed_mid_way_resumes_without_rejudging(ckpt, tmp_path, ledger):
     """SIGKILL `bench run` after some records are flushed; the rerun judges only the rest.
-    Broken copy seen failing: run_bench ignoring the partial file (pending = all tasks) -> 'resumed 0'."""
+    Seen failing on a broken copy: run_bench discarding the records read from the partial file -> every
+    pair judged again ('0 resumed')."""
     res = tmp_path / "results"
     cfg = write_config(tmp_path / "c.yaml", res, **{
         "bench.models": [{"name": "base", "kind": "generative", "path": str(ckpt)}],
@@ -153,8 +154,8 @@ def _snakemake(*extra):
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_interrupted_snakemake_job_is_never_taken_as_complete(tmp_path, ledger, sig):
     """A job killed mid-rule leaves out.txt half-written; the next run must not accept it as done.
-    Broken copy seen failing: the same Snakefile run with `--ignore-incomplete` on the plain rerun ->
-    rc 0 with the half file kept (what this test would accept if snakemake's incomplete marker were lost)."""
+    Seen failing on a broken copy: the plain rerun given `--ignore-incomplete` (the incomplete marker
+    ignored) -> rc 0 with the half-written out.txt kept as done."""
     d = _snake_dir(tmp_path)
     out = d / "out.txt"
     proc = start(_snakemake(), cwd=d)
@@ -180,8 +181,8 @@ def test_interrupted_snakemake_job_is_never_taken_as_complete(tmp_path, ledger, 
 
 
 def test_truncated_or_corrupted_checkpoint_is_named(ckpt, tmp_path, ledger):
-    """Broken copy seen failing: check_checkpoint without check_safetensors_file -> passed silently; the
-    loader then failed deep inside safetensors with no file name."""
+    """Seen failing on a broken copy: check_checkpoint without check_safetensors_file -> the error came
+    from deep inside the loader, not an InputError naming the file."""
     import shutil
 
     from longrm.modeling import check_checkpoint, load_causal_lm
@@ -205,8 +206,8 @@ def test_truncated_or_corrupted_checkpoint_is_named(ckpt, tmp_path, ledger):
 
 
 def test_truncated_resume_checkpoint_is_named(ckpt, tmp_path, ledger):
-    """Broken copy seen failing: checkpoint.load without the safetensors check -> a bare SafetensorError
-    without the checkpoint path."""
+    """Seen failing before the fix (and on a broken copy without it): checkpoint.load went straight to
+    safetensors -> a bare SafetensorError, no InputError naming the file."""
     from longrm.config import load_config
     from longrm.train.loop import Interrupted, train
 

@@ -39,8 +39,8 @@ def pickle_checkpoint(folder: Path, marker: Path) -> Path:
 
 
 def test_pickle_checkpoint_is_refused_without_the_flag(tmp_path, ledger):
-    """Broken copy seen failing: check_checkpoint with `and not allow_pickle` dropped... (refusal skipped)
-    -> transformers unpickled the file and the marker appeared."""
+    """Seen failing on a broken copy: check_checkpoint's pickle refusal disabled -> no InputError (the
+    loader went on to transformers)."""
     from longrm.modeling import check_checkpoint, load_causal_lm
 
     marker = tmp_path / MARKER_NAME
@@ -54,8 +54,8 @@ def test_pickle_checkpoint_is_refused_without_the_flag(tmp_path, ledger):
 
 
 def test_safetensors_win_over_a_smuggled_pickle_beside_them(tmp_path, ledger):
-    """Broken copy seen failing: load_causal_lm with use_safetensors=False -> ... (transformers prefers
-    safetensors anyway, so this guards the kwarg rather than a live exploit)."""
+    """Seen failing on a broken copy: load_causal_lm with use_safetensors=False -> transformers opened the
+    .bin (torch.load, whose weights_only=True default then refused it: UnpicklingError)."""
     from longrm.modeling import load_causal_lm
     from tests.helpers import tiny_checkpoint
 
@@ -76,7 +76,7 @@ def _calls(tree, attr):
 def test_every_from_pretrained_passes_trust_remote_code_not_true():
     """Every `X.from_pretrained(...)` in src/ passes trust_remote_code explicitly (a variable that defaults
     to False, the literal False, or **kwargs built with it), never the literal True.
-    Broken copy seen failing: `trust_remote_code=trust_remote_code` removed from load_tokenizer."""
+    Seen failing on a broken copy: `trust_remote_code=trust_remote_code` removed from load_tokenizer."""
     checked = 0
     for path in SRC.rglob("*.py"):
         source = path.read_text()
@@ -96,8 +96,8 @@ def test_every_from_pretrained_passes_trust_remote_code_not_true():
 
 
 def test_trust_remote_code_is_false_unless_the_config_enables_it(tmp_path, monkeypatch):
-    """Broken copy seen failing: load_causal_lm with `dict(trust_remote_code=True, ...)` -> the kwargs
-    assertion failed."""
+    """Seen failing on a broken copy: load_causal_lm with `dict(trust_remote_code=True, ...)` -> the
+    kwargs assertion failed."""
     import transformers
 
     from longrm.config import load_config
@@ -140,8 +140,8 @@ def forbidden_uses(root: Path) -> list[str]:
 
 
 def test_no_unsafe_loaders_or_shell_strings_in_src(tmp_path, ledger):
-    """Broken copy seen failing: a copy of src/ with `yaml.load(f, Loader=yaml.Loader)` in config.py was
-    reported (the check runs on that copy below, too)."""
+    """Seen failing on a broken copy: config.py with `yaml.load(f, Loader=yaml.FullLoader)` was reported
+    (and the check runs on such a copy below, every time)."""
     assert forbidden_uses(SRC) == []
     bad = tmp_path / "copy"
     bad.mkdir()
@@ -166,7 +166,7 @@ def unquoted_placeholders(text: str) -> set[str]:
 
 
 def test_workflow_rules_quote_every_value_from_data_or_config(ledger):
-    """Broken copy seen failing: `{input.raw:q}` -> `{input.raw}` in inputs.smk was reported."""
+    """Seen failing on a broken copy: `{input.raw:q}` -> `{input.raw}` in inputs.smk was reported."""
     files = [REPO_ROOT / "Snakefile", *sorted((REPO_ROOT / "workflow" / "rules").glob("*.smk"))]
     unquoted = set()
     shells = 0
@@ -194,7 +194,7 @@ def bench_setup(tmp_path):
 
 @pytest.mark.parametrize("where", ["outside", "dotdot", "symlink"])
 def test_outputs_outside_results_dir_are_refused(bench_setup, tmp_path, capsys, ledger, where):
-    """Broken copy seen failing: main() without check_outputs_inside_results -> rc 0 and the file written."""
+    """Seen failing on a broken copy: main() without check_outputs_inside_results -> rc 0, file written."""
     res, cfg = bench_setup
     (tmp_path / "elsewhere").mkdir()
     if where == "outside":
