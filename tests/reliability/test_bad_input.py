@@ -96,7 +96,7 @@ def test_unknown_tasktype(bench_env, capsys, ledger):
 
 
 def test_unknown_subtype(bench_env, capsys, ledger):
-    """Seen failing before the fix (PairWise subtypes were not checked: rc 0, records rewritten) and on a
+    """Seen failing before the fix (PairWise subtypes were not checked: rc 0) and on a
     broken copy with the new check disabled."""
     err = rerun_bad(bench_env, capsys, jl(dict(GOOD[0], subtype="weird"), GOOD[1]))
     assert "bench.jsonl:1:" in err and "'subtype'" in err
@@ -111,16 +111,14 @@ def test_duplicate_ids(bench_env, capsys, ledger):
 
 
 def test_empty_dataset(bench_env, capsys, ledger):
-    """Seen failing before the fix: bench run accepted an empty file (rc 0) and replaced the previous
-    records with an empty file; again on a broken copy with the new check disabled."""
+    """Seen failing before the fix: bench run accepted an empty file (rc 0, "0 records"); again on a broken copy with the new check disabled."""
     err = rerun_bad(bench_env, capsys, b"")
     assert "bench.jsonl" in err and "no items" in err
     ledger("bad input", "empty dataset (0 lines)", "bench run", "error names file, exit 2")
 
 
 def test_empty_items_for_vote(tmp_path, capsys, ledger):
-    """Seen failing before the fix: vote run accepted it (rc 0) and replaced votes.jsonl with an empty file;
-    again on a broken copy with the new check disabled."""
+    """Seen failing before the fix: vote run accepted it (no error); again on a broken copy with the new check disabled."""
     res = tmp_path / "results"
     cfg = write_config(tmp_path / "c.yaml", res)
     (res / "synth").mkdir(parents=True)

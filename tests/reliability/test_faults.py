@@ -207,7 +207,7 @@ def test_truncated_or_corrupted_checkpoint_is_named(ckpt, tmp_path, ledger):
 
 def test_truncated_resume_checkpoint_is_named(ckpt, tmp_path, ledger):
     """Seen failing before the fix (and on a broken copy without it): checkpoint.load went straight to
-    safetensors -> a bare SafetensorError, no InputError naming the file."""
+    safetensors -> no InputError naming the file."""
     from longrm.config import load_config
     from longrm.train.loop import Interrupted, train
 
