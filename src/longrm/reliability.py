@@ -35,7 +35,20 @@ def run_suite(log: Path, extra: list[str]) -> tuple[int, str, float]:
     return proc.returncode, (lines[-1] if lines else ""), time.perf_counter() - t0
 
 
-def render(rows: list[dict], suite: str | None = None) -> str:
+def scale_section(streaming_json: Path) -> list[str]:
+    """Summary of benchmarks/bench_streaming.py's measurement, when it has been run."""
+    if not streaming_json.exists():
+        return ["## scale", "", f"({streaming_json} absent: run `python benchmarks/bench_streaming.py`)", ""]
+    data = json.loads(streaming_json.read_text(encoding="utf-8"))
+    out = ["## scale (from results/benchmarks/streaming.json)", "",
+           "| reader | largest file MB | peak RSS growth MB | streams |", "|---|---|---|---|"]
+    for reader, v in data["verdict"].items():
+        big = max((r for r in data["rows"] if r["reader"] == reader), key=lambda r: r["file_mb"])
+        out.append(f"| {reader} | {big['file_mb']} | {big['growth_mb']} | {'yes' if v['streams'] else 'NO'} |")
+    return out + [""]
+
+
+def render(rows: list[dict], suite: str | None = None, streaming_json: Path | None = None) -> str:
     rows = sorted(rows, key=lambda r: (KINDS.index(r["kind"]) if r["kind"] in KINDS else 9, r["stage"], r["case"]))
     lost = [r for r in rows if r["lost"] != "none"]
     out = ["# Reliability: bad input, faults, security, determinism", "",
@@ -51,6 +64,8 @@ def render(rows: list[dict], suite: str | None = None) -> str:
             test = r["test"].split("::", 1)[-1]
             out.append(f"| {r['case']} | {r['stage']} | {r['outcome']} | {r['lost']} | `{test}` |")
         out.append("")
+    if streaming_json is not None:
+        out += scale_section(streaming_json)
     return "\n".join(out)
 
 
@@ -74,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         rc, summary, seconds = run_suite(log, args.pytest_args)
         suite = f"`pytest tests/reliability` exit code {rc}: {summary} (wall {seconds:.0f} s, shared 2-core machine)"
     with atomic_write(args.out) as f:
-        f.write(render(read_ledger(log), suite) + "\n")
+        f.write(render(read_ledger(log), suite, Path(args.out).parent / "benchmarks" / "streaming.json") + "\n")
     print(f"wrote {args.out} ({suite or log})", file=sys.stderr)
     return rc
 
