@@ -190,3 +190,24 @@ def test_policy_model_generates_missing_responses(tmp_path, files):
     rep = _synth(cfg, files)
     gen = rep["generated_responses"]
     assert sum(v for k, v in gen.items() if k.startswith("policy:") or k == "policy_empty_fallback") > 0
+
+
+def test_pair_difficulty_is_that_of_its_rejected_response(tmp_path):
+    items = demo_short_items(30, rejected=2)
+    for it in items:  # per-candidate difficulty, as `longrm inputs raw` writes it
+        it["candidates_difficulty"] = [""] + ["easy", "hard"][: len(it["candidates"]) - 1]
+        it["difficulty"] = "easy"
+    write_jsonl(tmp_path / "raw.jsonl", items)
+    write_jsonl(tmp_path / "dis.jsonl", demo_distractors(120))
+    _synth(_cfg(bon_share=0.0), tmp_path)
+    by_source = {it["id"]: it for it in items}
+    pairs = [r for r in read_jsonl(tmp_path / "items.jsonl") if r["tasktype"] == "PairWise"]
+    checked = 0
+    for rec in pairs:
+        src = by_source[rec["source_id"]]
+        if len(src["candidates"]) < 3:
+            continue
+        j = src["candidates"].index(rec["rejected"])
+        assert rec["difficulty"] == src["candidates_difficulty"][j]
+        checked += 1
+    assert checked and any(r["difficulty"] == "hard" for r in pairs)

@@ -320,6 +320,9 @@ class Synthesizer:
             j = group[rng.randrange(len(group))]
             rec.update(tasktype="PairWise", subtype="same" if j in same else "diff", chosen=cands[0],
                        rejected=cands[j], chosen_model=models[0], rejected_model=models[j])
+            per_candidate = item.extra.get("candidates_difficulty")
+            if isinstance(per_candidate, list) and len(per_candidate) == len(cands) and per_candidate[j]:
+                rec["difficulty"] = per_candidate[j]  # the pair is as hard as its rejected response
             return
         picks = [0] + sorted(rng.sample(range(1, len(cands)), v.n - 1))
         scores = item.candidates_score or [float(len(cands) - j) for j in range(len(cands))]
