@@ -168,3 +168,18 @@ def test_bad_config(bench_env, capsys, ledger, change, key, tmp_path):
     assert snapshot(out.parent) == before and not temp_leftovers(out.parent)
     what = "unknown key" if "colour" in str(change) else "wrong type"
     ledger("bad input", f"config {what} ({next(iter(change))})", "config (any stage)", "error names file and key, exit 2")
+
+
+def test_duplicate_ids_for_vote(tmp_path, capsys, ledger):
+    """Seen failing before the fix: vote run raised a ConfigError naming neither file nor line."""
+    res = tmp_path / "results"
+    cfg = write_config(tmp_path / "c.yaml", res)
+    items = res / "synth" / "items.jsonl"
+    write_jsonl(items, [GOOD[0], GOOD[1], dict(GOOD[1], id="a1")])
+    out = res / "vote" / "votes.jsonl"
+    out.parent.mkdir()
+    out.write_text('{"old": true}\n')
+    rc, err = cli(["vote", "run", "--config", cfg, "--items", items, "--out", out], capsys)
+    assert rc == 2 and "items.jsonl:3: field 'id' duplicate id 'a1' (first on line 1)" in err, err
+    assert out.read_text() == '{"old": true}\n' and not temp_leftovers(out.parent)
+    ledger("bad input", "duplicated item ids", "vote run", "error names file:line:field, exit 2")

@@ -74,12 +74,15 @@ def iter_jsonl(
     path: str | Path,
     parse: Callable[[dict, str, int], Any] | None = None,
     skip_blank: bool = True,
+    unique: str | None = None,
 ) -> Iterator[Any]:
     """Stream a JSONL file one record at a time (memory stays bounded by the longest line).
 
     Each line must be a JSON object; `parse(obj, path, line_no)` may turn it into a record and raise
-    InputError naming the field. Errors name the file and the 1-based line.
+    InputError naming the field. Errors name the file and the 1-based line. With `unique="id"`, a
+    value of that field seen on an earlier line is an error naming both lines.
     """
+    seen: dict[Any, int] = {}
     path = Path(path)
     if not path.exists():
         raise InputError(path, "file not found")
@@ -97,6 +100,11 @@ def iter_jsonl(
                 raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=line_no) from None
             if not isinstance(obj, dict):
                 raise InputError(path, f"expected a JSON object, got {type(obj).__name__}", line=line_no)
+            if unique is not None and unique in obj:
+                key = obj[unique] if isinstance(obj[unique], (str, int)) else repr(obj[unique])
+                if key in seen:
+                    raise InputError(path, f"duplicate {unique} {key!r} (first on line {seen[key]})", line_no, unique)
+                seen[key] = line_no
             yield parse(obj, str(path), line_no) if parse else obj
 
 

@@ -45,7 +45,7 @@ def run_cmd(cfg: dict, items_path: str, out: str, timing_path: str | None = None
     judges = make_judges(cfg)
     timing: dict = {}
     t0 = time.perf_counter()
-    items = tqdm(_nonempty(iter_jsonl(items_path, BenchItem.from_dict), items_path), desc="vote", unit="item",
+    items = tqdm(_nonempty(iter_jsonl(items_path, BenchItem.from_dict, unique="id"), items_path), desc="vote", unit="item",
                  disable=None)
     n = write_jsonl(out, run_votes(items, judges, cfg["vote"], timing))
     for j in judges:
