@@ -5,7 +5,10 @@ results/benchmarks/streaming.{json,md}.
 Each (reader, size) runs in a fresh child process, which reports its peak RSS (VmHWM) after the imports
 and after the read: a streaming reader's growth stays flat as the file grows; one that holds the file grows
 with it. Readers: `longrm.data.official.iter_bench` (the streaming reader), `longrm.data.validate.summarize`
-(what `longrm data validate` runs), `longrm.bench.run.load_items` (what `longrm bench run` loads).
+(what `longrm data validate` runs), `longrm.bench.run.index_bench` (pass 1 of `longrm bench run`),
+`longrm.bench.run.run_bench` with the seeded 'random' baseline (all of `bench run` but the model: items
+re-read one batch at a time, records written to a temp dir) and `longrm.bench.run.load_items` (every item in
+memory: what `longrm bench score` loads).
 
     python benchmarks/bench_streaming.py [--out-dir results/benchmarks] [--sizes-mb 30 100 300]
 """
@@ -24,7 +27,7 @@ from pathlib import Path
 from longrm.data.io import dumps, write_json
 
 CHILD = r"""
-import json, sys, time
+import json, sys, tempfile, time
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
@@ -32,19 +35,27 @@ def hwm():
 reader, path = sys.argv[1], sys.argv[2]
 from longrm.data.official import iter_bench
 from longrm.data.validate import summarize
-from longrm.bench.run import load_items
+from longrm.bench.run import index_bench, load_items, run_bench
+from longrm.judges.baselines import BaselineJudge
 before = hwm()
 t0 = time.perf_counter()
 if reader == "iter_bench":
     n = sum(1 for _ in iter_bench(path))
 elif reader == "data validate (summarize)":
     n = sum(g["count"] for g in summarize(path).values())
+elif reader == "bench run pass 1 (index_bench)":
+    n = len(index_bench(path))
+elif reader == "bench run --model random (run_bench)":
+    with tempfile.TemporaryDirectory() as tmp:
+        n = run_bench(BaselineJudge("random", seed=42), "random", index_bench(path), tmp + "/records.jsonl",
+                      progress=False)["items"]
 else:
     n = len(load_items(path))
 print(json.dumps({"items": n, "rss_before_mb": before, "rss_peak_mb": hwm(), "seconds": time.perf_counter() - t0}))
 """
 
-READERS = ("iter_bench", "data validate (summarize)", "bench run (load_items)")
+READERS = ("iter_bench", "data validate (summarize)", "bench run pass 1 (index_bench)",
+           "bench run --model random (run_bench)", "bench score (load_items)")
 
 
 def make_file(path: Path, mb: int) -> int:

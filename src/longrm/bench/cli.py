@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from longrm.bench.run import load_items, run_bench
+    from longrm.bench.run import index_bench, run_bench
     from longrm.config import load_config
     from longrm.judges.factory import bench_params, find_model_spec, make_judge
 
@@ -52,7 +52,7 @@ def _run(args) -> int:
         args.prov_inputs = ("bench",)             # no weights to record
     else:
         args.model_path = spec["path"]
-    items = load_items(args.bench)
+    items = index_bench(args.bench)               # pass 1: validated, items re-read per batch
     b = cfg.get("bench", {})
     judge = make_judge(spec, cfg)
     chunk = getattr(judge, "preferred_chunk", None) or bench_params(cfg)["batch_size"]

@@ -1,5 +1,10 @@
 """`longrm bench run`: judge every benchmark item in every order, one Judgment record per (item, order).
 
+The bench file is streamed twice, so memory holds at most one batch of items (a Long-RewardBench task
+file is ~300 MB): pass 1 validates every line and keeps an `ItemRef` per item (id, byte offset, number
+of responses, length key); the plan and the batch order come from those; each batch then re-reads its
+items by seeking to their offsets, and a line that changed in between is an error.
+
 Resumable: records are appended to `OUT.partial` and flushed after every batch; a rerun under the same
 settings reads it back and skips the (item, order) pairs already judged. OUT is written atomically only
 when every pair is done (the partial file is then removed); a rerun after that judges afresh.
@@ -13,9 +18,9 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Iterator, NamedTuple, Sequence
 
-from longrm.data.io import dumps, write_json, write_jsonl
-from longrm.data.official import iter_bench
+from longrm.data.io import dumps, iter_jsonl, write_json, write_jsonl
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import InputError
 from longrm.judges.base import Judge, balanced_orders, judge_orders, official_order
@@ -24,19 +29,99 @@ log = logging.getLogger(__name__)
 
 
 def load_items(path: str | Path) -> list[BenchItem]:
-    """Bench items in file order; a repeated id is an error (records are keyed by id)."""
-    items, seen = [], {}
-    for line, item in enumerate(iter_bench(path), start=1):
-        if item.id in seen:
-            raise InputError(path, f"duplicate id {item.id!r} (first at item {seen[item.id]})", line, "id")
-        seen[item.id] = line
-        items.append(item)
+    """Bench items in file order, all in memory (for scoring and tests; `bench run` uses `index_bench`).
+    A repeated id is an error naming both lines (records are keyed by id)."""
+    items = list(iter_jsonl(path, BenchItem.from_dict, unique="id"))
     if not items:
         raise InputError(path, "no items: the benchmark file is empty")
     return items
 
 
-def plan(items: list[BenchItem], bon_orders: int, seed: int) -> list[tuple[BenchItem, list[int], bool]]:
+class ItemRef(NamedTuple):
+    """What pass 1 keeps of a bench item: enough to plan, sort and re-read it. `responses` holds n
+    Nones, so the order functions of judges.base (which read only `item.id` and `len(item.responses)`)
+    take an ItemRef as they take a BenchItem, and any use of a response text fails loudly."""
+
+    id: str
+    responses: tuple
+    length: int        # len(task_prompt) + total len(responses): longest first makes even batches
+    line: int          # 1-based line in the bench file
+    offset: int        # byte offset of that line
+
+
+def ref_of(item: BenchItem, line: int, offset: int) -> ItemRef:
+    return ItemRef(item.id, (None,) * len(item.responses),
+                   len(item.task_prompt) + sum(map(len, item.responses)), line, offset)
+
+
+def line_offsets(path: Path) -> Iterator[int]:
+    """The byte offset of every line of a file, line 1 first (lines split on b"\\n", as iter_jsonl)."""
+    offset = 0
+    with path.open("rb") as f:
+        for raw in f:
+            yield offset
+            offset += len(raw)
+
+
+class BenchIndex:
+    """A bench file after pass 1: one ItemRef per item in file order; `read` re-reads items by offset."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.refs: list[ItemRef] = []
+        offsets, at_line, offset = line_offsets(self.path), 0, 0
+        for item, line in iter_jsonl(self.path, lambda obj, p, no: (BenchItem.from_dict(obj, p, no), no),
+                                     unique="id"):
+            while at_line < line:              # blank lines are skipped by iter_jsonl, not here
+                offset, at_line = next(offsets), at_line + 1
+            self.refs.append(ref_of(item, line, offset))
+        if not self.refs:
+            raise InputError(self.path, "no items: the benchmark file is empty")
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def read(self, refs: Sequence[ItemRef]) -> dict[str, BenchItem]:
+        """The items of `refs` by id, re-read from the file; a line that no longer matches its ref (the
+        file changed since pass 1) is an InputError naming it."""
+        items: dict[str, BenchItem] = {}
+        with self.path.open("rb") as f:
+            for ref in sorted(set(refs), key=lambda r: r.offset):
+                f.seek(ref.offset)
+                raw = f.readline()
+                try:
+                    obj = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    obj = None
+                if not isinstance(obj, dict) or obj.get("id") != ref.id:
+                    raise InputError(self.path, f"changed while being judged: line {ref.line} no longer holds id "
+                                     f"{ref.id!r}; rerun to resume on the new file", ref.line, "id")
+                item = BenchItem.from_dict(obj, str(self.path), ref.line)
+                if ref_of(item, ref.line, ref.offset) != ref:
+                    raise InputError(self.path, f"changed while being judged: item {ref.id!r} has other "
+                                     "responses or prompt; rerun to resume on the new file", ref.line)
+                items[ref.id] = item
+        return items
+
+
+class ItemList(BenchIndex):
+    """Items already in memory (tests, callers holding a list) behind the BenchIndex interface."""
+
+    def __init__(self, items: Sequence[BenchItem]):
+        self.path = Path("<items>")
+        self.items = {it.id: it for it in items}
+        self.refs = [ref_of(it, k, k) for k, it in enumerate(items, start=1)]
+
+    def read(self, refs: Sequence[ItemRef]) -> dict[str, BenchItem]:
+        return {r.id: self.items[r.id] for r in refs}
+
+
+def index_bench(path: str | Path) -> BenchIndex:
+    """Pass 1 over a bench file: every line validated, duplicate ids and an empty file refused."""
+    return BenchIndex(path)
+
+
+def plan(items: Sequence[BenchItem | ItemRef], bon_orders: int, seed: int) -> list[tuple]:
     """(item, order, is_official_order) for every judgment to make, in file order."""
     tasks = []
     for item in items:
@@ -100,9 +185,11 @@ def check_settings(part: Path, settings: dict) -> None:
         write_json(side, settings)
 
 
-def run_bench(judge: Judge, model: str, items: list[BenchItem], out: str | Path, bon_orders: int = 2,
-              seed: int = 42, chunk: int = 8, progress: bool | None = None, settings: dict | None = None) -> dict:
+def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem], out: str | Path,
+              bon_orders: int = 2, seed: int = 42, chunk: int = 8, progress: bool | None = None,
+              settings: dict | None = None) -> dict:
     """Judge all (item, order) pairs not yet in OUT.partial, then write OUT. Returns run statistics.
+    `items`: a bench file's `index_bench` (items are re-read one batch at a time) or a list of items.
 
     `settings` (what the judgments depend on: model path, bench config) are stored beside the partial
     file; resuming under different settings is an error rather than a silent mix."""
@@ -110,7 +197,8 @@ def run_bench(judge: Judge, model: str, items: list[BenchItem], out: str | Path,
 
     out = Path(out)
     part = partial_path(out)
-    tasks = plan(items, bon_orders, seed)
+    bench = items if isinstance(items, BenchIndex) else ItemList(items)
+    tasks = plan(bench.refs, bon_orders, seed)
     settings = {"model": model, "bon_orders": bon_orders, "seed": seed, **(settings or {})}
     check_settings(part, settings)
     done, torn = read_records(part, model)
@@ -123,14 +211,16 @@ def run_bench(judge: Judge, model: str, items: list[BenchItem], out: str | Path,
                          "the benchmark's plan: the bench file changed; remove the partial file")
     pending = [t for t in tasks if (t[0].id, tuple(t[1])) not in done]
     # longest prompts first, the orders of an item side by side: batches of similar length
-    pending.sort(key=lambda t: (-(len(t[0].task_prompt) + sum(map(len, t[0].responses))), t[0].id))
+    pending.sort(key=lambda t: (-t[0].length, t[0].id))
     out.parent.mkdir(parents=True, exist_ok=True)
     n_tokens, start = 0, time.perf_counter()
     bar = tqdm(total=len(pending), unit="judgment", desc=f"bench {model}", disable=True if progress is False else None,
                file=sys.stderr)
     with part.open("a", encoding="utf-8") as f:
         for lo in range(0, len(pending), chunk):
-            batch = pending[lo: lo + chunk]
+            refs = pending[lo: lo + chunk]
+            by_id = bench.read([ref for ref, _, _ in refs])
+            batch = [(by_id[ref.id], order, official) for ref, order, official in refs]
             got = judge.judge([t[0] for t in batch], [t[1] for t in batch])
             if len(got) != len(batch):
                 raise RuntimeError(f"judge {judge.name} returned {len(got)} judgments for {len(batch)} inputs")
@@ -154,7 +244,7 @@ def run_bench(judge: Judge, model: str, items: list[BenchItem], out: str | Path,
     write_jsonl(out, (done[(it.id, tuple(o))] for it, o, _ in tasks))
     part.unlink(missing_ok=True)
     settings_path(part).unlink(missing_ok=True)
-    return {"model": model, "items": len(items), "records": len(tasks), "judged_now": len(pending),
+    return {"model": model, "items": len(bench.refs), "records": len(tasks), "judged_now": len(pending),
             "resumed": len(tasks) - len(pending), "seconds": round(elapsed, 3),
             "judgments_per_s": round(len(pending) / elapsed, 3) if elapsed > 0 else None,
             "tokens_per_s": round(n_tokens / elapsed, 1) if elapsed > 0 else None}
