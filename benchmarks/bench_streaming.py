@@ -7,8 +7,9 @@ and after the read: a streaming reader's growth stays flat as the file grows; on
 with it. Readers: `longrm.data.official.iter_bench` (the streaming reader), `longrm.data.validate.summarize`
 (what `longrm data validate` runs), `longrm.bench.run.index_bench` (pass 1 of `longrm bench run`),
 `longrm.bench.run.run_bench` with the seeded 'random' baseline (all of `bench run` but the model: items
-re-read one batch at a time, records written to a temp dir) and `longrm.bench.run.load_items` (every item in
-memory: what `longrm bench score` loads).
+re-read one batch at a time, records written to a temp dir), `longrm.bench.score.load_score_items` (what
+`longrm bench score` loads: ids, labels and n, no texts) and `longrm.bench.run.load_items` (every item in
+memory, as `bench run` loaded before it streamed).
 
     python benchmarks/bench_streaming.py [--out-dir results/benchmarks] [--sizes-mb 30 100 300]
 """
@@ -36,6 +37,7 @@ reader, path = sys.argv[1], sys.argv[2]
 from longrm.data.official import iter_bench
 from longrm.data.validate import summarize
 from longrm.bench.run import index_bench, load_items, run_bench
+from longrm.bench.score import load_score_items
 from longrm.judges.baselines import BaselineJudge
 before = hwm()
 t0 = time.perf_counter()
@@ -49,13 +51,16 @@ elif reader == "bench run --model random (run_bench)":
     with tempfile.TemporaryDirectory() as tmp:
         n = run_bench(BaselineJudge("random", seed=42), "random", index_bench(path), tmp + "/records.jsonl",
                       progress=False)["items"]
+elif reader == "bench score (load_score_items)":
+    n = len(load_score_items(path))
 else:
     n = len(load_items(path))
 print(json.dumps({"items": n, "rss_before_mb": before, "rss_peak_mb": hwm(), "seconds": time.perf_counter() - t0}))
 """
 
 READERS = ("iter_bench", "data validate (summarize)", "bench run pass 1 (index_bench)",
-           "bench run --model random (run_bench)", "bench score (load_items)")
+           "bench run --model random (run_bench)", "bench score (load_score_items)",
+           "every item in memory (load_items)")
 
 
 def make_file(path: Path, mb: int) -> int:

@@ -92,3 +92,22 @@ def test_pass_one_refuses_what_loading_refused(tmp_path):
     with pytest.raises(InputError, match="duplicate id") as e:
         index_bench(p)
     assert e.value.line == 3 and e.value.field == "id"
+
+
+def test_scoring_light_items_gives_the_metrics_of_full_items(tmp_path):
+    from longrm.bench.score import ScoreItem, load_score_items, score_records
+    from longrm.data.io import iter_jsonl
+    from longrm.data.records import Judgment
+
+    bench = with_blank_lines(write_bench(tmp_path / "b.jsonl"))
+    rec = tmp_path / "r.jsonl"
+    run_bench(BaselineJudge("longer"), "longer", index_bench(bench), rec, chunk=4, progress=False)
+    light = load_score_items(bench)
+    assert all(isinstance(it, ScoreItem) for it in light)
+
+    def records():
+        return iter_jsonl(rec, lambda obj, path, line: (Judgment.from_dict(obj, path, line), line))
+
+    full = score_records(records(), load_items(bench), n_boot=20, seed=3)
+    assert score_records(records(), light, n_boot=20, seed=3) == full
+    assert full["protocols"]["ours"]["PairWise"]["value"] == 1.0 and full["n_items"] == 9

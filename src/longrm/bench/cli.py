@@ -70,8 +70,7 @@ def _run(args) -> int:
 
 
 def _score(args) -> int:
-    from longrm.bench.run import load_items
-    from longrm.bench.score import score_records
+    from longrm.bench.score import load_score_items, score_records
     from longrm.bench.table import write_table
     from longrm.config import load_config
     from longrm.data.io import iter_jsonl, write_json
@@ -79,7 +78,7 @@ def _score(args) -> int:
 
     cfg = load_config(args.config)
     b = cfg.get("bench", {})
-    items = load_items(args.bench)
+    items = load_score_items(args.bench)          # no texts: scoring needs ids, labels and n
     records = iter_jsonl(args.records, lambda obj, path, line: (Judgment.from_dict(obj, path, line), line))
     metrics = score_records(records, items, n_boot=b.get("bootstrap", 1000), seed=cfg["seed"],
                             official_seed=b.get("official_seed", 42), records_path=args.records)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Iterable, Sequence
+from pathlib import Path
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
+from longrm.data.io import iter_jsonl
 from longrm.data.records import TASKS, BenchItem, Judgment
 from longrm.errors import InputError
 from longrm.judges.base import official_order
@@ -29,6 +31,33 @@ _RELEASE_RANKING = re.compile(r"\[\[?\s*([A-Za-z](?:\s*>\s*[A-Za-z])+)\s*\]\]?")
 
 
 # ---------------------------------------------------------------- per record
+class ScoreItem(NamedTuple):
+    """What scoring reads of a bench item, without its texts (a bench file is ~300 MB). `responses`
+    holds n Nones: scoring (and official_order) use only its length."""
+
+    id: str
+    task: str
+    tasktype: str
+    subtype: str
+    length_bucket: str
+    gold_ranking: list[int]
+    responses: tuple
+
+
+def score_item(item: BenchItem) -> ScoreItem:
+    return ScoreItem(item.id, item.task, item.tasktype, item.subtype, item.length_bucket, item.gold_ranking,
+                     (None,) * len(item.responses))
+
+
+def load_score_items(path: str | Path) -> list[ScoreItem]:
+    """The bench file streamed into ScoreItems, file order; every line validated, a repeated id (naming
+    both lines) or an empty file refused."""
+    items = list(iter_jsonl(path, lambda obj, p, no: score_item(BenchItem.from_dict(obj, p, no)), unique="id"))
+    if not items:
+        raise InputError(path, "no items: the benchmark file is empty")
+    return items
+
+
 def first_match_positions(text: str, n: int) -> list[int] | None:
     """The release's reading: for pairs '[[A]]' anywhere wins, else '[[B]]'; for rankings the FIRST
     ranking in single or double brackets, malformed -> None. Positions best-first."""
