@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install study test test-fast dryrun-paper clean
+.PHONY: install study benchmarks test test-fast dryrun-paper clean
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,16 @@ $(VENV)/.installed: pyproject.toml
 
 study: install
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
+
+# Memory/throughput benchmarks (a few minutes; timings depend on the machine's load), then the report
+# again so its benchmark table and figure include them.
+benchmarks: study
+	$(BIN)/python benchmarks/bench_throughput.py
+	$(BIN)/python benchmarks/bench_train_memory.py
+	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_streaming.py
+	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default \
+		--forcerun report_tables report_figures report_md
 
 test: install
 	$(BIN)/python -m pytest -q
