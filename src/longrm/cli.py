@@ -27,18 +27,13 @@ STAGE_CLIS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="longrm", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="longrm", description="The LongRM study, stage by stage: each subcommand is one stage of the DAG.")
     parser.add_argument("--version", action="version", version=f"longrm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in STAGE_CLIS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # stage not written yet
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
