@@ -215,3 +215,22 @@ def test_job_records_of_snakemake_become_a_table_and_figure(results, tmp_path):
     index = {e["name"]: e for e in json.loads((tables / "index.json").read_text())}
     assert "longest bench_run:base 120 s" in index["stage_times"]["reading"]
     assert (figures / "stage_times.png").is_file()
+
+
+def test_train_memory_benchmark_figure_reads_the_fit_and_longest_cells(results, tmp_path):
+    bench_dir = tmp_path / "benchmarks"
+    bench_dir.mkdir()
+    cell = lambda impl, n, mb, tps: {"impl": impl, "length": n, "peak_delta_mb": mb, "tokens_per_s": tps}  # noqa: E731
+    (bench_dir / "train_memory.json").write_text(json.dumps({
+        "params": 31392, "fit_ours": {"mb_per_1k_tokens": 5.0, "r2": 0.999}, "fit_trl": {"mb_per_1k_tokens": 6.5},
+        "ours": [cell("ours", 1024, 7.0, 30000.0), cell("ours", 16384, 85.0, 11000.0)],
+        "trl": [cell("trl", 1024, 24.0, 8000.0), cell("trl", 16384, 177.0, 14000.0)]}))
+    (bench_dir / "streaming.json").write_text(json.dumps({"rows": [
+        {"reader": "iter_bench", "file_mb": 30.0, "growth_mb": 0.7},
+        {"reader": "iter_bench", "file_mb": 300.0, "growth_mb": 0.8}]}))
+    figures = results["dir"] / "figures"
+    assert main(["report", "figures", *_args(results, figures, bench_dir)]) == 0
+    reading = {e["name"]: e for e in json.loads((figures / "index.json").read_text())}["benchmark"]["reading"]
+    assert "grows 5 MiB per 1k tokens" in reading and "TRL's 6.5" in reading
+    assert "at 16384 tokens ours 85 MiB and 1.1e+04 tokens/s, TRL 177 MiB" in reading
+    assert (figures / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -170,9 +170,50 @@ _SPEED = re.compile(r"(?:tokens?_per_s|throughput|per_second|per_s)$")
 _MEMORY = re.compile(r"(?:rss|mem|memory)[a-z_]*(?:mb|mib|gb|gib)?$", re.IGNORECASE)
 
 
+TRAIN_IMPLS = (("ours", "ours (grad cache)"), ("ours_joint", "ours (joint)"), ("trl", "TRL CPOTrainer simpo"))
+
+
+def train_memory_benchmark(tm: dict, streaming: dict | None):
+    """Peak memory and tokens/s of one LOGO step against context length (ours vs TRL), and the readers'
+    memory growth against benchmark file size when the streaming benchmark ran."""
+    plt, _ = _plt()
+    panels = 3 if streaming and streaming.get("rows") else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
+    for impl, label in TRAIN_IMPLS:
+        rows = sorted(tm.get(impl) or [], key=lambda r: r["length"])
+        if rows:
+            x = [r["length"] for r in rows]
+            axes[0].plot(x, [r["peak_delta_mb"] for r in rows], marker="o", label=label)
+            axes[1].plot(x, [r["tokens_per_s"] for r in rows], marker="o", label=label)
+    axes[0].set(xlabel="tokens per sequence", ylabel="peak memory of the step (MiB)", title="LOGO step: memory")
+    axes[1].set(xlabel="tokens per sequence", ylabel="tokens/s", title="LOGO step: throughput")
+    axes[0].legend(fontsize=8)
+    if panels == 3:
+        by_reader: dict[str, list] = {}
+        for r in streaming["rows"]:
+            by_reader.setdefault(r["reader"], []).append((r["file_mb"], r["growth_mb"]))
+        for reader, pts in sorted(by_reader.items()):
+            pts.sort()
+            axes[2].plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=reader)
+        axes[2].set(xlabel="benchmark file (MB)", ylabel="peak RSS growth (MB)", title="readers: memory")
+        axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    longest = {impl: max(tm[impl], key=lambda r: r["length"]) for impl, _ in TRAIN_IMPLS if tm.get(impl)}
+    fit, fit_trl = tm.get("fit_ours") or {}, tm.get("fit_trl") or {}
+    reading = (f"Our step's peak memory grows {fit.get('mb_per_1k_tokens', float('nan')):.3g} MiB per 1k tokens "
+               f"(R^2 {fit.get('r2', float('nan')):.3g}), TRL's {fit_trl.get('mb_per_1k_tokens', float('nan')):.3g}")
+    if "ours" in longest and "trl" in longest:
+        o, t = longest["ours"], longest["trl"]
+        reading += (f"; at {o['length']} tokens ours {o['peak_delta_mb']:.4g} MiB and {o['tokens_per_s']:.4g} tokens/s, "
+                    f"TRL {t['peak_delta_mb']:.4g} MiB and {t['tokens_per_s']:.4g} tokens/s")
+    return fig, reading + f" ({tm.get('params', '?')}-parameter model)."
+
+
 def benchmark(benchmarks: dict):
     if not benchmarks:
         return None
+    if isinstance(benchmarks.get("train_memory"), dict) and benchmarks["train_memory"].get("ours"):
+        return train_memory_benchmark(benchmarks["train_memory"], benchmarks.get("streaming"))
     df = T.benchmark_table(benchmarks)
     df = df[df["value"].map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))]
     speed = df[df["key"].str.contains(_SPEED)]
