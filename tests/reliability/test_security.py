@@ -96,7 +96,7 @@ def test_every_from_pretrained_passes_trust_remote_code_not_true():
 
 
 def test_trust_remote_code_is_false_unless_the_config_enables_it(tmp_path, monkeypatch):
-    """Seen failing on a broken copy: load_causal_lm with `dict(trust_remote_code=True, ...)` -> the
+    """Seen failing on a broken copy: load_causal_lm passing trust_remote_code as True -> the
     kwargs assertion failed."""
     import transformers
 
@@ -119,7 +119,7 @@ FORBIDDEN = {
     r"\byaml\.load\(": "yaml.load (use yaml.safe_load)",
     r"\byaml\.unsafe_load\b": "yaml.unsafe_load",
     r"\bLoader\s*=\s*yaml\.(Unsafe|Full)?Loader": "an unsafe YAML Loader",
-    r"weights_only\s*=\s*False": "torch.load(weights_only=False)",
+    r"weights_only\s*=\s*" + "False": "torch.load with weights_only off",
     r"shell\s*=\s*True": "subprocess with shell=True",
     r"\bos\.system\(": "os.system",
     r"\bos\.popen\(": "os.popen",
@@ -140,12 +140,12 @@ def forbidden_uses(root: Path) -> list[str]:
 
 
 def test_no_unsafe_loaders_or_shell_strings_in_src(tmp_path, ledger):
-    """Seen failing on a broken copy: config.py with `yaml.load(f, Loader=yaml.FullLoader)` was reported
+    """Seen failing on a broken copy: config.py calling yaml's full loader instead of safe_load was reported
     (and the check runs on such a copy below, every time)."""
     assert forbidden_uses(SRC) == []
     bad = tmp_path / "copy"
     bad.mkdir()
-    (bad / "config.py").write_text((SRC / "config.py").read_text().replace("yaml.safe_load(f)", "yaml.load(f)"))
+    (bad / "config.py").write_text((SRC / "config.py").read_text().replace("yaml.safe_load(f)", "yaml." + "load(f)"))
     assert forbidden_uses(bad) != []
     ledger("security", "unsafe YAML / pickle / shell=True / os.system in src/", "all stages (grep)",
            "none found")
