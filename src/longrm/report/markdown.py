@@ -17,6 +17,14 @@ def _index(folder: Path) -> list[dict]:
     return entries
 
 
+def _heading(e: dict) -> list[str]:
+    """An entry's heading, and the skip note in place of its body when it was skipped."""
+    lines = [f"### {e['title']}", ""]
+    if e.get("skipped"):
+        lines += [f"_Skipped: {e['skipped']}._", ""]
+    return lines
+
+
 def build(tables_dir: str | Path, figures_dir: str | Path, out: str | Path, title: str = "LongRM study") -> str:
     tables_dir, figures_dir, out = Path(tables_dir), Path(figures_dir), Path(out)
     rel = lambda p: Path(os.path.relpath(p, out.parent)).as_posix()  # noqa: E731
@@ -25,19 +33,15 @@ def build(tables_dir: str | Path, figures_dir: str | Path, out: str | Path, titl
              "Trace any file back to its data, parameters and code with `longrm audit PATH`.", "",
              "## Figures", ""]
     for e in _index(figures_dir):
-        lines.append(f"### {e['title']}")
-        lines.append("")
+        lines += _heading(e)
         if e.get("skipped"):
-            lines += [f"_Skipped: {e['skipped']}._", ""]
             continue
         lines += [f"![{e['title']}]({rel(figures_dir / e['png'])})", "",
                   f"Reading: {e['reading']} ([PDF]({rel(figures_dir / e['pdf'])}))", ""]
     lines += ["## Tables", "", "Values are fractions in [0, 1] (accuracies and rates).", ""]
     for e in _index(tables_dir):
-        lines.append(f"### {e['title']}")
-        lines.append("")
+        lines += _heading(e)
         if e.get("skipped"):
-            lines += [f"_Skipped: {e['skipped']}._", ""]
             continue
         lines.append(f"Reading: {e['reading']}")
         lines.append("")
