@@ -1,6 +1,8 @@
 """Consistency majority voting, its audit, and the splits."""
 
+import copy
 import json
+from collections import Counter
 
 import pytest
 
@@ -9,12 +11,13 @@ from longrm.config import load_config
 from longrm.data.io import read_jsonl, write_jsonl
 from longrm.data.records import BenchItem, Judgment, PrefPair, SFTExample
 from longrm.judges.base import Judge, rank_by_scores
-from longrm.judges.parse import parse_verdict
+from longrm.judges.parse import parse_score, parse_verdict
+from longrm.judges.prompts import format_verdict, letter, score_for_rank
 from longrm.seeding import rng_for
 from longrm.synth.demo import demo_distractors, demo_short_items
 from longrm.vote.audit import audit
 from longrm.vote.run import run_votes
-from longrm.vote.split import SplitLeakError, assign_sources, check_disjoint
+from longrm.vote.split import SplitLeakError, assign_sources, check_disjoint, wrong_scores
 from longrm.vote.tally import consistent_label, tally
 
 
@@ -138,25 +141,71 @@ def test_splits_share_no_source_item(pipeline):
 
 
 def test_training_targets_carry_the_voted_label(pipeline):
+    """Seen failing with the pointwise scores taken from the gold ranking instead of the vote, and with
+    the analysis left in a `none` target."""
     d, cfg = pipeline
     votes = {v["id"]: v for v in read_jsonl(d / "votes.jsonl")}
     items = {i.id: i for i in read_jsonl(d / "items.jsonl", BenchItem.from_dict)}
+    formats = Counter()
     for ex in read_jsonl(d / "splits" / "sft.jsonl", SFTExample.from_dict):
         v = votes[ex.id.split("/")[0]]
         assert v["kept"]
-        order = ex.extra["order"]
-        pos = parse_verdict(ex.response, len(order))
-        assert [order[p] for p in pos] == v["majority"]
-        assert ex.response.startswith("[Analysis] ") and "context states" in ex.response
+        formats[ex.extra["format"]] += 1
+        if ex.extra["format"] == "pairwise":
+            order = ex.extra["order"]
+            assert ex.response == format_verdict([order.index(i) for i in v["majority"]])  # analysis: none
+            assert ex.prompt.index("Give your") < ex.prompt.index("[Context and question]")
+            assert ex.prompt.endswith(f"\n\n[Response {letter(len(order) - 1)}]\n"
+                                      f"{items[v['id']].responses[order[-1]]}\n\n")
+        else:
+            idx = ex.extra["response_index"]
+            score = score_for_rank(v["majority"].index(idx), len(v["majority"]))
+            assert ex.response == f"[Score: {score}]" and parse_score(ex.response) == score
+            assert ex.prompt.endswith(f"[Response]\n{items[v['id']].responses[idx]}\n\n")
+    assert formats["pairwise"] > 0 and formats["pointwise"] > 0
     for pp in read_jsonl(d / "splits" / "pref.jsonl", PrefPair.from_dict):
-        order = pp.extra["order"]
         assert 1 <= len(pp.rejected) <= cfg["vote"]["splits"]["max_negatives"]
+        if pp.extra["format"] == "pointwise":
+            right = parse_score(pp.chosen)
+            assert [parse_score(r) for r in pp.rejected] == wrong_scores(right, len(pp.rejected))
+            assert all(abs(parse_score(r) - right) >= 3 for r in pp.rejected)
+            continue
+        order = pp.extra["order"]
         for r in pp.rejected:
             pos = parse_verdict(r, len(order))
             assert order[pos[0]] != pp.extra["voted"][0]  # a wrong verdict
     for pp in read_jsonl(d / "splits" / "disrm.jsonl", PrefPair.from_dict):
         it = items[pp.id]
         assert pp.chosen == it.responses[pp.extra["voted"][0]] and pp.prompt == it.task_prompt
+
+
+def test_analysis_placement_before_and_after(pipeline, tmp_path):
+    """The released layout ("[Analysis] ..." then the verdict) and the verdict-first one, same labels."""
+    d, cfg = pipeline
+    from longrm.vote.cli import split_cmd
+
+    for placement in ("before", "after"):
+        c = copy.deepcopy(cfg)
+        c["vote"]["splits"]["analysis"] = placement
+        split_cmd(c, d / "items.jsonl", d / "votes.jsonl", tmp_path / placement)
+        none = read_jsonl(d / "splits" / "sft.jsonl", SFTExample.from_dict)
+        got = read_jsonl(tmp_path / placement / "sft.jsonl", SFTExample.from_dict)
+        assert [e.id for e in got] == [e.id for e in none]
+        for ex, bare in zip(got, none):
+            head = "[Analysis] " if placement == "before" else bare.response + "\n[Analysis] "
+            assert ex.response.startswith(head) and "context states" in ex.response
+            assert ex.response.endswith(bare.response) if placement == "before" else True
+            assert ("after a short analysis" in ex.prompt) == (placement == "before")
+
+
+def test_split_formats_pairwise_only(pipeline, tmp_path):
+    d, cfg = pipeline
+    from longrm.vote.cli import split_cmd
+
+    c = copy.deepcopy(cfg)
+    c["vote"]["splits"]["formats"] = ["pairwise"]
+    split_cmd(c, d / "items.jsonl", d / "votes.jsonl", tmp_path)
+    assert {e.extra["format"] for e in read_jsonl(tmp_path / "sft.jsonl", SFTExample.from_dict)} == {"pairwise"}
 
 
 def test_leak_check_raises_and_assignment_is_seeded():

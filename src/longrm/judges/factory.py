@@ -5,6 +5,7 @@ scorer      judges/scorers.py make_scorer(spec.scorer, cfg)   -
 baseline    judges/baselines.py (random | longer | first)     -
 transformers / vllm   generative LM on that backend           model (vote) or path (bench)
 generative  generative LM on `bench.backend`                  path
+            (`format`: pairwise (default) or pointwise, judges/pointwise.py)
 discriminative        scalar RM (judges/discriminative.py)    path or model
 
 Generation settings (max_model_len, max_new_tokens, batch_size, dtype, ...) come from `cfg["bench"]`,
@@ -66,7 +67,7 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
                                  max_new_tokens=p["max_new_tokens"], batch_size=p["batch_size"],
                                  max_batch_tokens=p["max_batch_tokens"], dtype=p["dtype"], device=p["device"],
                                  trust_remote_code=trust, use_chat_template=p["use_chat_template"],
-                                 threads=p["threads"] or None)
+                                 threads=p["threads"] or None, format=spec.get("format", "pairwise"))
     if kind == "vllm":
         from longrm.judges.vllm_backend import VLLMJudge
 
@@ -74,7 +75,7 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
                          tensor_parallel_size=spec.get("tensor_parallel_size", p["tensor_parallel_size"]),
                          dtype=p["dtype"], trust_remote_code=trust,
                          gpu_memory_utilization=p["gpu_memory_utilization"], seed=cfg.get("seed", 0),
-                         use_chat_template=p["use_chat_template"])
+                         use_chat_template=p["use_chat_template"], format=spec.get("format", "pairwise"))
     if kind == "discriminative":
         from longrm.judges.discriminative import DiscriminativeJudge
 

@@ -43,3 +43,15 @@ def parse_verdict(text: str, n: int) -> list[int] | None:
         if pos is not None:
             return pos
     return None
+
+
+_SCORE = re.compile(r"\[\s*Score\s*:\s*(\d{1,2})\s*\]", re.IGNORECASE)
+
+
+def parse_score(text: str, low: int = 0, high: int = 10) -> int | None:
+    """The LAST well-formed [Score: k] with low <= k <= high, or None (pointwise judgments)."""
+    for m in reversed(list(_SCORE.finditer(text or ""))):
+        k = int(m.group(1))
+        if low <= k <= high:
+            return k
+    return None

@@ -3,7 +3,7 @@
 Each scorer gives every response a score (canonical indices), ranks by score with ties going to the
 response shown earlier (`base.rank_by_scores`, so a scorer that cannot tell responses apart is
 order-inconsistent and abstains in the vote), and writes a short rationale that cites the context:
-Judgment.raw = judgment_target(analysis, positions), Judgment.extra["analysis"] = the analysis alone.
+Judgment.raw = judgment_target(analysis, format_verdict(positions)), Judgment.extra["analysis"] = the analysis alone.
 
     evidence_overlap   share of a response's content words found anywhere in the context
     bm25               BM25-retrieve the context sentence best matching the question (and a near-tied
@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 from longrm.data.records import BenchItem, Judgment
 from longrm.judges.base import Judge, rank_by_scores
-from longrm.judges.prompts import judgment_target, letter
+from longrm.judges.prompts import format_verdict, judgment_target, letter
 from longrm.seeding import rng_for
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['.-][A-Za-z0-9]+)*")
@@ -126,7 +126,8 @@ class ScorerJudge(Judge):
             ranking = rank_by_scores(scores, order)
             positions = [order.index(i) for i in ranking]
             analysis = self.analysis(scored, scores, order, ranking)
-            out.append(Judgment(id=item.id, judge=self.name, order=list(order), raw=judgment_target(analysis, positions),
+            raw = judgment_target(analysis, format_verdict(positions))
+            out.append(Judgment(id=item.id, judge=self.name, order=list(order), raw=raw,
                                 ranking=ranking, scores=[float(s) for s in scores], latency_s=secs,
                                 extra={"analysis": analysis}))
         return out

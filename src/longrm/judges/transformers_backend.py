@@ -20,6 +20,7 @@ from longrm.data.records import BenchItem, Judgment
 from longrm.errors import InputError
 from longrm.judges.base import Judge
 from longrm.judges.parse import parse_verdict
+from longrm.judges.pointwise import PointwiseScoring, check_format
 from longrm.judges.prompts import prompt_parts
 from longrm.judges.truncation import FittedPrompt, chat_wrappers, fit_prompt
 
@@ -131,7 +132,14 @@ def _cache_of(out):
 def greedy_generate(model, prompts: Sequence[Sequence[int]], max_new_tokens: int, eos_ids: set[int],
                     pad_id: int, prefill: str = "auto") -> list[list[int]]:
     """Batched greedy decoding with a KV cache. Returns each prompt's new tokens, up to and excluding
-    the first end-of-sequence token.
+    the first end-of-sequence token (see greedy_generate_watching)."""
+    return greedy_generate_watching(model, prompts, max_new_tokens, eos_ids, pad_id, prefill)[0]
+
+
+def greedy_generate_watching(model, prompts: Sequence[Sequence[int]], max_new_tokens: int, eos_ids: set[int],
+                             pad_id: int, prefill: str = "auto", watch_ids: Sequence[int] = ()):
+    """(new tokens per prompt, per prompt and step the probabilities of `watch_ids`) of batched greedy
+    decoding with a KV cache; new tokens stop before the first end-of-sequence token.
 
     prompts: B lists of token ids (any lengths >= 1), left-padded to L for decoding.
     prefill: "batched" runs the B padded prompts in one forward (best on a GPU); "separate" runs each
@@ -164,6 +172,8 @@ def greedy_generate(model, prompts: Sequence[Sequence[int]], max_new_tokens: int
             out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                         use_cache=True, logits_to_keep=1)
             cache, logits = _grow_in_place(_cache_of(out), max_new_tokens), out.logits[:, -1, :]
+        watch = torch.tensor(list(watch_ids), dtype=torch.long, device=device)
+        watched = []                                                           # per step: (B, W)
         eos = torch.tensor(sorted(eos_ids) or [-1], device=device)
         out_tokens = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
         done = torch.zeros(B, dtype=torch.bool, device=device)
@@ -171,6 +181,8 @@ def greedy_generate(model, prompts: Sequence[Sequence[int]], max_new_tokens: int
         next_pos = torch.tensor(lengths, dtype=torch.long, device=device)     # (B,)
         for step in range(max_new_tokens):
             token = logits.float().argmax(dim=-1)                              # (B,)
+            if len(watch):
+                watched.append(torch.softmax(logits.float(), dim=-1)[:, watch].tolist())
             is_eos = torch.isin(token, eos) & ~done
             n_new = torch.where(is_eos, torch.full_like(n_new, step), n_new)
             done |= is_eos
@@ -183,7 +195,9 @@ def greedy_generate(model, prompts: Sequence[Sequence[int]], max_new_tokens: int
                         position_ids=next_pos[:, None], use_cache=True, logits_to_keep=1, **{cache_name: cache})
             cache, logits = _cache_of(out), out.logits[:, -1, :]
             next_pos = next_pos + 1
-    return [out_tokens[b, : int(n_new[b])].tolist() for b in range(B)]
+    tokens = [out_tokens[b, : int(n_new[b])].tolist() for b in range(B)]
+    probs = [[step[b] for step in watched[: len(tokens[b])]] for b in range(B)]
+    return tokens, probs
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
@@ -202,17 +216,18 @@ def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int)
     return batches
 
 
-class TransformersJudge(Judge):
-    """A causal LM judging items as a generative RM."""
+class TransformersJudge(PointwiseScoring, Judge):
+    """A causal LM judging items as a generative RM, in the pairwise/ranking or the pointwise format."""
 
     def __init__(self, path: str | Path, name: str = "transformers", max_model_len: int = 4096,
                  max_new_tokens: int = 48, batch_size: int = 8, max_batch_tokens: int = 32768,
                  dtype: str = "auto", device: str = "auto", trust_remote_code: bool = False,
-                 use_chat_template: bool = True, threads: int | None = None):
+                 use_chat_template: bool = True, threads: int | None = None, format: str = "pairwise"):
         from longrm.modeling import load_causal_lm, load_tokenizer, set_threads
 
         set_threads(threads)
         self.name = name
+        self.format = check_format(format)
         self.path = Path(path)
         self.device = pick_device(device)
         self.dtype = resolve_dtype(path, dtype, self.device)
@@ -238,25 +253,35 @@ class TransformersJudge(Judge):
     def fit(self, item: BenchItem, order: list[int]) -> FittedPrompt:
         return fit_prompt(self.tokenizer, prompt_parts(item, order), self.budget, self.wrappers)
 
-    def judge(self, items: Sequence[BenchItem], orders: Sequence[list[int]]) -> list[Judgment]:
-        fitted = [self.fit(item, list(order)) for item, order in zip(items, orders)]
-        results: list[Judgment | None] = [None] * len(fitted)
-        for batch in plan_batches([len(f.input_ids) for f in fitted], self.batch_size, self.max_batch_tokens):
+    def generate(self, prompts: Sequence[Sequence[int]], watch_ids: Sequence[int] = ()):
+        """[(new ids, per-step watch-id probabilities, seconds)] per prompt, in input order."""
+        results: list = [None] * len(prompts)
+        for batch in plan_batches([len(p) for p in prompts], self.batch_size, self.max_batch_tokens):
             start = time.perf_counter()
-            outputs = greedy_generate(self.model, [fitted[i].input_ids for i in batch], self.max_new_tokens,
-                                      self.eos_ids, self.pad_id)
+            tokens, probs = greedy_generate_watching(self.model, [prompts[i] for i in batch], self.max_new_tokens,
+                                                     self.eos_ids, self.pad_id, watch_ids=watch_ids)
             latency = (time.perf_counter() - start) / len(batch)
-            for i, new in zip(batch, outputs):
-                item, order, f = items[i], list(orders[i]), fitted[i]
-                raw = self.tokenizer.decode(new, skip_special_tokens=True)
-                pos = parse_verdict(raw, len(order))
-                results[i] = Judgment(
-                    id=item.id, judge=self.name, order=order, raw=raw,
-                    ranking=None if pos is None else [order[p] for p in pos],
-                    truncated=f.truncated, prompt_tokens=len(f.input_ids), output_tokens=len(new),
-                    latency_s=round(latency, 6),
-                    extra={"context_tokens": f.context_tokens, "context_kept": f.context_kept})
-        return results  # type: ignore[return-value]
+            for i, new, p in zip(batch, tokens, probs):
+                results[i] = (new, p, latency)
+        return results
+
+    def judge(self, items: Sequence[BenchItem], orders: Sequence[list[int]]) -> list[Judgment]:
+        if self.format == "pointwise":
+            return self.judge_pointwise(items, orders)
+        fitted = [self.fit(item, list(order)) for item, order in zip(items, orders)]
+        results = []
+        for (new, _, latency), item, order, f in zip(self.generate([f.input_ids for f in fitted]), items, orders,
+                                                     fitted):
+            order = list(order)
+            raw = self.tokenizer.decode(new, skip_special_tokens=True)
+            pos = parse_verdict(raw, len(order))
+            results.append(Judgment(
+                id=item.id, judge=self.name, order=order, raw=raw,
+                ranking=None if pos is None else [order[p] for p in pos],
+                truncated=f.truncated, prompt_tokens=len(f.input_ids), output_tokens=len(new),
+                latency_s=round(latency, 6),
+                extra={"context_tokens": f.context_tokens, "context_kept": f.context_kept}))
+        return results
 
     def close(self) -> None:
         self.model = None

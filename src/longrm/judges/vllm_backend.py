@@ -3,6 +3,8 @@
 The prompt is fitted with the same code as the transformers backend (judges/truncation.py), against
 the model's own tokenizer, and handed to vLLM as token ids, so both backends see identical inputs.
 Decoding is greedy (temperature 0), up to `max_new_tokens`. vLLM schedules the batch itself.
+Pointwise judging (judges/pointwise.py) reads the score digits' probabilities from vLLM's top-`logprobs`
+logprobs per step (a digit outside the top ones counts as probability 0).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from longrm.data.records import BenchItem, Judgment
 from longrm.errors import LongRMError
 from longrm.judges.base import Judge
 from longrm.judges.parse import parse_verdict
+from longrm.judges.pointwise import PointwiseScoring, check_format
 from longrm.judges.prompts import prompt_parts
 from longrm.judges.truncation import chat_wrappers, fit_prompt
 
@@ -30,11 +33,12 @@ def import_vllm():
     return vllm
 
 
-class VLLMJudge(Judge):
+class VLLMJudge(PointwiseScoring, Judge):
     def __init__(self, path: str | Path, name: str = "vllm", max_model_len: int = 4096, max_new_tokens: int = 48,
                  tensor_parallel_size: int = 1, dtype: str = "auto", trust_remote_code: bool = False,
                  gpu_memory_utilization: float = 0.9, seed: int = 0, use_chat_template: bool = True,
-                 chunk: int = 256):
+                 chunk: int = 256, format: str = "pairwise", logprobs: int = 20):
+        self.format = check_format(format)
         vllm = import_vllm()
         from longrm.modeling import check_checkpoint
 
@@ -51,11 +55,31 @@ class VLLMJudge(Judge):
             raise LongRMError(f"bench.max_model_len {max_model_len} leaves no prompt room after "
                               f"max_new_tokens {max_new_tokens}")
         self.sampling = vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens, n=1)
+        self.scoring = vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens, n=1, logprobs=logprobs)
         self.wrappers = chat_wrappers(self.tokenizer, use_chat_template)
         self.chunk = chunk
         self.preferred_chunk = chunk   # the bench runner hands vLLM this many prompts at a time
 
+    def generate(self, prompts: Sequence[Sequence[int]], watch_ids: Sequence[int] = ()):
+        """[(new ids, per-step watch-id probabilities, seconds)] per prompt, in input order."""
+        import math
+
+        results = []
+        for lo in range(0, len(prompts), self.chunk):
+            part = prompts[lo: lo + self.chunk]
+            start = time.perf_counter()
+            outs = self.llm.generate([{"prompt_token_ids": list(p)} for p in part], self.scoring, use_tqdm=False)
+            latency = (time.perf_counter() - start) / max(len(part), 1)
+            for out in outs:
+                comp = out.outputs[0]
+                steps = comp.logprobs or []
+                probs = [[math.exp(step[t].logprob) if t in step else 0.0 for t in watch_ids] for step in steps]
+                results.append((list(comp.token_ids), probs, latency))
+        return results
+
     def judge(self, items: Sequence[BenchItem], orders: Sequence[list[int]]) -> list[Judgment]:
+        if self.format == "pointwise":
+            return self.judge_pointwise(items, orders)
         fitted = [fit_prompt(self.tokenizer, prompt_parts(it, list(o)), self.budget, self.wrappers)
                   for it, o in zip(items, orders)]
         results: list[Judgment] = []

@@ -1,12 +1,17 @@
 """`vote split`: held-out benchmark and training splits, split by SOURCE item (format: docs/formats/vote.md).
 
-Source items are ordered by a seeded hash of their id and the first round(bench_share * n) go to the
+`vote.splits.formats` picks the judgment formats of the generative judge's data (pairwise/ranking,
+pointwise; extra["format"] tells them apart) and `vote.splits.analysis` where the rationale goes
+(before the verdict as released, after it, or none: judges/prompts.py says why a small judge needs it
+out of the way). Source items are ordered by a seeded hash of their id and the first round(bench_share * n) go to the
 benchmark, so the assignment of one source never depends on the others. Every long item built from a
 benchmark source goes to bench.jsonl with its GOLD labels (kept or not); kept items of training sources
 become training data with the VOTED label:
-  sft.jsonl    SFTExample per (item, order): judge prompt -> the agreeing judge's rationale + voted verdict
+  sft.jsonl    SFTExample per (item, order): judge prompt -> the agreeing judge's rationale + voted verdict;
+               with the pointwise format also one per (item, response): -> [Score: k] from its voted rank
   pref.jsonl   PrefPair per (item, order): chosen = that target; rejected = up to max_negatives wrong
-               verdicts whose rationales cite an irrelevant chunk or a contradicted fact
+               verdicts whose rationales cite an irrelevant chunk or a contradicted fact; pointwise:
+               rejected = the max_negatives scores farthest from the right one
   disrm.jsonl  PrefPair per item: task prompt; chosen = voted-best response; rejected = the others, voted order
 A source found in both the benchmark and a training split raises (nothing is written then).
 """
@@ -20,7 +25,8 @@ from collections import Counter
 from longrm.data.io import atomic_write, dumps, iter_jsonl
 from longrm.data.records import BenchItem, PrefPair, SFTExample
 from longrm.errors import InputError, LongRMError
-from longrm.judges.prompts import build_prompt, judgment_target, letter
+from longrm.judges.prompts import (SCORE_MAX, SCORE_MIN, build_point_prompt, build_prompt, format_score,
+                                   format_verdict, judgment_target, letter, score_for_rank)
 from longrm.judges.scorers import (best_sentence, content_words, context_and_question, key_tokens, quote,
                                    sentences, words)
 from longrm.seeding import derive_seed, rng_for
@@ -87,6 +93,21 @@ def negative_rationale(kind: str, item: BenchItem, wrong: list[int], order: list
             f"so Response {win} is better supported than Response {loser}.")
 
 
+def wrong_scores(score: int, limit: int) -> list[int]:
+    """The `limit` scores of the scale farthest from `score` (ties: the lower first)."""
+    others = [k for k in range(SCORE_MIN, SCORE_MAX + 1) if k != score]
+    return sorted(others, key=lambda k: (-abs(k - score), k))[:limit]
+
+
+def point_analysis(item: BenchItem, index: int, best: int) -> str:
+    """A pointwise rationale: the context's evidence for the question, and whether the response agrees."""
+    context, question = context_and_question(item)
+    fact = best_sentence(context, set(content_words(item.responses[best])) | set(content_words(question)))
+    verdict = "agrees with it" if index == best else "does not match it as well as the best answer"
+    return f'The context states: "{quote(fact)}". The response {verdict}.' if fact else \
+        f"The response {'is' if index == best else 'is not'} the one best supported by the context."
+
+
 def fallback_analysis(item: BenchItem, majority: list[int], order: list[int]) -> str:
     return f"Response {letter(order.index(majority[0]))} is the one best supported by the context."
 
@@ -97,6 +118,8 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
     vcfg = cfg["vote"]
     scfg = vcfg.get("splits", {})
     share, max_neg = scfg.get("bench_share", 0.3), scfg.get("max_negatives", 3)
+    formats = scfg.get("formats", ["pairwise"])
+    placement = scfg.get("analysis", "before")
     votes = {}
     for line, v in iter_jsonl(votes_path, parse=lambda o, p, n: (n, o)):
         if "id" not in v or "majority" not in v:
@@ -133,23 +156,34 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
             majority = v["majority"]
             rationale = v["rationales"].get(v["rationale_judge"]) if v["rationale_judge"] else None
             rng = rng_for(cfg["seed"], "split", item.id)
-            for k, order in enumerate(v["orders"]):
-                prompt = build_prompt(item, order)
+            base = {"source_id": source, "voted": majority, "judge": v["rationale_judge"], "task": item.task,
+                    "length_bucket": item.length_bucket, "margin": v["margin"]}
+            for k, order in enumerate(v["orders"] if "pairwise" in formats else []):
+                prompt = build_prompt(item, order, analysis=placement == "before")
                 analysis = (rationale[k] if rationale and rationale[k] else fallback_analysis(item, majority, order))
-                target = judgment_target(analysis, positions_of(majority, order))
-                meta = {"source_id": source, "order": order, "voted": majority, "judge": v["rationale_judge"],
-                        "task": item.task, "length_bucket": item.length_bucket, "margin": v["margin"]}
+                target = judgment_target(analysis, format_verdict(positions_of(majority, order)), placement)
+                meta = {**base, "format": "pairwise", "order": order}
                 emit("sft", SFTExample(id=f"{item.id}/o{k}", prompt=prompt, response=target, extra=meta), source)
                 negatives: list[str] = []
                 for j, wrong in enumerate(wrong_rankings(majority, rng, max_neg)):
                     kind = ("irrelevant", "contradicted")[j % 2]
                     for _ in range(3):  # re-draw a duplicate (same chunk cited for the same verdict)
                         neg = judgment_target(negative_rationale(kind, item, wrong, order, rng),
-                                              positions_of(wrong, order))
+                                              format_verdict(positions_of(wrong, order)), placement)
                         if neg not in negatives and neg != target:
                             negatives.append(neg)
                             break
                 emit("pref", PrefPair(id=f"{item.id}/o{k}", prompt=prompt, chosen=target, rejected=negatives,
+                                      extra=meta), source)
+            for idx in range(len(item.responses)) if "pointwise" in formats else []:
+                score = score_for_rank(majority.index(idx), len(majority))
+                prompt = build_point_prompt(item, idx, analysis=placement == "before")
+                analysis = point_analysis(item, idx, majority[0]) if placement != "none" else ""
+                meta = {**base, "format": "pointwise", "response_index": idx, "score": score}
+                target = judgment_target(analysis, format_score(score), placement)
+                emit("sft", SFTExample(id=f"{item.id}/p{idx}", prompt=prompt, response=target, extra=meta), source)
+                negatives = [judgment_target(analysis, format_score(w), placement) for w in wrong_scores(score, max_neg)]
+                emit("pref", PrefPair(id=f"{item.id}/p{idx}", prompt=prompt, chosen=target, rejected=negatives,
                                       extra=meta), source)
             responses = item.responses
             emit("disrm", PrefPair(id=item.id, prompt=item.task_prompt, chosen=responses[majority[0]],
@@ -160,7 +194,7 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
     return {
         "counts": counts, "sources": {s: len(written[s]) for s in SPLITS},
         "bench_sources": len(bench_sources), "all_sources": len({v["source_id"] for v in votes.values()}),
-        "bench_share": share, "max_negatives": max_neg, "shared_sources": 0,
+        "bench_share": share, "max_negatives": max_neg, "formats": formats, "analysis": placement, "shared_sources": 0,
         "train_items": stats["train_items"], "train_items_kept": stats["train_items_kept"],
         "train_items_dropped": stats["train_items_dropped"],
         "train_label_error_rate": (stats["train_label_errors"] / stats["train_items_kept"]
