@@ -250,3 +250,20 @@ def test_reruns_give_the_same_judgments_and_metrics_bytes(study):
     strip = [[{k: v for k, v in r.items() if k != "latency_s"} for r in read_jsonl(root / f"again{k}" / "records.jsonl")]
              for k in range(2)]
     assert strip[0] == strip[1] and metrics[0] == metrics[1]
+
+
+def test_a_complete_last_record_without_its_newline_is_judged_again(tmp_path):
+    """A crash can cut the write between a record and its newline; copying that line as is would glue
+    two records together in OUT. Seen failing (two records on one output line) before the newline check."""
+    items = load_items(write_bench(tmp_path / "b.jsonl"))
+    whole = tmp_path / "whole.jsonl"
+    run_bench(CountingJudge(), "first", items, whole, chunk=4, progress=False)
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False)
+    part = partial_path(out)
+    part.write_bytes(part.read_bytes().rstrip(b"\n"))             # the last record lost its newline
+    judge = CountingJudge()
+    stats = run_bench(judge, "first", items, out, chunk=4, progress=False)
+    assert stats["resumed"] == 3 and stats["judged_now"] == 30
+    assert out.read_bytes() == whole.read_bytes()

@@ -6,8 +6,9 @@ of responses, length key); the plan and the batch order come from those; each ba
 items by seeking to their offsets, and a line that changed in between is an error.
 
 Resumable: records are appended to `OUT.partial` and flushed after every batch; a rerun under the same
-settings reads it back and skips the (item, order) pairs already judged. OUT is written atomically only
-when every pair is done (the partial file is then removed); a rerun after that judges afresh.
+settings reads it back and skips the (item, order) pairs already judged. Memory keeps only each record's
+byte span in the partial file; OUT is copied from it in plan order, atomically, when every pair is done
+(the partial file is then removed); a rerun after that judges afresh.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
 
-from longrm.data.io import dumps, iter_jsonl, write_json, write_jsonl
+from longrm.data.io import atomic_write, dumps, iter_jsonl, write_json
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import InputError
 from longrm.judges.base import Judge, balanced_orders, judge_orders, official_order
@@ -143,29 +144,38 @@ def partial_path(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
 
 
-def read_records(path: Path, model: str) -> tuple[dict[tuple[str, tuple[int, ...]], dict], bool]:
-    """Records of an earlier run keyed by (id, order), and whether a torn last line (a crash mid-write)
-    was dropped; anything else malformed is an error naming the line."""
-    done: dict[tuple[str, tuple[int, ...]], dict] = {}
+Span = tuple[int, int]   # (byte offset, byte length) of a record's line in the partial file
+
+
+def read_records(path: Path, model: str) -> tuple[dict[tuple[str, tuple[int, ...]], Span], int | None]:
+    """Where each record of an earlier run lies in `path`, keyed by (id, order), and the byte offset of a
+    torn last line (a crash mid-write; None when there is none). Streams the file: only the spans stay
+    in memory. Anything else malformed is an error naming the line."""
+    done: dict[tuple[str, tuple[int, ...]], Span] = {}
     if not path.exists():
-        return done, False
-    lines = path.read_bytes().split(b"\n")
-    for no, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            if no >= len(lines) - 1:          # the torn tail of an interrupted write
-                log.warning("%s:%d: dropping a torn last line", path, no)
-                return done, True
-            raise InputError(path, "not valid JSON", no) from None
-        rec = Judgment.from_dict(obj, str(path), no)
-        if rec.extra.get("model") != model:
-            raise InputError(path, f"holds records of model {rec.extra.get('model')!r}, not {model!r}; "
-                             "remove it or choose another --out", no, "model")
-        done[(rec.id, tuple(rec.order))] = obj
-    return done, False
+        return done, None
+    with path.open("rb") as f:
+        no, offset = 0, 0
+        for raw in iter(f.readline, b""):
+            no += 1
+            start, offset = offset, offset + len(raw)
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw) if raw.endswith(b"\n") else None   # no newline: cut mid-write
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                obj = None
+            if obj is None:
+                if not f.read(1):                 # nothing after it: the torn tail of an interrupted write
+                    log.warning("%s:%d: dropping a torn last line", path, no)
+                    return done, start
+                raise InputError(path, "not valid JSON", no)
+            rec = Judgment.from_dict(obj, str(path), no)
+            if rec.extra.get("model") != model:
+                raise InputError(path, f"holds records of model {rec.extra.get('model')!r}, not {model!r}; "
+                                 "remove it or choose another --out", no, "model")
+            done[(rec.id, tuple(rec.order))] = (start, len(raw))
+    return done, None
 
 
 def settings_path(part: Path) -> Path:
@@ -201,9 +211,9 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
     tasks = plan(bench.refs, bon_orders, seed)
     settings = {"model": model, "bon_orders": bon_orders, "seed": seed, **(settings or {})}
     check_settings(part, settings)
-    done, torn = read_records(part, model)
-    if torn:                                    # drop the torn tail before appending after it
-        write_jsonl(part, done.values())
+    done, torn_at = read_records(part, model)
+    if torn_at is not None:                     # drop the torn tail before appending after it
+        os.truncate(part, torn_at)
     planned = {(it.id, tuple(o)) for it, o, _ in tasks}
     stale = [k for k in done if k not in planned]
     if stale:
@@ -216,7 +226,7 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
     n_tokens, start = 0, time.perf_counter()
     bar = tqdm(total=len(pending), unit="judgment", desc=f"bench {model}", disable=True if progress is False else None,
                file=sys.stderr)
-    with part.open("a", encoding="utf-8") as f:
+    with part.open("ab") as f:
         for lo in range(0, len(pending), chunk):
             refs = pending[lo: lo + chunk]
             by_id = bench.read([ref for ref, _, _ in refs])
@@ -230,9 +240,9 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
                 rec.judge = model
                 balanced = list(order) in balanced_orders(item, bon_orders)
                 rec.extra.update(record_extras(item, model, official, balanced))
-                obj = rec.to_dict()
-                done[(item.id, tuple(order))] = obj
-                f.write(dumps(obj) + "\n")
+                line = (dumps(rec.to_dict()) + "\n").encode("utf-8")
+                done[(item.id, tuple(order))] = (f.tell(), len(line))
+                f.write(line)
                 n_tokens += rec.prompt_tokens + rec.output_tokens
             f.flush()
             os.fsync(f.fileno())
@@ -241,7 +251,11 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
             bar.set_postfix(tok_s=f"{n_tokens / elapsed:.0f}", refresh=False)
     bar.close()
     elapsed = time.perf_counter() - start
-    write_jsonl(out, (done[(it.id, tuple(o))] for it, o, _ in tasks))
+    with part.open("rb") as src, atomic_write(out, "wb") as dst:   # plan order, one line at a time
+        for it, o, _ in tasks:
+            offset, length = done[(it.id, tuple(o))]
+            src.seek(offset)
+            dst.write(src.read(length))
     part.unlink(missing_ok=True)
     settings_path(part).unlink(missing_ok=True)
     return {"model": model, "items": len(bench.refs), "records": len(tasks), "judged_now": len(pending),

@@ -142,7 +142,7 @@ def subtype_of(item: BenchItem) -> str:
     return item.subtype or (str(len(item.responses)) if item.tasktype == "BestOfN" else "")
 
 
-def columns(items: list[BenchItem], scores: dict[str, float], n_boot: int, seed: int, tag: str) -> dict:
+def columns(items: Sequence[BenchItem | ScoreItem], scores: dict[str, float], n_boot: int, seed: int, tag: str) -> dict:
     """The benchmark's columns from item-level scores: per task (pairwise), Same/Diff, PairWise,
     Rank2/3/4, BestOfN, per length bucket (pairwise, as the release), AVG (all items pooled, as the
     release) and macro (mean of PairWise and BestOfN)."""
@@ -194,7 +194,7 @@ def auc(pos: Sequence[float], neg: Sequence[float]) -> float | None:
     return float(u / (len(p) * len(q)))
 
 
-def auc_block(items: list[BenchItem], item_scores: dict[str, list[float]], n_boot: int, seed: int) -> dict | None:
+def auc_block(items: Sequence[BenchItem | ScoreItem], item_scores: dict[str, list[float]], n_boot: int, seed: int) -> dict | None:
     """AUC of chosen (gold best) vs rejected (all others) response scores, over items with scores."""
     have = [it for it in items if it.id in item_scores]
     if not have:
@@ -240,7 +240,7 @@ def check_record(rec: Judgment, item: BenchItem, path: str, line: int) -> None:
         raise InputError(path, f"{len(rec.scores)} scores for {n} responses", line, "scores")
 
 
-def score_records(records: Iterable[tuple[Judgment, int]], items: list[BenchItem], n_boot: int = 1000,
+def score_records(records: Iterable[tuple[Judgment, int]], items: Sequence[BenchItem | ScoreItem], n_boot: int = 1000,
                   seed: int = 1234, official_seed: int = 42, records_path: str = "<records>") -> dict:
     """Metrics (docs/formats/bench.md) from (Judgment, line number) pairs and the bench items."""
     by_id = {it.id: it for it in items}
