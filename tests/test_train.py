@@ -42,13 +42,13 @@ def small_cfg(**common):
     return cfg
 
 
-def make_parts(model, grad_cache=True, chunk=1024):
+def make_parts(model, grad_cache=True, chunk=1024, share_prompt=False, head=None):
     from longrm.train.forward import body_of
     from longrm.train.steps import Parts
 
-    return Parts(body=body_of(model), head=model.get_output_embeddings(), amp=None,
+    return Parts(body=body_of(model), head=head if head is not None else model.get_output_embeddings(), amp=None,
                  device=torch.device("cpu"), backward=lambda loss: loss.backward(), chunk=chunk,
-                 grad_cache=grad_cache)
+                 grad_cache=grad_cache, share_prompt=share_prompt)
 
 
 def test_response_logprobs_match_full_logits_and_never_touch_prompt_positions(ckpt):
@@ -75,12 +75,46 @@ def test_packed_items_never_attend_to_each_other(ckpt):
     from longrm.train.steps import response_rewards
 
     model = load_causal_lm(ckpt)
-    parts = make_parts(model)
     ex = Example("x", list(range(5, 45)), [[7, 8, 9, 10], [11, 12, 13], [14, 15, 16, 17, 18], [19, 20]])
     changed = Example("x", ex.prompt_ids, [ex.responses[0], ex.responses[1], [99, 98, 97, 96, 95], ex.responses[3]])
-    a, b = response_rewards(parts, ex), response_rewards(parts, changed)
-    assert torch.equal(a[[0, 1, 3]], b[[0, 1, 3]])
-    assert a[2] != b[2]
+    for share in (False, True):   # separate sequences, and continuations of one shared prompt cache
+        parts = make_parts(model, share_prompt=share)
+        a, b = response_rewards(parts, ex), response_rewards(parts, changed)
+        assert torch.equal(a[[0, 1, 3]], b[[0, 1, 3]])
+        assert a[2] != b[2]
+
+
+@pytest.mark.parametrize("loss_type", ["logo", "dpo", "disrm"])
+def test_shared_prompt_gives_the_separate_sequences_loss_and_gradient(ckpt, loss_type):
+    """The prompt run once, every response on its KV cache: same loss, metrics and gradients as running
+    each (prompt + response) alone. Seen failing with the continuation starting AFTER the last prompt
+    token (an off-by-one in what predicts the first response token) and with a cache reused across
+    responses (update() appends: the second response then attends to the first)."""
+    from longrm.modeling import load_causal_lm
+    from longrm.train.data import Example
+    from longrm.train.steps import disrm_step, logo_step
+
+    batch = [Example("a", list(range(5, 35)), [[7, 8, 9], [11, 12], [14, 15, 16, 17]]),
+             Example("b", list(range(40, 60)), [[21, 22], [23, 24, 25], [26]])]
+    results = {}
+    for share in (False, True):
+        torch.manual_seed(0)
+        model = load_causal_lm(ckpt)
+        head = torch.nn.Linear(model.config.hidden_size, 1) if loss_type == "disrm" else None
+        parts = make_parts(model, share_prompt=share, head=head)
+        if loss_type == "disrm":
+            out = disrm_step(parts, batch)
+        else:
+            if loss_type == "dpo":
+                parts.ref = make_parts(load_causal_lm(ckpt), share_prompt=share)
+            out = logo_step(parts, batch, 2.5, 0.5, "mean_reward", 0.1, loss_type)
+        params = list(model.parameters()) + (list(head.parameters()) if head is not None else [])
+        results[share] = (out, [p.grad.clone() for p in params if p.grad is not None])
+    (o1, g1), (o2, g2) = results[False], results[True]
+    assert o1["loss"] == pytest.approx(o2["loss"], rel=1e-5) and o1["accuracy"] == o2["accuracy"]
+    assert len(g1) == len(g2) > 0
+    for a, b in zip(g1, g2):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
 
 
 def test_grad_cache_gives_the_joint_loss_gradient(ckpt):

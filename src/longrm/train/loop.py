@@ -24,6 +24,7 @@ COMMON_DEFAULTS = {
     "max_length": 2048, "bf16": "auto", "gradient_checkpointing": False, "checkpoint_every": 50,
     "log_every": 5, "adam_betas": [0.9, 0.95], "min_lr_ratio": 0.1, "deepspeed": None,
     "attn_implementation": None, "sequence_parallel": 1, "grad_cache": True, "logit_chunk": 1024,
+    "share_prompt": True,
     "warmup_ratio": 0.0, "max_grad_norm": 1.0, "weight_decay": 0.0,
 }
 STAGE_DEFAULTS = {"epochs": 1, "lr": 1e-4, "batch_size": 4, "grad_accum": 1, "beta": 2.5, "gamma": 0.5,
@@ -192,11 +193,13 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     sp = common["sequence_parallel"]
     backward = EngineBackward(engine, loss_scale=sp) if engine is not None else (lambda loss: loss.backward())
     dp_rank, dp_size = data_parallel_position(sp)
+    # a shared prompt needs the KV cache, which HF gradient checkpointing and ring attention do not give
+    share = bool(common["share_prompt"]) and not common["gradient_checkpointing"] and sp == 1
     parts = steps.Parts(body=body, head=_head(model, stage), amp=amp, device=device, backward=backward,
-                        chunk=common["logit_chunk"], grad_cache=common["grad_cache"])
+                        chunk=common["logit_chunk"], grad_cache=common["grad_cache"], share_prompt=share)
     if ref is not None:
         parts.ref = steps.Parts(body=body_of(ref), head=ref.get_output_embeddings(), amp=amp, device=device,
-                                backward=None, chunk=common["logit_chunk"])
+                                backward=None, chunk=common["logit_chunk"], share_prompt=share)
 
     per_step = params["batch_size"] * params["grad_accum"]
     steps_per_epoch = math.ceil(len(examples) / per_step)
@@ -249,7 +252,7 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
         if engine is None:
             optimizer.zero_grad(set_to_none=True)
         else:
-            backward.begin(steps.backward_calls(stage, batch, common["grad_cache"]))
+            backward.begin(steps.backward_calls(stage, batch, parts))
         metrics = step_fn(batch)
         if engine is not None:
             engine.step()

@@ -6,6 +6,9 @@ A preference loss depends on its sequences only through one scalar each (r(y) or
 re-runs each sequence with a graph and back-propagates scalar * dLoss/dscalar. The gradient is the
 same as back-propagating the joint loss, while peak memory holds ONE sequence's activations instead
 of 1 + M (the price: one extra forward per sequence).
+With `share_prompt` (the default where the model's KV cache is available) a preference example runs
+its prompt once and every response on top of it (forward.prompt_kv): one prompt forward and backward
+instead of 1 + M (or 2 (1 + M) forwards with grad_cache), at the memory of one prompt plus the responses.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import torch
 
 from longrm.train import losses
 from longrm.train.data import Example
-from longrm.train.forward import last_token_score, response_logprobs, sequence
+from longrm.train.forward import (last_token_score, response_logprobs, sequence, shared_last_token_scores,
+                                  shared_response_logprobs)
 
 
 @dataclass
@@ -33,7 +37,11 @@ class Parts:
     backward: Callable[[torch.Tensor], None]
     chunk: int = 1024
     grad_cache: bool = True
+    share_prompt: bool = False
     ref: "Parts | None" = None  # frozen reference (dpo)
+
+    def shares(self, ex: Example) -> bool:
+        return self.share_prompt and len(ex.prompt_ids) >= 2
 
 
 def _amp(parts: Parts):
@@ -59,11 +67,31 @@ def _backward_through_scalars(parts: Parts, n: int, scalar_fn, loss_fn, scale: f
     return loss.detach(), margin, values.detach()
 
 
-def backward_calls(stage: str, batch: list[Example], grad_cache: bool) -> int:
+def _backward_joint(parts: Parts, values_fn, loss_fn, scale: float):
+    """Backward of scale * loss_fn(values_fn()) in one call; returns (loss, margin, values)."""
+    values = values_fn()
+    loss, margin = loss_fn(values)
+    parts.backward(loss * scale)
+    return loss.detach(), margin, values.detach()
+
+
+def backward_calls(stage: str, batch: list[Example], parts: Parts) -> int:
     """How many times a step calls parts.backward on `batch` (DeepSpeed needs it to mark the last)."""
-    if stage == "sft" or not grad_cache:
+    if stage == "sft" or not parts.grad_cache:
         return len(batch)
-    return sum(len(ex.responses) for ex in batch)
+    return sum(1 if parts.shares(ex) else len(ex.responses) for ex in batch)
+
+
+def _response_tensors(parts: Parts, ex: Example) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    as_ids = lambda ids: torch.tensor(ids, dtype=torch.long, device=parts.device)  # noqa: E731
+    return as_ids(ex.prompt_ids), [as_ids(r) for r in ex.responses]
+
+
+def shared_logp_sums(parts: Parts, ex: Example) -> torch.Tensor:
+    """Summed response log-probs of every response of `ex`, the prompt run once. Shape: (1 + M,)"""
+    prompt, responses = _response_tensors(parts, ex)
+    per = shared_response_logprobs(parts.body, parts.head, prompt, responses, _amp(parts), parts.chunk)
+    return torch.stack([logps.sum() for logps, _ in per])
 
 
 def sft_step(parts: Parts, batch: list[Example]) -> dict:
@@ -89,11 +117,14 @@ def _summed_logp(parts: Parts, seqs, prompt_len: int):
 
 
 def response_rewards(parts: Parts, ex: Example) -> torch.Tensor:
-    """r(y) (mean token log-prob, fp32, no graph) of each response of `ex`, each run on its own. Shape: (1 + M,)"""
-    seqs = [sequence(ex.prompt_ids, r, parts.device) for r in ex.responses]
-    fn = _summed_logp(parts, seqs, len(ex.prompt_ids))
+    """r(y) (mean token log-prob, fp32, no graph) of each response of `ex`. Shape: (1 + M,)"""
+    lengths = torch.tensor([float(len(r)) for r in ex.responses], device=parts.device)
     with torch.no_grad():
-        return torch.stack([fn(j) / len(r) for j, r in enumerate(ex.responses)])
+        if parts.shares(ex):
+            return shared_logp_sums(parts, ex) / lengths
+        seqs = [sequence(ex.prompt_ids, r, parts.device) for r in ex.responses]
+        fn = _summed_logp(parts, seqs, len(ex.prompt_ids))
+        return torch.stack([fn(j) for j in range(len(seqs))]) / lengths
 
 
 def logo_step(parts: Parts, batch: list[Example], beta: float, gamma: float, aggregation: str,
@@ -106,8 +137,11 @@ def logo_step(parts: Parts, batch: list[Example], beta: float, gamma: float, agg
         lengths = torch.tensor([float(len(r)) for r in ex.responses], device=parts.device)
         if loss_type == "dpo":
             with torch.no_grad():
-                ref_fn = _summed_logp(parts.ref, seqs, plen)
-                ref = torch.stack([ref_fn(j) for j in range(n)])
+                if parts.ref.share_prompt and plen >= 2:
+                    ref = shared_logp_sums(parts.ref, ex)
+                else:
+                    ref_fn = _summed_logp(parts.ref, seqs, plen)
+                    ref = torch.stack([ref_fn(j) for j in range(n)])
 
             def loss_fn(sums, ref=ref):
                 return losses.dpo_loss(sums[0], sums[1:], ref[0], ref[1:], beta, aggregation, sft_weight,
@@ -116,8 +150,11 @@ def logo_step(parts: Parts, batch: list[Example], beta: float, gamma: float, agg
             def loss_fn(sums):
                 r = sums / lengths
                 return losses.logo_loss(r[0], r[1:], beta, gamma, aggregation, sft_weight)
-        loss, margin, sums = _backward_through_scalars(parts, n, _summed_logp(parts, seqs, plen), loss_fn,
-                                                       1.0 / len(batch))
+        if parts.shares(ex):
+            loss, margin, sums = _backward_joint(parts, lambda: shared_logp_sums(parts, ex), loss_fn, 1.0 / len(batch))
+        else:
+            loss, margin, sums = _backward_through_scalars(parts, n, _summed_logp(parts, seqs, plen), loss_fn,
+                                                           1.0 / len(batch))
         if loss_type == "dpo":
             implicit = sums - ref
             acc = losses.pairwise_accuracy(implicit[0], implicit[1:])
@@ -143,7 +180,13 @@ def disrm_step(parts: Parts, batch: list[Example]) -> dict:
 
         def loss_fn(s):
             return losses.bradley_terry_loss(s[0], s[1:])
-        loss, margin, scores = _backward_through_scalars(parts, len(seqs), score, loss_fn, 1.0 / len(batch))
+        if parts.shares(ex):
+            prompt, responses = _response_tensors(parts, ex)
+            loss, margin, scores = _backward_joint(
+                parts, lambda: shared_last_token_scores(parts.body, parts.head, prompt, responses, _amp(parts)),
+                loss_fn, 1.0 / len(batch))
+        else:
+            loss, margin, scores = _backward_through_scalars(parts, len(seqs), score, loss_fn, 1.0 / len(batch))
         out["loss"] += float(loss) / len(batch)
         out["accuracy"] += float(losses.pairwise_accuracy(scores[0], scores[1:])) / len(batch)
         out["margin"] += float(margin) / len(batch)
