@@ -28,8 +28,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
 LENGTHS = (1024, 4096, 8192, 16384)
-# ours = grad cache (one sequence's activations at a time); ours_joint = all sequences' graphs at once
-IMPLS = ("ours", "ours_joint", "trl")
+# ours = grad cache (one sequence's activations at a time); ours_joint = all sequences' graphs at once;
+# ours_shared = the prompt run once, each response on its KV cache (the trainer's default)
+IMPLS = ("ours", "ours_joint", "ours_shared", "trl")
 RESPONSE_TOKENS = 64
 BETA, GAMMA = 2.5, 0.5
 
@@ -89,7 +90,7 @@ def synthetic_texts(tokenizer, length: int, seed: int = 0) -> tuple[str, str, st
 
 
 def measure_ours(model_dir: Path, length: int | None, samples: Path | None, max_length: int, bf16: bool,
-                 grad_cache: bool = True) -> dict:
+                 variant: str = "ours") -> dict:
     import torch
 
     from longrm.modeling import load_causal_lm, load_tokenizer, set_threads
@@ -113,7 +114,8 @@ def measure_ours(model_dir: Path, length: int | None, samples: Path | None, max_
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     parts = steps.Parts(body=body_of(model), head=model.get_output_embeddings(),
                         amp=lambda: autocast("cpu", bf16), device=torch.device("cpu"),
-                        backward=lambda loss: loss.backward(), grad_cache=grad_cache)
+                        backward=lambda loss: loss.backward(), grad_cache=variant == "ours",
+                        share_prompt=variant == "ours_shared")
     before = rss_mb()
     reset_peak()
     t0 = time.perf_counter()
@@ -121,7 +123,7 @@ def measure_ours(model_dir: Path, length: int | None, samples: Path | None, max_
     optimizer.step()
     seconds = time.perf_counter() - t0
     longest = max(len(example.prompt_ids) + len(r) for r in example.responses)
-    return {"impl": "ours" if grad_cache else "ours_joint", "length": longest, "sequences": len(example.responses), "tokens": out["tokens"],
+    return {"impl": variant, "length": longest, "sequences": len(example.responses), "tokens": out["tokens"],
             "rss_before_mb": round(before, 1), "peak_delta_mb": round(rss_mb("VmHWM") - before, 1),
             "step_s": round(seconds, 3), "tokens_per_s": round(out["tokens"] / seconds, 1), "loss": out["loss"]}
 
@@ -199,13 +201,15 @@ def predict_mb(fit: dict, length: int) -> float:
 
 
 def to_markdown(result: dict) -> str:
-    rows = ["| tokens | ours peak MiB | ours (joint) peak MiB | TRL peak MiB | TRL / ours | ours tokens/s "
-            "| ours (joint) tokens/s | TRL tokens/s |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for o, j, t in zip(result["ours"], result["ours_joint"], result["trl"]):
-        ratio = t["peak_delta_mb"] / max(o["peak_delta_mb"], 1e-9)
-        rows.append(f"| {o['length']} | {o['peak_delta_mb']:.1f} | {j['peak_delta_mb']:.1f} | {t['peak_delta_mb']:.1f} "
-                    f"| {ratio:.1f}x | {o['tokens_per_s']:.0f} | {j['tokens_per_s']:.0f} | {t['tokens_per_s']:.0f} |")
-    fit = result["fit_ours"]
+    rows = ["| tokens | ours (shared) peak MiB | ours (grad cache) | ours (joint) | TRL peak MiB | TRL / ours (shared) "
+            "| ours (shared) tokens/s | ours (grad cache) | ours (joint) | TRL tokens/s |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for o, j, sh, t in zip(result["ours"], result["ours_joint"], result["ours_shared"], result["trl"]):
+        ratio = t["peak_delta_mb"] / max(sh["peak_delta_mb"], 1e-9)
+        rows.append(f"| {o['length']} | {sh['peak_delta_mb']:.1f} | {o['peak_delta_mb']:.1f} | {j['peak_delta_mb']:.1f} "
+                    f"| {t['peak_delta_mb']:.1f} | {ratio:.1f}x | {sh['tokens_per_s']:.0f} | {o['tokens_per_s']:.0f} "
+                    f"| {j['tokens_per_s']:.0f} | {t['tokens_per_s']:.0f} |")
+    fit, shared = result["fit_ours"], result["fit_ours_shared"]
     return "\n".join([
         "# One LOGO/SimPO step: peak memory and throughput", "",
         f"Model: {result['model']} ({result['params']} parameters, vocab {result['vocab']}), one prompt with "
@@ -213,10 +217,13 @@ def to_markdown(result: dict) -> str:
         f"{' + bf16 autocast' if result['bf16'] else ''}, {result['threads']} threads. Peak = VmHWM minus RSS "
         "before the step, each cell a fresh process. Timings are noisy (shared 2-core machine).", "",
         *rows, "",
-        f"Ours, linear fit: {fit['intercept_mb']} MiB + {fit['mb_per_1k_tokens']} MiB per 1k tokens "
-        f"(R^2 = {fit['r2']}). TRL: {result['fit_trl']['mb_per_1k_tokens']} MiB per 1k tokens. "
-        "ours = grad cache (one sequence's activations at a time, one extra forward per sequence); "
-        "ours (joint) = every sequence's graph held at once (faster, the embedded default).", ""])
+        f"Linear fits: ours (shared) {shared['intercept_mb']} MiB + {shared['mb_per_1k_tokens']} MiB per 1k tokens "
+        f"(R^2 = {shared['r2']}); ours (grad cache) {fit['intercept_mb']} + {fit['mb_per_1k_tokens']} per 1k "
+        f"(R^2 = {fit['r2']}); TRL {result['fit_trl']['mb_per_1k_tokens']} MiB per 1k tokens. "
+        "ours (shared) = the prompt run once and each response on its KV cache (the trainer's default); "
+        "ours (grad cache) = one sequence's activations at a time, one extra forward per sequence; "
+        "ours (joint) = every sequence's graph held at once. tokens/s counts every sequence's tokens "
+        "(prompt + response per response), the same work for all.", ""])
 
 
 def main(argv=None) -> int:
@@ -233,9 +240,8 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     if args.one:
-        if args.one in ("ours", "ours_joint"):
-            res = measure_ours(args.model, args.length, args.samples, args.max_length, args.bf16,
-                               grad_cache=args.one == "ours")
+        if args.one.startswith("ours"):
+            res = measure_ours(args.model, args.length, args.samples, args.max_length, args.bf16, variant=args.one)
         else:
             res = measure_trl(args.model, args.length, args.bf16)
         print(json.dumps(res))
@@ -268,6 +274,8 @@ def main(argv=None) -> int:
     result["fit_ours"] = linear_fit([c["length"] for c in result["ours"]], [c["peak_delta_mb"] for c in result["ours"]])
     result["fit_ours_joint"] = linear_fit([c["length"] for c in result["ours_joint"]],
                                           [c["peak_delta_mb"] for c in result["ours_joint"]])
+    result["fit_ours_shared"] = linear_fit([c["length"] for c in result["ours_shared"]],
+                                           [c["peak_delta_mb"] for c in result["ours_shared"]])
     result["fit_trl"] = linear_fit([c["length"] for c in result["trl"]], [c["peak_delta_mb"] for c in result["trl"]])
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_json(args.out_dir / "train_memory.json", result)

@@ -329,6 +329,30 @@ def test_deepspeed_zero2_and_zero3_on_cpu_match_plain_torch(ckpt, tmp_path):
             assert torch.allclose(a[k], b[k], atol=1e-6), (stage, k)
 
 
+@pytest.mark.slow
+def test_deepspeed_run_killed_and_resumed_ends_with_the_same_weights(ckpt, tmp_path):
+    """--resume under DeepSpeed restores the engine's own checkpoint (ZeRO-2 optimizer partitions) and
+    the data order: the same weights as an uninterrupted DeepSpeed run. Seen failing with the engine
+    checkpoint not loaded (weights restored, optimizer partitions fresh)."""
+    pytest.importorskip("deepspeed")
+    from longrm.train.loop import Interrupted, train
+
+    data = tmp_path / "pref.jsonl"
+    write_jsonl(data, pref_records(10))
+    ds = tmp_path / "ds2.json"
+    ds.write_text(json.dumps({"zero_optimization": {"stage": 2}, "bf16": {"enabled": False}}))
+    cfg = small_cfg(deepspeed=str(ds))
+    full = train("logo", cfg, data, ckpt, tmp_path / "full")
+    with pytest.raises(Interrupted):
+        train("logo", cfg, data, ckpt, tmp_path / "cut", interrupt_after=3)
+    assert (tmp_path / "cut" / "checkpoints" / "step-2" / "deepspeed").is_dir()
+    resumed = train("logo", cfg, data, ckpt, tmp_path / "cut", resume=True)
+    assert resumed["resumed_from"] == 2 and resumed["steps"] == full["steps"] == 5
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6, rtol=0), k
+
+
 def test_activation_checkpointing_and_bf16_autocast_run_and_checkpointing_keeps_the_result(ckpt, tmp_path):
     from longrm.train.loop import train
 

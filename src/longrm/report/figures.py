@@ -170,7 +170,8 @@ _SPEED = re.compile(r"(?:tokens?_per_s|throughput|per_second|per_s)$")
 _MEMORY = re.compile(r"(?:rss|mem|memory)[a-z_]*(?:mb|mib|gb|gib)?$", re.IGNORECASE)
 
 
-TRAIN_IMPLS = (("ours", "ours (grad cache)"), ("ours_joint", "ours (joint)"), ("trl", "TRL CPOTrainer simpo"))
+TRAIN_IMPLS = (("ours_shared", "ours (shared prompt, default)"), ("ours", "ours (grad cache)"),
+               ("ours_joint", "ours (joint)"), ("trl", "TRL CPOTrainer simpo"))
 
 
 def train_memory_benchmark(tm: dict, streaming: dict | None):
@@ -199,11 +200,12 @@ def train_memory_benchmark(tm: dict, streaming: dict | None):
         axes[2].legend(fontsize=7)
     fig.tight_layout()
     longest = {impl: max(tm[impl], key=lambda r: r["length"]) for impl, _ in TRAIN_IMPLS if tm.get(impl)}
-    fit, fit_trl = tm.get("fit_ours") or {}, tm.get("fit_trl") or {}
-    reading = (f"Our step's peak memory grows {fit.get('mb_per_1k_tokens', float('nan')):.3g} MiB per 1k tokens "
+    main = "ours_shared" if "ours_shared" in longest else "ours"
+    fit, fit_trl = tm.get(f"fit_{main}") or {}, tm.get("fit_trl") or {}
+    reading = (f"Our step's ({dict(TRAIN_IMPLS)[main]}) peak memory grows {fit.get('mb_per_1k_tokens', float('nan')):.3g} MiB per 1k tokens "
                f"(R^2 {fit.get('r2', float('nan')):.3g}), TRL's {fit_trl.get('mb_per_1k_tokens', float('nan')):.3g}")
-    if "ours" in longest and "trl" in longest:
-        o, t = longest["ours"], longest["trl"]
+    if main in longest and "trl" in longest:
+        o, t = longest[main], longest["trl"]
         reading += (f"; at {o['length']} tokens ours {o['peak_delta_mb']:.4g} MiB and {o['tokens_per_s']:.4g} tokens/s, "
                     f"TRL {t['peak_delta_mb']:.4g} MiB and {t['tokens_per_s']:.4g} tokens/s")
     return fig, reading + f" ({tm.get('params', '?')}-parameter model)."
