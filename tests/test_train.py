@@ -117,6 +117,25 @@ def test_shared_prompt_gives_the_separate_sequences_loss_and_gradient(ckpt, loss
         assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
 
 
+def test_epoch_order_keeps_each_group_together_and_shuffles_the_groups():
+    """An item's presentation orders share a step (position-balanced batches). Seen failing with the
+    examples shuffled one by one (the orders of an item scattered over the epoch)."""
+    from longrm.seeding import rng_for
+    from longrm.train.loop import epoch_order
+
+    groups = [f"item{i // 3}" for i in range(30)]              # 10 items x 3 examples, in file order
+    order = epoch_order(groups, 7, "sft", 0)
+    assert sorted(order) == list(range(30))
+    runs = [order[k:k + 3] for k in range(0, 30, 3)]
+    assert all(r == sorted(r) and len({groups[i] for i in r}) == 1 for r in runs)
+    assert [groups[r[0]] for r in runs] != sorted({*groups}, key=groups.index)   # the groups are shuffled
+    assert order == epoch_order(groups, 7, "sft", 0) and order != epoch_order(groups, 7, "sft", 1)
+    singles = [f"x{i}" for i in range(12)]                     # ungrouped data: a plain seeded shuffle
+    plain = list(range(12))
+    rng_for(7, "train", "sft", "epoch", 0).shuffle(plain)
+    assert epoch_order(singles, 7, "sft", 0) == plain
+
+
 def test_grad_cache_gives_the_joint_loss_gradient(ckpt):
     from longrm.modeling import load_causal_lm
     from longrm.train.data import Example

@@ -149,7 +149,7 @@ def test_training_targets_carry_the_voted_label(pipeline):
     formats = Counter()
     for ex in read_jsonl(d / "splits" / "sft.jsonl", SFTExample.from_dict):
         v = votes[ex.id.split("/")[0]]
-        assert v["kept"]
+        assert v["kept"] and ex.extra["group"] == v["id"]      # batched together in training
         formats[ex.extra["format"]] += 1
         if ex.extra["format"] == "pairwise":
             order = ex.extra["order"]

@@ -19,6 +19,7 @@ class Example:
     id: str
     prompt_ids: list[int]
     responses: list[list[int]]
+    group: str = ""   # examples of one group (one benchmark item's orders and formats) are batched together
 
     @property
     def num_tokens(self) -> int:
@@ -85,5 +86,6 @@ def tokenize(records: list, tokenizer, stage: str, max_length: int, num_negative
         if not prompt:
             skipped["empty prompt"] = skipped.get("empty prompt", 0) + 1
             continue
-        examples.append(Example(id=rec.id, prompt_ids=prompt, responses=responses))
+        group = str((getattr(rec, "extra", None) or {}).get("group") or rec.id)
+        examples.append(Example(id=rec.id, prompt_ids=prompt, responses=responses, group=group))
     return examples, skipped

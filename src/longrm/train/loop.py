@@ -66,10 +66,17 @@ def lr_at(step: int, total: int, lr: float, min_ratio: float, warmup: int) -> fl
     return lr * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def epoch_order(n: int, seed: int, stage: str, epoch: int) -> list[int]:
-    order = list(range(n))
-    rng_for(seed, "train", stage, "epoch", epoch).shuffle(order)
-    return order
+def epoch_order(groups: list[str], seed: int, stage: str, epoch: int) -> list[int]:
+    """Example indices for one epoch: the groups in a seeded shuffle, each group's examples side by side
+    (file order). A judge item's presentation orders then meet in the same step, so a verdict that
+    follows the position earns nothing there (position-balanced batches); ungrouped examples (the
+    released data) are each their own group."""
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    keys = list(members)
+    rng_for(seed, "train", stage, "epoch", epoch).shuffle(keys)
+    return [i for k in keys for i in members[k]]
 
 
 def data_parallel_position(sequence_parallel: int) -> tuple[int, int]:
@@ -241,7 +248,7 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     order_cache: dict[int, list[int]] = {}
     while step < total:
         epoch, b = divmod(step, steps_per_epoch)
-        order = order_cache.setdefault(epoch, epoch_order(len(examples), seed, stage, epoch))
+        order = order_cache.setdefault(epoch, epoch_order([ex.group for ex in examples], seed, stage, epoch))
         # each data-parallel group (the ranks of one ring share a sample) takes its slice of the step
         batch = [examples[i] for i in order[b * per_step:(b + 1) * per_step]]
         if dp_size > 1:  # every group must run (collectives): a short last batch wraps round

@@ -156,7 +156,7 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
             majority = v["majority"]
             rationale = v["rationales"].get(v["rationale_judge"]) if v["rationale_judge"] else None
             rng = rng_for(cfg["seed"], "split", item.id)
-            base = {"source_id": source, "voted": majority, "judge": v["rationale_judge"], "task": item.task,
+            base = {"group": item.id, "source_id": source, "voted": majority, "judge": v["rationale_judge"], "task": item.task,
                     "length_bucket": item.length_bucket, "margin": v["margin"]}
             for k, order in enumerate(v["orders"] if "pairwise" in formats else []):
                 prompt = build_prompt(item, order, analysis=placement == "before")
