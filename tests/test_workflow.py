@@ -22,7 +22,7 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 STUBS = REPO / "workflow" / "scripts" / "slurm-stub"
 DEFAULT_RULES = {"inputs_raw": 1, "inputs_distractors": 1, "inputs_tokenizer": 1, "inputs_pretrain": 1, "synth": 1,
                  "vote_run": 1, "vote_audit": 1, "vote_split": 1, "train_sft": 1, "train_logo": 1, "train_disrm": 1,
-                 "bench_run": 4, "bench_baseline": 3, "bench_score": 7, "report_tables": 1, "report_figures": 1,
+                 "bench_run": 7, "bench_baseline": 3, "bench_score": 10, "report_tables": 1, "report_figures": 1,
                  "report_md": 1, "all": 1}
 
 
@@ -77,7 +77,7 @@ def test_paper_dry_run_under_the_slurm_profile():
                      r"--config config/paper\.yaml", text, re.M)
     stats = job_stats(text)
     assert not any(r.startswith("inputs_") for r in stats)  # raw data and base model are local paths
-    assert stats["bench_run"] == 4 and stats["train_sft"] == stats["train_logo"] == stats["train_disrm"] == 1
+    assert stats["bench_run"] == 5 and stats["train_sft"] == stats["train_logo"] == stats["train_disrm"] == 1
     assert "context lengths 4k, 8k, 16k, 32k, 64k, 128k" in text and "base model models/Qwen3-8B" in text
     blocks = jobs(text)
     for rule, gpus in (("train_sft", 8), ("train_logo", 8), ("train_disrm", 8), ("bench_run", 4), ("vote_run", 4)):
@@ -168,9 +168,11 @@ def test_rerun_does_nothing_and_one_parameter_reruns_only_downstream(study_copy)
     changed = snakemake("-n", cwd=root, env=env)
     assert changed.returncode == 0, changed.stderr[-2000:]
     stats = job_stats(changed.stdout + changed.stderr)
-    assert stats == {"train_logo": 1, "bench_run": 1, "bench_score": 1, "report_tables": 1, "report_figures": 1,
+    # the LOGO checkpoint is judged with pairwise and with pointwise prompts
+    assert stats == {"train_logo": 1, "bench_run": 2, "bench_score": 2, "report_tables": 1, "report_figures": 1,
                      "report_md": 1, "all": 1}
-    assert "wildcards: name=logo" in changed.stdout + changed.stderr
+    assert {"wildcards: name=logo", "wildcards: name=logo-pointwise"} <= set(
+        re.findall(r"wildcards: name=[\w-]+", changed.stdout + changed.stderr))
 
 
 # ---------------------------------------------------------------- slurm submission, with stub commands
@@ -237,7 +239,8 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
     r = tmp_path / "results"
-    levels = {"base": 0.55, "sft": 0.65, "logo": 0.75, "disrm": 0.7, "random": 0.5, "longer": 0.45, "first": 0.5}
+    levels = {"base": 0.55, "sft": 0.65, "logo": 0.75, "base-pointwise": 0.5, "sft-pointwise": 0.6,
+              "logo-pointwise": 0.7, "disrm": 0.7, "random": 0.5, "longer": 0.45, "first": 0.5}
     for name, level in levels.items():
         (r / "bench" / name).mkdir(parents=True)
         (r / "bench" / name / "metrics.json").write_text(json.dumps(metrics(level, 0.1)))

@@ -42,7 +42,7 @@ def test_same_stages_and_files(dag, dvc):
     stages = dvc["stages"]
     by_name = {gen.stage_name(j): j for j in jobs}
     assert set(stages) == set(by_name), "dvc.yaml and the Snakefile name different stages"
-    assert len(by_name) == len(jobs) == 28  # every job of the embedded default except `all`
+    assert len(by_name) == len(jobs) == 34  # every job of the embedded default except `all`
     for name, job in by_name.items():
         st = stages[name]
         assert sorted(st.get("deps", [])) == sorted(job["input"]), name
@@ -69,7 +69,8 @@ def test_file_is_exactly_what_the_generator_writes(dag):
 def test_metrics_and_plots(dvc):
     metrics = [m for st in dvc["stages"].values() for m in st.get("metrics", [])]
     assert sorted(metrics) == sorted(f"results/bench/{n}/metrics.json"
-                                     for n in ("base", "sft", "logo", "disrm", "random", "longer", "first"))
+                                     for n in ("base", "sft", "logo", "base-pointwise", "sft-pointwise",
+                                               "logo-pointwise", "disrm", "random", "longer", "first"))
     assert dvc["plots"] and all(p.startswith("results/figures/") and p.endswith(".png") for p in dvc["plots"])
     from longrm.report.figures import FIGURES
 
