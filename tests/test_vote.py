@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from longrm.cli import main
-from longrm.config import load_config
+from longrm.config import load_config, validate
 from longrm.data.io import read_jsonl, write_jsonl
 from longrm.data.records import BenchItem, Judgment, PrefPair, SFTExample
 from longrm.judges.base import Judge, rank_by_scores
@@ -229,6 +229,12 @@ def test_lm_judge_through_the_factory(tmp_path):
     judges = make_judges(cfg)
     assert [j.name for j in judges] == ["ov", "lm"]
     votes = list(run_votes(_pair_items(3), judges, cfg["vote"]))
+    assert all(len(v["judges"]["lm"]["rankings"]) == 2 for v in votes)
+    cfg["vote"]["judges"][1]["format"] = "pointwise"
+    validate({k: v for k, v in cfg.items() if not k.startswith("_")})   # the schema knows `format`
+    (pointwise,) = [j for j in make_judges(cfg) if j.name == "lm"]
+    assert pointwise.format == "pointwise"
+    votes = list(run_votes(_pair_items(3), [pointwise], cfg["vote"]))
     assert all(len(v["judges"]["lm"]["rankings"]) == 2 for v in votes)
 
 
