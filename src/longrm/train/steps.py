@@ -60,11 +60,8 @@ def _backward_through_scalars(parts: Parts, n: int, scalar_fn, loss_fn, scale: f
         (grad,) = torch.autograd.grad(loss, leaf)
         for j in range(n):  # one backward per sequence, always (DeepSpeed counts them)
             parts.backward(scalar_fn(j) * (grad[j] * scale))
-    else:
-        values = torch.stack([scalar_fn(j) for j in range(n)])
-        loss, margin = loss_fn(values)
-        parts.backward(loss * scale)
-    return loss.detach(), margin, values.detach()
+        return loss.detach(), margin, values.detach()
+    return _backward_joint(parts, lambda: torch.stack([scalar_fn(j) for j in range(n)]), loss_fn, scale)
 
 
 def _backward_joint(parts: Parts, values_fn, loss_fn, scale: float):
@@ -83,8 +80,10 @@ def backward_calls(stage: str, batch: list[Example], parts: Parts) -> int:
 
 
 def _response_tensors(parts: Parts, ex: Example) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    as_ids = lambda ids: torch.tensor(ids, dtype=torch.long, device=parts.device)  # noqa: E731
-    return as_ids(ex.prompt_ids), [as_ids(r) for r in ex.responses]
+    """(prompt ids (P,), [response ids (T_j,)]) as tensors on the step's device."""
+    def ids(x):
+        return torch.tensor(x, dtype=torch.long, device=parts.device)
+    return ids(ex.prompt_ids), [ids(r) for r in ex.responses]
 
 
 def shared_logp_sums(parts: Parts, ex: Example) -> torch.Tensor:
@@ -137,7 +136,7 @@ def logo_step(parts: Parts, batch: list[Example], beta: float, gamma: float, agg
         lengths = torch.tensor([float(len(r)) for r in ex.responses], device=parts.device)
         if loss_type == "dpo":
             with torch.no_grad():
-                if parts.ref.share_prompt and plen >= 2:
+                if parts.ref.shares(ex):
                     ref = shared_logp_sums(parts.ref, ex)
                 else:
                     ref_fn = _summed_logp(parts.ref, seqs, plen)
@@ -151,7 +150,8 @@ def logo_step(parts: Parts, batch: list[Example], beta: float, gamma: float, agg
                 r = sums / lengths
                 return losses.logo_loss(r[0], r[1:], beta, gamma, aggregation, sft_weight)
         if parts.shares(ex):
-            loss, margin, sums = _backward_joint(parts, lambda: shared_logp_sums(parts, ex), loss_fn, 1.0 / len(batch))
+            loss, margin, sums = _backward_joint(parts, lambda: shared_logp_sums(parts, ex), loss_fn,
+                                                 1.0 / len(batch))
         else:
             loss, margin, sums = _backward_through_scalars(parts, n, _summed_logp(parts, seqs, plen), loss_fn,
                                                            1.0 / len(batch))
