@@ -3,8 +3,8 @@
 `vote.splits.formats` picks the judgment formats of the generative judge's data (pairwise/ranking,
 pointwise; extra["format"] tells them apart) and `vote.splits.analysis` where the rationale goes
 (before the verdict as released, after it, or none: judges/prompts.py says why a small judge needs it
-out of the way). Source items are ordered by a seeded hash of their id and the first round(bench_share * n) go to the
-benchmark, so the assignment of one source never depends on the others. Every long item built from a
+out of the way). Source items are ordered by a seeded hash of their id and the first
+round(bench_share * n) go to the benchmark, so the assignment of one source never depends on the others. Every long item built from a
 benchmark source goes to bench.jsonl with its GOLD labels (kept or not); kept items of training sources
 become training data with the VOTED label:
   sft.jsonl    SFTExample per (item, order): judge prompt -> the agreeing judge's rationale + voted verdict;
@@ -112,6 +112,41 @@ def fallback_analysis(item: BenchItem, majority: list[int], order: list[int]) ->
     return f"Response {letter(order.index(majority[0]))} is the one best supported by the context."
 
 
+def judge_records(item: BenchItem, v: dict, formats: list[str], placement: str, max_neg: int, seed: int):
+    """("sft" | "pref", record) pairs of a kept training item: per presentation order (pairwise/ranking)
+    and per response (pointwise), labelled by the vote."""
+    majority = v["majority"]
+    rationale = v["rationales"].get(v["rationale_judge"]) if v["rationale_judge"] else None
+    rng = rng_for(seed, "split", item.id)
+    base = {"group": item.id, "source_id": v["source_id"], "voted": majority, "judge": v["rationale_judge"],
+            "task": item.task, "length_bucket": item.length_bucket, "margin": v["margin"]}
+    for k, order in enumerate(v["orders"] if "pairwise" in formats else []):
+        prompt = build_prompt(item, order, analysis=placement == "before")
+        analysis = rationale[k] if rationale and rationale[k] else fallback_analysis(item, majority, order)
+        target = judgment_target(analysis, format_verdict(positions_of(majority, order)), placement)
+        meta = {**base, "format": "pairwise", "order": order}
+        yield "sft", SFTExample(id=f"{item.id}/o{k}", prompt=prompt, response=target, extra=meta)
+        negatives: list[str] = []
+        for j, wrong in enumerate(wrong_rankings(majority, rng, max_neg)):
+            kind = ("irrelevant", "contradicted")[j % 2]
+            for _ in range(3):  # re-draw a duplicate (same chunk cited for the same verdict)
+                neg = judgment_target(negative_rationale(kind, item, wrong, order, rng),
+                                      format_verdict(positions_of(wrong, order)), placement)
+                if neg not in negatives and neg != target:
+                    negatives.append(neg)
+                    break
+        yield "pref", PrefPair(id=f"{item.id}/o{k}", prompt=prompt, chosen=target, rejected=negatives, extra=meta)
+    for idx in range(len(item.responses)) if "pointwise" in formats else []:
+        score = score_for_rank(majority.index(idx), len(majority))
+        prompt = build_point_prompt(item, idx, analysis=placement == "before")
+        analysis = point_analysis(item, idx, majority[0]) if placement != "none" else ""
+        meta = {**base, "format": "pointwise", "response_index": idx, "score": score}
+        target = judgment_target(analysis, format_score(score), placement)
+        yield "sft", SFTExample(id=f"{item.id}/p{idx}", prompt=prompt, response=target, extra=meta)
+        negatives = [judgment_target(analysis, format_score(w), placement) for w in wrong_scores(score, max_neg)]
+        yield "pref", PrefPair(id=f"{item.id}/p{idx}", prompt=prompt, chosen=target, rejected=negatives, extra=meta)
+
+
 def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
     from pathlib import Path
 
@@ -153,39 +188,9 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
                 continue
             stats["train_items_kept"] += 1
             stats["train_label_errors"] += v["majority"] != item.gold_ranking
-            majority = v["majority"]
-            rationale = v["rationales"].get(v["rationale_judge"]) if v["rationale_judge"] else None
-            rng = rng_for(cfg["seed"], "split", item.id)
-            base = {"group": item.id, "source_id": source, "voted": majority, "judge": v["rationale_judge"], "task": item.task,
-                    "length_bucket": item.length_bucket, "margin": v["margin"]}
-            for k, order in enumerate(v["orders"] if "pairwise" in formats else []):
-                prompt = build_prompt(item, order, analysis=placement == "before")
-                analysis = (rationale[k] if rationale and rationale[k] else fallback_analysis(item, majority, order))
-                target = judgment_target(analysis, format_verdict(positions_of(majority, order)), placement)
-                meta = {**base, "format": "pairwise", "order": order}
-                emit("sft", SFTExample(id=f"{item.id}/o{k}", prompt=prompt, response=target, extra=meta), source)
-                negatives: list[str] = []
-                for j, wrong in enumerate(wrong_rankings(majority, rng, max_neg)):
-                    kind = ("irrelevant", "contradicted")[j % 2]
-                    for _ in range(3):  # re-draw a duplicate (same chunk cited for the same verdict)
-                        neg = judgment_target(negative_rationale(kind, item, wrong, order, rng),
-                                              format_verdict(positions_of(wrong, order)), placement)
-                        if neg not in negatives and neg != target:
-                            negatives.append(neg)
-                            break
-                emit("pref", PrefPair(id=f"{item.id}/o{k}", prompt=prompt, chosen=target, rejected=negatives,
-                                      extra=meta), source)
-            for idx in range(len(item.responses)) if "pointwise" in formats else []:
-                score = score_for_rank(majority.index(idx), len(majority))
-                prompt = build_point_prompt(item, idx, analysis=placement == "before")
-                analysis = point_analysis(item, idx, majority[0]) if placement != "none" else ""
-                meta = {**base, "format": "pointwise", "response_index": idx, "score": score}
-                target = judgment_target(analysis, format_score(score), placement)
-                emit("sft", SFTExample(id=f"{item.id}/p{idx}", prompt=prompt, response=target, extra=meta), source)
-                negatives = [judgment_target(analysis, format_score(w), placement) for w in wrong_scores(score, max_neg)]
-                emit("pref", PrefPair(id=f"{item.id}/p{idx}", prompt=prompt, chosen=target, rejected=negatives,
-                                      extra=meta), source)
-            responses = item.responses
+            for name, rec in judge_records(item, v, formats, placement, max_neg, cfg["seed"]):
+                emit(name, rec, source)
+            majority, responses = v["majority"], item.responses
             emit("disrm", PrefPair(id=item.id, prompt=item.task_prompt, chosen=responses[majority[0]],
                                    rejected=[responses[i] for i in majority[1:]],
                                    extra={"source_id": source, "voted": majority, "task": item.task,
@@ -194,7 +199,8 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
     return {
         "counts": counts, "sources": {s: len(written[s]) for s in SPLITS},
         "bench_sources": len(bench_sources), "all_sources": len({v["source_id"] for v in votes.values()}),
-        "bench_share": share, "max_negatives": max_neg, "formats": formats, "analysis": placement, "shared_sources": 0,
+        "bench_share": share, "max_negatives": max_neg, "formats": formats, "analysis": placement,
+        "shared_sources": 0,
         "train_items": stats["train_items"], "train_items_kept": stats["train_items_kept"],
         "train_items_dropped": stats["train_items_dropped"],
         "train_label_error_rate": (stats["train_label_errors"] / stats["train_items_kept"]
