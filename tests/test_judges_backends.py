@@ -124,6 +124,35 @@ def test_batched_greedy_equals_transformers_generate(ckpt, tok):
         assert got == ref
 
 
+def test_prompts_sharing_a_prefix_reuse_its_cache_and_decode_the_same(ckpt, tok):
+    """An item's orders share the instructions and the context: the separate prefill runs that prefix
+    once. Same tokens as the padded batch and as transformers' generate; fewer prompt tokens forwarded.
+    Seen failing with the reused keys cut one token short (positions shifted by one)."""
+    import torch
+
+    from longrm.judges.transformers_backend import SHARED_PREFIX_MIN, greedy_generate
+    from longrm.modeling import load_causal_lm
+
+    model = load_causal_lm(ckpt).eval()
+    head = tok(LONG_DOC[:600], add_special_tokens=False)["input_ids"]
+    assert len(head) > SHARED_PREFIX_MIN
+    tails = [tok(t, add_special_tokens=False)["input_ids"] for t in (" A then B", " B then A", " only C here")]
+    prompts = [head + t for t in tails] + [tok("unrelated short prompt")["input_ids"]]
+    seen = []
+    hook = model.model.embed_tokens.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[-1]))
+    ours = greedy_generate(model, prompts, 10, {tok.eos_token_id}, tok.pad_token_id, prefill="separate")
+    hook.remove()
+    prefill = seen[: len(prompts)]
+    assert prefill[0] == len(prompts[0]) and prefill[1] < len(head) // 4 and prefill[2] < len(head) // 4
+    assert greedy_generate(model, prompts, 10, {tok.eos_token_id}, tok.pad_token_id, prefill="batched") == ours
+    for p, got in zip(prompts, ours):
+        with torch.inference_mode():
+            ref = model.generate(torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),
+                                 do_sample=False, max_new_tokens=10, eos_token_id=tok.eos_token_id,
+                                 pad_token_id=tok.pad_token_id)[0, len(p):].tolist()
+        assert got == (ref[: ref.index(tok.eos_token_id)] if tok.eos_token_id in ref else ref)
+
+
 def test_greedy_stops_at_eos(ckpt, tok):
     """Declaring a generated token as end-of-sequence cuts the output right before it."""
     from longrm.judges.transformers_backend import greedy_generate

@@ -2,9 +2,10 @@
 
 Prompts are fitted to `max_model_len - max_new_tokens` tokens (judges/truncation.py) and sorted by
 length so each batch holds prompts of similar length. A batch is prefilled (on a CPU each prompt alone,
-unpadded; on a GPU as one left-padded batch), then decoded one token per step for the whole batch with
-a preallocated KV cache, until every sequence has produced an end-of-sequence token or the budget is
-spent. The arg-max is taken over fp32 logits.
+unpadded, reusing the keys/values of a prefix it shares with the previous prompt, such as an item's
+other presentation order; on a GPU as one left-padded batch), then decoded one token per step for the
+whole batch with a preallocated KV cache, until every sequence has produced an end-of-sequence token or
+the budget is spent. The arg-max is taken over fp32 logits.
 """
 
 from __future__ import annotations
@@ -125,6 +126,44 @@ def _grow_in_place(cache, extra: int):
     return cache
 
 
+SHARED_PREFIX_MIN = 64   # tokens; a shorter shared start is recomputed (not worth a cache copy)
+
+
+def shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    k = 0
+    while k < n and a[k] == b[k]:
+        k += 1
+    return k
+
+
+def _prefill_each(model, prompts: Sequence[Sequence[int]], cache_name: str, min_shared: int = SHARED_PREFIX_MIN):
+    """Each prompt's forward alone (unpadded), keeping its KV cache and last logits. A prompt that starts
+    with at least `min_shared` tokens of the previous one (an item's other presentation orders and
+    responses share the instructions and the long context) reuses their keys/values and runs only the
+    rest; a prompt always runs at least its last token."""
+    import torch
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    outs, prev, prev_kv = [], None, None
+    for p in prompts:
+        k = min(shared_prefix(prev, p), len(p) - 1) if prev is not None else 0
+        if k >= min_shared and prev_kv is not None:
+            cache = DynamicCache(config=model.config)
+            for layer, (keys, values) in enumerate(prev_kv):     # (1, kv_heads, n, head_dim) -> first k
+                cache.update(keys[..., :k, :], values[..., :k, :], layer)
+            out = model(input_ids=torch.tensor([p[k:]], device=device), use_cache=True, logits_to_keep=1,
+                        **{cache_name: cache})
+        else:
+            out = model(input_ids=torch.tensor([p], device=device), use_cache=True, logits_to_keep=1)
+        layers = getattr(_cache_of(out), "layers", None)
+        prev, prev_kv = p, ([(lay.keys, lay.values) for lay in layers] if layers and hasattr(layers[0], "keys")
+                            else None)
+        outs.append(out)
+    return outs
+
+
 def _cache_of(out):
     return out.get("cache") if out.get("cache") is not None else out.get("past_key_values")
 
@@ -160,8 +199,7 @@ def greedy_generate_watching(model, prompts: Sequence[Sequence[int]], max_new_to
     with torch.inference_mode():
         cache = None
         if prefill == "separate":
-            outs = [model(input_ids=torch.tensor([p], device=device), use_cache=True, logits_to_keep=1)
-                    for p in prompts]
+            outs = _prefill_each(model, prompts, cache_name)
             cache = _merge_left_padded([_cache_of(o) for o in outs], lengths, model.config, max_new_tokens)
             logits = torch.cat([o.logits[:, -1, :] for o in outs])           # (B, V)
         if cache is None:
