@@ -173,6 +173,10 @@ def test_plan_batches_groups_by_length_and_token_budget():
     batches = plan_batches([10, 500, 20, 480, 30], batch_size=2, max_batch_tokens=1000)
     assert batches == [[1, 3], [4, 2], [0]]
     assert plan_batches([900, 800], batch_size=8, max_batch_tokens=1000) == [[0], [1]]
+    # caller's order (an item's prompts side by side); the token budget counts the batch's longest prompt
+    keys = [(0, 1), (0, 0), (1, 0), (1, 1)]
+    assert plan_batches([300, 200, 100, 450], batch_size=2, max_batch_tokens=1000, sort_keys=keys) == [[1, 0], [2, 3]]
+    assert plan_batches([300, 200, 100, 450], batch_size=4, max_batch_tokens=1000, sort_keys=keys) == [[1, 0, 2], [3]]
 
 
 def test_transformers_judge_end_to_end_with_truncation(ckpt):

@@ -98,7 +98,7 @@ def _judge_with_outputs(ckpt, outputs):
     digits = DigitTokens.of(tok)
     queue = list(outputs)
 
-    def generate(prompts, watch_ids=()):
+    def generate(prompts, watch_ids=(), sort_keys=None):
         out = []
         for _ in prompts:
             text, dist = queue.pop(0)

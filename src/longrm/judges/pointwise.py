@@ -90,13 +90,18 @@ class PointwiseScoring:
         todo = [it for it in {it.id: it for it in items}.values() if it.id not in cache]
         if not todo:
             return
-        fitted, owners = [], []
-        for it in todo:
+        fitted, owners, keys = [], [], []
+        for pos, it in enumerate(todo):
+            first = len(fitted)
             for idx in range(len(it.responses)):
                 fitted.append(fit_prompt(self.tokenizer, point_prompt_parts(it, idx), self.budget, self.wrappers))
                 owners.append(it.id)
+            longest = max(len(f.input_ids) for f in fitted[first:])
+            keys += [(-longest, pos, idx) for idx in range(len(it.responses))]
         watch = self._digits.watch_ids
-        results = self.generate([f.input_ids for f in fitted], watch)
+        # an item's prompts side by side (longest items first): they share the instructions and context,
+        # which the transformers backend then prefills once
+        results = self.generate([f.input_ids for f in fitted], watch, sort_keys=keys)
         for it in todo:
             ks = [k for k, owner in enumerate(owners) if owner == it.id]
             outputs, parsed, expected = [], [], []

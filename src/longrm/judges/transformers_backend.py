@@ -238,15 +238,17 @@ def greedy_generate_watching(model, prompts: Sequence[Sequence[int]], max_new_to
     return tokens, probs
 
 
-def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length, longest first: at most `batch_size` sequences
-    and at most `max_batch_tokens` padded prompt tokens each (a long prompt runs alone)."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int,
+                 sort_keys: Sequence | None = None) -> list[list[int]]:
+    """Indices grouped into batches of similar length, longest first (or in `sort_keys` order): at most
+    `batch_size` sequences and at most `max_batch_tokens` padded prompt tokens each (a long prompt runs
+    alone)."""
+    order = sorted(range(len(lengths)), key=lambda i: sort_keys[i] if sort_keys is not None else (-lengths[i], i))
     batches: list[list[int]] = []
     for i in order:
         if batches:
             cur = batches[-1]
-            width = lengths[cur[0]]                                       # longest in the batch
+            width = max(lengths[j] for j in cur)                          # longest in the batch
             if len(cur) < batch_size and width * (len(cur) + 1) <= max_batch_tokens:
                 cur.append(i)
                 continue
@@ -291,10 +293,11 @@ class TransformersJudge(PointwiseScoring, Judge):
     def fit(self, item: BenchItem, order: list[int]) -> FittedPrompt:
         return fit_prompt(self.tokenizer, prompt_parts(item, order), self.budget, self.wrappers)
 
-    def generate(self, prompts: Sequence[Sequence[int]], watch_ids: Sequence[int] = ()):
-        """[(new ids, per-step watch-id probabilities, seconds)] per prompt, in input order."""
+    def generate(self, prompts: Sequence[Sequence[int]], watch_ids: Sequence[int] = (), sort_keys=None):
+        """[(new ids, per-step watch-id probabilities, seconds)] per prompt, in input order. `sort_keys`
+        orders the batches (default: longest first)."""
         results: list = [None] * len(prompts)
-        for batch in plan_batches([len(p) for p in prompts], self.batch_size, self.max_batch_tokens):
+        for batch in plan_batches([len(p) for p in prompts], self.batch_size, self.max_batch_tokens, sort_keys):
             start = time.perf_counter()
             tokens, probs = greedy_generate_watching(self.model, [prompts[i] for i in batch], self.max_new_tokens,
                                                      self.eos_ids, self.pad_id, watch_ids=watch_ids)

@@ -60,8 +60,9 @@ class VLLMJudge(PointwiseScoring, Judge):
         self.chunk = chunk
         self.preferred_chunk = chunk   # the bench runner hands vLLM this many prompts at a time
 
-    def generate(self, prompts: Sequence[Sequence[int]], watch_ids: Sequence[int] = ()):
-        """[(new ids, per-step watch-id probabilities, seconds)] per prompt, in input order."""
+    def generate(self, prompts: Sequence[Sequence[int]], watch_ids: Sequence[int] = (), sort_keys=None):
+        """[(new ids, per-step watch-id probabilities, seconds)] per prompt, in input order (vLLM
+        schedules, and caches shared prefixes, itself: `sort_keys` is not needed)."""
         import math
 
         results = []
