@@ -174,3 +174,15 @@ def test_vllm_pointwise_reads_logprobs_of_the_digits(ckpt, monkeypatch):
     rec = judge.judge([long_item("p3")], [[1, 0]])[0]
     assert any(kw.get("logprobs") == 5 for kw in seen["sampling"])
     assert rec.scores == pytest.approx([7.0, 7.0]) and rec.extra["parsed_scores"] == [6, 6]
+
+
+def test_pointwise_cache_keeps_only_the_latest_items_and_rescores_the_same(ckpt):
+    """Memory stays bounded over a long bench run; an evicted item judged again gets the same record."""
+    texts = [(f"[Score: {2 + i % 7}]", {2 + i % 7: 1.0}) for i in range(40)]
+    judge = _judge_with_outputs(ckpt, texts + texts[:2])
+    judge.CACHE_ITEMS = 5
+    items = [long_item(f"p{i}") for i in range(20)]
+    first = judge.judge(items, [[0, 1]] * 20)                     # one call larger than the cache: fine
+    assert len(judge._points) == 5 and list(judge._points) == [f"p{i}" for i in range(15, 20)]
+    again = judge.judge(items[:1], [[1, 0]])[0]                   # evicted: scored again, same scores
+    assert again.scores == first[0].scores and again.extra["outputs"] == first[0].extra["outputs"]

@@ -16,6 +16,7 @@ watch ids)] (transformers: from the fp32 softmax; vLLM: from its top-k logprobs)
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -79,9 +80,11 @@ def expected_score(new_ids: Sequence[int], probs: Sequence[Sequence[float]], dig
 class PointwiseScoring:
     """Mixed into a generative backend (which sets tokenizer, budget, wrappers, name, generate)."""
 
-    def _point_cache(self) -> dict:
+    CACHE_ITEMS = 512   # scored items kept for their other orders (the bench judges an item's orders together)
+
+    def _point_cache(self) -> OrderedDict:
         if not hasattr(self, "_points"):
-            self._points = {}
+            self._points = OrderedDict()
             self._digits = DigitTokens.of(self.tokenizer)
         return self._points
 
@@ -90,20 +93,19 @@ class PointwiseScoring:
         todo = [it for it in {it.id: it for it in items}.values() if it.id not in cache]
         if not todo:
             return
-        fitted, owners, keys = [], [], []
+        fitted, spans, keys = [], [], []
         for pos, it in enumerate(todo):
             first = len(fitted)
             for idx in range(len(it.responses)):
                 fitted.append(fit_prompt(self.tokenizer, point_prompt_parts(it, idx), self.budget, self.wrappers))
-                owners.append(it.id)
+            spans.append(range(first, len(fitted)))
             longest = max(len(f.input_ids) for f in fitted[first:])
             keys += [(-longest, pos, idx) for idx in range(len(it.responses))]
         watch = self._digits.watch_ids
         # an item's prompts side by side (longest items first): they share the instructions and context,
         # which the transformers backend then prefills once
         results = self.generate([f.input_ids for f in fitted], watch, sort_keys=keys)
-        for it in todo:
-            ks = [k for k, owner in enumerate(owners) if owner == it.id]
+        for it, ks in zip(todo, spans):
             outputs, parsed, expected = [], [], []
             for k in ks:
                 new_ids, probs, seconds = results[k]
@@ -136,4 +138,6 @@ class PointwiseScoring:
                 latency_s=round(c["latency_s"], 6),
                 extra={"format": "pointwise", "outputs": c["outputs"], "parsed_scores": c["parsed"],
                        "expected_scores": c["expected"]}))
+        while len(self._points) > self.CACHE_ITEMS:    # keep the latest items for their other orders
+            self._points.popitem(last=False)
         return out
