@@ -107,10 +107,11 @@ def test_batched_greedy_equals_transformers_generate(ckpt, tok):
     ours = greedy_generate(model, prompts, 12, eos, tok.pad_token_id)
     assert greedy_generate(model, prompts, 12, eos, tok.pad_token_id, prefill="batched") == ours
     assert greedy_generate(model, prompts, 12, eos, tok.pad_token_id, prefill="separate") == ours
-    from longrm.judges.transformers_backend import _cache_of, _merge_left_padded
+    from longrm.judges.transformers_backend import _merge_left_padded
+    from longrm.modeling import cache_of
 
     with torch.inference_mode():                        # the separate-prefill path merges real caches
-        caches = [_cache_of(model(input_ids=torch.tensor([p]), use_cache=True)) for p in prompts[:2]]
+        caches = [cache_of(model(input_ids=torch.tensor([p]), use_cache=True)) for p in prompts[:2]]
     merged = _merge_left_padded(caches, [len(p) for p in prompts[:2]], model.config, extra=12)
     assert merged is not None and merged.get_seq_length() == max(len(p) for p in prompts[:2])
     assert type(merged.layers[0]).__name__ == "InPlaceLayer"     # no per-step copy of the whole cache

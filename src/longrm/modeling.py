@@ -97,3 +97,35 @@ def set_threads(n: int | None = None) -> None:
 
     n = n or int(os.environ.get("LONGRM_THREADS", "0")) or os.cpu_count() or 1
     torch.set_num_threads(n)
+
+
+# ---------------------------------------------------------------- KV caches (train's shared prompt, bench prefill)
+def cache_kwarg(model) -> str:
+    """transformers >= 5.2x names the KV cache argument `cache`, earlier versions `past_key_values`."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def cache_of(out):
+    """The KV cache of a forward's output (None when the model returned none)."""
+    return out.get("cache") if out.get("cache") is not None else out.get("past_key_values")
+
+
+def kv_of(cache) -> list[tuple] | None:
+    """Per-layer (keys, values), each (batch, kv_heads, n, head_dim); None for an unknown cache layout."""
+    layers = getattr(cache, "layers", None)
+    if layers and hasattr(layers[0], "keys"):
+        return [(layer.keys, layer.values) for layer in layers]
+    return None
+
+
+def cache_from_kv(kv, config, length: int | None = None):
+    """A fresh DynamicCache holding the first `length` positions (all by default) of `kv`. The given
+    tensors are not modified: the model's update() concatenates onto them."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=config)
+    for layer, (keys, values) in enumerate(kv):
+        cache.update(keys[..., :length, :], values[..., :length, :], layer)
+    return cache

@@ -10,7 +10,6 @@ the budget is spent. The arg-max is taken over fp32 logits.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import time
@@ -24,6 +23,7 @@ from longrm.judges.parse import parse_verdict
 from longrm.judges.pointwise import PointwiseScoring, check_format
 from longrm.judges.prompts import prompt_parts
 from longrm.judges.truncation import FittedPrompt, chat_wrappers, fit_prompt
+from longrm.modeling import cache_from_kv, cache_kwarg, cache_of, kv_of
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,6 @@ def pick_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
-
-
-def _cache_arg(model) -> str:
-    """transformers >= 5.2x names the KV cache argument `cache`, earlier versions `past_key_values`."""
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
 
 
 def _in_place_layer_class():
@@ -99,15 +93,15 @@ def _merge_left_padded(caches, lengths: Sequence[int], config, extra: int = 0):
     import torch
     from transformers import DynamicCache
 
-    layers = [getattr(c, "layers", None) for c in caches]
-    if any(not lay or not hasattr(lay[0], "keys") for lay in layers):
+    kvs = [kv_of(c) for c in caches]
+    if any(kv is None for kv in kvs):
         return None
     L = max(lengths)
     data = []
-    for li in range(len(layers[0])):
+    for li in range(len(kvs[0])):
         # each: (1, kv_heads, n, head_dim) -> (1, kv_heads, L, head_dim), padded on the left of the seq dim
-        ks = [torch.nn.functional.pad(lay[li].keys, (0, 0, L - n, 0)) for lay, n in zip(layers, lengths)]
-        vs = [torch.nn.functional.pad(lay[li].values, (0, 0, L - n, 0)) for lay, n in zip(layers, lengths)]
+        ks = [torch.nn.functional.pad(kv[li][0], (0, 0, L - n, 0)) for kv, n in zip(kvs, lengths)]
+        vs = [torch.nn.functional.pad(kv[li][1], (0, 0, L - n, 0)) for kv, n in zip(kvs, lengths)]
         data.append((torch.cat(ks), torch.cat(vs)))
     return _grow_in_place(DynamicCache(data, config=config), extra)
 
@@ -143,29 +137,20 @@ def _prefill_each(model, prompts: Sequence[Sequence[int]], cache_name: str, min_
     responses share the instructions and the long context) reuses their keys/values and runs only the
     rest; a prompt always runs at least its last token."""
     import torch
-    from transformers import DynamicCache
 
     device = next(model.parameters()).device
     outs, prev, prev_kv = [], None, None
     for p in prompts:
         k = min(shared_prefix(prev, p), len(p) - 1) if prev is not None else 0
         if k >= min_shared and prev_kv is not None:
-            cache = DynamicCache(config=model.config)
-            for layer, (keys, values) in enumerate(prev_kv):     # (1, kv_heads, n, head_dim) -> first k
-                cache.update(keys[..., :k, :], values[..., :k, :], layer)
+            cache = cache_from_kv(prev_kv, model.config, length=k)
             out = model(input_ids=torch.tensor([p[k:]], device=device), use_cache=True, logits_to_keep=1,
                         **{cache_name: cache})
         else:
             out = model(input_ids=torch.tensor([p], device=device), use_cache=True, logits_to_keep=1)
-        layers = getattr(_cache_of(out), "layers", None)
-        prev, prev_kv = p, ([(lay.keys, lay.values) for lay in layers] if layers and hasattr(layers[0], "keys")
-                            else None)
+        prev, prev_kv = p, kv_of(cache_of(out))
         outs.append(out)
     return outs
-
-
-def _cache_of(out):
-    return out.get("cache") if out.get("cache") is not None else out.get("past_key_values")
 
 
 def greedy_generate(model, prompts: Sequence[Sequence[int]], max_new_tokens: int, eos_ids: set[int],
@@ -193,14 +178,14 @@ def greedy_generate_watching(model, prompts: Sequence[Sequence[int]], max_new_to
     attention_mask = torch.zeros((B, L), dtype=torch.long, device=device)
     for b, n in enumerate(lengths):
         attention_mask[b, L - n:] = 1
-    cache_name = _cache_arg(model)
+    cache_name = cache_kwarg(model)
     if prefill == "auto":
         prefill = "separate" if device.type == "cpu" and B > 1 else "batched"
     with torch.inference_mode():
         cache = None
         if prefill == "separate":
             outs = _prefill_each(model, prompts, cache_name)
-            cache = _merge_left_padded([_cache_of(o) for o in outs], lengths, model.config, max_new_tokens)
+            cache = _merge_left_padded([cache_of(o) for o in outs], lengths, model.config, max_new_tokens)
             logits = torch.cat([o.logits[:, -1, :] for o in outs])           # (B, V)
         if cache is None:
             input_ids = torch.full((B, L), pad_id, dtype=torch.long, device=device)
@@ -209,7 +194,7 @@ def greedy_generate_watching(model, prompts: Sequence[Sequence[int]], max_new_to
             position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)      # (B, L): 0.. per real token
             out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                         use_cache=True, logits_to_keep=1)
-            cache, logits = _grow_in_place(_cache_of(out), max_new_tokens), out.logits[:, -1, :]
+            cache, logits = _grow_in_place(cache_of(out), max_new_tokens), out.logits[:, -1, :]
         watch = torch.tensor(list(watch_ids), dtype=torch.long, device=device)
         watched = []                                                           # per step: (B, W)
         eos = torch.tensor(sorted(eos_ids) or [-1], device=device)
@@ -231,7 +216,7 @@ def greedy_generate_watching(model, prompts: Sequence[Sequence[int]], max_new_to
             attention_mask = torch.cat([attention_mask, (~done).long()[:, None]], dim=1)
             out = model(input_ids=token[:, None], attention_mask=attention_mask,
                         position_ids=next_pos[:, None], use_cache=True, logits_to_keep=1, **{cache_name: cache})
-            cache, logits = _cache_of(out), out.logits[:, -1, :]
+            cache, logits = cache_of(out), out.logits[:, -1, :]
             next_pos = next_pos + 1
     tokens = [out_tokens[b, : int(n_new[b])].tolist() for b in range(B)]
     probs = [[step[b] for step in watched[: len(tokens[b])]] for b in range(B)]

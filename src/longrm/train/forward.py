@@ -14,11 +14,12 @@ response). Needs the model's KV cache, so not with HF gradient checkpointing or 
 from __future__ import annotations
 
 import contextlib
-import inspect
 
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
+
+from longrm.modeling import cache_from_kv, cache_kwarg, cache_of, kv_of
 
 
 def unwrap(model):
@@ -54,11 +55,6 @@ def hidden_states(body, ids: torch.Tensor, amp) -> torch.Tensor:
     return out.last_hidden_state[0]
 
 
-def _cache_kwarg(body) -> str:
-    """transformers >= 5.2x names the KV cache argument `cache`, earlier versions `past_key_values`."""
-    return "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
-
-
 def prompt_kv(body, prompt_ids: torch.Tensor, amp) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per-layer (keys, values) of all prompt tokens but the last (which each continuation starts with,
     so its hidden state, the one predicting the first response token, is computed there).
@@ -70,12 +66,10 @@ def prompt_kv(body, prompt_ids: torch.Tensor, amp) -> list[tuple[torch.Tensor, t
     """
     with amp:
         out = body(input_ids=prompt_ids[:-1].unsqueeze(0), use_cache=True)
-    cache = out.get("cache") if out.get("cache") is not None else out.get("past_key_values")
-    if cache is None:
+    kv = kv_of(cache_of(out))
+    if kv is None:
         raise RuntimeError("the model returned no KV cache (gradient checkpointing on?): share_prompt needs it")
-    if hasattr(cache, "layers"):
-        return [(layer.keys, layer.values) for layer in cache.layers]
-    return [(k, v) for k, v in cache]
+    return kv
 
 
 def continue_hidden(body, kv, ids: torch.Tensor, amp) -> torch.Tensor:
@@ -86,13 +80,9 @@ def continue_hidden(body, kv, ids: torch.Tensor, amp) -> torch.Tensor:
     Returns:
         Shape: (T, hidden)
     """
-    from transformers import DynamicCache
-
-    cache = DynamicCache(config=body.config)
-    for layer, (k, v) in enumerate(kv):
-        cache.update(k, v, layer)  # a fresh cache per continuation: update() concatenates, never in place
+    cache = cache_from_kv(kv, body.config)  # a fresh cache per continuation
     with amp:
-        out = body(input_ids=ids.unsqueeze(0), use_cache=True, **{_cache_kwarg(body): cache})
+        out = body(input_ids=ids.unsqueeze(0), use_cache=True, **{cache_kwarg(body): cache})
     return out.last_hidden_state[0]
 
 

@@ -99,13 +99,17 @@ def wrong_scores(score: int, limit: int) -> list[int]:
     return sorted(others, key=lambda k: (-abs(k - score), k))[:limit]
 
 
-def point_analysis(item: BenchItem, index: int, best: int) -> str:
-    """A pointwise rationale: the context's evidence for the question, and whether the response agrees."""
+def point_analyses(item: BenchItem, best: int) -> list[str]:
+    """Pointwise rationales, one per response: the context's evidence for the question (found once per
+    item), and whether the response agrees with it."""
     context, question = context_and_question(item)
     fact = best_sentence(context, set(content_words(item.responses[best])) | set(content_words(question)))
-    verdict = "agrees with it" if index == best else "does not match it as well as the best answer"
-    return f'The context states: "{quote(fact)}". The response {verdict}.' if fact else \
-        f"The response {'is' if index == best else 'is not'} the one best supported by the context."
+    out = []
+    for index in range(len(item.responses)):
+        verdict = "agrees with it" if index == best else "does not match it as well as the best answer"
+        out.append(f'The context states: "{quote(fact)}". The response {verdict}.' if fact else
+                   f"The response {'is' if index == best else 'is not'} the one best supported by the context.")
+    return out
 
 
 def fallback_analysis(item: BenchItem, majority: list[int], order: list[int]) -> str:
@@ -136,10 +140,11 @@ def judge_records(item: BenchItem, v: dict, formats: list[str], placement: str, 
                     negatives.append(neg)
                     break
         yield "pref", PrefPair(id=f"{item.id}/o{k}", prompt=prompt, chosen=target, rejected=negatives, extra=meta)
+    analyses = point_analyses(item, majority[0]) if "pointwise" in formats and placement != "none" else None
     for idx in range(len(item.responses)) if "pointwise" in formats else []:
         score = score_for_rank(majority.index(idx), len(majority))
         prompt = build_point_prompt(item, idx, analysis=placement == "before")
-        analysis = point_analysis(item, idx, majority[0]) if placement != "none" else ""
+        analysis = analyses[idx] if analyses else ""
         meta = {**base, "format": "pointwise", "response_index": idx, "score": score}
         target = judgment_target(analysis, format_score(score), placement)
         yield "sft", SFTExample(id=f"{item.id}/p{idx}", prompt=prompt, response=target, extra=meta)
