@@ -80,9 +80,14 @@ def test_paper_dry_run_under_the_slurm_profile():
     assert stats["bench_run"] == 5 and stats["train_sft"] == stats["train_logo"] == stats["train_disrm"] == 1
     assert "context lengths 4k, 8k, 16k, 32k, 64k, 128k" in text and "base model models/Qwen3-8B" in text
     blocks = jobs(text)
-    for rule, gpus in (("train_sft", 8), ("train_logo", 8), ("train_disrm", 8), ("bench_run", 4), ("vote_run", 4)):
+    for rule, gpus in (("train_sft", 8), ("train_logo", 8), ("train_disrm", 8), ("bench_run", 4), ("vote_judge", 4)):
         for block in blocks[rule]:
             assert f"gpu={gpus}" in block and "slurm_partition=gpu" in block and "slurm_account=" in block, rule
+    # one job per LM judge of the vote (one vLLM engine per process); the tally runs on a CPU node
+    assert sorted(re.search(r"--judge (\S+)", b).group(1) for b in blocks["vote_judge"]) == \
+        ["glm-4-9b", "llama-3.1-8b", "qwen3-8b"]
+    (tally,) = blocks["vote_run"]
+    assert "gpu=" not in tally and "slurm_partition=cpu" in tally and tally.count("=results/paper/vote/judges/") == 3
     (synth,) = blocks["synth"]
     assert "slurm_partition=cpu" in synth and "gpu=" not in synth
     assert "results/paper/models/logo" in blocks["bench_run"][2] or any(

@@ -1,14 +1,62 @@
 # Consistency majority voting over several judges and orders, its audit, and the train/bench splits.
+# Each LM judge of vote.judges (an entry with a `model`) is its own job (`vote_judge`, one engine per
+# process, its GPUs = its tensor_parallel_size); `vote_run` tallies their files with the cheap scorers.
+
+from longrm.judges.factory import BENCH_DEFAULTS
+
+LM_JUDGES = {j["name"]: j for j in config["vote"]["judges"] if j.get("model")}
+
+
+def judge_file(name):
+    return res("vote", "judges", f"{name}.jsonl")
+
+
+def judgments_args():
+    """--judgments NAME=PATH for every LM judge (nothing when the vote has none)."""
+    return ["--judgments", *(f"{n}={judge_file(n)}" for n in LM_JUDGES)] if LM_JUDGES else []
+
+
+def judge_gpus(name):
+    """GPUs of an LM judge's job: its tensor-parallel size (vLLM), else one."""
+    return int(LM_JUDGES[name].get("tensor_parallel_size", 1))
+
+
+rule vote_judge:
+    input:
+        synth_items=res("synth", "items.jsonl"),
+        model=lambda w: tracked(LM_JUDGES[w.judge]["model"]),
+    output:
+        res("vote", "judges", "{judge}.jsonl"),
+    params:
+        # the generation settings an LM judge takes from `bench` (judges.factory.bench_params)
+        cfg=sections("seed", "vote", "trust_remote_code", *(f"bench.{k}" for k in sorted(BENCH_DEFAULTS))),
+    log:
+        res("logs", "vote_judge", "{judge}.log"),
+    benchmark:
+        res("logs", "benchmark", "vote_judge", "{judge}.tsv")
+    wildcard_constraints:
+        judge="|".join(LM_JUDGES) or "^$",
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=lambda w: judge_gpus(w.judge),
+    conda:
+        "../../envs/gpu.yaml"
+    shell:
+        "longrm vote judge --config {CONFIG_FILE:q} --items {input.synth_items:q} --judge {wildcards.judge:q}"
+        " --out {output:q} 2> {log:q}"
 
 
 rule vote_run:
     input:
         synth_items=res("synth", "items.jsonl"),
-        judges=[p for m in judge_models() for p in tracked(m)],
+        judgments=[judge_file(n) for n in LM_JUDGES],
     output:
         res("vote", "votes.jsonl"),
     params:
         cfg=sections("seed", "vote"),
+        judgments=judgments_args(),
     log:
         log_of("vote_run"),
     benchmark:
@@ -18,9 +66,10 @@ rule vote_run:
         mem_mb=6000,
         runtime=120,
     conda:
-        "../../envs/gpu.yaml"
+        "../../envs/cpu.yaml"
     shell:
-        "longrm vote run --config {CONFIG_FILE:q} --items {input.synth_items:q} --out {output:q} 2> {log:q}"
+        "longrm vote tally --config {CONFIG_FILE:q} --items {input.synth_items:q} {params.judgments:q}"
+        " --out {output:q} 2> {log:q}"
 
 
 rule vote_audit:
@@ -50,6 +99,7 @@ rule vote_split:
     input:
         synth_items=res("synth", "items.jsonl"),
         votes=res("vote", "votes.jsonl"),
+        judgments=[judge_file(n) for n in LM_JUDGES],
     output:
         sft=res("splits", "sft.jsonl"),
         pref=res("splits", "pref.jsonl"),
@@ -59,6 +109,7 @@ rule vote_split:
     params:
         cfg=sections("seed", "vote"),
         out_dir=res("splits"),
+        judgments=judgments_args(),
     log:
         log_of("vote_split"),
     benchmark:
@@ -71,4 +122,4 @@ rule vote_split:
         "../../envs/cpu.yaml"
     shell:
         "longrm vote split --config {CONFIG_FILE:q} --items {input.synth_items:q} --votes {input.votes:q}"
-        " --out-dir {params.out_dir:q} 2> {log:q}"
+        " {params.judgments:q} --out-dir {params.out_dir:q} 2> {log:q}"

@@ -1,4 +1,8 @@
-"""`longrm vote run|audit|split`: consistency majority voting, its audit, and the data splits."""
+"""`longrm vote run|judge|tally|audit|split`: consistency majority voting, its audit, and the data splits.
+
+`vote run` judges with every judge in one process (at most one LM judge: no process holds two engines);
+the workflow runs `vote judge` once per LM judge (its own job) and `vote tally` (the scorers, plus the
+LM judges' files), which writes the same bytes as `vote run`."""
 
 from __future__ import annotations
 
@@ -14,6 +18,23 @@ def register(sub) -> None:
     r.add_argument("--out", required=True, help="votes JSONL")
     r.add_argument("--timing", help="optional JSON with seconds per judge")
     r.set_defaults(func=_run, prov_inputs=("items",), prov_outputs=("out", "timing"), prov_params=("vote",))
+
+    j = vsub.add_parser("judge", help="one LM judge of vote.judges over every item and order (its own job)")
+    j.add_argument("--config")
+    j.add_argument("--items", required=True, help="BenchItem JSONL (synth output)")
+    j.add_argument("--judge", required=True, help="name of an LM judge in vote.judges")
+    j.add_argument("--out", required=True, help="Judgment JSONL, one per (item, order); resumable")
+    j.set_defaults(func=_judge, prov_inputs=("items",), prov_outputs=("out",), prov_params=("seed", "vote"))
+
+    t = vsub.add_parser("tally", help="the vote from the LM judges' files and the scorers (no model loaded)")
+    t.add_argument("--config")
+    t.add_argument("--items", required=True, help="BenchItem JSONL (synth output)")
+    t.add_argument("--judgments", nargs="*", default=[], metavar="NAME=PATH",
+                   help="`vote judge` output of every LM judge of vote.judges")
+    t.add_argument("--out", required=True, help="votes JSONL")
+    t.add_argument("--timing", help="optional JSON with seconds per judge")
+    t.set_defaults(func=_tally, prov_inputs=("items", "judgments"), prov_outputs=("out", "timing"),
+                   prov_params=("vote",))
 
     a = vsub.add_parser("audit", help="label accuracy vs K and threshold, yield per task/length")
     a.add_argument("--config")
@@ -33,28 +54,41 @@ def register(sub) -> None:
                    prov_params=("seed", "vote"))
 
 
-def run_cmd(cfg: dict, items_path: str, out: str, timing_path: str | None = None) -> dict:
+def run_cmd(cfg: dict, items_path: str, out: str, timing_path: str | None = None,
+            recorded: dict[str, str] | None = None) -> dict:
     import time
 
     from tqdm import tqdm
 
     from longrm.data.io import iter_jsonl, write_json, write_jsonl
     from longrm.data.records import BenchItem
+    from longrm.errors import ConfigError
+    from longrm.vote.judgments import lm_specs
     from longrm.vote.run import make_judges, run_votes
 
-    judges = make_judges(cfg)
+    live = [s["name"] for s in lm_specs(cfg) if s["name"] not in (recorded or {})]
+    if len(live) > 1:
+        raise ConfigError(f"vote.judges has {len(live)} LM judges ({', '.join(live)}): one process holds one "
+                          "engine, so run `longrm vote judge` once per LM judge, then `longrm vote tally`")
+    judges = make_judges(cfg, recorded)
     timing: dict = {}
     t0 = time.perf_counter()
     items = tqdm(_nonempty(iter_jsonl(items_path, BenchItem.from_dict, unique="id"), items_path), desc="vote", unit="item",
                  disable=None)
-    n = write_jsonl(out, run_votes(items, judges, cfg["vote"], timing))
-    for j in judges:
-        j.close()
+    n = write_jsonl(out, _closing(run_votes(items, judges, cfg["vote"], timing), judges))
     summary = {"items": n, "seconds": round(time.perf_counter() - t0, 3),
                "judge_seconds": {k: round(v, 3) for k, v in timing.items()}}
     if timing_path:
         write_json(timing_path, summary)
     return summary
+
+
+def _closing(records, judges):
+    """Pass records through, then close the judges (a replayed file with records left over raises here,
+    before the output is renamed into place)."""
+    yield from records
+    for j in judges:
+        j.close()
 
 
 def _nonempty(records, path):
@@ -75,6 +109,63 @@ def _run(args) -> int:
 
     s = run_cmd(load_config(args.config), args.items, args.out, args.timing)
     print(f"vote run: {s['items']} items in {s['seconds']} s; per judge {s['judge_seconds']}", file=sys.stderr)
+    return 0
+
+
+def parse_named(values: list[str], what: str) -> dict[str, str]:
+    from longrm.errors import ConfigError
+
+    out = {}
+    for v in values:
+        name, sep, path = v.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"{what}: expected NAME=PATH, got {v!r}")
+        if name in out:
+            raise ConfigError(f"{what}: {name!r} given twice")
+        out[name] = path
+    return out
+
+
+def tally_cmd(cfg: dict, items_path: str, judgments: dict[str, str], out: str, timing_path: str | None = None) -> dict:
+    """The vote with every LM judge replayed from its `vote judge` file: no model is loaded here."""
+    from longrm.errors import ConfigError
+    from longrm.vote.judgments import lm_specs
+
+    missing = [s["name"] for s in lm_specs(cfg) if s["name"] not in judgments]
+    if missing:
+        raise ConfigError(f"vote tally: no --judgments for the LM judge(s) {', '.join(missing)} "
+                          "(run `longrm vote judge` for each first)")
+    return run_cmd(cfg, items_path, out, timing_path, recorded=judgments)
+
+
+def _tally(args) -> int:
+    import sys
+
+    from longrm.config import load_config
+
+    s = tally_cmd(load_config(args.config), args.items, parse_named(args.judgments, "--judgments"), args.out,
+                  args.timing)
+    print(f"vote tally: {s['items']} items in {s['seconds']} s; per judge {s['judge_seconds']}", file=sys.stderr)
+    return 0
+
+
+def judge_cmd(cfg: dict, items_path: str, name: str, out: str) -> dict:
+    from longrm.data.io import iter_jsonl
+    from longrm.data.records import BenchItem
+    from longrm.vote.judgments import judge_to_file
+
+    items = _nonempty(iter_jsonl(items_path, BenchItem.from_dict, unique="id"), items_path)
+    return judge_to_file(cfg, name, items, items_path, out)
+
+
+def _judge(args) -> int:
+    import sys
+
+    from longrm.config import load_config
+
+    s = judge_cmd(load_config(args.config), args.items, args.judge, args.out)
+    print(f"vote judge {s['judge']}: {s['records']} judgments ({s['chunks_judged']} chunks judged, "
+          f"{s['chunks_reused']} reused from an interrupted run)", file=sys.stderr)
     return 0
 
 

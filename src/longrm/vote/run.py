@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
 from longrm.data.records import BenchItem, Judgment
@@ -30,32 +31,44 @@ def lm_params(vcfg: dict) -> dict:
     return {k: vcfg[k] for k in ("max_new_tokens", "max_model_len", "batch_size") if k in vcfg}
 
 
-def make_judges(cfg: dict) -> list[Judge]:
+def make_judges(cfg: dict, recorded: dict[str, str] | None = None) -> list[Judge]:
     """Judges of `vote.judges`, through judges.factory.make_judge when it exists (scorers directly
-    otherwise); each is renamed to its spec name."""
+    otherwise); each is renamed to its spec name. A judge named in `recorded` (name -> a `vote judge`
+    file) replays that file instead of loading its model."""
+    recorded = dict(recorded or {})
+    judges = []
+    for spec in cfg["vote"]["judges"]:
+        if spec["name"] in recorded:
+            from longrm.vote.judgments import RecordedJudge
+
+            judge = RecordedJudge(spec["name"], recorded.pop(spec["name"]))
+        else:
+            judge = make_judge_of(spec, cfg)
+        judge.name = spec["name"]
+        judges.append(judge)
+    if recorded:
+        raise ConfigError(f"judgments given for {sorted(recorded)}, which are not vote judges of the config")
+    names = [j.name for j in judges]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"vote.judges: judge names must be unique, got {names}")
+    return judges
+
+
+def make_judge_of(spec: dict, cfg: dict) -> Judge:
     try:
         from longrm.judges.factory import make_judge
     except ModuleNotFoundError as exc:
         if exc.name != "longrm.judges.factory":
             raise
         make_judge = None
-    judges = []
-    for spec in cfg["vote"]["judges"]:
-        if make_judge is not None:
-            judge = make_judge(spec, cfg, lm_params(cfg["vote"]))
-        elif spec["kind"] == "scorer":
-            from longrm.judges.scorers import make_scorer
+    if make_judge is not None:
+        return make_judge(spec, cfg, lm_params(cfg["vote"]))
+    if spec["kind"] == "scorer":
+        from longrm.judges.scorers import make_scorer
 
-            judge = make_scorer(spec["scorer"], cfg)
-        else:
-            raise ConfigError(f"vote.judges: judge {spec['name']!r} of kind {spec['kind']!r} needs "
-                              "longrm.judges.factory, which is not installed")
-        judge.name = spec["name"]
-        judges.append(judge)
-    names = [j.name for j in judges]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"vote.judges: judge names must be unique, got {names}")
-    return judges
+        return make_scorer(spec["scorer"], cfg)
+    raise ConfigError(f"vote.judges: judge {spec['name']!r} of kind {spec['kind']!r} needs "
+                      "longrm.judges.factory, which is not installed")
 
 
 def analysis_of(j: Judgment) -> str:
@@ -110,14 +123,23 @@ def _chunks(items: Iterable[BenchItem], size: int) -> Iterator[list[BenchItem]]:
         yield buf
 
 
-def run_votes(items: Iterable[BenchItem], judges: Sequence[Judge], vcfg: dict, timing: dict | None = None,
-              order_seed: int = 42) -> Iterator[dict]:
-    """Stream vote records; `timing` collects seconds per judge."""
-    timing = timing if timing is not None else {}
+@dataclass
+class Chunk:
+    """Up to CHUNK items and their (item, order) jobs: every judge is asked for exactly these, in this
+    order and batch, whether it runs in the vote's process or in its own job (same batches, same bytes)."""
+
+    index: int
+    items: list[BenchItem]
+    orders_of: dict[str, list[list[int]]]
+    flat_items: list[BenchItem]
+    flat_orders: list[list[int]]
+
+
+def vote_chunks(items: Iterable[BenchItem], vcfg: dict, order_seed: int = 42) -> Iterator[Chunk]:
+    """The items in chunks of CHUNK with their orders; a repeated item id is an error."""
     seen: set[str] = set()
-    for chunk in _chunks(items, CHUNK):
-        flat_items, flat_orders, owner = [], [], []
-        orders_of = {}
+    for index, chunk in enumerate(_chunks(items, CHUNK)):
+        orders_of, flat_items, flat_orders = {}, [], []
         for item in chunk:
             if item.id in seen:
                 raise ConfigError(f"duplicate item id {item.id!r} in the items file")
@@ -126,13 +148,20 @@ def run_votes(items: Iterable[BenchItem], judges: Sequence[Judge], vcfg: dict, t
             for o in orders_of[item.id]:
                 flat_items.append(item)
                 flat_orders.append(o)
-                owner.append(item.id)
-        per_item: dict[str, dict[str, list[Judgment]]] = {it.id: {} for it in chunk}
+        yield Chunk(index, chunk, orders_of, flat_items, flat_orders)
+
+
+def run_votes(items: Iterable[BenchItem], judges: Sequence[Judge], vcfg: dict, timing: dict | None = None,
+              order_seed: int = 42) -> Iterator[dict]:
+    """Stream vote records; `timing` collects seconds per judge."""
+    timing = timing if timing is not None else {}
+    for chunk in vote_chunks(items, vcfg, order_seed):
+        per_item: dict[str, dict[str, list[Judgment]]] = {it.id: {} for it in chunk.items}
         for judge in judges:
             t0 = time.perf_counter()
-            out = judge.judge(flat_items, flat_orders)
+            out = judge.judge(chunk.flat_items, chunk.flat_orders)
             timing[judge.name] = timing.get(judge.name, 0.0) + time.perf_counter() - t0
-            for iid, j in zip(owner, out):
-                per_item[iid].setdefault(judge.name, []).append(j)
-        for item in chunk:
-            yield vote_record(item, orders_of[item.id], per_item[item.id], vcfg)
+            for item, j in zip(chunk.flat_items, out):
+                per_item[item.id].setdefault(judge.name, []).append(j)
+        for item in chunk.items:
+            yield vote_record(item, chunk.orders_of[item.id], per_item[item.id], vcfg)
