@@ -49,8 +49,11 @@ def register(sub) -> None:
     s.add_argument("--config")
     s.add_argument("--items", required=True)
     s.add_argument("--votes", required=True)
+    s.add_argument("--judgments", nargs="*", default=[], metavar="NAME=PATH",
+                   help="`vote judge` files of LM judges: their judgments that disagree with the vote become "
+                        "the preference negatives (templated ones fill up)")
     s.add_argument("--out-dir", required=True, help="folder for sft/pref/disrm/bench.jsonl and report.json")
-    s.set_defaults(func=_split, prov_inputs=("items", "votes"), prov_outputs=("out_dir",),
+    s.set_defaults(func=_split, prov_inputs=("items", "votes", "judgments"), prov_outputs=("out_dir",),
                    prov_params=("seed", "vote"))
 
 
@@ -165,7 +168,7 @@ def _judge(args) -> int:
 
     s = judge_cmd(load_config(args.config), args.items, args.judge, args.out)
     print(f"vote judge {s['judge']}: {s['records']} judgments ({s['chunks_judged']} chunks judged, "
-          f"{s['chunks_reused']} reused from an interrupted run)", file=sys.stderr)
+          f"{s['chunks_reused']} reused from an interrupted run) in {s['seconds']} s of judging", file=sys.stderr)
     return 0
 
 
@@ -201,13 +204,14 @@ def _audit(args) -> int:
     return 0
 
 
-def split_cmd(cfg: dict, items_path: str, votes_path: str, out_dir: str) -> dict:
+def split_cmd(cfg: dict, items_path: str, votes_path: str, out_dir: str,
+              judgments: dict[str, str] | None = None) -> dict:
     from pathlib import Path
 
     from longrm.data.io import write_json
     from longrm.vote.split import split
 
-    report = split(cfg, items_path, votes_path, out_dir)
+    report = split(cfg, items_path, votes_path, out_dir, judgments)
     write_json(Path(out_dir) / "report.json", report)
     return report
 
@@ -217,6 +221,9 @@ def _split(args) -> int:
 
     from longrm.config import load_config
 
-    r = split_cmd(load_config(args.config), args.items, args.votes, args.out_dir)
-    print(f"vote split: {r['counts']}", file=sys.stderr)
+    r = split_cmd(load_config(args.config), args.items, args.votes, args.out_dir,
+                  parse_named(args.judgments, "--judgments"))
+    neg = r["negatives"]["pairwise"]
+    print(f"vote split: {r['counts']}; pairwise negatives: {neg['judges']} from LM judges, {neg['template']} "
+          "templated", file=sys.stderr)
     return 0

@@ -1,7 +1,8 @@
 """One LM judge of the vote in its own process (`vote judge`), and its judgments read back by the tally.
 
 `vote judge` writes one Judgment per (item, order), in the order `vote run` asks for them (items file
-order, CHUNK items per call to the judge, the same batches), to R/vote/judges/NAME.jsonl. The tally
+order, CHUNK items per call to the judge, the same batches), to R/vote/judges/NAME.jsonl (latency_s 0:
+the judge's time goes to its log, so the same inputs give the same bytes). The tally
 (`vote tally`) replays these files through `RecordedJudge`, so the votes are byte-identical to the
 single-process `vote run` over the same judges.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -154,6 +156,7 @@ def judge_to_file(cfg: dict, name: str, items: Iterable[BenchItem], items_path: 
     parts = _open_parts(out, name, fingerprint(cfg, spec, items_path))
     engine = _LazyJudge(cfg, spec)
     done = judged = 0
+    seconds = 0.0
     paths = []
     try:
         for chunk in vote_chunks(items, cfg["vote"], order_seed):
@@ -162,9 +165,12 @@ def judge_to_file(cfg: dict, name: str, items: Iterable[BenchItem], items_path: 
             if _finished_chunk(path, chunk, name) is not None:
                 done += 1
                 continue
-            records = engine().judge(chunk.flat_items, chunk.flat_orders)
-            for rec in records:
-                rec.judge = name
+            judge = engine()
+            t0 = time.perf_counter()
+            records = judge.judge(chunk.flat_items, chunk.flat_orders)
+            seconds += time.perf_counter() - t0
+            for rec in records:  # timings go to the log, so the same inputs give the same bytes
+                rec.judge, rec.latency_s = name, 0.0
             why = check_records(records, chunk.flat_items, chunk.flat_orders, name)
             if why:
                 raise RuntimeError(f"judge {name} returned {why}")
@@ -174,7 +180,8 @@ def judge_to_file(cfg: dict, name: str, items: Iterable[BenchItem], items_path: 
         engine.close()
     n = _concatenate(paths, out)
     shutil.rmtree(parts)
-    return {"judge": name, "records": n, "chunks_reused": done, "chunks_judged": judged}
+    return {"judge": name, "records": n, "chunks_reused": done, "chunks_judged": judged,
+            "seconds": round(seconds, 3)}
 
 
 def _concatenate(paths: Sequence[Path], out: str | Path) -> int:
@@ -187,33 +194,48 @@ def _concatenate(paths: Sequence[Path], out: str | Path) -> int:
     return n
 
 
-class RecordedJudge(Judge):
-    """Replays a `vote judge` file: each call must ask for exactly the next (item, order) jobs of the
-    file, else InputError naming the file, the line and the field that differs."""
+class JudgmentReader:
+    """Reads a `vote judge` file in step with the vote: `next_for(item_id, order)` is the next record and
+    must be that judge's judgment of that item in that order, else InputError naming file, line, field."""
 
     def __init__(self, name: str, path: str | Path):
         self.name, self.path = name, str(path)
         self._records: Iterator = iter_jsonl(path, lambda o, p, n: (n, Judgment.from_dict(o, p, n)))
         self._line = 0
 
-    def judge(self, items, orders):
-        out = []
-        for item, order in zip(items, orders):
-            line, rec = next(self._records, (None, None))
-            if rec is None:
-                raise InputError(self.path, f"ends after line {self._line}: no judgment for item {item.id!r}, "
-                                 f"order {order} (a partial file: rerun `vote judge {self.name}`)")
-            self._line = line
-            for field, got, want in (("judge", rec.judge, self.name), ("id", rec.id, item.id),
-                                     ("order", list(rec.order), list(order))):
-                if got != want:
-                    raise InputError(self.path, f"{field} {got!r} where {want!r} was expected "
-                                     "(judgments of other items, settings or judge)", line, field)
-            out.append(rec)
-        return out
+    def next_for(self, item_id: str, order: list[int]) -> Judgment:
+        line, rec = next(self._records, (None, None))
+        if rec is None:
+            raise InputError(self.path, f"ends after line {self._line}: no judgment of item {item_id!r} in order "
+                             f"{order} (a partial file: rerun `longrm vote judge --judge {self.name}`)")
+        self._line = line
+        for field, got, want in (("judge", rec.judge, self.name), ("id", rec.id, item_id),
+                                 ("order", list(rec.order), list(order))):
+            if got != want:
+                raise InputError(self.path, f"{field} {got!r} where {want!r} was expected (judgments of other "
+                                 "items, settings or judge)", line, field)
+        return rec
 
-    def close(self) -> None:
-        """Raise when the file holds more records than the vote asked for."""
+    def take(self, item_id: str, orders: Sequence[list[int]]) -> list[Judgment]:
+        """An item's judgments, one per order."""
+        return [self.next_for(item_id, order) for order in orders]
+
+    def finish(self) -> None:
+        """Raise when records are left over."""
         line, rec = next(self._records, (None, None))
         if rec is not None:
             raise InputError(self.path, "more judgments than the items and orders of the vote", line, "id")
+
+
+class RecordedJudge(Judge):
+    """Replays a `vote judge` file as a judge: each call must ask for exactly its next (item, order) jobs."""
+
+    def __init__(self, name: str, path: str | Path):
+        self.name = name
+        self.reader = JudgmentReader(name, path)
+
+    def judge(self, items, orders):
+        return [self.reader.next_for(item.id, order) for item, order in zip(items, orders)]
+
+    def close(self) -> None:
+        self.reader.finish()

@@ -10,8 +10,11 @@ become training data with the VOTED label:
   sft.jsonl    SFTExample per (item, order): judge prompt -> the agreeing judge's rationale + voted verdict;
                with the pointwise format also one per (item, response): -> [Score: k] from its voted rank
   pref.jsonl   PrefPair per (item, order): chosen = that target; rejected = up to max_negatives wrong
+               judgments: first the LM judges' real judgments in that order that disagree with the vote
+               (given `vote judge` files: the paper's failure mode), then, as a fallback, templated wrong
                verdicts whose rationales cite an irrelevant chunk or a contradicted fact; pointwise:
-               rejected = the max_negatives scores farthest from the right one
+               rejected = the max_negatives scores farthest from the right one (templated);
+               extra.negative_sources names each negative's source (a judge, or "template")
   disrm.jsonl  PrefPair per item: task prompt; chosen = voted-best response; rejected = the others, voted order
 A source found in both the benchmark and a training split raises (nothing is written then).
 """
@@ -23,7 +26,7 @@ import itertools
 from collections import Counter
 
 from longrm.data.io import atomic_write, dumps, iter_jsonl
-from longrm.data.records import BenchItem, PrefPair, SFTExample
+from longrm.data.records import BenchItem, Judgment, PrefPair, SFTExample
 from longrm.errors import InputError, LongRMError
 from longrm.judges.prompts import (SCORE_MAX, SCORE_MIN, build_point_prompt, build_prompt, format_score,
                                    format_verdict, judgment_target, letter, score_for_rank)
@@ -31,6 +34,9 @@ from longrm.judges.scorers import (best_sentence, content_words, context_and_que
                                    sentences, words)
 from longrm.seeding import derive_seed, rng_for
 from longrm.synth.perturb import contradict
+from longrm.vote.run import analysis_of
+
+TEMPLATE = "template"
 
 SPLITS = ("bench", "sft", "pref", "disrm")
 
@@ -116,9 +122,48 @@ def fallback_analysis(item: BenchItem, majority: list[int], order: list[int]) ->
     return f"Response {letter(order.index(majority[0]))} is the one best supported by the context."
 
 
-def judge_records(item: BenchItem, v: dict, formats: list[str], placement: str, max_neg: int, seed: int):
+def real_negatives(real: dict[str, list[Judgment]], k: int, order: list[int], majority: list[int],
+                   placement: str) -> list[tuple[str, str]]:
+    """(judge, judgment target) of each LM judge's parsed judgment in order k whose ranking disagrees
+    with the vote: its own rationale and verdict, laid out like the chosen target (`placement`)."""
+    out = []
+    for name, judgments in real.items():
+        j = judgments[k]
+        if j.ranking is None or list(j.ranking) == list(majority):
+            continue
+        analysis = analysis_of(j) if placement != "none" else ""
+        out.append((name, judgment_target(analysis, format_verdict(positions_of(j.ranking, order)), placement)))
+    return out
+
+
+def pairwise_negatives(item: BenchItem, majority: list[int], order: list[int], target: str, placement: str,
+                       max_neg: int, rng, real: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """Up to max_neg distinct wrong judgments (not the target) and the source of each: the LM judges' real
+    ones first, then templated ones as a fallback."""
+    negatives, sources = [], []
+    for name, neg in real:
+        if len(negatives) < max_neg and neg not in negatives and neg != target:
+            negatives.append(neg)
+            sources.append(name)
+    for j, wrong in enumerate(wrong_rankings(majority, rng, max_neg)):
+        if len(negatives) >= max_neg:
+            break
+        kind = ("irrelevant", "contradicted")[j % 2]
+        for _ in range(3):  # re-draw a duplicate (same chunk cited for the same verdict)
+            neg = judgment_target(negative_rationale(kind, item, wrong, order, rng),
+                                  format_verdict(positions_of(wrong, order)), placement)
+            if neg not in negatives and neg != target:
+                negatives.append(neg)
+                sources.append(TEMPLATE)
+                break
+    return negatives, sources
+
+
+def judge_records(item: BenchItem, v: dict, formats: list[str], placement: str, max_neg: int, seed: int,
+                  real: dict[str, list[Judgment]] | None = None):
     """("sft" | "pref", record) pairs of a kept training item: per presentation order (pairwise/ranking)
-    and per response (pointwise), labelled by the vote."""
+    and per response (pointwise), labelled by the vote. `real`: the LM judges' judgments of the item, one
+    per order of the vote (their disagreeing ones become the pairwise negatives)."""
     majority = v["majority"]
     rationale = v["rationales"].get(v["rationale_judge"]) if v["rationale_judge"] else None
     rng = rng_for(seed, "split", item.id)
@@ -130,16 +175,10 @@ def judge_records(item: BenchItem, v: dict, formats: list[str], placement: str, 
         target = judgment_target(analysis, format_verdict(positions_of(majority, order)), placement)
         meta = {**base, "format": "pairwise", "order": order}
         yield "sft", SFTExample(id=f"{item.id}/o{k}", prompt=prompt, response=target, extra=meta)
-        negatives: list[str] = []
-        for j, wrong in enumerate(wrong_rankings(majority, rng, max_neg)):
-            kind = ("irrelevant", "contradicted")[j % 2]
-            for _ in range(3):  # re-draw a duplicate (same chunk cited for the same verdict)
-                neg = judgment_target(negative_rationale(kind, item, wrong, order, rng),
-                                      format_verdict(positions_of(wrong, order)), placement)
-                if neg not in negatives and neg != target:
-                    negatives.append(neg)
-                    break
-        yield "pref", PrefPair(id=f"{item.id}/o{k}", prompt=prompt, chosen=target, rejected=negatives, extra=meta)
+        found = real_negatives(real, k, order, majority, placement) if real else []
+        negatives, sources = pairwise_negatives(item, majority, order, target, placement, max_neg, rng, found)
+        yield "pref", PrefPair(id=f"{item.id}/o{k}", prompt=prompt, chosen=target, rejected=negatives,
+                               extra={**meta, "negative_sources": sources})
     analyses = point_analyses(item, majority[0]) if "pointwise" in formats and placement != "none" else None
     for idx in range(len(item.responses)) if "pointwise" in formats else []:
         score = score_for_rank(majority.index(idx), len(majority))
@@ -149,11 +188,33 @@ def judge_records(item: BenchItem, v: dict, formats: list[str], placement: str, 
         target = judgment_target(analysis, format_score(score), placement)
         yield "sft", SFTExample(id=f"{item.id}/p{idx}", prompt=prompt, response=target, extra=meta)
         negatives = [judgment_target(analysis, format_score(w), placement) for w in wrong_scores(score, max_neg)]
-        yield "pref", PrefPair(id=f"{item.id}/p{idx}", prompt=prompt, chosen=target, rejected=negatives, extra=meta)
+        yield "pref", PrefPair(id=f"{item.id}/p{idx}", prompt=prompt, chosen=target, rejected=negatives,
+                               extra={**meta, "negative_sources": [TEMPLATE] * len(negatives)})
 
 
-def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
+def count_negatives(stats: Counter, rec: PrefPair) -> None:
+    fmt, sources = rec.extra["format"], rec.extra["negative_sources"]
+    for src in sources:
+        stats[(fmt, "judges" if src != TEMPLATE else TEMPLATE)] += 1
+        if src != TEMPLATE:
+            stats[("by_judge", src)] += 1
+    stats[(fmt, "records_with_judge_negatives" if any(s != TEMPLATE for s in sources) else "records_template_only")] += 1
+
+
+def negatives_report(stats: Counter, judges: list[str]) -> dict:
+    """Where the preference negatives came from: per format, counts by source and records."""
+    keys = ("judges", TEMPLATE, "records_with_judge_negatives", "records_template_only")
+    report = {fmt: {k: stats[(fmt, k)] for k in keys} for fmt in ("pairwise", "pointwise")}
+    report["lm_judges"] = judges
+    report["by_judge"] = {name: stats[("by_judge", name)] for name in judges}
+    return report
+
+
+def split(cfg: dict, items_path: str, votes_path: str, out_dir, judgments: dict[str, str] | None = None) -> dict:
+    """`judgments`: LM judge name -> its `vote judge` file (real judgments for the pairwise negatives)."""
     from pathlib import Path
+
+    from longrm.vote.judgments import JudgmentReader
 
     vcfg = cfg["vote"]
     scfg = vcfg.get("splits", {})
@@ -170,6 +231,13 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
     written = {s: set() for s in SPLITS}
     counts = {s: 0 for s in SPLITS}
     stats = Counter()
+    judgments = dict(judgments or {})
+    unknown = sorted(set(judgments) - {j["name"] for j in vcfg["judges"]})
+    if unknown:
+        raise InputError(next(iter(judgments.values())), f"judgments of {unknown}, which are not vote judges "
+                         "of the config")
+    readers = {j["name"]: JudgmentReader(j["name"], judgments[j["name"]])
+               for j in vcfg["judges"] if j["name"] in judgments}
     with contextlib.ExitStack() as stack:
         files = {s: stack.enter_context(atomic_write(out_dir / f"{s}.jsonl")) for s in SPLITS}
 
@@ -184,6 +252,7 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
             if v is None:
                 raise InputError(items_path, f"item {item.id!r} has no vote in {votes_path}", line, "id")
             source = v["source_id"]
+            real = {name: r.take(item.id, v["orders"]) for name, r in readers.items()}
             if source in bench_sources:
                 emit("bench", obj, source)
                 continue
@@ -193,14 +262,18 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
                 continue
             stats["train_items_kept"] += 1
             stats["train_label_errors"] += v["majority"] != item.gold_ranking
-            for name, rec in judge_records(item, v, formats, placement, max_neg, cfg["seed"]):
+            for name, rec in judge_records(item, v, formats, placement, max_neg, cfg["seed"], real):
                 emit(name, rec, source)
+                if name == "pref":
+                    count_negatives(stats, rec)
             majority, responses = v["majority"], item.responses
             emit("disrm", PrefPair(id=item.id, prompt=item.task_prompt, chosen=responses[majority[0]],
                                    rejected=[responses[i] for i in majority[1:]],
                                    extra={"source_id": source, "voted": majority, "task": item.task,
                                           "length_bucket": item.length_bucket}), source)
         check_disjoint(written)
+        for r in readers.values():
+            r.finish()
     return {
         "counts": counts, "sources": {s: len(written[s]) for s in SPLITS},
         "bench_sources": len(bench_sources), "all_sources": len({v["source_id"] for v in votes.values()}),
@@ -210,4 +283,5 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir) -> dict:
         "train_items_dropped": stats["train_items_dropped"],
         "train_label_error_rate": (stats["train_label_errors"] / stats["train_items_kept"]
                                    if stats["train_items_kept"] else None),
+        "negatives": negatives_report(stats, list(readers)),
     }
