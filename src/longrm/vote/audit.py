@@ -13,11 +13,14 @@ import itertools
 from collections import defaultdict
 from typing import Sequence
 
-from longrm.seeding import rng_for
+import numpy as np
+
+from longrm.seeding import derive_seed, rng_for
 from longrm.vote.tally import tally
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 MAX_SUBSETS = 256
+BOOTSTRAP = 1000  # item resamples behind each 95% interval of the fair comparison
 
 
 def _vote_over(votes: list[dict], names: Sequence[str], threshold: float, min_judges: int) -> dict:
@@ -42,6 +45,75 @@ def judge_stats(votes: list[dict], name: str) -> dict:
         "consistent_accuracy": (sum(v["judges"][name]["label"] == v["gold"] for v in cons) / len(cons)) if cons else None,
         "per_order_accuracy_on_kept": sum(kept_orders) / len(kept_orders) if kept_orders else None,
     }
+
+
+def judge_item_score(v: dict, name: str) -> float:
+    """A single judge used alone on one item: the share of its orders whose verdict equals gold
+    (an unparsed verdict counts as wrong)."""
+    rankings = v["judges"][name]["rankings"]
+    return sum(r == v["gold"] for r in rankings) / len(rankings) if rankings else 0.0
+
+
+def vote_item_score(v: dict) -> float:
+    """The vote's majority label against gold (no majority, a tie, counts as wrong)."""
+    return float(v["majority"] is not None and v["majority"] == v["gold"])
+
+
+def _interval(samples: np.ndarray) -> tuple[float, float]:
+    return float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))
+
+
+def _cell(scores: np.ndarray, idx: np.ndarray) -> dict:
+    """{acc, lo, hi}: the mean and its percentile 95% interval over the item resamples `idx`."""
+    if not len(scores):
+        return {"acc": None, "lo": None, "hi": None}
+    lo, hi = _interval(scores[idx].mean(axis=1)) if len(idx) else (None, None)
+    return {"acc": _r(scores.mean()), "lo": _r(lo), "hi": _r(hi)}
+
+
+def _diff(a: np.ndarray, b: np.ndarray, idx: np.ndarray) -> dict:
+    """Paired difference mean(a - b) over the same resampled items, with its 95% interval."""
+    cell = _cell(a - b, idx)
+    return {"diff": cell["acc"], "lo": cell["lo"], "hi": cell["hi"]}
+
+
+def _r(x):
+    return None if x is None else round(float(x), 6)
+
+
+def _resamples(n: int, n_boot: int, seed: int, *key) -> np.ndarray:
+    """n_boot resamples of n items (seeded from the config seed and `key`); none when n < 2."""
+    if n < 2 or n_boot <= 0:
+        return np.zeros((0, n), dtype=np.int64)
+    return np.random.default_rng(derive_seed(seed, "vote-fair", *key)).integers(0, n, size=(n_boot, n))
+
+
+def fair_comparison(votes: list[dict], names: Sequence[str], seed: int, n_boot: int = BOOTSTRAP) -> tuple[dict, dict]:
+    """The vote against each single judge on the same items (docs/formats/vote.md, "fair"):
+    same_items     the items the vote keeps: the vote's label vs each judge used alone (share of its orders
+                   right), paired resamples of those items;
+    own_consistent each judge's order-consistent items: its label vs the vote's majority label there.
+    Returns ("fair", "fair_paired"): the accuracies with 95% intervals, and the paired differences
+    vote - judge with theirs."""
+    kept = [v for v in votes if v["kept"]]
+    idx = _resamples(len(kept), n_boot, seed, "same_items")
+    vote = np.array([vote_item_score(v) for v in kept])
+    per_judge = {n: np.array([judge_item_score(v, n) for v in kept]) for n in names}
+    judges = {n: _cell(x, idx) for n, x in per_judge.items()}
+    best = max(names, key=lambda n: (judges[n]["acc"] if judges[n]["acc"] is not None else -1.0,
+                                     -list(names).index(n)), default=None)
+    same = {"n": len(kept), "vote": _cell(vote, idx), "judges": judges, "best_judge": best}
+    paired_same = {n: _diff(vote, x, idx) for n, x in per_judge.items()}
+    own, paired_own = {}, {}
+    for n in names:
+        cons = [v for v in votes if v["judges"][n]["label"] is not None]
+        jdx = _resamples(len(cons), n_boot, seed, "own_consistent", n)
+        judge = np.array([float(v["judges"][n]["label"] == v["gold"]) for v in cons])
+        vote_there = np.array([vote_item_score(v) for v in cons])
+        own[n] = {"n": len(cons), "judge": _cell(judge, jdx), "vote": _cell(vote_there, jdx)}
+        paired_own[n] = _diff(vote_there, judge, jdx)
+    return ({"same_items": same, "own_consistent": own},
+            {"bootstrap": n_boot, "same_items": paired_same, "own_consistent": paired_own})
 
 
 def _mean(xs):
@@ -82,12 +154,18 @@ def audit(votes: list[dict], threshold: float, min_judges: int, seed: int = 0) -
                        for g, vs in sorted(d.items())} for key, d in groups.items()}
     kept_acc = full["accuracy"]
     best_acc = judges[best]["per_order_accuracy"] if best else None
+    fair, paired = fair_comparison(votes, names, seed)
+    same = fair["same_items"]
+    best_same = same["judges"][same["best_judge"]]["acc"] if same["best_judge"] else None
     return {
+        "fair": fair, "fair_paired": paired,
         "items": len(votes), "judges": names, "threshold": threshold, "min_judges": min_judges,
         "vote": full, "judge_stats": judges, "best_single_judge": best,
         "best_single_accuracy": best_acc,
         "best_single_accuracy_on_kept": judges[best]["per_order_accuracy_on_kept"] if best else None,
-        "vote_beats_best_single": (kept_acc is not None and best_acc is not None and kept_acc > best_acc),
+        # the headline, on the same items: the vote's label vs the best single judge on the items the vote keeps
+        "vote_beats_best_single": (same["vote"]["acc"] is not None and best_same is not None
+                                   and same["vote"]["acc"] > best_same),
         "best_consistent_judge": best_cons,
         "best_consistent_accuracy": judges[best_cons]["consistent_accuracy"] if best_cons else None,
         "best_consistent_coverage": judges[best_cons]["consistency"] if best_cons else None,

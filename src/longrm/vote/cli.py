@@ -199,8 +199,10 @@ def _audit(args) -> int:
     from longrm.config import load_config
 
     r = audit_cmd(load_config(args.config), args.items, args.votes, args.out, args.figure)
-    print(f"vote audit: vote accuracy {r['vote']['accuracy']} on {r['vote']['kept']}/{r['items']} kept items; "
-          f"best single judge {r['best_single_judge']} {r['best_single_accuracy']:.3f}", file=sys.stderr)
+    same = r["fair"]["same_items"]
+    best = same["best_judge"]
+    print(f"vote audit: on the {same['n']}/{r['items']} items the vote keeps, vote {same['vote']['acc']} vs best "
+          f"single judge {best} {same['judges'][best]['acc'] if best else None} (same items)", file=sys.stderr)
     return 0
 
 

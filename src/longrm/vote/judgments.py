@@ -26,7 +26,8 @@ from longrm.data.io import atomic_write, dumps, iter_jsonl, read_json, sha256_fi
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import ConfigError, InputError
 from longrm.judges.base import Judge
-from longrm.vote.run import CHUNK, Chunk, lm_params, vote_chunks
+from longrm.vote import run as vote_run
+from longrm.vote.run import Chunk, lm_params, vote_chunks
 
 FINGERPRINT = "fingerprint.json"
 
@@ -73,7 +74,7 @@ def fingerprint(cfg: dict, spec: dict, items_path: str | Path) -> dict:
     from longrm.judges.factory import bench_params
 
     vcfg = cfg["vote"]
-    return {"items_sha256": sha256_file(items_path), "spec": spec, "seed": cfg.get("seed"), "chunk": CHUNK,
+    return {"items_sha256": sha256_file(items_path), "spec": spec, "seed": cfg.get("seed"), "chunk": vote_run.CHUNK,
             "orders": [vcfg.get("orders", "all"), vcfg.get("bon_orders", 2)],
             "params": bench_params(cfg, lm_params(vcfg)), "trust_remote_code": cfg.get("trust_remote_code"),
             "checkpoint": _checkpoint_files(spec["model"])}
