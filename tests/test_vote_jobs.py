@@ -302,3 +302,25 @@ def test_fair_comparison_in_the_audit_file(setup):
         assert set(o) == {"n", "judge", "vote"}
         assert o["n"] == sum(v["judges"][name]["consistent"] for v in votes)
     assert fair["own_consistent"]["lm-b"]["n"] == 0          # position-biased: never consistent on a pair
+
+
+def test_report_vote_table_and_figure_lead_with_the_fair_comparison(tmp_path):
+    """Seen failing before: the report had no same-items table and its vote reading compared the vote on
+    kept items with nothing on the same items."""
+    from longrm.report import figures as F
+    from longrm.report import tables as T
+
+    rep = json.loads(json.dumps(audit(_fair_votes(), 0.6, 2, seed=3)))  # as read back from audit.json
+    df = T.vote_fair_table(rep)
+    assert list(df["judge"]) == ["a", "b", "c"] * 2 and list(df.columns) == T.FAIR_COLUMNS
+    a = df[(df["items"] == T.SAME_ITEMS) & (df["judge"] == "a")].iloc[0]
+    assert (a["n"], a["judge_acc"]) == (11, 1.0) and a["vote_acc"] == pytest.approx(10 / 11, abs=1e-6)
+    assert a["vote_minus_judge"] == pytest.approx(-1 / 11, abs=1e-6)
+    text = T.read_vote_fair(df)
+    assert text.startswith("On the 11 items the vote keeps, the vote's label is right 0.909 [")
+    assert "best single judge on the same items, a (every order), 1.000" in text
+    fig, reading = F.vote_vs_judges(rep)
+    assert reading.startswith(text)
+    png, _ = F.save(fig, tmp_path, "vote_vs_judges")
+    assert png.stat().st_size > 10_000
+    assert T.read_vote_fair(T.vote_fair_table({"by_k": []})).startswith("No fair comparison")

@@ -127,21 +127,39 @@ def reliability_by_length(metrics: dict):
 
 
 def vote_vs_judges(audit: dict):
+    """Left: the vote and each single judge on the same items (those the vote keeps), with 95% intervals
+    (the headline); right: label accuracy and yield vs the number of judges."""
     df = T.vote_table(audit)
-    if df.empty:
+    fair = T.vote_fair_table(audit)
+    same = fair[fair["items"] == T.SAME_ITEMS].dropna(subset=["judge_acc"])
+    if df.empty and same.empty:
         return None
     plt, _ = _plt()
-    fig, ax = plt.subplots(figsize=(6.0, 3.8))
-    ax.plot(df["k"], df["accuracy"].astype(float), marker="o", label="label accuracy (config order)")
-    ax.plot(df["k"], df["subsets_accuracy"].astype(float), marker="s", linestyle="--",
-            label="label accuracy (mean over judge subsets)")
-    ax.plot(df["k"], df["yield"].astype(float), marker="^", label="yield (share kept)")
-    ax.set_xticks(df["k"])
-    ax.set_xlabel("number of judges K")
-    ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=8)
-    ax.set_title("Consistency majority vote vs number of judges")
-    return fig, T.read_vote(df)
+    fig, (left, ax) = plt.subplots(1, 2, figsize=(11.0, 3.8), gridspec_kw={"width_ratios": [1, 1.2]})
+    if not same.empty:
+        names = ["vote"] + list(same["judge"])
+        accs = [float(same["vote_acc"].iloc[0])] + list(same["judge_acc"].astype(float))
+        los = [same["vote_lo"].iloc[0]] + list(same["judge_lo"])
+        his = [same["vote_hi"].iloc[0]] + list(same["judge_hi"])
+        err = [[a - (lo if lo is not None and not math.isnan(lo) else a) for a, lo in zip(accs, los)],
+               [(hi if hi is not None and not math.isnan(hi) else a) - a for a, hi in zip(accs, his)]]
+        left.bar(range(len(names)), accs, yerr=err, capsize=3, color=["C3"] + ["C0"] * (len(names) - 1))
+        left.set_xticks(range(len(names)), names, rotation=30, ha="right")
+        left.set_ylim(0, 1.02)
+        left.set_ylabel("label accuracy")
+        left.set_title(f"Same items: the {int(same['n'].iloc[0])} the vote keeps")
+    if not df.empty:
+        ax.plot(df["k"], df["accuracy"].astype(float), marker="o", label="label accuracy (config order)")
+        ax.plot(df["k"], df["subsets_accuracy"].astype(float), marker="s", linestyle="--",
+                label="label accuracy (mean over judge subsets)")
+        ax.plot(df["k"], df["yield"].astype(float), marker="^", label="yield (share kept)")
+        ax.set_xticks(df["k"])
+        ax.set_xlabel("number of judges K")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=8)
+        ax.set_title("Consistency majority vote vs number of judges")
+    reading = T.read_vote_fair(fair) + (" " + T.read_vote(df) if not df.empty else "")
+    return fig, reading
 
 
 def training_curves(runs: dict):
@@ -262,7 +280,8 @@ FIGURES = {
     "bon_ranks": ("Best-of-N Rank2 / Rank3 / Rank4", bon_ranks, "metrics"),
     "reliability_by_length": ("Order consistency, parse failure and truncation by length",
                               reliability_by_length, "metrics"),
-    "vote_vs_judges": ("Vote label accuracy vs number of judges", vote_vs_judges, "audit"),
+    "vote_vs_judges": ("The vote vs single judges on the same items, and vs number of judges", vote_vs_judges,
+                       "audit"),
     "training_curves": ("Training curves", training_curves, "runs"),
     "benchmark": ("Memory and throughput benchmark", benchmark, "benchmarks"),
     "stage_times": ("Wall time and memory of each job", stage_times, "stage_times"),

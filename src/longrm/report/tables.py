@@ -123,6 +123,66 @@ def vote_table(audit: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+FAIR_COLUMNS = ["items", "judge", "n", "judge_acc", "judge_lo", "judge_hi", "vote_acc", "vote_lo", "vote_hi",
+                "vote_minus_judge", "diff_lo", "diff_hi"]
+SAME_ITEMS, OWN_CONSISTENT = "kept by the vote", "judge's consistent"
+
+
+def _fair_row(items: str, name: str, n, judge: dict, vote: dict, diff: dict) -> dict:
+    return {"items": items, "judge": name, "n": n, "judge_acc": judge.get("acc"), "judge_lo": judge.get("lo"),
+            "judge_hi": judge.get("hi"), "vote_acc": vote.get("acc"), "vote_lo": vote.get("lo"),
+            "vote_hi": vote.get("hi"), "vote_minus_judge": diff.get("diff"), "diff_lo": diff.get("lo"),
+            "diff_hi": diff.get("hi")}
+
+
+def vote_fair_table(audit: dict) -> pd.DataFrame:
+    """The vote against each single judge on the same items (docs/formats/vote.md, "fair"): on the items the
+    vote keeps (each judge used alone, every order), and on each judge's own order-consistent items; with
+    95% intervals and the paired difference vote - judge."""
+    fair, paired = audit.get("fair"), audit.get("fair_paired") or {}
+    if not fair:
+        return pd.DataFrame(columns=FAIR_COLUMNS)
+    same, own = fair["same_items"], fair["own_consistent"]
+    names = [n for n in audit.get("judges") or [] if n in same["judges"]] or sorted(same["judges"])  # config order
+    rows = [_fair_row(SAME_ITEMS, name, same["n"], same["judges"][name], same["vote"],
+                      paired.get("same_items", {}).get(name, {})) for name in names]
+    rows += [_fair_row(OWN_CONSISTENT, name, own[name]["n"], own[name]["judge"], own[name]["vote"],
+                       paired.get("own_consistent", {}).get(name, {})) for name in names if name in own]
+    return pd.DataFrame(rows, columns=FAIR_COLUMNS)
+
+
+def _interval(lo, hi) -> str:
+    return "" if lo is None or hi is None or pd.isna(lo) or pd.isna(hi) else f" [{lo:.3f}, {hi:.3f}]"
+
+
+def read_vote_fair(df: pd.DataFrame) -> str:
+    """The headline: the vote vs the best single judge on the items it keeps, with 95% intervals."""
+    same = df[df["items"] == SAME_ITEMS].dropna(subset=["judge_acc"]) if not df.empty else df
+    if same.empty:
+        return "No fair comparison in the vote audit (no kept items, or an audit written before it existed)."
+    best = same.loc[same["judge_acc"].astype(float).idxmax()]
+    diff, lo, hi = best["vote_minus_judge"], best["diff_lo"], best["diff_hi"]
+    if diff is None or pd.isna(diff):
+        verdict = ""
+    elif lo is not None and not pd.isna(lo) and lo > 0:
+        verdict = ": the vote beats the best single judge (interval above 0)"
+    elif hi is not None and not pd.isna(hi) and hi < 0:
+        verdict = ": the best single judge beats the vote (interval below 0)"
+    else:
+        verdict = ": no difference the interval can tell"
+    text = (f"On the {int(best['n'])} items the vote keeps, the vote's label is right {fmt(best['vote_acc'])}"
+            f"{_interval(best['vote_lo'], best['vote_hi'])}; the best single judge on the same items, "
+            f"{best['judge']} (every order), {fmt(best['judge_acc'])}{_interval(best['judge_lo'], best['judge_hi'])}; "
+            f"vote - {best['judge']} = {fmt(diff)}{_interval(lo, hi)}{verdict}.")
+    own = df[(df["items"] == OWN_CONSISTENT) & (df["n"] > 0)].dropna(subset=["judge_acc"])
+    if not own.empty:
+        top = own.loc[own["judge_acc"].astype(float).idxmax()]
+        text += (f" On its own order-consistent items ({int(top['n'])}), {top['judge']} is right "
+                 f"{fmt(top['judge_acc'])}{_interval(top['judge_lo'], top['judge_hi'])} and the vote's majority "
+                 f"{fmt(top['vote_acc'])}{_interval(top['vote_lo'], top['vote_hi'])}.")
+    return text
+
+
 def vote_threshold_table(audit: dict) -> pd.DataFrame:
     return pd.DataFrame([{k: t.get(k) for k in ("threshold", "accuracy", "yield", "kept")}
                          for t in audit.get("by_threshold", [])])
@@ -291,6 +351,8 @@ TABLES: dict[str, tuple[str, Callable, Callable, str]] = {
     "cells": ("Every cell with its 95% bootstrap interval", cells_table,
               lambda df: f"{len(df)} cells over {df['protocol'].nunique() if len(df) else 0} scoring protocols.",
               "metrics"),
+    "vote_fair": ("The vote vs each single judge on the same items (95% intervals)", vote_fair_table,
+                  read_vote_fair, "audit"),
     "vote": ("Vote label accuracy and yield vs number of judges", vote_table, read_vote, "audit"),
     "vote_threshold": ("Vote label accuracy and yield vs agreement threshold", vote_threshold_table,
                        read_vote_threshold, "audit"),

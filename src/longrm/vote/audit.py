@@ -188,9 +188,10 @@ def plot(report: dict, path: str) -> None:
     ax.plot(ks, [r["all_subsets"]["accuracy"] for r in report["by_k"]], "s--", label="vote, all K-subsets (mean)")
     ax.plot(ks, [r["config_order"]["yield"] for r in report["by_k"]], "o:", color="C0", alpha=0.5,
             label="yield, first K judges")
-    if report["best_single_accuracy"] is not None:
-        ax.axhline(report["best_single_accuracy"], color="grey", ls=":",
-                   label=f"best single judge ({report['best_single_judge']})")
+    same = report["fair"]["same_items"]
+    if same["best_judge"] is not None and same["judges"][same["best_judge"]]["acc"] is not None:
+        ax.axhline(same["judges"][same["best_judge"]]["acc"], color="grey", ls=":",
+                   label=f"best single judge on the kept items ({same['best_judge']})")
     if report.get("best_consistent_accuracy") is not None:
         ax.axhline(report["best_consistent_accuracy"], color="grey", ls="-.", lw=0.8,
                    label=f"best single judge, consistent items ({report['best_consistent_coverage']:.0%})")
