@@ -11,9 +11,11 @@ def judge_file(name):
     return res("vote", "judges", f"{name}.jsonl")
 
 
-def judgments_args():
-    """--judgments NAME=PATH for every LM judge (nothing when the vote has none)."""
-    return ["--judgments", *(f"{n}={judge_file(n)}" for n in LM_JUDGES)] if LM_JUDGES else []
+def judgments_then(*args):
+    """`--judgments NAME=PATH ...` for the LM judges (nothing when the vote has none), then `args`: one list,
+    so the shell command has no empty slot when there is no LM judge."""
+    judgments = ["--judgments", *(f"{n}={judge_file(n)}" for n in LM_JUDGES)] if LM_JUDGES else []
+    return [*judgments, *args]
 
 
 def judge_gpus(name):
@@ -56,7 +58,7 @@ rule vote_run:
         res("vote", "votes.jsonl"),
     params:
         cfg=sections("seed", "vote"),
-        judgments=judgments_args(),
+        judgments_out=judgments_then("--out", res("vote", "votes.jsonl")),
     log:
         log_of("vote_run"),
     benchmark:
@@ -68,8 +70,8 @@ rule vote_run:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "longrm vote tally --config {CONFIG_FILE:q} --items {input.synth_items:q} {params.judgments:q}"
-        " --out {output:q} 2> {log:q}"
+        "longrm vote tally --config {CONFIG_FILE:q} --items {input.synth_items:q} {params.judgments_out:q}"
+        " 2> {log:q}"
 
 
 rule vote_audit:
@@ -108,8 +110,7 @@ rule vote_split:
         report=res("splits", "report.json"),
     params:
         cfg=sections("seed", "vote"),
-        out_dir=res("splits"),
-        judgments=judgments_args(),
+        judgments_out=judgments_then("--out-dir", res("splits")),
     log:
         log_of("vote_split"),
     benchmark:
@@ -122,4 +123,4 @@ rule vote_split:
         "../../envs/cpu.yaml"
     shell:
         "longrm vote split --config {CONFIG_FILE:q} --items {input.synth_items:q} --votes {input.votes:q}"
-        " {params.judgments:q} --out-dir {params.out_dir:q} 2> {log:q}"
+        " {params.judgments_out:q} 2> {log:q}"
