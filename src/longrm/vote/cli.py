@@ -24,7 +24,8 @@ def register(sub) -> None:
     j.add_argument("--items", required=True, help="BenchItem JSONL (synth output)")
     j.add_argument("--judge", required=True, help="name of an LM judge in vote.judges")
     j.add_argument("--out", required=True, help="Judgment JSONL, one per (item, order); resumable")
-    j.set_defaults(func=_judge, prov_inputs=("items",), prov_outputs=("out",), prov_params=("seed", "vote"))
+    j.set_defaults(func=_judge, prov_inputs=("items",), prov_outputs=("out",),
+                   prov_params=("seed", "vote", "bench", "trust_remote_code"))
 
     t = vsub.add_parser("tally", help="the vote from the LM judges' files and the scorers (no model loaded)")
     t.add_argument("--config")
@@ -223,8 +224,13 @@ def _split(args) -> int:
 
     from longrm.config import load_config
 
-    r = split_cmd(load_config(args.config), args.items, args.votes, args.out_dir,
-                  parse_named(args.judgments, "--judgments"))
+    cfg = load_config(args.config)
+    r = split_cmd(cfg, args.items, args.votes, args.out_dir, parse_named(args.judgments, "--judgments"))
+    missing = [j["name"] for j in cfg["vote"]["judges"]
+               if j.get("model") and j["name"] not in r["negatives"]["lm_judges"]]
+    if missing:
+        print(f"vote split: no --judgments for the LM judge(s) {', '.join(missing)}: their judgments give no "
+              "negatives (templated ones do)", file=sys.stderr)
     neg = r["negatives"]["pairwise"]
     print(f"vote split: {r['counts']}; pairwise negatives: {neg['judges']} from LM judges, {neg['template']} "
           "templated", file=sys.stderr)
