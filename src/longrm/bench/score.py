@@ -421,6 +421,7 @@ def score_official(per_item: dict, items: Sequence[ScoreItem], official_orders: 
         "n_records": len(recs),
         "missing_items": len(items) - len(scored),
         "official_columns": release_columns(scored, scores),
+        "official_column_order": list(release_columns(scored, scores)),   # JSON keys are sorted
         "protocols": {"official": columns(scored, scores, n_boot, seed, "official")},
         "parse_failure": {"all_orders": rate_cell([not release_ranks(r) for _, r in recs]),
                           "official_order": rate_cell([not release_ranks(r) for _, r in recs]),

@@ -67,7 +67,7 @@ def to_csv(metrics: dict) -> str:
 
 def official_text(metrics: dict, as_csv: bool) -> str:
     """An official-protocol run's table: the released evaluator's columns and values (5 decimals)."""
-    cols = metrics["official_columns"]
+    cols = {k: metrics["official_columns"][k] for k in metrics["official_column_order"]}
     if as_csv:
         return "Task,Value\n" + "".join(f"{k},{v}\n" for k, v in cols.items())
     title = ", ".join(metrics.get("models", [])) or "model"
