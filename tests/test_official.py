@@ -266,3 +266,49 @@ def test_both_protocols_run_on_the_released_folder_from_the_cli(tmp_path):
         mine = [r for r in ours_recs if r["id"] != off_recs[0]["id"]] + off_recs[:1]
         mixed = [(Judgment.from_dict(r), i) for i, r in enumerate(mine, 1)]
         score_records(mixed, load_score_items(RELEASED))
+
+
+# ---------------------------------------------------------------- imports (normalised files for the DAG)
+def test_import_released_gives_a_bench_file_with_the_same_items_and_official_orders(tmp_path):
+    out = tmp_path / "lrb.jsonl"
+    assert main(["data", "import-released", "--config", str(config_in(tmp_path)), "--src", str(RELEASED),
+                 "--out", str(out)]) == 0
+    assert (tmp_path / "lrb.jsonl.prov.json").exists()
+    items = load_items(out)                       # string ids: read as a normalised file
+    assert [it.to_dict() for it in items] == [it.to_dict() for it in load_items(RELEASED)]
+    assert off.release_orders(items, 42) == ORDERS
+    def planned(path):
+        return [(ref.id, order) for ref, order, _ in plan(index_bench(path).refs, 2, 42, "official")]
+
+    assert planned(out) == planned(RELEASED) == list(ORDERS.items())
+
+
+def test_import_rewardbench(tmp_path):
+    src = Path(__file__).parent / "fixtures" / "rewardbench.jsonl"
+    out = tmp_path / "short.jsonl"
+    assert main(["data", "import-rewardbench", "--config", str(config_in(tmp_path)), "--src", str(src),
+                 "--out", str(out)]) == 0
+    items = load_items(out)
+    assert [it.id for it in items] == ["rewardbench/30", "rewardbench/31", "rewardbench/1002", "rewardbench/4500",
+                                       "rewardbench/5001"]
+    first = items[0]
+    assert (first.task, first.tasktype, first.chosen, first.rejected) == ("alpacaeval-easy", "PairWise", "Paris.", "Lyon.")
+    assert first.task_prompt == "What is the capital of France?" and first.length_bucket == "short"
+    assert first.extra["chosen_model"] == "m1" and first.extra["release_id"] == 30
+    bad = tmp_path / "bad.jsonl"
+    lines = src.read_text().splitlines()
+    obj = json.loads(lines[3])
+    del obj["rejected"]
+    bad.write_text("\n".join(lines[:3] + [json.dumps(obj)]) + "\n")
+    with pytest.raises(InputError) as err:
+        load_items_rb(bad)
+    assert err.value.line == 4 and err.value.field == "rejected"
+    assert main(["data", "import-rewardbench", "--config", str(config_in(tmp_path)), "--src", str(bad),
+                 "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def load_items_rb(path):
+    from longrm.data.imports import iter_rewardbench
+
+    return list(iter_rewardbench(path))
