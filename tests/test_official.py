@@ -294,7 +294,7 @@ def test_import_rewardbench(tmp_path):
     first = items[0]
     assert (first.task, first.tasktype, first.chosen, first.rejected) == ("alpacaeval-easy", "PairWise", "Paris.", "Lyon.")
     assert first.task_prompt == "What is the capital of France?" and first.length_bucket == "short"
-    assert first.extra["chosen_model"] == "m1" and first.extra["release_id"] == 30
+    assert first.chosen_model == "m1" and first.extra["release_id"] == 30
     bad = tmp_path / "bad.jsonl"
     lines = src.read_text().splitlines()
     obj = json.loads(lines[3])
