@@ -158,6 +158,18 @@ def plan_variants(item_id: str, syn: dict, seed: int) -> list[Variant]:
     return out
 
 
+def judge_room(cfg: dict) -> int | None:
+    """Tokens a judge has for context + responses: bench.max_model_len - bench.max_new_tokens -
+    synth.template_tokens (None when synth.fit_judge is off)."""
+    from longrm.config import setting
+    from longrm.judges.factory import bench_params
+
+    if not setting(cfg, "synth", "fit_judge"):
+        return None
+    bench = bench_params(cfg)
+    return bench["max_model_len"] - bench["max_new_tokens"] - setting(cfg, "synth", "template_tokens")
+
+
 class Synthesizer:
     """Turns ShortItems into long BenchItem dicts; holds the tokenizer cache and the distractor pool."""
 
@@ -168,6 +180,7 @@ class Synthesizer:
         self.counter = counter
         self.pool = pool
         self.policy = policy
+        self.judge_room = judge_room(cfg)
 
     # -- responses ---------------------------------------------------------------------------------
     def complete_candidates(self, obj: dict, need: int, report: SynthReport) -> dict:
@@ -211,16 +224,10 @@ class Synthesizer:
         """Context tokens the judge can take with this item's longest possible responses: bench.max_model_len
         - bench.max_new_tokens - synth.template_tokens - response tokens (chosen + the n-1 longest rejected,
         so no draw is needed); None when fit_judge is off."""
-        from longrm.config import setting
-
-        if not setting(self.cfg, "synth", "fit_judge"):
+        if self.judge_room is None:
             return None
         counts = [self.counter.count(c) for c in item.candidates]
-        responses = counts[0] + sum(sorted(counts[1:], reverse=True)[: n - 1])
-        from longrm.judges.factory import bench_params
-
-        bench = bench_params(self.cfg)
-        return bench["max_model_len"] - bench["max_new_tokens"] - setting(self.cfg, "synth", "template_tokens") - responses
+        return self.judge_room - counts[0] - sum(sorted(counts[1:], reverse=True)[: n - 1])
 
     def evidence_pieces(self, item: ShortItem, multihop: bool) -> list[str]:
         ev = [e.strip() for e in item.evidence]
