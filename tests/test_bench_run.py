@@ -11,6 +11,7 @@ from longrm.bench.run import load_items, partial_path, plan, run_bench
 from longrm.bench.score import ranking_score
 from longrm.data.records import BenchItem
 from longrm.judges.base import judge_orders, official_order
+from longrm.judges.official import release_orders
 from longrm.data.io import read_jsonl
 from longrm.errors import InputError
 from longrm.judges.baselines import BaselineJudge
@@ -49,6 +50,7 @@ class CountingJudge(BaselineJudge):
 def test_plan_covers_every_order_and_marks_the_official_one(tmp_path):
     items = load_items(write_bench(tmp_path / "b.jsonl"))
     tasks = plan(items, bon_orders=2, seed=42)
+    official_of = release_orders(items, 42)
     pairs = [t for t in tasks if t[0].tasktype == "PairWise"]
     assert len(pairs) == 12 and {tuple(o) for _, o, _ in pairs} == {(0, 1), (1, 0)}
     for it in items:
@@ -59,7 +61,7 @@ def test_plan_covers_every_order_and_marks_the_official_one(tmp_path):
         assert list(range(n)) in orders and list(range(n))[::-1] in orders
         assert len({tuple(o) for o in orders}) == len(orders)
         if n > 2:   # the n rotations of the identity and of the reverse, plus the official order if new
-            official = official_order(it, 42)
+            official = official_of[it.id]
             balanced = [o for o in orders if o != official] if len(orders) == 2 * n + 1 else orders
             assert len(balanced) == 2 * n and official in orders
     bon = [(i, o) for i, o, _ in tasks if i.tasktype == "BestOfN"]
@@ -225,11 +227,11 @@ def test_cli_end_to_end(study, name):
         assert m["position_bias"]["first_position_rate"]["value"] == 1.0
         assert m["order_consistency"]["PairWise"]["value"] == 0.0
         # BoN over balanced orders only: 1/3 for 007 and 010 (their 6 orders are all 3! permutations),
-        # 1/4 for 008 (8 balanced orders earn 2 in all; its extra official order [2, 3, 1, 0] is left out)
+        # 1/4 for 008 (8 balanced orders earn 2 in all; its extra official order [3, 1, 2, 0] is left out)
         assert m["protocols"]["ours"]["BestOfN"]["value"] == pytest.approx((1 / 3 + 1 / 4 + 1 / 3) / 3, abs=1e-6)
         assert sum(not r["balanced"] for r in recs) == 1
-        # official order only: 007 [1, 0, 2] 1/3, 008 [2, 3, 1, 0] 0, 010 [0, 1, 2] 1
-        assert m["protocols"]["official"]["BestOfN"]["value"] == pytest.approx(4 / 9, abs=1e-6)
+        # official (release) order only: 007 [1, 2, 0] 0, 008 [3, 1, 2, 0] 2/4, 010 [1, 2, 0] 0
+        assert m["protocols"]["official"]["BestOfN"]["value"] == pytest.approx(1 / 6, abs=1e-6)
     if name == "longer":
         # every chosen response ("good answer ...") is longer than its rejected one ("bad answer ...")
         assert m["protocols"]["ours"]["PairWise"]["value"] == 1.0

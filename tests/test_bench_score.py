@@ -10,7 +10,8 @@ from longrm.bench.run import load_items, run_bench
 from longrm.bench.score import auc, first_match_positions, ranking_score, score_records
 from longrm.data.io import read_jsonl
 from longrm.data.records import Judgment
-from longrm.judges.base import Judge, official_order
+from longrm.judges.base import Judge
+from longrm.judges.official import release_orders
 from longrm.judges.parse import parse_verdict
 from longrm.judges.prompts import format_verdict, letter
 
@@ -33,15 +34,15 @@ def official_line(id_, task, subtype, bucket, n=2):
     return base
 
 
-# (id, task, subtype, bucket, n, behaviour). Ids chosen so the official order of lrb-003 and lrb-009 shows
-# the chosen response at A and that of lrb-005 shows it at B (asserted below).
+# (id, task, subtype, bucket, n, behaviour). The official (release) order of lrb-003 shows the chosen
+# response at A, those of lrb-005 and lrb-009 show it at B (asserted below).
 FIXTURE = [
     ("lrb-001", "LongQA", "same", "4k", 2, "correct"),
     ("lrb-002", "LongQA", "diff", "8k", 2, "wrong"),
     ("lrb-003", "Cite", "same", "4k", 2, "echo"),
     ("lrb-004", "Cite", "diff", "8k", 2, "empty"),
     ("lrb-005", "Cite", "same", "8k", 2, "two_verdicts"),
-    ("lrb-009", "Code", "diff", "4k", 2, "always_a"),
+    ("lrb-009", "Code", "diff", "4k", 2, "always_b"),
     ("lrb-007", "Math", "3", "4k", 3, "gold"),
     ("lrb-008", "Math", "4", "8k", 4, "swap_top2"),
     ("lrb-010", "Math", "3", "4k", 3, "repeated_letter"),
@@ -61,8 +62,8 @@ def output(behaviour, order):
         return ""
     if behaviour == "two_verdicts":
         return f"At first [[{letter(at[1])}]]; on reflection the context supports the other: [[{letter(at[0])}]]"
-    if behaviour == "always_a":
-        return "[[A]]"
+    if behaviour == "always_b":
+        return "[[B]]"
     if behaviour == "gold":
         return format_verdict(at)
     if behaviour == "swap_top2":
@@ -103,10 +104,10 @@ def judged(tmp_path):
 
 def test_fixture_official_orders_are_as_planned(judged):
     items, _, _, _ = judged
-    by = {it.id: it for it in items}
-    assert official_order(by["lrb-003"], 42) == [0, 1]
-    assert official_order(by["lrb-005"], 42) == [1, 0]
-    assert official_order(by["lrb-009"], 42) == [0, 1]
+    orders = release_orders(items, 42)     # per task (the release's per-file seed), file order
+    assert orders["lrb-003"] == [0, 1]
+    assert orders["lrb-005"] == [1, 0]
+    assert orders["lrb-009"] == [1, 0]
 
 
 def approx(x):
@@ -118,7 +119,7 @@ def test_official_columns_match_hand_computation(judged):
     m = score_records(recs, items, n_boot=200, seed=1, official_seed=42)
     off = m["protocols"]["official"]
     # official order, unparseable = 0. Pair scores: 001 1, 002 0, 003 0 (echo), 004 0 (empty),
-    # 005 1 (last verdict), 009 1 (A = chosen in its official order). BoN partial credit: 007 1,
+    # 005 1 (last verdict), 009 1 (B = chosen in its official order). BoN partial credit: 007 1,
     # 008 2/4 (top two swapped), 010 0 (repeated letter).
     assert off["tasks"]["LongQA"]["value"] == approx(F(1, 2))
     assert off["tasks"]["Cite"]["value"] == approx(F(1, 3))
@@ -142,7 +143,7 @@ def test_official_columns_match_hand_computation(judged):
 def test_our_columns_score_unparseable_as_chance_and_average_orders(judged):
     items, recs, _, _ = judged
     ours = score_records(recs, items, n_boot=0, seed=1)["protocols"]["ours"]
-    # 003, 004 unparseable -> 0.5; 009 "always A" -> right in one order, wrong in the other -> 0.5;
+    # 003, 004 unparseable -> 0.5; 009 "always B" -> right in one order, wrong in the other -> 0.5;
     # 010 unparseable ranking of 3 -> 1/3 (the partial credit of a random ranking) in each of its 6 orders;
     # 007 (1) and 008 (1/2) score the same in every order: BestOfN = (1 + 1/2 + 1/3) / 3.
     assert ours["tasks"]["Cite"]["value"] == approx(F(2, 3))

@@ -69,3 +69,22 @@ def section(cfg: dict, dotted: str) -> Any:
 def results_path(cfg: dict, *parts: str) -> Path:
     """A path under the config's results_dir."""
     return Path(cfg["results_dir"]).joinpath(*parts)
+
+
+def schema_default(*keys: str) -> Any:
+    """The `default` the schema gives a config key (path of property names, e.g. "synth",
+    "template_tokens"), or None: new keys keep their defaults in the schema, not in code."""
+    node: Any = schema()
+    for key in keys:
+        node = (node.get("properties") or {}).get(key) or {}
+    return node.get("default")
+
+
+def setting(cfg: dict, *keys: str) -> Any:
+    """cfg[k1][k2]... when set, else the schema's default for that key."""
+    node: Any = cfg
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return schema_default(*keys)
+        node = node[key]
+    return node

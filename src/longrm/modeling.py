@@ -69,13 +69,19 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
 
 
 def load_causal_lm(path: str | Path, dtype=None, trust_remote_code: bool = False, allow_pickle: bool = False,
-                   attn_implementation: str | None = None):
-    """AutoModelForCausalLM from a local folder, safetensors only (unless allow_pickle)."""
-    from transformers import AutoModelForCausalLM
+                   attn_implementation: str | None = None, overrides: dict | None = None):
+    """AutoModelForCausalLM from a local folder, safetensors only (unless allow_pickle). `overrides` are
+    set on its config before the model is built (RoPE scaling: judges/model_args.py)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     path = check_checkpoint(path, allow_pickle)
     kwargs = dict(trust_remote_code=trust_remote_code, local_files_only=True,
                   use_safetensors=not allow_pickle or any(path.glob("*.safetensors")))
+    if overrides:
+        config = AutoConfig.from_pretrained(str(path), trust_remote_code=trust_remote_code, local_files_only=True)
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        kwargs["config"] = config
     if dtype is not None:
         kwargs["dtype"] = dtype
     if attn_implementation:

@@ -111,7 +111,7 @@ def test_trust_remote_code_is_false_unless_the_config_enables_it(tmp_path, monke
     ckpt = tiny_checkpoint(tmp_path / "ckpt")
     load_causal_lm(ckpt)
     assert seen[-1]["trust_remote_code"] is False and seen[-1]["local_files_only"] is True
-    src = (SRC / "judges" / "factory.py").read_text()  # judges: per-model flag, else the config's, else False
+    src = (SRC / "judges" / "model_args.py").read_text()  # judges: per-model flag, else the config's, else False
     assert 'cfg.get("trust_remote_code", False)' in src
 
 

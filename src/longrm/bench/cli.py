@@ -16,7 +16,11 @@ def register(sub) -> None:
     r = bsub.add_parser("run", help="judge every item in every order; one Judgment record per (item, order)")
     r.add_argument("--config", required=True)
     r.add_argument("--model", required=True, help="a bench.models[].name or a baseline: random, longer, first")
-    r.add_argument("--bench", required=True, help="benchmark JSONL (official Long-RewardBench schema)")
+    r.add_argument("--bench", required=True, help="benchmark JSONL (Long-RewardBench schema), or the release as "
+                   "it is: a folder of per-task JSONL files / a file of integer ids (ids become TASK/ID)")
+    r.add_argument("--protocol", choices=("ours", "official"), default="ours",
+                   help="ours: every order, our prompts, last verdict (default); official: the released "
+                   "evaluator (its order, prompts, cut and first-match reading; judges/official.py)")
     r.add_argument("--out", required=True, help="records JSONL (a .partial sibling holds an unfinished run)")
     r.add_argument("--model-path", dest="model_path", default=None,
                    help="override the checkpoint folder of the named model (default: bench.models[].path)")
@@ -54,19 +58,35 @@ def _run(args) -> int:
         args.model_path = spec["path"]
     items = index_bench(args.bench)               # pass 1: validated, items re-read per batch
     b = cfg.get("bench", {})
-    judge = make_judge(spec, cfg)
+    judge = official_judge(make_judge(spec, cfg), spec) if args.protocol == "official" else make_judge(spec, cfg)
     chunk = getattr(judge, "preferred_chunk", None) or bench_params(cfg)["batch_size"]
     try:
         settings = {"spec": spec, "bench": {k: v for k, v in b.items() if k not in ("models", "baselines")},
                     "config_seed": cfg["seed"]}
         stats = run_bench(judge, args.model, items, args.out, bon_orders=b.get("bon_orders", 2),
-                          seed=b.get("official_seed", 42), chunk=chunk, settings=settings)
+                          seed=b.get("official_seed", 42), chunk=chunk, settings=settings, protocol=args.protocol)
     finally:
         judge.close()
     log.info("%s: %d records (%d judged now, %d resumed) in %.1f s: %s judgments/s, %s tokens/s",
              stats["model"], stats["records"], stats["judged_now"], stats["resumed"], stats["seconds"],
              stats["judgments_per_s"], stats["tokens_per_s"])
     return 0
+
+
+def official_judge(judge, spec: dict):
+    """The judge a model entry gets under the official protocol: a generative backend judges with the
+    release's prompts and reading; scalar RMs and baselines rank the official order as they always do.
+    A pointwise entry has no official counterpart (the release judges pairs and rankings only)."""
+    from longrm.errors import ConfigError
+    from longrm.judges.official import OfficialJudge
+
+    if spec.get("format") == "pointwise":
+        judge.close()
+        raise ConfigError(f"bench model {spec['name']!r}: the official protocol has no pointwise prompt; run it "
+                          "for an entry of the same checkpoint without format: pointwise")
+    if hasattr(judge, "generate"):
+        return OfficialJudge(judge)
+    return judge
 
 
 def _score(args) -> int:

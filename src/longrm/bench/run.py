@@ -24,15 +24,22 @@ from typing import Iterator, NamedTuple, Sequence
 from longrm.data.io import atomic_write, dumps, iter_jsonl, write_json
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import InputError
-from longrm.judges.base import Judge, balanced_orders, judge_orders, official_order
+from longrm.bench.evidence import evidence_kept
+from longrm.data.released import is_released, iter_released_bench, released_item
+from longrm.judges.base import Judge, balanced_orders
+from longrm.judges.official import order_group, release_orders
 
 log = logging.getLogger(__name__)
 
 
 def load_items(path: str | Path) -> list[BenchItem]:
     """Bench items in file order, all in memory (for scoring and tests; `bench run` uses `index_bench`).
-    A repeated id is an error naming both lines (records are keyed by id)."""
-    items = list(iter_jsonl(path, BenchItem.from_dict, unique="id"))
+    A repeated id is an error naming both lines (records are keyed by id). A released folder or file
+    (data/released.py) is read with canonical ids."""
+    if is_released(path):
+        items = [item for item, _file, _line in iter_released_bench(path)]
+    else:
+        items = list(iter_jsonl(path, BenchItem.from_dict, unique="id"))
     if not items:
         raise InputError(path, "no items: the benchmark file is empty")
     return items
@@ -48,11 +55,12 @@ class ItemRef(NamedTuple):
     length: int        # len(task_prompt) + total len(responses): longest first makes even batches
     line: int          # 1-based line in the bench file
     offset: int        # byte offset of that line
+    group: str = ""    # the official order's group (release file, else task): judges.official.order_group
 
 
 def ref_of(item: BenchItem, line: int, offset: int) -> ItemRef:
     return ItemRef(item.id, (None,) * len(item.responses),
-                   len(item.task_prompt) + sum(map(len, item.responses)), line, offset)
+                   len(item.task_prompt) + sum(map(len, item.responses)), line, offset, order_group(item))
 
 
 def line_offsets(path: Path) -> Iterator[int]:
@@ -117,27 +125,78 @@ class ItemList(BenchIndex):
         return {r.id: self.items[r.id] for r in refs}
 
 
+class ReleasedIndex(BenchIndex):
+    """Long-RewardBench as released (a folder of task files, or one file of integer ids) after pass 1:
+    items get canonical ids "{task}/{id}" (data/released.py) and are re-read by file and offset."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.refs = []
+        self.where: dict[str, tuple[Path, int]] = {}     # id -> (file, release_index)
+        offsets: dict[str, Iterator[int]] = {}
+        at: dict[str, tuple[int, int]] = {}              # file -> (line reached, its offset)
+        for item, file, line in iter_released_bench(self.path):
+            if file not in offsets:
+                offsets[file], at[file] = line_offsets(Path(file)), (0, 0)
+            reached, offset = at[file]
+            while reached < line:
+                offset, reached = next(offsets[file]), reached + 1
+            at[file] = (reached, offset)
+            self.refs.append(ref_of(item, line, offset))
+            self.where[item.id] = (Path(file), item.extra["release_index"])
+        if not self.refs:
+            raise InputError(self.path, "no items: the released benchmark is empty")
+
+    def read(self, refs: Sequence[ItemRef]) -> dict[str, BenchItem]:
+        items: dict[str, BenchItem] = {}
+        for ref in sorted(set(refs), key=lambda r: (str(self.where[r.id][0]), r.offset)):
+            file, index = self.where[ref.id]
+            with file.open("rb") as f:
+                f.seek(ref.offset)
+                raw = f.readline()
+            try:
+                obj = json.loads(raw)
+                item = released_item(obj, file.name, index, str(file), ref.line)
+            except (json.JSONDecodeError, UnicodeDecodeError, InputError, TypeError):
+                item = None
+            if item is None or ref_of(item, ref.line, ref.offset) != ref:
+                raise InputError(file, f"changed while being judged: line {ref.line} no longer holds item "
+                                 f"{ref.id!r} as before; rerun to resume on the new file", ref.line, "id")
+            items[ref.id] = item
+        return items
+
+
 def index_bench(path: str | Path) -> BenchIndex:
-    """Pass 1 over a bench file: every line validated, duplicate ids and an empty file refused."""
-    return BenchIndex(path)
+    """Pass 1 over a bench file or a released folder: every line validated, duplicate ids (released:
+    duplicate (task, id)) and an empty benchmark refused."""
+    return ReleasedIndex(path) if is_released(path) else BenchIndex(path)
 
 
-def plan(items: Sequence[BenchItem | ItemRef], bon_orders: int, seed: int) -> list[tuple]:
-    """(item, order, is_official_order) for every judgment to make, in file order."""
+def plan(items: Sequence[BenchItem | ItemRef], bon_orders: int, seed: int, protocol: str = "ours") -> list[tuple]:
+    """(item, order, is_official_order) for every judgment to make, in file order. The official order
+    is the released evaluator's (judges.official.release_orders over the whole benchmark). Protocol
+    `ours`: the position-balanced orders, plus the official one when it is not among them; `official`:
+    the official order only."""
+    official = release_orders(items, seed)
     tasks = []
     for item in items:
-        official = official_order(item, seed)
-        for order in judge_orders(item, bon_orders, seed):
-            tasks.append((item, order, order == official))
+        off = official[item.id]
+        orders = [off] if protocol == "official" else balanced_orders(item, bon_orders)
+        if off not in orders:
+            orders = orders + [off]
+        for order in orders:
+            tasks.append((item, order, order == off))
     return tasks
 
 
-def record_extras(item: BenchItem, model: str, official: bool, balanced: bool = True) -> dict:
+def record_extras(item: BenchItem, model: str, official: bool, balanced: bool = True,
+                  protocol: str = "ours") -> dict:
     """What `bench score` needs beyond the Judgment itself, so scoring reads no model. `balanced` is
     False for an official order judged on top of the position-balanced set (it is left out of our
     column, which would otherwise lean towards that one order)."""
     return {"task": item.task, "tasktype": item.tasktype, "subtype": item.subtype, "balanced": balanced,
-            "length_bucket": item.length_bucket, "model": model, "n": len(item.responses), "official": official}
+            "length_bucket": item.length_bucket, "model": model, "n": len(item.responses), "official": official,
+            "protocol": protocol}
 
 
 def partial_path(out: Path) -> Path:
@@ -197,7 +256,7 @@ def check_settings(part: Path, settings: dict) -> None:
 
 def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem], out: str | Path,
               bon_orders: int = 2, seed: int = 42, chunk: int = 8, progress: bool | None = None,
-              settings: dict | None = None) -> dict:
+              settings: dict | None = None, protocol: str = "ours") -> dict:
     """Judge all (item, order) pairs not yet in OUT.partial, then write OUT. Returns run statistics.
     `items`: a bench file's `index_bench` (items are re-read one batch at a time) or a list of items.
 
@@ -208,8 +267,8 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
     out = Path(out)
     part = partial_path(out)
     bench = items if isinstance(items, BenchIndex) else ItemList(items)
-    tasks = plan(bench.refs, bon_orders, seed)
-    settings = {"model": model, "bon_orders": bon_orders, "seed": seed, **(settings or {})}
+    tasks = plan(bench.refs, bon_orders, seed, protocol)
+    settings = {"model": model, "bon_orders": bon_orders, "seed": seed, "protocol": protocol, **(settings or {})}
     check_settings(part, settings)
     done, torn_at = read_records(part, model)
     if torn_at is not None:                     # drop the torn tail before appending after it
@@ -239,7 +298,10 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
                     raise RuntimeError(f"judge {judge.name} returned ({rec.id}, {rec.order}) for ({item.id}, {order})")
                 rec.judge = model
                 balanced = list(order) in balanced_orders(item, bon_orders)
-                rec.extra.update(record_extras(item, model, official, balanced))
+                rec.extra.update(record_extras(item, model, official, balanced, protocol))
+                kept = evidence_kept(item, rec.extra, rec.truncated)
+                if kept is not None:
+                    rec.extra["evidence_kept"] = kept
                 line = (dumps(rec.to_dict()) + "\n").encode("utf-8")
                 done[(item.id, tuple(order))] = (f.tell(), len(line))
                 f.write(line)
@@ -258,7 +320,7 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
             dst.write(src.read(length))
     part.unlink(missing_ok=True)
     settings_path(part).unlink(missing_ok=True)
-    return {"model": model, "items": len(bench.refs), "records": len(tasks), "judged_now": len(pending),
+    return {"model": model, "protocol": protocol, "items": len(bench.refs), "records": len(tasks), "judged_now": len(pending),
             "resumed": len(tasks) - len(pending), "seconds": round(elapsed, 3),
             "judgments_per_s": round(len(pending) / elapsed, 3) if elapsed > 0 else None,
             "tokens_per_s": round(n_tokens / elapsed, 1) if elapsed > 0 else None}

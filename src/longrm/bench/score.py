@@ -22,7 +22,8 @@ import numpy as np
 from longrm.data.io import iter_jsonl
 from longrm.data.records import TASKS, BenchItem, Judgment
 from longrm.errors import InputError
-from longrm.judges.base import official_order
+from longrm.data.released import is_released, iter_released_bench
+from longrm.judges.official import order_group, ranks_from_ranking, ranks_from_scores, release_orders, release_score
 from longrm.seeding import derive_seed
 
 PROTOCOLS = ("ours", "official", "official_first_match")
@@ -42,17 +43,22 @@ class ScoreItem(NamedTuple):
     length_bucket: str
     gold_ranking: list[int]
     responses: tuple
+    group: str = ""        # the official order's group (judges.official.order_group)
 
 
 def score_item(item: BenchItem) -> ScoreItem:
     return ScoreItem(item.id, item.task, item.tasktype, item.subtype, item.length_bucket, item.gold_ranking,
-                     (None,) * len(item.responses))
+                     (None,) * len(item.responses), order_group(item))
 
 
 def load_score_items(path: str | Path) -> list[ScoreItem]:
-    """The bench file streamed into ScoreItems, file order; every line validated, a repeated id (naming
-    both lines) or an empty file refused."""
-    items = list(iter_jsonl(path, lambda obj, p, no: score_item(BenchItem.from_dict(obj, p, no)), unique="id"))
+    """The bench file (or released folder) streamed into ScoreItems, file order; every line validated,
+    a repeated id (naming both lines) or an empty file refused."""
+    if is_released(path):
+        items = [score_item(item) for item, _file, _line in iter_released_bench(path)]
+    else:
+        items = list(iter_jsonl(path, lambda obj, p, no: score_item(BenchItem.from_dict(obj, p, no)),
+                                unique="id"))
     if not items:
         raise InputError(path, "no items: the benchmark file is empty")
     return items
@@ -257,6 +263,14 @@ def score_records(records: Iterable[tuple[Judgment, int]], items: Sequence[Bench
         models.add(rec.extra.get("model", rec.judge))
     scored = [it for it in items if it.id in per_item]
     missing = [it.id for it in items if it.id not in per_item]
+    official_orders = release_orders(items, official_seed)
+    protocols = {r.extra.get("protocol", "ours") for recs in per_item.values() for r in recs}
+    if len(protocols) > 1:
+        raise InputError(records_path, f"mixes records of protocols {sorted(protocols)}: score each run alone",
+                         field="protocol")
+    if protocols == {"official"}:
+        return score_official(per_item, items, official_orders, n_boot, seed, official_seed, records_path,
+                              sorted(models))
 
     ours, official, first = {}, {}, {}
     consistent, top1_consistent = {}, {}
@@ -265,7 +279,7 @@ def score_records(records: Iterable[tuple[Judgment, int]], items: Sequence[Bench
         gold, pw = it.gold_ranking, it.tasktype == "PairWise"
         balanced = [r for r in recs if r.extra.get("balanced", True)] or recs
         ours[it.id] = float(np.mean([ranking_score(r.ranking, gold, pw, chance(it)) for r in balanced]))
-        off = official_order(it, official_seed)
+        off = official_orders[it.id]
         off_rec = next((r for r in recs if list(r.order) == off), None)
         if off_rec is None:
             raise InputError(records_path, f"item {it.id!r} has no record in its official order {off}", field="order")
@@ -287,7 +301,7 @@ def score_records(records: Iterable[tuple[Judgment, int]], items: Sequence[Bench
     def by_bucket(pairs, flag):
         return {b: rate_cell([flag(r) for it, r in pairs if it.length_bucket == b]) for b in buckets}
 
-    official_recs = [(it, r) for it, r in all_recs if list(r.order) == official_order(it, official_seed)]
+    official_recs = [(it, r) for it, r in all_recs if list(r.order) == official_orders[it.id]]
     pair_recs = [(it, r) for it, r in all_recs if it.tasktype == "PairWise" and r.ranking is not None]
 
     def consistency_cells(flags):
@@ -321,6 +335,7 @@ def score_records(records: Iterable[tuple[Judgment, int]], items: Sequence[Bench
             "all": rate_cell([r.truncated for _, r in all_recs]),
             "length": by_bucket(all_recs, lambda r: r.truncated),
         },
+        "evidence_lost": evidence_lost(all_recs, buckets),
         "position_bias": {"first_position_rate": rate_cell([r.ranking[0] == r.order[0] for _, r in pair_recs])},
         "auc": auc_block(scored, item_scores, n_boot, seed),
         "tokens": {
@@ -328,5 +343,96 @@ def score_records(records: Iterable[tuple[Judgment, int]], items: Sequence[Bench
             "prompt_max": max((r.prompt_tokens for _, r in all_recs), default=None),
             "output_mean": _r(np.mean([r.output_tokens for _, r in all_recs])) if all_recs else None,
         },  # no timings: metrics are byte-identical whenever the judgments are (latency stays in records)
+        "settings": {"bootstrap": n_boot, "seed": seed, "official_seed": official_seed},
+    }
+
+
+def evidence_lost(pairs: Sequence[tuple], buckets: Sequence[str]) -> dict:
+    """Share of records whose item's evidence did not survive the prompt's cut (`evidence_kept`, set for
+    items with evidence spans judged by a generative judge), overall and per length bucket."""
+    def flags(sel):
+        return [not r.extra["evidence_kept"] for it, r in sel if r.extra.get("evidence_kept") is not None]
+
+    return {"all": rate_cell(flags(pairs)),
+            "length": {b: rate_cell(flags([(it, r) for it, r in pairs if it.length_bucket == b])) for b in buckets}}
+
+
+# ---------------------------------------------------------------- the official protocol's run
+RELEASE_BUCKETS = ("4k", "8k", "16k", "32k", "64k", "128k")
+
+
+def release_ranks(rec: Judgment) -> list[int]:
+    """The release's reading of a record: predicted rank of each shown position (maybe partial), [] for
+    nothing. Generative: as read from the output; scalar RM: by score, ties to the earlier position."""
+    if "release_ranks" in rec.extra:
+        return list(rec.extra["release_ranks"] or [])
+    if rec.scores is not None:
+        return ranks_from_scores([rec.scores[i] for i in rec.order])
+    if rec.ranking is not None:
+        return ranks_from_ranking(rec.ranking, rec.order)
+    return []
+
+
+def release_columns(items: Sequence[ScoreItem], scores: dict[str, float]) -> dict[str, float]:
+    """The released evaluator's table: micro averages per column, an empty column 0, rounded to 5
+    decimals. Tasks and length buckets count PairWise items only; AVG. pools pairs and BestOfN. Length
+    buckets beyond the release's six are added after them (our own splits)."""
+    def mean(sel):
+        vals = [scores[it.id] for it in sel]
+        return round(sum(vals) / max(len(vals), 1), 5)
+
+    pair = [it for it in items if it.tasktype != "BestOfN"]
+    bon = [it for it in items if it.tasktype == "BestOfN"]
+    cols = {t: mean([it for it in pair if it.task == t]) for t in TASKS}
+    cols["Same."] = mean([it for it in pair if it.subtype == "same"])
+    cols["Diff."] = mean([it for it in pair if it.subtype != "same"])
+    cols["PairWise Avg."] = mean(pair)
+    for n in ("2", "3", "4"):
+        cols[f"Rank{n}"] = mean([it for it in bon if subtype_of(it) == n])
+    cols["Rank Avg."] = mean(bon)
+    extra = sorted({it.length_bucket for it in pair} - set(RELEASE_BUCKETS), key=bucket_key)
+    for b in list(RELEASE_BUCKETS) + extra:
+        cols[b] = mean([it for it in pair if it.length_bucket == b])
+    cols["AVG."] = mean([it for it in items if it.task in TASKS])
+    return cols
+
+
+def score_official(per_item: dict, items: Sequence[ScoreItem], official_orders: dict, n_boot: int, seed: int,
+                   official_seed: int, records_path: str, models: list[str]) -> dict:
+    """Metrics of an official-protocol run (one record per item, in its official order)."""
+    scored = [it for it in items if it.id in per_item]
+    scores, recs = {}, []
+    for it in scored:
+        (rec,) = per_item[it.id][:1]
+        if len(per_item[it.id]) != 1 or list(rec.order) != official_orders[it.id]:
+            raise InputError(records_path, f"item {it.id!r}: an official run has one record per item, in the "
+                             f"official order {official_orders[it.id]}", field="order")
+        scores[it.id] = release_score(rec.order, release_ranks(rec))
+        recs.append((it, rec))
+    buckets = sorted({it.length_bucket for it in scored}, key=bucket_key)
+
+    def by_bucket(flag):
+        return {b: rate_cell([flag(r) for it, r in recs if it.length_bucket == b]) for b in buckets}
+
+    return {
+        "protocol": "official",
+        "models": models,
+        "n_items": len(scored),
+        "n_records": len(recs),
+        "missing_items": len(items) - len(scored),
+        "official_columns": release_columns(scored, scores),
+        "official_column_order": list(release_columns(scored, scores)),   # JSON keys are sorted
+        "protocols": {"official": columns(scored, scores, n_boot, seed, "official")},
+        "parse_failure": {"all_orders": rate_cell([not release_ranks(r) for _, r in recs]),
+                          "official_order": rate_cell([not release_ranks(r) for _, r in recs]),
+                          "length": by_bucket(lambda r: not release_ranks(r))},
+        "too_long": rate_cell([bool(r.extra.get("too_long")) for _, r in recs]),
+        "truncation": {"all": rate_cell([r.truncated for _, r in recs]), "length": by_bucket(lambda r: r.truncated)},
+        "evidence_lost": evidence_lost(recs, buckets),
+        "tokens": {
+            "prompt_mean": _r(np.mean([r.prompt_tokens for _, r in recs])) if recs else None,
+            "prompt_max": max((r.prompt_tokens for _, r in recs), default=None),
+            "output_mean": _r(np.mean([r.output_tokens for _, r in recs])) if recs else None,
+        },
         "settings": {"bootstrap": n_boot, "seed": seed, "official_seed": official_seed},
     }

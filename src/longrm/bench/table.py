@@ -65,8 +65,22 @@ def to_csv(metrics: dict) -> str:
     return buf.getvalue()
 
 
+def official_text(metrics: dict, as_csv: bool) -> str:
+    """An official-protocol run's table: the released evaluator's columns and values (5 decimals)."""
+    cols = {k: metrics["official_columns"][k] for k in metrics["official_column_order"]}
+    if as_csv:
+        return "Task,Value\n" + "".join(f"{k},{v}\n" for k, v in cols.items())
+    title = ", ".join(metrics.get("models", [])) or "model"
+    lines = [f"# Long-RewardBench, official protocol: {title}", "", "| Task | Value |", "|---|---|"]
+    return "\n".join(lines + [f"| {k} | {v:.5f} |" for k, v in cols.items()]) + "\n"
+
+
 def write_table(path: str | Path, metrics: dict) -> None:
     path = Path(path)
-    text = to_csv(metrics) if path.suffix.lower() == ".csv" else to_markdown(metrics)
+    as_csv = path.suffix.lower() == ".csv"
+    if metrics.get("protocol") == "official":
+        text = official_text(metrics, as_csv)
+    else:
+        text = to_csv(metrics) if as_csv else to_markdown(metrics)
     with atomic_write(path) as f:
         f.write(text)

@@ -16,6 +16,42 @@ def register(sub) -> None:
     v.add_argument("--json", action="store_true", help="print the statistics as JSON")
     v.set_defaults(func=_validate)
 
+    r = dsub.add_parser("import-released", help="Long-RewardBench as released (folder of per-task JSONL files, or "
+                        "one file) -> one normalised bench JSONL (ids TASK/ID, release fields kept)")
+    r.add_argument("--config", required=True)
+    r.add_argument("--src", required=True, help="the release folder or file (config: bench.released_path)")
+    r.add_argument("--out", required=True, help="normalised bench JSONL")
+    r.set_defaults(func=_import_released, prov_inputs=("src",), prov_outputs=("out",), prov_params=())
+
+    b = dsub.add_parser("import-rewardbench", help="a RewardBench-format JSONL (prompt, chosen, rejected, subset, "
+                        "id) -> a normalised short-context bench JSONL")
+    b.add_argument("--config", required=True)
+    b.add_argument("--src", required=True, help="the RewardBench-format file (config: bench.short_path)")
+    b.add_argument("--out", required=True, help="normalised bench JSONL")
+    b.set_defaults(func=_import_rewardbench, prov_inputs=("src",), prov_outputs=("out",), prov_params=())
+
+
+def _import_released(args) -> int:
+    import sys
+
+    from longrm.config import load_config
+    from longrm.data.imports import import_released
+
+    load_config(args.config)
+    print(f"import-released: {import_released(args.src, args.out)} items -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _import_rewardbench(args) -> int:
+    import sys
+
+    from longrm.config import load_config
+    from longrm.data.imports import import_rewardbench
+
+    load_config(args.config)
+    print(f"import-rewardbench: {import_rewardbench(args.src, args.out)} items -> {args.out}", file=sys.stderr)
+    return 0
+
 
 def _validate(args) -> int:
     import json

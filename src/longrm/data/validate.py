@@ -8,6 +8,7 @@ from pathlib import Path
 
 from longrm.data.io import iter_jsonl, read_parquet
 from longrm.data.official import is_hf_folder, iter_released
+from longrm.data.released import is_released, iter_released_bench
 from longrm.data.records import BenchItem, PrefPair, SFTExample, ShortItem
 from longrm.errors import InputError
 
@@ -39,6 +40,10 @@ def _records(path: Path):
     """Yield (group, record) for a file or folder."""
     if is_hf_folder(path):
         yield from iter_released(path)
+        return
+    if is_released(path):              # a Long-RewardBench folder (one file per task) or integer-id file
+        for item, _file, _line in iter_released_bench(path):
+            yield item.extra["release_file"], item
         return
     if path.suffix == ".parquet":
         rows = read_parquet(path)

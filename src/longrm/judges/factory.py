@@ -17,6 +17,7 @@ from __future__ import annotations
 from longrm.errors import ConfigError
 from longrm.judges.base import Judge
 from longrm.judges.baselines import BASELINES, BaselineJudge
+from longrm.judges.model_args import model_overrides, stored_config, trust_remote_code
 
 BENCH_DEFAULTS = dict(backend="transformers", max_model_len=4096, max_new_tokens=48, batch_size=8,
                       max_batch_tokens=32768, dtype="auto", device="auto", tensor_parallel_size=1,
@@ -46,7 +47,7 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
     kind = spec.get("kind")
     name = spec.get("name", kind)
     p = bench_params(cfg, params)
-    trust = bool(spec.get("trust_remote_code", cfg.get("trust_remote_code", False)))
+    trust = trust_remote_code(spec, cfg)
     if kind == "scorer":
         from longrm.judges.scorers import make_scorer  # lazy: another module, another owner
 
@@ -67,7 +68,8 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
                                  max_new_tokens=p["max_new_tokens"], batch_size=p["batch_size"],
                                  max_batch_tokens=p["max_batch_tokens"], dtype=p["dtype"], device=p["device"],
                                  trust_remote_code=trust, use_chat_template=p["use_chat_template"],
-                                 threads=p["threads"] or None, format=spec.get("format", "pairwise"))
+                                 threads=p["threads"] or None, format=spec.get("format", "pairwise"),
+                                 overrides=model_overrides(spec, stored_config(path)) or None)
     if kind == "vllm":
         from longrm.judges.vllm_backend import VLLMJudge
 
@@ -75,7 +77,8 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
                          tensor_parallel_size=spec.get("tensor_parallel_size", p["tensor_parallel_size"]),
                          dtype=p["dtype"], trust_remote_code=trust,
                          gpu_memory_utilization=p["gpu_memory_utilization"], seed=cfg.get("seed", 0),
-                         use_chat_template=p["use_chat_template"], format=spec.get("format", "pairwise"))
+                         use_chat_template=p["use_chat_template"], format=spec.get("format", "pairwise"),
+                         hf_overrides=model_overrides(spec, stored_config(path)) or None)
     if kind == "discriminative":
         from longrm.judges.discriminative import DiscriminativeJudge
 

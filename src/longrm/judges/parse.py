@@ -4,6 +4,7 @@ Pairs:    [[A]] / [[B]] (also a 2-letter ranking [[B>A]]).
 Rankings: [[B>A>C]]: each of the n letters exactly once (a repeated or missing letter is malformed).
 An echo is a verdict token joined to another by 'or', '/', ',' or 'and' (as in "[[A]] or [[B]]");
 both tokens of an echo are ignored. Returns positions best-first, or None when nothing parses.
+Text inside a <think>...</think> block is never read (strip_thinking).
 """
 
 from __future__ import annotations
@@ -26,8 +27,22 @@ def _positions(body: str, n: int) -> list[int] | None:
     return None
 
 
+_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
+
+
+def strip_thinking(text: str) -> str:
+    """The text outside thinking blocks: closed <think>...</think> blocks removed, then everything up
+    to an unmatched </think> (a template that opens the block in the prompt) and from an unclosed
+    <think> on (an answer cut while thinking). A verdict inside thinking is never read."""
+    text = _THINK_BLOCK.sub(" ", text or "")
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+    return text.split("<think>", 1)[0]
+
+
 def parse_verdict(text: str, n: int) -> list[int] | None:
-    """Positions (0 = A) best-first from a judge's output for n responses, or None."""
+    """Positions (0 = A) best-first from a judge's output for n responses, or None (thinking ignored)."""
+    text = strip_thinking(text)
     if not text:
         return None
     matches = list(_TOKEN.finditer(text))
@@ -49,8 +64,8 @@ _SCORE = re.compile(r"\[\s*Score\s*:\s*(\d{1,2})\s*\]", re.IGNORECASE)
 
 
 def parse_score(text: str, low: int = 0, high: int = 10) -> int | None:
-    """The LAST well-formed [Score: k] with low <= k <= high, or None (pointwise judgments)."""
-    for m in reversed(list(_SCORE.finditer(text or ""))):
+    """The LAST well-formed [Score: k] with low <= k <= high outside thinking, or None (pointwise)."""
+    for m in reversed(list(_SCORE.finditer(strip_thinking(text)))):
         k = int(m.group(1))
         if low <= k <= high:
             return k

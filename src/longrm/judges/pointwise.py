@@ -118,6 +118,8 @@ class PointwiseScoring:
             cache[it.id] = {
                 "outputs": outputs, "parsed": parsed, "expected": expected,
                 "truncated": any(fitted[k].truncated for k in ks),
+                "context_tokens": max(fitted[k].context_tokens for k in ks),
+                "context_kept": min(fitted[k].context_kept for k in ks),    # the deepest cut of its prompts
                 "prompt_tokens": sum(len(fitted[k].input_ids) for k in ks),
                 "output_tokens": sum(len(results[k][0]) for k in ks),
                 "latency_s": sum(results[k][2] for k in ks),
@@ -137,6 +139,7 @@ class PointwiseScoring:
                 prompt_tokens=c["prompt_tokens"], output_tokens=c["output_tokens"],
                 latency_s=round(c["latency_s"], 6),
                 extra={"format": "pointwise", "outputs": c["outputs"], "parsed_scores": c["parsed"],
+                       "context_tokens": c["context_tokens"], "context_kept": c["context_kept"],
                        "expected_scores": c["expected"]}))
         while len(self._points) > self.CACHE_ITEMS:    # keep the latest items for their other orders
             self._points.popitem(last=False)

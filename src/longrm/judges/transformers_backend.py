@@ -247,7 +247,8 @@ class TransformersJudge(PointwiseScoring, Judge):
     def __init__(self, path: str | Path, name: str = "transformers", max_model_len: int = 4096,
                  max_new_tokens: int = 48, batch_size: int = 8, max_batch_tokens: int = 32768,
                  dtype: str = "auto", device: str = "auto", trust_remote_code: bool = False,
-                 use_chat_template: bool = True, threads: int | None = None, format: str = "pairwise"):
+                 use_chat_template: bool = True, threads: int | None = None, format: str = "pairwise",
+                 overrides: dict | None = None):
         from longrm.modeling import load_causal_lm, load_tokenizer, set_threads
 
         set_threads(threads)
@@ -257,7 +258,8 @@ class TransformersJudge(PointwiseScoring, Judge):
         self.device = pick_device(device)
         self.dtype = resolve_dtype(path, dtype, self.device)
         self.tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
-        self.model = load_causal_lm(path, dtype=self.dtype, trust_remote_code=trust_remote_code).to(self.device)
+        self.model = load_causal_lm(path, dtype=self.dtype, trust_remote_code=trust_remote_code,
+                                    overrides=overrides).to(self.device)
         self.model.eval()
         limit = getattr(self.model.config, "max_position_embeddings", None) or max_model_len
         self.max_model_len = min(max_model_len, limit)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from longrm.judges.model_args import chat_template_kwargs
 from longrm.judges.prompts import PromptParts
 
 _SLOT = "\u0000LONGRM_USER_CONTENT\u0000"
@@ -28,11 +29,12 @@ class FittedPrompt:
 
 
 def chat_wrappers(tokenizer, use_chat_template: bool = True) -> tuple[str, str]:
-    """Text before and after the user content in the tokenizer's chat template ('' '' without one)."""
+    """Text before and after the user content in the tokenizer's chat template ('' '' without one);
+    thinking off where the template has the switch (judges/model_args.chat_template_kwargs)."""
     if not use_chat_template or not getattr(tokenizer, "chat_template", None):
         return "", ""
     text = tokenizer.apply_chat_template([{"role": "user", "content": _SLOT}], tokenize=False,
-                                         add_generation_prompt=True)
+                                         add_generation_prompt=True, **chat_template_kwargs(tokenizer))
     before, sep, after = text.partition(_SLOT)
     if not sep:
         return "", ""

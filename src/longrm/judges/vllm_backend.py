@@ -16,6 +16,7 @@ from typing import Sequence
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import LongRMError
 from longrm.judges.base import Judge
+from longrm.judges.model_args import llm_kwargs
 from longrm.judges.parse import parse_verdict
 from longrm.judges.pointwise import PointwiseScoring, check_format
 from longrm.judges.prompts import prompt_parts
@@ -37,7 +38,7 @@ class VLLMJudge(PointwiseScoring, Judge):
     def __init__(self, path: str | Path, name: str = "vllm", max_model_len: int = 4096, max_new_tokens: int = 48,
                  tensor_parallel_size: int = 1, dtype: str = "auto", trust_remote_code: bool = False,
                  gpu_memory_utilization: float = 0.9, seed: int = 0, use_chat_template: bool = True,
-                 chunk: int = 256, format: str = "pairwise", logprobs: int = 20):
+                 chunk: int = 256, format: str = "pairwise", logprobs: int = 20, hf_overrides: dict | None = None):
         self.format = check_format(format)
         vllm = import_vllm()
         from longrm.modeling import check_checkpoint
@@ -45,10 +46,8 @@ class VLLMJudge(PointwiseScoring, Judge):
         check_checkpoint(path)
         self.name = name
         self.max_new_tokens = max_new_tokens
-        self.llm = vllm.LLM(model=str(path), tokenizer=str(path), max_model_len=max_model_len,
-                            tensor_parallel_size=tensor_parallel_size, dtype=dtype,
-                            trust_remote_code=trust_remote_code, seed=seed,
-                            gpu_memory_utilization=gpu_memory_utilization)
+        self.llm = vllm.LLM(**llm_kwargs(path, max_model_len, tensor_parallel_size, dtype, trust_remote_code, seed,
+                                         gpu_memory_utilization, hf_overrides))
         self.tokenizer = self.llm.get_tokenizer()
         self.budget = max_model_len - max_new_tokens
         if self.budget <= 0:

@@ -36,6 +36,9 @@ SKIP_REASONS = {
     "empty_evidence": "no non-blank evidence passage",
     "longer_than_bucket": "question + evidence alone exceed the target length (per long item)",
 }
+# Items built anyway but counted: the judge budget is smaller than the bucket (fit_judge), or smaller than
+# question + evidence alone (such an item will be cut by the judge; the bench records if its evidence survived)
+BUDGET_COUNTS = ("fitted_to_judge", "over_judge_budget")
 MAX_EXAMPLES = 50
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -76,6 +79,7 @@ class SynthReport:
     counts: dict = field(default_factory=lambda: {k: Counter() for k in
                                                  ("task", "tasktype", "subtype", "bucket", "position", "hops")})
     generated: Counter = field(default_factory=Counter)
+    budget: Counter = field(default_factory=Counter)
     distractor_reuse: int = 0
     seconds: float = 0.0
 
@@ -95,6 +99,7 @@ class SynthReport:
             "skipped_examples": self.examples,
             "counts": {k: dict(sorted(v.items())) for k, v in self.counts.items()},
             "generated_responses": dict(sorted(self.generated.items())),
+            "judge_budget": {k: self.budget[k] for k in BUDGET_COUNTS},
             "items_reusing_distractors": self.distractor_reuse,
             "context_tokens": self.tokens,
             "seconds": round(self.seconds, 3),
@@ -153,6 +158,18 @@ def plan_variants(item_id: str, syn: dict, seed: int) -> list[Variant]:
     return out
 
 
+def judge_room(cfg: dict) -> int | None:
+    """Tokens a judge has for context + responses: bench.max_model_len - bench.max_new_tokens -
+    synth.template_tokens (None when synth.fit_judge is off)."""
+    from longrm.config import setting
+    from longrm.judges.factory import bench_params
+
+    if not setting(cfg, "synth", "fit_judge"):
+        return None
+    bench = bench_params(cfg)
+    return bench["max_model_len"] - bench["max_new_tokens"] - setting(cfg, "synth", "template_tokens")
+
+
 class Synthesizer:
     """Turns ShortItems into long BenchItem dicts; holds the tokenizer cache and the distractor pool."""
 
@@ -163,6 +180,7 @@ class Synthesizer:
         self.counter = counter
         self.pool = pool
         self.policy = policy
+        self.judge_room = judge_room(cfg)
 
     # -- responses ---------------------------------------------------------------------------------
     def complete_candidates(self, obj: dict, need: int, report: SynthReport) -> dict:
@@ -202,6 +220,15 @@ class Synthesizer:
         return out
 
     # -- contexts ----------------------------------------------------------------------------------
+    def judge_budget(self, item: ShortItem, n: int) -> int | None:
+        """Context tokens the judge can take with this item's longest possible responses: bench.max_model_len
+        - bench.max_new_tokens - synth.template_tokens - response tokens (chosen + the n-1 longest rejected,
+        so no draw is needed); None when fit_judge is off."""
+        if self.judge_room is None:
+            return None
+        counts = [self.counter.count(c) for c in item.candidates]
+        return self.judge_room - counts[0] - sum(sorted(counts[1:], reverse=True)[: n - 1])
+
     def evidence_pieces(self, item: ShortItem, multihop: bool) -> list[str]:
         ev = [e.strip() for e in item.evidence]
         if not multihop:
@@ -262,13 +289,17 @@ class Synthesizer:
             report.skip("longer_than_bucket", line, item.id,
                         f"{fixed} tokens of question + evidence > {bucket_label(v.length)} ({v.length})")
             return None
-        docs, reused = self.fill(v.length - fixed, rng)
+        target, budget = v.length, self.judge_budget(item, v.n)
+        if budget is not None and budget < target:
+            target = max(budget, fixed)
+            report.budget["fitted_to_judge" if budget >= fixed else "over_judge_budget"] += 1
+        docs, reused = self.fill(target - fixed, rng)
         report.distractor_reuse += reused
         slots = self.slots(len(docs), v.position, hops, rng)
         # Assemble: evidence piece j goes before distractor slots[j] (contiguous when one slot).
         place = [slots[0]] * len(pieces) if hops == 1 else slots
         texts: list[str] = []
-        insert_positions, insert_index = [], []
+        insert_positions, insert_index, spans = [], [], []
         offset = 0
         j = 0
         for d in range(len(docs) + 1):
@@ -278,6 +309,7 @@ class Synthesizer:
                 insert_positions.append(offset)
                 insert_index.append(len(texts))
                 texts.append(pieces[j])
+                spans.append([offset, offset + piece_lens[j]])
                 offset += piece_lens[j]
                 j += 1
             if d < len(docs):
@@ -296,6 +328,7 @@ class Synthesizer:
             "ctx_length_for_length": label, "ctx_length_for_words": "", "length": total,
             "words_count": len(content.split()),
             "source_id": item.id, "insert_positions": insert_positions, "insert_index": insert_index,
+            "evidence_spans": spans,
             "position": position, "hops": hops, "seed": derive_seed(self.seed, "synth", vid),
             "length_bucket": label, "target_length": v.length, "answer": item.answer,
             "difficulty": item.extra.get("difficulty"), "distractor_ids": [self.pool.ids[d] for d in docs],

@@ -12,7 +12,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="BenchItem JSONL to write")
     p.add_argument("--report", required=True, help="report JSON (counts, skip reasons, throughput)")
     p.set_defaults(func=_run, prov_inputs=("raw", "distractors", "tokenizer"), prov_outputs=("out", "report"),
-                   prov_params=("seed", "synth"))
+                   prov_params=("seed", "synth", "bench.max_model_len", "bench.max_new_tokens"))
 
 
 def run(cfg: dict, raw_path: str, distractors_path: str, tokenizer, out: str, report_path: str) -> dict:

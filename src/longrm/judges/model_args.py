@@ -1,0 +1,80 @@
+"""What a model entry of the config changes in the backends, as pure functions (testable without vLLM).
+
+- RoPE scaling per entry (`rope_scaling: {rope_type: yarn, factor: 4.0, original_max_position_embeddings:
+  32768}`, Qwen3 to 131,072 tokens): the SAME overrides reach both backends: transformers sets them on the
+  loaded config, vLLM gets them as `hf_overrides`. They are the checkpoint's `rope_parameters` (its
+  rope_theta etc.) updated with the entry's, and `max_position_embeddings = factor * original`, so the
+  context limit each backend derives is the scaled one (Qwen3-8B's config says 40,960).
+- Chat templates: `enable_thinking=False` wherever the template reads that variable (Qwen3).
+- `trust_remote_code` per entry (GLM-style checkpoints), else the config's top-level value, else False.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from longrm.errors import ConfigError
+
+
+def stored_config(path: str | Path) -> dict:
+    """The checkpoint's config.json as a dict ({} when there is none to read)."""
+    try:
+        return json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def base_rope(conf: dict) -> dict:
+    """The checkpoint's own RoPE parameters (transformers 5 `rope_parameters`, or the older keys)."""
+    rope = dict(conf.get("rope_parameters") or {})
+    old = conf.get("rope_scaling") or {}
+    for key, value in old.items():
+        rope.setdefault("rope_type" if key == "type" else key, value)
+    if "rope_theta" in conf:
+        rope.setdefault("rope_theta", conf["rope_theta"])
+    return rope
+
+
+def model_overrides(spec: dict, conf: dict) -> dict:
+    """Config overrides for a model entry `spec` on a checkpoint whose config.json is `conf`."""
+    scaling = spec.get("rope_scaling")
+    if not scaling:
+        return {}
+    factor, original = scaling.get("factor"), scaling.get("original_max_position_embeddings")
+    if not factor or not original:
+        raise ConfigError(f"bench model {spec.get('name')!r}: rope_scaling needs factor and "
+                          "original_max_position_embeddings")
+    rope = {**base_rope(conf), **scaling}
+    rope["rope_type"] = rope.pop("type", None) or rope.get("rope_type", "yarn")
+    return {"rope_parameters": rope, "max_position_embeddings": int(round(factor * original))}
+
+
+def trust_remote_code(spec: dict, cfg: dict) -> bool:
+    return bool(spec.get("trust_remote_code", cfg.get("trust_remote_code", False)))
+
+
+def chat_template_kwargs(tokenizer) -> dict:
+    """Extra chat-template variables: thinking off where the template has the switch."""
+    template = getattr(tokenizer, "chat_template", None) or ""
+    if isinstance(template, dict):           # named templates
+        template = " ".join(template.values())
+    return {"enable_thinking": False} if "enable_thinking" in template else {}
+
+
+def llm_kwargs(path, max_model_len: int, tensor_parallel_size: int, dtype: str, trust: bool, seed: int,
+               gpu_memory_utilization: float, hf_overrides: dict | None = None) -> dict:
+    """Keyword arguments of `vllm.LLM` (what judges/vllm_backend.py passes)."""
+    args = dict(model=str(path), tokenizer=str(path), max_model_len=max_model_len,
+                tensor_parallel_size=tensor_parallel_size, dtype=dtype, trust_remote_code=trust, seed=seed,
+                gpu_memory_utilization=gpu_memory_utilization)
+    if hf_overrides:
+        args["hf_overrides"] = hf_overrides
+    return args
+
+
+def vllm_engine_args(path: str | Path, spec: dict, cfg: dict, params: dict) -> dict:
+    """`vllm.LLM` keyword arguments for a model entry (params: the merged bench settings)."""
+    return llm_kwargs(path, params["max_model_len"], spec.get("tensor_parallel_size", params["tensor_parallel_size"]),
+                      params["dtype"], trust_remote_code(spec, cfg), cfg.get("seed", 0),
+                      params["gpu_memory_utilization"], model_overrides(spec, stored_config(path)) or None)
