@@ -69,3 +69,27 @@ def section(cfg: dict, dotted: str) -> Any:
 def results_path(cfg: dict, *parts: str) -> Path:
     """A path under the config's results_dir."""
     return Path(cfg["results_dir"]).joinpath(*parts)
+
+
+def schema_default(dotted: str) -> Any:
+    """The `default` the schema gives the key `dotted` (e.g. 'bench.sets'); ConfigError when it has none.
+    Defaults of new keys live in the schema, not in code."""
+    sch = schema()
+    node: Any = sch
+    for part in dotted.split("."):
+        while isinstance(node, dict) and "$ref" in node:
+            node = sch["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        node = (node or {}).get("properties", {}).get(part)
+        if node is None:
+            raise ConfigError(f"{SCHEMA_PATH}: no key '{dotted}'")
+    if "default" not in node:
+        raise ConfigError(f"{SCHEMA_PATH}: key '{dotted}' has no default")
+    return copy.deepcopy(node["default"])
+
+
+def setting(cfg: dict, dotted: str) -> Any:
+    """cfg's value of `dotted`, else the schema's default for it."""
+    try:
+        return section(cfg, dotted)
+    except ConfigError:
+        return schema_default(dotted)

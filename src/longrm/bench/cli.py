@@ -29,7 +29,9 @@ def register(sub) -> None:
     s.add_argument("--bench", required=True)
     s.add_argument("--out", required=True, help="metrics JSON")
     s.add_argument("--table", default=None, help="also write a table: .md or .csv")
-    s.set_defaults(func=_score, prov_inputs=("records", "bench"), prov_outputs=("out", "table"),
+    s.add_argument("--item-scores", dest="item_scores", default=None,
+                   help="also write each item's scores (JSONL: id, task, length_bucket, difficulty, ours, official)")
+    s.set_defaults(func=_score, prov_inputs=("records", "bench"), prov_outputs=("out", "table", "item_scores"),
                    prov_params=("bench", "seed"))
 
     c = bsub.add_parser("control", help="a control benchmark file: contexts swapped within task and length bucket, "
@@ -96,12 +98,17 @@ def _score(args) -> int:
     b = cfg.get("bench", {})
     items = load_score_items(args.bench)          # no texts: scoring needs ids, labels and n
     records = iter_jsonl(args.records, lambda obj, path, line: (Judgment.from_dict(obj, path, line), line))
+    rows = [] if args.item_scores else None
     metrics = score_records(records, items, n_boot=b.get("bootstrap", 1000), seed=cfg["seed"],
-                            official_seed=b.get("official_seed", 42), records_path=args.records)
+                            official_seed=b.get("official_seed", 42), records_path=args.records, item_rows=rows)
     if metrics["missing_items"]:
         print(f"longrm bench score: warning: {metrics['missing_items']} bench items have no records",
               file=sys.stderr)
     write_json(args.out, metrics)
+    if args.item_scores:
+        from longrm.data.io import write_jsonl
+
+        write_jsonl(args.item_scores, rows)
     if args.table:
         write_table(args.table, metrics)
     return 0
