@@ -82,9 +82,12 @@ def schema_default(dotted: str) -> Any:
         node = (node or {}).get("properties", {}).get(part)
         if node is None:
             raise ConfigError(f"{SCHEMA_PATH}: no key '{dotted}'")
-    if "default" not in node:
+    if "default" in node:
+        return copy.deepcopy(node["default"])
+    props = {k: v["default"] for k, v in (node.get("properties") or {}).items() if "default" in v}
+    if not props:
         raise ConfigError(f"{SCHEMA_PATH}: key '{dotted}' has no default")
-    return copy.deepcopy(node["default"])
+    return copy.deepcopy(props)   # an object: the defaults of its keys
 
 
 def setting(cfg: dict, dotted: str) -> Any:
