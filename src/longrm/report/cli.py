@@ -86,7 +86,13 @@ def _print_index(index) -> None:
 def _tables(args) -> int:
     from longrm.report.tables import write_tables
 
-    _print_index(write_tables(_sources(args), args.out_dir))
+    from pathlib import Path
+
+    from longrm.data.io import write_json
+
+    sources = _sources(args)
+    _print_index(write_tables(sources, args.out_dir))
+    write_json(Path(args.out_dir) / "claims.json", sources["claims"])   # the claims with their numbers
     return 0
 
 
