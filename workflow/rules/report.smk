@@ -18,7 +18,7 @@ rule report_tables:
     output:
         directory(res("tables")),
     params:
-        cfg=sections("bench.models", "bench.baselines", "bench.sets", "report"),
+        cfg=sections("bench", "report"),
         metrics=metrics_args(),
         scores=metrics_args("item_scores.jsonl"),
         benchmarks=res("benchmarks"),
@@ -48,7 +48,7 @@ rule report_figures:
     output:
         directory(res("figures")),
     params:
-        cfg=sections("bench.models", "bench.baselines", "bench.sets", "report"),
+        cfg=sections("bench", "report"),
         metrics=metrics_args(),
         scores=metrics_args("item_scores.jsonl"),
         benchmarks=res("benchmarks"),

@@ -25,7 +25,7 @@ def register(sub) -> None:
     rsub = p.add_subparsers(dest="report_command", metavar="ACTION")
     rsub.required = True
     prov = dict(prov_inputs=("metrics", "item_scores", "audit", "train_runs"), prov_outputs=("out_dir",),
-                prov_params=("bench.sets", "report"))
+                prov_params=("bench", "report"))
     t = rsub.add_parser("tables", help="results/tables/*.csv + *.md and index.json")
     _sources_args(t)
     t.set_defaults(func=_tables, **prov)
