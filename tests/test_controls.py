@@ -135,3 +135,33 @@ def test_response_pairs_keep_the_question_and_the_responses(tmp_path):
     assert main(["bench", "response-pairs", "--config", str(cfg), "--pairs", str(pairs),
                  "--out", str(tmp_path / "out.jsonl")]) == 0
     assert read_jsonl(tmp_path / "out.jsonl") == [out]
+
+
+def test_bench_sets_default_from_the_schema_and_checked(tmp_path):
+    import yaml
+
+    from longrm.bench.sets import bench_sets
+    from longrm.config import load_config
+    from longrm.errors import ConfigError
+
+    cfg = load_config(config_in(tmp_path))
+    sets = {s.name: s for s in bench_sets(cfg)}
+    assert list(sets) == ["heldout", "swap", "nocontext"]          # the schema's default list
+    assert sets["heldout"].file == f"{tmp_path}/splits/bench.jsonl" and "random" in sets["heldout"].models
+    assert sets["swap"].control == "swap" and sets["swap"].file == f"{tmp_path}/controls/swap.jsonl"
+    assert "disrm-response" in sets["nocontext"].models and "random" not in sets["swap"].models
+    raw = yaml.safe_load(config_in(tmp_path).read_text())
+    raw["bench"]["sets"] = [{"name": "heldout", "file": "splits/bench.jsonl"},
+                            {"name": "short", "file": "/data/short.jsonl", "models": ["base", "logo"]},
+                            {"name": "swap", "control": "swap", "of": "heldout", "models": ["nope"]}]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"bench.sets.2.models.*'nope'"):
+        bench_sets(load_config(bad))
+    raw["bench"]["sets"][2] = {"name": "swap", "control": "swap", "of": "missing"}
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"bench.sets.2.of"):
+        bench_sets(load_config(bad))
+    raw["bench"]["sets"][2]["of"] = "short"
+    bad.write_text(yaml.safe_dump(raw))
+    assert bench_sets(load_config(bad))[1].file == "/data/short.jsonl"   # an absolute file set is used as is
