@@ -53,7 +53,8 @@ def main() -> int:
             run_s = longrm("bench", "run", "--config", a.config, "--model", model, "--bench", str(files[s]),
                            "--out", str(d / "records.jsonl"))
             longrm("bench", "score", "--config", a.config, "--records", str(d / "records.jsonl"),
-                   "--bench", str(files[s]), "--out", str(d / "metrics.json"))
+                   "--bench", str(files[s]), "--out", str(d / "metrics.json"),
+                   "--item-scores", str(d / "item_scores.jsonl"))
             row[s] = {**pairwise(d / "metrics.json"), "run_s": run_s}
             print(model, s, row[s], file=sys.stderr, flush=True)
             write_json(a.out, out)
