@@ -92,6 +92,11 @@ def test_claims_hold_fail_and_go_unmeasured_from_the_files(study, tmp_path):
     assert e["status"] == MISSING and "fair" in e["note"]
     md = (tmp_path / "tables" / "main.md").read_text()
     assert "| disrm [swap] |" in md and "| sft [nocontext] |" in md and "[short]" not in md
+    import csv
+
+    main_rows = {r["model"]: r for r in csv.DictReader((tmp_path / "tables" / "main.csv").open())}
+    assert main_rows["disrm"]["controls_at_chance"] == "False" and main_rows["sft"]["controls_at_chance"] == "True"
+    assert main_rows["base"]["controls_at_chance"] == ""      # never judged on a control
     controls = (tmp_path / "tables" / "controls.csv").read_text()
     assert "FLAG" in controls
     assert "hard" in (tmp_path / "tables" / "difficulty.csv").read_text()

@@ -70,8 +70,12 @@ def _sources(args) -> dict:
                            for s in sets if s in metrics for n, m in metrics[s].items()}
     x = Inputs(metrics, scores, audit, st["main"], [s for s in st["controls"] if s in metrics], st["roles"],
                st["n_boot"], st["seed"])
-    return {"metrics": main, "table_rows": tagged([st["main"], *st["controls"]]), "metrics_all": tagged(metrics),
-            "sets": metrics if len(metrics) > 1 else {}, "controls": control_rows(x), "claims": all_claims(x),
+    controls = control_rows(x)
+    flags = {r["model"]: r["controls_at_chance"] for r in controls}   # the main table flags each model
+    rows = {n: ({**m, "controls_at_chance": flags[n]} if n in flags else m)
+            for n, m in tagged([st["main"], *st["controls"]]).items()}
+    return {"metrics": main, "table_rows": rows, "metrics_all": tagged(metrics),
+            "sets": metrics if len(metrics) > 1 else {}, "controls": controls, "claims": all_claims(x),
             "audit": audit, "runs": load_runs(args.train_runs), "benchmarks": load_benchmarks(args.benchmarks_dir),
             "stage_times": load_stage_benchmarks(args.stage_benchmarks)}
 

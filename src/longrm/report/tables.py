@@ -60,6 +60,8 @@ def main_table(metrics: dict[str, dict]) -> pd.DataFrame:
         row["truncation"] = value(m.get("truncation", {}).get("all"))
         row["AUC"] = value(m.get("auc"))
         row["n_items"] = m.get("n_items")
+        if any("controls_at_chance" in v for v in metrics.values()):   # set by the report when controls ran
+            row["controls_at_chance"] = m.get("controls_at_chance")
         rows.append(row)
     return pd.DataFrame(rows)
 
