@@ -23,7 +23,7 @@ STUBS = REPO / "workflow" / "scripts" / "slurm-stub"
 DEFAULT_RULES = {"inputs_raw": 1, "inputs_distractors": 1, "inputs_tokenizer": 1, "inputs_pretrain": 1, "synth": 1,
                  "vote_run": 1, "vote_audit": 1, "vote_split": 1, "train_sft": 1, "train_logo": 1, "train_disrm": 1,
                  "response_pairs": 1, "train_disrm_response": 1, "bench_control": 2,
-                 "bench_run": 19, "bench_baseline": 3, "bench_score": 22, "report_tables": 1, "report_figures": 1,
+                 "bench_run": 20, "bench_baseline": 3, "bench_score": 23, "report_tables": 1, "report_figures": 1,
                  "report_md": 1, "all": 1}
 
 
