@@ -17,6 +17,7 @@ include: "workflow/rules/inputs.smk"
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/vote.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/controls.smk"
 include: "workflow/rules/bench.smk"
 include: "workflow/rules/report.smk"
 
@@ -27,6 +28,8 @@ localrules:
     report_tables,
     report_figures,
     report_md,
+    bench_control,
+    response_pairs,
 
 
 rule all:

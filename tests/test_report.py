@@ -166,7 +166,7 @@ def test_figures_and_report_md(results, tmp_path):
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert len(images) == 7
     assert all((report.parent / p).is_file() for p in images)
-    assert text.count("Reading: ") == 7 + 12  # every figure and table (vote_fair included) has its line
+    assert text.count("Reading: ") == 7 + 14  # every figure and table (vote_fair, claims, difficulty included) has its line
     assert "_Skipped: no Snakemake job records" in text  # the per-job figure, without --stage-benchmarks
     assert "| logo |" in text and "LongRM study (default)" in text
 

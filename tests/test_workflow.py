@@ -22,7 +22,8 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 STUBS = REPO / "workflow" / "scripts" / "slurm-stub"
 DEFAULT_RULES = {"inputs_raw": 1, "inputs_distractors": 1, "inputs_tokenizer": 1, "inputs_pretrain": 1, "synth": 1,
                  "vote_run": 1, "vote_audit": 1, "vote_split": 1, "train_sft": 1, "train_logo": 1, "train_disrm": 1,
-                 "bench_run": 7, "bench_baseline": 3, "bench_score": 10, "report_tables": 1, "report_figures": 1,
+                 "response_pairs": 1, "train_disrm_response": 1, "bench_control": 2,
+                 "bench_run": 20, "bench_baseline": 3, "bench_score": 23, "report_tables": 1, "report_figures": 1,
                  "report_md": 1, "all": 1}
 
 
@@ -77,7 +78,9 @@ def test_paper_dry_run_under_the_slurm_profile():
                      r"--config config/paper\.yaml", text, re.M)
     stats = job_stats(text)
     assert not any(r.startswith("inputs_") for r in stats)  # raw data and base model are local paths
-    assert stats["bench_run"] == 5 and stats["train_sft"] == stats["train_logo"] == stats["train_disrm"] == 1
+    # five models on the held-out split, four of them on each of its two controls
+    assert stats["bench_run"] == 13 and stats["bench_control"] == 2
+    assert stats["train_sft"] == stats["train_logo"] == stats["train_disrm"] == 1
     assert "context lengths 4k, 8k, 16k, 32k, 64k, 128k" in text and "base model models/Qwen3-8B" in text
     blocks = jobs(text)
     for rule, gpus in (("train_sft", 8), ("train_logo", 8), ("train_disrm", 8), ("bench_run", 4), ("vote_judge", 4)):
@@ -116,7 +119,7 @@ FAKE_LONGRM = r'''#!/usr/bin/env python3
 import sys
 from pathlib import Path
 args = sys.argv[1:]
-for flag in ("--out", "--out-dir", "--report"):
+for flag in ("--out", "--out-dir", "--report", "--item-scores"):
     if flag in args:
         p = Path(args[args.index(flag) + 1])
         if p.suffix:
@@ -173,11 +176,12 @@ def test_rerun_does_nothing_and_one_parameter_reruns_only_downstream(study_copy)
     changed = snakemake("-n", cwd=root, env=env)
     assert changed.returncode == 0, changed.stderr[-2000:]
     stats = job_stats(changed.stdout + changed.stderr)
-    # the LOGO checkpoint is judged with pairwise and with pointwise prompts
-    assert stats == {"train_logo": 1, "bench_run": 2, "bench_score": 2, "report_tables": 1, "report_figures": 1,
+    # the LOGO checkpoint is judged with pairwise and with pointwise prompts, on the held-out set and its controls
+    assert stats == {"train_logo": 1, "bench_run": 6, "bench_score": 6, "report_tables": 1, "report_figures": 1,
                      "report_md": 1, "all": 1}
-    assert {"wildcards: name=logo", "wildcards: name=logo-pointwise"} <= set(
-        re.findall(r"wildcards: name=[\w-]+", changed.stdout + changed.stderr))
+    assert {f"wildcards: set={s}, name={n}" for s in ("heldout", "swap", "nocontext")
+            for n in ("logo", "logo-pointwise")} == set(
+        re.findall(r"wildcards: set=\w+, name=[\w-]+", changed.stdout + changed.stderr))
 
 
 # ---------------------------------------------------------------- slurm submission, with stub commands
@@ -243,18 +247,27 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
     for name in ("Snakefile", "workflow", "config", "envs"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    from longrm.bench.sets import bench_sets
+    from longrm.config import load_config
+
     r = tmp_path / "results"
     levels = {"base": 0.55, "sft": 0.65, "logo": 0.75, "base-pointwise": 0.5, "sft-pointwise": 0.6,
-              "logo-pointwise": 0.7, "disrm": 0.7, "random": 0.5, "longer": 0.45, "first": 0.5}
-    for name, level in levels.items():
-        (r / "bench" / name).mkdir(parents=True)
-        (r / "bench" / name / "metrics.json").write_text(json.dumps(metrics(level, 0.1)))
+              "logo-pointwise": 0.7, "disrm": 0.7, "disrm-response": 0.6, "random": 0.5, "longer": 0.45, "first": 0.5}
+    for bench_set in bench_sets(load_config(REPO / "config" / "default.yaml")):
+        for name in bench_set.models:
+            d = r / "bench" / bench_set.name / name
+            d.mkdir(parents=True)
+            level = levels[name] if not bench_set.control else 0.5
+            (d / "metrics.json").write_text(json.dumps(metrics(level, 0.1)))
+            (d / "item_scores.jsonl").write_text(json.dumps({"id": "i1", "tasktype": "PairWise", "length_bucket": "512",
+                                                             "ours": 1.0, "official": 1.0}) + "\n")
     (r / "vote").mkdir()
     (r / "vote" / "audit.json").write_text(json.dumps(
         {"by_k": [{"k": 1, "judges": ["a"], "config_order": {"accuracy": 0.7, "yield": 0.8},
                    "all_subsets": {"accuracy": 0.7, "yield": 0.8, "n_subsets": 1}}], "by_threshold": []}))
     for run, log in (("models/sft", "train_log.jsonl"), ("models/logo", "train_log.jsonl"),
-                     ("models/disrm", "train_log.jsonl"), ("inputs/base_model", "pretrain_log.jsonl")):
+                     ("models/disrm", "train_log.jsonl"), ("models/disrm_response", "train_log.jsonl"),
+                     ("inputs/base_model", "pretrain_log.jsonl")):
         (r / run).mkdir(parents=True)
         (r / run / log).write_text("".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(1, 5)))
     out = snakemake("--cores", "1", "--allowed-rules", "report_tables", "report_figures", "report_md", "all",
@@ -269,5 +282,7 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
     audit = subprocess.run([str(Path(sys.executable).parent / "longrm"), "audit", "results/tables/main.csv"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert audit.returncode == 0, audit.stderr
-    assert "results/bench/logo/metrics.json  (source: no sidecar)" in audit.stdout
+    assert "results/bench/heldout/logo/metrics.json  (source: no sidecar)" in audit.stdout
+    assert "results/bench/swap/logo/metrics.json  (source: no sidecar)" in audit.stdout
+    assert "## The paper's claims" in report and "| c | Every model judged on the controls" in report
     assert "made by: longrm report tables --config config/default.yaml" in audit.stdout

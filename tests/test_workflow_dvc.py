@@ -42,7 +42,9 @@ def test_same_stages_and_files(dag, dvc):
     stages = dvc["stages"]
     by_name = {gen.stage_name(j): j for j in jobs}
     assert set(stages) == set(by_name), "dvc.yaml and the Snakefile name different stages"
-    assert len(by_name) == len(jobs) == 34  # every job of the embedded default except `all`
+    from tests.test_workflow import DEFAULT_RULES
+
+    assert len(by_name) == len(jobs) == sum(DEFAULT_RULES.values()) - 1  # every job of the embedded default but `all`
     for name, job in by_name.items():
         st = stages[name]
         assert sorted(st.get("deps", [])) == sorted(job["input"]), name
@@ -68,9 +70,13 @@ def test_file_is_exactly_what_the_generator_writes(dag):
 
 def test_metrics_and_plots(dvc):
     metrics = [m for st in dvc["stages"].values() for m in st.get("metrics", [])]
-    assert sorted(metrics) == sorted(f"results/bench/{n}/metrics.json"
-                                     for n in ("base", "sft", "logo", "base-pointwise", "sft-pointwise",
-                                               "logo-pointwise", "disrm", "random", "longer", "first"))
+    from longrm.bench.sets import bench_sets
+    from longrm.config import load_config
+
+    sets = bench_sets(load_config(REPO / "config" / "default.yaml"))
+    assert sorted(metrics) == sorted(f"results/bench/{s.name}/{n}/metrics.json" for s in sets for n in s.models)
+    assert "results/bench/heldout/disrm-response/metrics.json" in metrics
+    assert {"results/bench/swap/sft/metrics.json", "results/bench/nocontext/disrm/metrics.json"} <= set(metrics)
     assert dvc["plots"] and all(p.startswith("results/figures/") and p.endswith(".png") for p in dvc["plots"])
     from longrm.report.figures import FIGURES
 
@@ -84,7 +90,7 @@ def test_dvc_reads_the_stages_and_settings():
     out = subprocess.run([dvc_bin, "stage", "list"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     listed = {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
-    assert {"inputs_raw", "train_logo", "bench_score_logo", "report_md"} <= listed
+    assert {"inputs_raw", "train_logo", "bench_score_heldout_logo", "bench_control_swap", "report_md"} <= listed
     conf = configparser.ConfigParser()
     conf.read(REPO / ".dvc" / "config")
     assert conf["core"]["analytics"] == "false" and conf["core"]["autostage"] == "false"

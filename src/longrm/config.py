@@ -72,19 +72,29 @@ def results_path(cfg: dict, *parts: str) -> Path:
 
 
 def schema_default(*keys: str) -> Any:
-    """The `default` the schema gives a config key (path of property names, e.g. "synth",
-    "template_tokens"), or None: new keys keep their defaults in the schema, not in code."""
-    node: Any = schema()
-    for key in keys:
-        node = (node.get("properties") or {}).get(key) or {}
-    return node.get("default")
+    """The `default` the schema gives a key, named dotted ('bench.sets') or by parts ('synth', 'fit_judge');
+    ConfigError when it has none. Defaults of new keys live in the schema, not in code."""
+    dotted = ".".join(keys)
+    sch = schema()
+    node: Any = sch
+    for part in dotted.split("."):
+        while isinstance(node, dict) and "$ref" in node:
+            node = sch["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        node = (node or {}).get("properties", {}).get(part)
+        if node is None:
+            raise ConfigError(f"{SCHEMA_PATH}: no key '{dotted}'")
+    if "default" in node:
+        return copy.deepcopy(node["default"])
+    props = {k: v["default"] for k, v in (node.get("properties") or {}).items() if "default" in v}
+    if not props:
+        raise ConfigError(f"{SCHEMA_PATH}: key '{dotted}' has no default")
+    return copy.deepcopy(props)   # an object: the defaults of its keys
 
 
 def setting(cfg: dict, *keys: str) -> Any:
-    """cfg[k1][k2]... when set, else the schema's default for that key."""
-    node: Any = cfg
-    for key in keys:
-        if not isinstance(node, dict) or key not in node:
-            return schema_default(*keys)
-        node = node[key]
-    return node
+    """cfg's value of a key (dotted or by parts), else the schema's default for it."""
+    dotted = ".".join(keys)
+    try:
+        return section(cfg, dotted)
+    except ConfigError:
+        return schema_default(dotted)

@@ -1,19 +1,20 @@
-# Long-RewardBench-style evaluation: one record per (item, order) for each model and baseline, then
-# metrics. Models and baselines are separate rules so a profile gives GPUs to the models only.
+# Long-RewardBench-style evaluation: one record per (item, order) for each model and baseline judged on
+# each benchmark set (bench.sets: the held-out split, its controls, other files), then metrics and
+# per-item scores. Models and baselines are separate rules so a profile gives GPUs to the models only.
 
 
 rule bench_run:
     input:
-        bench=res("splits", "bench.jsonl"),
+        bench=lambda w: SETS[w.set].file,
         model=lambda w: tracked(BENCH_MODELS[w.name]["path"]),
     output:
-        res("bench", "{name}", "records.jsonl"),
+        res("bench", "{set}", "{name}", "records.jsonl"),
     params:
         cfg=sections("seed", "bench"),
     log:
-        res("logs", "bench_run", "{name}.log"),
+        res("logs", "bench_run", "{set}", "{name}.log"),
     benchmark:
-        res("logs", "benchmark", "bench_run", "{name}.tsv")
+        res("logs", "benchmark", "bench_run", "{set}", "{name}.tsv")
     wildcard_constraints:
         name="|".join(BENCH_MODELS) or "^$",
     threads: 2
@@ -29,15 +30,15 @@ rule bench_run:
 
 rule bench_baseline:
     input:
-        bench=res("splits", "bench.jsonl"),
+        bench=lambda w: SETS[w.set].file,
     output:
-        res("bench", "{name}", "records.jsonl"),
+        res("bench", "{set}", "{name}", "records.jsonl"),
     params:
         cfg=sections("seed", "bench"),
     log:
-        res("logs", "bench_run", "{name}.log"),
+        res("logs", "bench_run", "{set}", "{name}.log"),
     benchmark:
-        res("logs", "benchmark", "bench_run", "{name}.tsv")
+        res("logs", "benchmark", "bench_run", "{set}", "{name}.tsv")
     wildcard_constraints:
         name="|".join(BASELINES) or "^$",
     threads: 1
@@ -53,16 +54,17 @@ rule bench_baseline:
 
 rule bench_score:
     input:
-        records=res("bench", "{name}", "records.jsonl"),
-        bench=res("splits", "bench.jsonl"),
+        records=res("bench", "{set}", "{name}", "records.jsonl"),
+        bench=lambda w: SETS[w.set].file,
     output:
-        res("bench", "{name}", "metrics.json"),
+        metrics=res("bench", "{set}", "{name}", "metrics.json"),
+        scores=res("bench", "{set}", "{name}", "item_scores.jsonl"),
     params:
         cfg=sections("seed", "bench"),
     log:
-        res("logs", "bench_score", "{name}.log"),
+        res("logs", "bench_score", "{set}", "{name}.log"),
     benchmark:
-        res("logs", "benchmark", "bench_score", "{name}.tsv")
+        res("logs", "benchmark", "bench_score", "{set}", "{name}.tsv")
     threads: 1
     resources:
         mem_mb=2000,
@@ -71,4 +73,4 @@ rule bench_score:
         "../../envs/cpu.yaml"
     shell:
         "longrm bench score --config {CONFIG_FILE:q} --records {input.records:q} --bench {input.bench:q}"
-        " --out {output:q} 2> {log:q}"
+        " --out {output.metrics:q} --item-scores {output.scores:q} 2> {log:q}"

@@ -4,6 +4,7 @@ import os
 import sys
 from pathlib import Path
 
+from longrm.bench.sets import bench_sets
 from longrm.config import load_config, section
 from longrm.errors import ConfigError
 
@@ -81,6 +82,10 @@ TOKENIZER = config["inputs"].get("base_model_path") or res("inputs", "tokenizer"
 BENCH_MODELS = {m["name"]: m for m in config["bench"].get("models", [])}
 BASELINES = list(config["bench"].get("baselines", []))
 EVALUATED = list(BENCH_MODELS) + BASELINES
+# Named benchmark sets (bench.sets; longrm.bench.sets): the held-out split, controls derived from it, other files.
+SETS = {s.name: s for s in bench_sets(config)}
+CONTROL_SETS = [n for n, s in SETS.items() if s.control]
+BENCH_JOBS = [(s, n) for s in SETS for n in SETS[s].models]   # (set, model or baseline) pairs judged
 TRAINED = ("sft", "logo", "disrm")
 
 
@@ -97,12 +102,18 @@ def judge_models():
 
 wildcard_constraints:
     name="[A-Za-z0-9_.-]+",
+    set="|".join(SETS),
     stage="|".join(TRAINED),
 
 
-def metrics_args():
-    """NAME=PATH of every evaluated model's metrics, for the report commands."""
-    return [f"{n}={res('bench', n, 'metrics.json')}" for n in EVALUATED]
+def bench_outputs(filename):
+    """R/bench/SET/NAME/filename of every (set, model) pair judged."""
+    return [res("bench", s, n, filename) for s, n in BENCH_JOBS]
+
+
+def metrics_args(filename="metrics.json"):
+    """SET/NAME=PATH of every judged (set, model) pair's metrics (or item scores), for the report commands."""
+    return [f"{s}/{n}={res('bench', s, n, filename)}" for s, n in BENCH_JOBS]
 
 
 def banner():

@@ -5,18 +5,22 @@
 # Training folders whose logs the report plots: the three trained models, and the base model when the
 # DAG pre-trains it (an external 8B checkpoint has no log of ours).
 TRAIN_RUNS = ([BASE_MODEL] if BASE_MODEL == res("inputs", "base_model") else []) + [res("models", s) for s in TRAINED]
+# the response-only baseline's training run, when a bench model judges with it
+TRAIN_RUNS += [p for p in {m["path"] for m in BENCH_MODELS.values()} if p == res("models", "disrm_response")]
 
 
 rule report_tables:
     input:
-        metrics=expand(res("bench", "{name}", "metrics.json"), name=EVALUATED),
+        metrics=bench_outputs("metrics.json"),
+        scores=bench_outputs("item_scores.jsonl"),
         audit=res("vote", "audit.json"),
         runs=TRAIN_RUNS,
     output:
         directory(res("tables")),
     params:
-        cfg=sections("bench.models", "bench.baselines"),
+        cfg=sections("bench", "report"),
         metrics=metrics_args(),
+        scores=metrics_args("item_scores.jsonl"),
         benchmarks=res("benchmarks"),
         jobs=res("logs", "benchmark"),
     log:
@@ -30,21 +34,23 @@ rule report_tables:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "longrm report tables --config {CONFIG_FILE:q} --metrics {params.metrics:q}"
+        "longrm report tables --config {CONFIG_FILE:q} --metrics {params.metrics:q} --item-scores {params.scores:q}"
         " --audit {input.audit:q} --train-runs {input.runs:q} --benchmarks-dir {params.benchmarks:q}"
         " --stage-benchmarks {params.jobs:q} --out-dir {output:q} 2> {log:q}"
 
 
 rule report_figures:
     input:
-        metrics=expand(res("bench", "{name}", "metrics.json"), name=EVALUATED),
+        metrics=bench_outputs("metrics.json"),
+        scores=bench_outputs("item_scores.jsonl"),
         audit=res("vote", "audit.json"),
         runs=TRAIN_RUNS,
     output:
         directory(res("figures")),
     params:
-        cfg=sections("bench.models", "bench.baselines"),
+        cfg=sections("bench", "report"),
         metrics=metrics_args(),
+        scores=metrics_args("item_scores.jsonl"),
         benchmarks=res("benchmarks"),
         jobs=res("logs", "benchmark"),
     log:
@@ -58,7 +64,7 @@ rule report_figures:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "longrm report figures --config {CONFIG_FILE:q} --metrics {params.metrics:q}"
+        "longrm report figures --config {CONFIG_FILE:q} --metrics {params.metrics:q} --item-scores {params.scores:q}"
         " --audit {input.audit:q} --train-runs {input.runs:q} --benchmarks-dir {params.benchmarks:q}"
         " --stage-benchmarks {params.jobs:q} --out-dir {output:q} 2> {log:q}"
 

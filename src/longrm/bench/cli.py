@@ -33,8 +33,26 @@ def register(sub) -> None:
     s.add_argument("--bench", required=True)
     s.add_argument("--out", required=True, help="metrics JSON")
     s.add_argument("--table", default=None, help="also write a table: .md or .csv")
-    s.set_defaults(func=_score, prov_inputs=("records", "bench"), prov_outputs=("out", "table"),
+    s.add_argument("--item-scores", dest="item_scores", default=None,
+                   help="also write each item's scores (JSONL: id, task, length_bucket, difficulty, ours, official)")
+    s.set_defaults(func=_score, prov_inputs=("records", "bench"), prov_outputs=("out", "table", "item_scores"),
                    prov_params=("bench", "seed"))
+
+    c = bsub.add_parser("control", help="a control benchmark file: contexts swapped within task and length bucket, "
+                                        "or removed (judged by the same `bench run`)")
+    c.add_argument("--config", required=True)
+    c.add_argument("--kind", required=True, choices=("swap", "none"))
+    c.add_argument("--bench", required=True, help="benchmark JSONL to derive the control from")
+    c.add_argument("--out", required=True, help="control benchmark JSONL")
+    c.add_argument("--report", default=None, help="JSON: counts, and the items left out of a swap")
+    c.set_defaults(func=_control, prov_inputs=("bench",), prov_outputs=("out", "report"), prov_params=("seed",))
+
+    o = bsub.add_parser("response-pairs", help="preference pairs with the contexts removed (prompt = the question): "
+                                               "training data of the response-only baseline")
+    o.add_argument("--config", required=True)
+    o.add_argument("--pairs", required=True, help="PrefPair JSONL (results/splits/disrm.jsonl)")
+    o.add_argument("--out", required=True)
+    o.set_defaults(func=_response_pairs, prov_inputs=("pairs",), prov_outputs=("out",), prov_params=())
 
 
 def _run(args) -> int:
@@ -100,12 +118,44 @@ def _score(args) -> int:
     b = cfg.get("bench", {})
     items = load_score_items(args.bench)          # no texts: scoring needs ids, labels and n
     records = iter_jsonl(args.records, lambda obj, path, line: (Judgment.from_dict(obj, path, line), line))
+    rows = [] if args.item_scores else None
     metrics = score_records(records, items, n_boot=b.get("bootstrap", 1000), seed=cfg["seed"],
-                            official_seed=b.get("official_seed", 42), records_path=args.records)
+                            official_seed=b.get("official_seed", 42), records_path=args.records, item_rows=rows)
     if metrics["missing_items"]:
         print(f"longrm bench score: warning: {metrics['missing_items']} bench items have no records",
               file=sys.stderr)
     write_json(args.out, metrics)
+    if args.item_scores:
+        from longrm.data.io import write_jsonl
+
+        write_jsonl(args.item_scores, rows)
     if args.table:
         write_table(args.table, metrics)
+    return 0
+
+
+def _control(args) -> int:
+    from longrm.bench.control import write_control
+    from longrm.config import load_config
+
+    cfg = load_config(args.config)
+    report = write_control(args.bench, args.out, args.kind, cfg["seed"], args.report)
+    print(f"longrm bench control --kind {args.kind}: {report['items_out']} of {report['items_in']} items"
+          + (f" ({report['left_out_items']} left out: no donor of another source)" if report.get("left_out_items") else ""),
+          file=sys.stderr)
+    return 0
+
+
+def _response_pairs(args) -> int:
+    from longrm.bench.control import response_only_pairs
+    from longrm.config import load_config
+    from longrm.data.io import write_jsonl
+
+    load_config(args.config)
+    from longrm.errors import InputError
+
+    n = write_jsonl(args.out, response_only_pairs(args.pairs))
+    if not n:
+        raise InputError(args.pairs, "no pairs: the file is empty")
+    print(f"longrm bench response-pairs: {n} pairs without their contexts -> {args.out}", file=sys.stderr)
     return 0

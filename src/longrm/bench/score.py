@@ -43,12 +43,13 @@ class ScoreItem(NamedTuple):
     length_bucket: str
     gold_ranking: list[int]
     responses: tuple
-    group: str = ""        # the official order's group (judges.official.order_group)
+    group: str = ""         # the official order's group (judges.official.order_group)
+    difficulty: str = ""    # the `difficulty` extra (easy | hard negative), "" when absent
 
 
 def score_item(item: BenchItem) -> ScoreItem:
     return ScoreItem(item.id, item.task, item.tasktype, item.subtype, item.length_bucket, item.gold_ranking,
-                     (None,) * len(item.responses), order_group(item))
+                     (None,) * len(item.responses), order_group(item), str(item.extra.get("difficulty") or ""))
 
 
 def load_score_items(path: str | Path) -> list[ScoreItem]:
@@ -172,6 +173,8 @@ def columns(items: Sequence[BenchItem | ScoreItem], scores: dict[str, float], n_
         "length": {b: mk(f"length:{b}", [it for it in pair if it.length_bucket == b]) for b in buckets},
         "length_all": {b: mk(f"length_all:{b}", [it for it in items if it.length_bucket == b])
                        for b in sorted({it.length_bucket for it in items}, key=bucket_key)},
+        "difficulty": {d: mk(f"difficulty:{d}", [it for it in pair if getattr(it, "difficulty", "") == d])
+                       for d in sorted({getattr(it, "difficulty", "") for it in pair} - {""})},
         "AVG": mk("AVG", [it for it in items]),
         "macro": macro_cell([scores[it.id] for it in pair if it.id in scores],
                             [scores[it.id] for it in bon if it.id in scores], n_boot, derive_seed(seed, tag, "macro")),
@@ -236,6 +239,15 @@ def rate_cell(flags: Sequence[bool]) -> dict:
     return {"value": _r(float(np.mean(flags))) if flags else None, "n": len(flags)}
 
 
+def item_row(item: BenchItem | ScoreItem, ours: float, official: float) -> dict:
+    """One item's scores (both protocols) and what groups it: the rows of item_scores.jsonl, which
+    paired comparisons between models (report claims) read."""
+    difficulty = getattr(item, "difficulty", None) if isinstance(item, ScoreItem) else item.extra.get("difficulty")
+    return {"id": item.id, "task": item.task, "tasktype": item.tasktype, "subtype": item.subtype,
+            "length_bucket": item.length_bucket, "difficulty": difficulty or "", "ours": _r(ours),
+            "official": _r(official)}
+
+
 def check_record(rec: Judgment, item: BenchItem, path: str, line: int) -> None:
     n = len(item.responses)
     if sorted(rec.order) != list(range(n)):
@@ -247,8 +259,10 @@ def check_record(rec: Judgment, item: BenchItem, path: str, line: int) -> None:
 
 
 def score_records(records: Iterable[tuple[Judgment, int]], items: Sequence[BenchItem | ScoreItem], n_boot: int = 1000,
-                  seed: int = 1234, official_seed: int = 42, records_path: str = "<records>") -> dict:
-    """Metrics (docs/formats/bench.md) from (Judgment, line number) pairs and the bench items."""
+                  seed: int = 1234, official_seed: int = 42, records_path: str = "<records>",
+                  item_rows: list | None = None) -> dict:
+    """Metrics (docs/formats/bench.md) from (Judgment, line number) pairs and the bench items. When
+    `item_rows` is a list, one row per scored item (item_row) is appended to it, file order."""
     by_id = {it.id: it for it in items}
     per_item: dict[str, list[Judgment]] = defaultdict(list)
     models = set()
@@ -295,6 +309,8 @@ def score_records(records: Iterable[tuple[Judgment, int]], items: Sequence[Bench
             consistent[it.id] = all(r is not None for r in ranks) and all(r == ranks[0] for r in ranks)
             top1_consistent[it.id] = all(r is not None for r in ranks) and len({r[0] for r in ranks}) == 1
 
+    if item_rows is not None:
+        item_rows.extend(item_row(it, ours[it.id], official[it.id]) for it in scored)
     all_recs = [(it, r) for it in scored for r in per_item[it.id]]
     buckets = sorted({it.length_bucket for it in scored}, key=bucket_key)
 

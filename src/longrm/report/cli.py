@@ -7,6 +7,9 @@ def _sources_args(p) -> None:
     p.add_argument("--config", help="the study config (validated; the report reads result files only)")
     p.add_argument("--metrics", nargs="+", default=[], metavar="NAME=PATH",
                    help="bench metrics JSON per model, in table/legend order (e.g. base=results/bench/base/metrics.json)")
+    p.add_argument("--item-scores", dest="item_scores", nargs="*", default=[], metavar="NAME=PATH",
+                   help="per-item scores (`bench score --item-scores`) per model, keyed as --metrics; the claims' "
+                        "paired intervals read them")
     p.add_argument("--audit", help="vote audit JSON (results/vote/audit.json)")
     p.add_argument("--train-runs", dest="train_runs", nargs="*", default=[], metavar="DIR",
                    help="training folders holding train_log.jsonl (or pretrain_log.jsonl)")
@@ -21,7 +24,8 @@ def register(sub) -> None:
     p = sub.add_parser("report", help="tables, figures and REPORT.md from result files")
     rsub = p.add_subparsers(dest="report_command", metavar="ACTION")
     rsub.required = True
-    prov = dict(prov_inputs=("metrics", "audit", "train_runs"), prov_outputs=("out_dir",), prov_params=())
+    prov = dict(prov_inputs=("metrics", "item_scores", "audit", "train_runs"), prov_outputs=("out_dir",),
+                prov_params=("bench", "report"))
     t = rsub.add_parser("tables", help="results/tables/*.csv + *.md and index.json")
     _sources_args(t)
     t.set_defaults(func=_tables, **prov)
@@ -36,16 +40,43 @@ def register(sub) -> None:
     m.set_defaults(func=_md, prov_inputs=("tables", "figures"), prov_outputs=("out",), prov_params=("name",))
 
 
+def _set_settings(config_path) -> dict:
+    """Main set, control sets, claim roles and bootstrap settings: from the config (defaults in the schema)."""
+    from longrm.config import load_config, schema_default, setting
+
+    if not config_path:
+        roles = schema_default("report.claims")
+        return {"main": "heldout", "controls": ["swap", "nocontext"], "roles": roles, "n_boot": 1000, "seed": 0}
+    from longrm.bench.sets import bench_sets
+
+    cfg = load_config(config_path)
+    sets = bench_sets(cfg)
+    roles = {**schema_default("report.claims"), **((cfg.get("report") or {}).get("claims") or {})}
+    return {"main": sets[0].name, "controls": [s.name for s in sets if s.control], "roles": roles,
+            "n_boot": setting(cfg, "bench").get("bootstrap", 1000), "seed": cfg["seed"]}
+
+
 def _sources(args) -> dict:
-    from longrm.report.load import (load_audit, load_benchmarks, load_metrics, load_runs, load_stage_benchmarks,
-                                    parse_named)
+    from longrm.report.claims import Inputs, all_claims, control_rows
+    from longrm.report.load import (by_set, load_audit, load_benchmarks, load_item_scores, load_metrics, load_runs,
+                                    load_stage_benchmarks, parse_named)
 
-    if args.config:
-        from longrm.config import load_config
-
-        load_config(args.config)
-    return {"metrics": load_metrics(parse_named(args.metrics)), "audit": load_audit(args.audit),
-            "runs": load_runs(args.train_runs), "benchmarks": load_benchmarks(args.benchmarks_dir),
+    st = _set_settings(args.config)
+    metrics = by_set(load_metrics(parse_named(args.metrics)), st["main"])
+    scores = by_set(load_item_scores(parse_named(args.item_scores, "--item-scores")), st["main"])
+    audit = load_audit(args.audit)
+    main = metrics[st["main"]]
+    tagged = lambda sets: {(n if s == st["main"] else f"{n} [{s}]"): m  # noqa: E731
+                           for s in sets if s in metrics for n, m in metrics[s].items()}
+    x = Inputs(metrics, scores, audit, st["main"], [s for s in st["controls"] if s in metrics], st["roles"],
+               st["n_boot"], st["seed"])
+    controls = control_rows(x)
+    flags = {r["model"]: r["controls_at_chance"] for r in controls}   # the main table flags each model
+    rows = {n: ({**m, "controls_at_chance": flags[n]} if n in flags else m)
+            for n, m in tagged([st["main"], *st["controls"]]).items()}
+    return {"metrics": main, "table_rows": rows, "metrics_all": tagged(metrics),
+            "sets": metrics if len(metrics) > 1 else {}, "controls": controls, "claims": all_claims(x),
+            "audit": audit, "runs": load_runs(args.train_runs), "benchmarks": load_benchmarks(args.benchmarks_dir),
             "stage_times": load_stage_benchmarks(args.stage_benchmarks)}
 
 
@@ -59,7 +90,13 @@ def _print_index(index) -> None:
 def _tables(args) -> int:
     from longrm.report.tables import write_tables
 
-    _print_index(write_tables(_sources(args), args.out_dir))
+    from pathlib import Path
+
+    from longrm.data.io import write_json
+
+    sources = _sources(args)
+    _print_index(write_tables(sources, args.out_dir))
+    write_json(Path(args.out_dir) / "claims.json", sources["claims"])   # the claims with their numbers
     return 0
 
 

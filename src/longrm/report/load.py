@@ -26,6 +26,29 @@ def parse_named(values: list[str], what: str = "--metrics") -> dict[str, Path]:
     return out
 
 
+def by_set(named: dict[str, object], main_set: str) -> dict[str, dict[str, object]]:
+    """{set: {model: value}} from keys 'SET/NAME' (a plain 'NAME' belongs to the main set); main set first."""
+    out: dict[str, dict[str, object]] = {main_set: {}}
+    for key, v in named.items():
+        set_name, _, name = key.rpartition("/")
+        out.setdefault(set_name or main_set, {})[name] = v
+    return out
+
+
+def load_item_scores(named: dict[str, Path]) -> dict[str, dict[str, dict]]:
+    """{key: {item id: row}} from `bench score --item-scores` files (JSONL rows with id, tasktype,
+    length_bucket, ours, official)."""
+    out = {}
+    for key, path in named.items():
+        rows = {}
+        for line, r in enumerate(read_jsonl(path), start=1):
+            if "id" not in r or "ours" not in r:
+                raise InputError(path, "not an item-scores row (needs id and ours)", line, "id" if "id" not in r else "ours")
+            rows[str(r["id"])] = r
+        out[key] = rows
+    return out
+
+
 def load_metrics(named: dict[str, Path]) -> dict[str, dict]:
     metrics = {}
     for name, path in named.items():

@@ -60,6 +60,8 @@ def main_table(metrics: dict[str, dict]) -> pd.DataFrame:
         row["truncation"] = value(m.get("truncation", {}).get("all"))
         row["AUC"] = value(m.get("auc"))
         row["n_items"] = m.get("n_items")
+        if any("controls_at_chance" in v for v in metrics.values()):   # set by the report when controls ran
+            row["controls_at_chance"] = m.get("controls_at_chance")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -94,6 +96,41 @@ def reliability_table(metrics: dict[str, dict]) -> pd.DataFrame:
                          "parse_failure": value(pf.get("length", {}).get(b)),
                          "truncation": value(tr.get("length", {}).get(b))})
     return pd.DataFrame(rows)
+
+
+def controls_table(rows: list[dict]) -> pd.DataFrame:
+    """Per model judged on a control set: pairwise accuracy with its own context and under each control
+    (95% intervals), and whether the controls are at chance (report.claims.chance_margin)."""
+    return pd.DataFrame(rows)
+
+
+def sets_table(by_set: dict[str, dict[str, dict]]) -> pd.DataFrame:
+    """(set, model) -> PairWise and AVG with intervals and item counts: every benchmark set judged."""
+    rows = []
+    for set_name, models in by_set.items():
+        for name, m in models.items():
+            c, a = _cols(m).get("PairWise") or {}, _cols(m).get("AVG") or {}
+            rows.append({"set": set_name, "model": name, "PairWise": value(c), "PairWise_ci_low": c.get("ci_low"),
+                         "PairWise_ci_high": c.get("ci_high"), "AVG": value(a), "n_items": m.get("n_items")})
+    return pd.DataFrame(rows)
+
+
+def difficulty_table(metrics: dict[str, dict]) -> pd.DataFrame:
+    """Pairwise accuracy on easy vs hard negatives (the items' `difficulty`), with 95% intervals."""
+    levels = sorted({d for m in metrics.values() for d in _cols(m).get("difficulty", {})})
+    rows = []
+    for name, m in metrics.items():
+        row = {"model": name}
+        for d in levels:
+            c = _cols(m).get("difficulty", {}).get(d) or {}
+            row.update({d: value(c), f"{d}_ci_low": c.get("ci_low"), f"{d}_ci_high": c.get("ci_high"), f"{d}_n": c.get("n")})
+        rows.append(row)
+    return pd.DataFrame(rows) if levels else pd.DataFrame(columns=["model"])
+
+
+def claims_table(claims: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{k: c[k] for k in ("claim", "statement", "status", "measured", "ci95", "target", "note")}
+                         for c in claims])
 
 
 def cells_table(metrics: dict[str, dict]) -> pd.DataFrame:
@@ -245,6 +282,7 @@ def _get(df: pd.DataFrame, key: str, name: str, col: str, by: str = "model"):
 
 
 def read_main(df: pd.DataFrame) -> str:
+    df = df[~df["model"].astype(str).str.contains(" [", regex=False)]   # control rows are not candidates
     best, avg = _best(df, "AVG")
     if best is None:
         return "No model has an AVG score."
@@ -296,6 +334,38 @@ def read_reliability(df: pd.DataFrame) -> str:
     return "Over all lengths: " + "; ".join(parts) + "."
 
 
+def read_controls(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "No model was judged on a control set."
+    ok = df[df["controls_at_chance"] == True]  # noqa: E712
+    off = df[df["controls_at_chance"] == False]  # noqa: E712
+    text = f"{len(ok)} of {len(df)} models have every control within the margin of chance (0.5)"
+    if len(off):
+        text += "; flagged (they score without their own context): " + ", ".join(off["model"])
+    return text + "."
+
+
+def read_sets(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "No benchmark sets."
+    return f"{df['set'].nunique()} benchmark sets, {len(df)} (set, model) pairs judged: " + ", ".join(
+        f"{k} {int(v)}" for k, v in df.groupby("set", sort=False)["model"].count().items()) + "."
+
+
+def read_difficulty(df: pd.DataFrame) -> str:
+    levels = [c for c in ("easy", "hard") if c in df.columns]
+    if df.empty or not levels:
+        return "The benchmark items carry no `difficulty`: easy and hard negatives cannot be told apart."
+    parts = [f"{r['model']} " + " / ".join(fmt(value(r[lv])) for lv in levels) for _, r in df.iterrows()]
+    return f"Pairwise accuracy, {' / '.join(levels)} negatives: " + "; ".join(parts) + "."
+
+
+def read_claims(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "No claims."
+    return "; ".join(f"({r.claim}) {r.status}" for r in df.itertuples()) + "."
+
+
 def read_vote(df: pd.DataFrame) -> str:
     if df.empty:
         return "No vote audit."
@@ -342,15 +412,22 @@ def read_stage_times(df: pd.DataFrame) -> str:
 
 TABLES: dict[str, tuple[str, Callable, Callable, str]] = {
     # name: (title, builder, reader, source)
-    "main": ("Main results: Long-RewardBench columns per model", main_table, read_main, "metrics"),
+    "claims": ("The paper's claims on this study", claims_table, read_claims, "claims"),
+    "main": ("Main results: Long-RewardBench columns per model (control rows: `model [set]`)", main_table,
+             read_main, "table_rows"),
     "per_task": ("Pairwise accuracy per task", per_task_table, read_per_task, "metrics"),
     "bon": ("Best-of-N partial credit (Rank2/3/4)", bon_table, read_bon, "metrics"),
-    "length": ("Pairwise accuracy per context-length bucket", length_table, read_length, "metrics"),
+    "length": ("Pairwise accuracy per context-length bucket (control rows: `model [set]`)", length_table,
+               read_length, "table_rows"),
+    "controls": ("Controls: pairwise accuracy with the item's own context, another item's, none", controls_table,
+                 read_controls, "controls"),
+    "difficulty": ("Easy vs hard negatives (pairwise)", difficulty_table, read_difficulty, "metrics"),
+    "sets": ("Every benchmark set judged", sets_table, read_sets, "sets"),
     "reliability": ("Order consistency, parse failure and truncation by length", reliability_table,
                     read_reliability, "metrics"),
     "cells": ("Every cell with its 95% bootstrap interval", cells_table,
               lambda df: f"{len(df)} cells over {df['protocol'].nunique() if len(df) else 0} scoring protocols.",
-              "metrics"),
+              "metrics_all"),
     "vote_fair": ("The vote vs each single judge on the same items (95% intervals)", vote_fair_table,
                   read_vote_fair, "audit"),
     "vote": ("Vote label accuracy and yield vs number of judges", vote_table, read_vote, "audit"),

@@ -1,0 +1,242 @@
+"""The paper's claims, each checked on the study's result files with numbers and 95% intervals.
+
+  a  base accuracy falls with length: shortest vs longest bucket (pairwise), difference with a bootstrap
+     interval over the items of the two buckets
+  b  SFT then LOGO lift the longest bucket: LOGO - base and LOGO - SFT on the same items (paired bootstrap)
+  c  controls at chance: every model judged on a control set within `chance_margin` of chance (0.5,
+     pairwise) under every control
+  d  short-context accuracy kept: LOGO >= base on the short set (paired difference shown)
+  e  the vote beats the best single judge on the same items (vote audit key "fair")
+Each claim is "holds", "does not hold" or "not measured" (its inputs are absent: named in the note).
+Targets (issue 11) are reported beside: a claim can hold without reaching its target.
+Inputs: bench metrics and item scores per (set, model), the vote audit. No model code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from longrm.report.load import bucket_order
+from longrm.seeding import derive_seed
+
+PAIR = "PairWise"
+CHANCE = 0.5        # pairwise chance level
+HOLDS, FAILS, MISSING = "holds", "does not hold", "not measured"
+
+
+@dataclass
+class Inputs:
+    """What the claims read: metrics[set][model], item scores[set][model] = {id: row}, the audit."""
+
+    metrics: dict[str, dict[str, dict]]
+    scores: dict[str, dict[str, dict[str, dict]]]
+    audit: dict | None
+    main_set: str
+    control_sets: list[str]
+    roles: dict = field(default_factory=dict)   # report.claims: base, sft, logo, short_set, chance_margin
+    n_boot: int = 1000
+    seed: int = 0
+
+
+def ci_text(lo, hi) -> str:
+    return "" if lo is None or hi is None else f"[{lo:.3f}, {hi:.3f}]"
+
+
+def pair_scores(rows: dict[str, dict], bucket: str | None = None) -> dict[str, float]:
+    """{id: score (ours)} of the pairwise items, of one length bucket when given."""
+    return {i: r["ours"] for i, r in rows.items()
+            if r.get("tasktype") == PAIR and r.get("ours") is not None and (bucket is None or r.get("length_bucket") == bucket)}
+
+
+def paired_diff(a: dict[str, float], b: dict[str, float], n_boot: int, seed: int) -> dict | None:
+    """mean(a - b) over the items both have, with a percentile bootstrap interval over those items."""
+    ids = sorted(set(a) & set(b))
+    if not ids:
+        return None
+    d = np.array([a[i] - b[i] for i in ids], dtype=np.float64)
+    lo = hi = None
+    if len(d) > 1 and n_boot > 0:
+        rng = np.random.default_rng(seed)
+        means = d[rng.integers(0, len(d), (n_boot, len(d)))].mean(1)
+        lo, hi = (float(x) for x in np.percentile(means, [2.5, 97.5]))
+    return {"diff": float(d.mean()), "lo": lo, "hi": hi, "n": len(ids),
+            "a": float(np.mean([a[i] for i in ids])), "b": float(np.mean([b[i] for i in ids]))}
+
+
+def unpaired_diff(a: list[float], b: list[float], n_boot: int, seed: int) -> dict | None:
+    """mean(a) - mean(b), each resampled on its own (different items)."""
+    if not a or not b:
+        return None
+    xa, xb = np.asarray(a, float), np.asarray(b, float)
+    lo = hi = None
+    if len(xa) > 1 and len(xb) > 1 and n_boot > 0:
+        rng = np.random.default_rng(seed)
+        da = xa[rng.integers(0, len(xa), (n_boot, len(xa)))].mean(1)
+        db = xb[rng.integers(0, len(xb), (n_boot, len(xb)))].mean(1)
+        lo, hi = (float(x) for x in np.percentile(da - db, [2.5, 97.5]))
+    return {"diff": float(xa.mean() - xb.mean()), "lo": lo, "hi": hi, "n": len(xa) + len(xb),
+            "a": float(xa.mean()), "b": float(xb.mean())}
+
+
+def pair_cell(m: dict | None, *path) -> dict | None:
+    """A pairwise accuracy cell of metrics `m` (ours), e.g. ("PairWise",) or ("length", "2k")."""
+    c = (m or {}).get("protocols", {}).get("ours", {})
+    for p in path:
+        c = (c or {}).get(p)
+    return c if isinstance(c, dict) and c.get("value") is not None else None
+
+
+def claim(key: str, statement: str, status: str, measured: str = "", interval: str = "", target: str = "",
+          note: str = "", data: dict | None = None) -> dict:
+    return {"claim": key, "statement": statement, "status": status, "measured": measured, "ci95": interval,
+            "target": target, "note": note, "data": data or {}}
+
+
+def missing(key: str, statement: str, what: str) -> dict:
+    return claim(key, statement, MISSING, note=f"missing input: {what}")
+
+
+# ---------------------------------------------------------------- the claims
+
+
+def claim_a(x: Inputs) -> dict:
+    stmt = "Base accuracy falls with context length (pairwise, shortest vs longest bucket)"
+    base = x.roles["base"]
+    m = x.metrics.get(x.main_set, {}).get(base)
+    if m is None:
+        return missing("a", stmt, f"metrics of {base!r} on set {x.main_set!r}")
+    buckets = sorted(m.get("protocols", {}).get("ours", {}).get("length") or {}, key=bucket_order)
+    if len(buckets) < 2:
+        return missing("a", stmt, f"two length buckets in {base!r}'s metrics")
+    short, long_ = buckets[0], buckets[-1]
+    rows = x.scores.get(x.main_set, {}).get(base)
+    if rows is not None:
+        d = unpaired_diff(list(pair_scores(rows, short).values()), list(pair_scores(rows, long_).values()),
+                          x.n_boot, derive_seed(x.seed, "claims", "a"))
+    else:
+        cs, cl = pair_cell(m, "length", short), pair_cell(m, "length", long_)
+        d = {"diff": cs["value"] - cl["value"], "lo": None, "hi": None, "a": cs["value"], "b": cl["value"]}
+    if d is None:
+        return missing("a", stmt, f"pairwise item scores of {base!r} in buckets {short} and {long_}")
+    holds = d["diff"] > 0 and (d["lo"] is None or d["lo"] > 0)
+    met = d["a"] >= 0.75 and d["diff"] >= 0.10
+    return claim("a", stmt, HOLDS if holds else FAILS,
+                 f"{base} {d['a']:.3f} at {short} -> {d['b']:.3f} at {long_} (drop {d['diff']:+.3f})",
+                 ci_text(d["lo"], d["hi"]), f"base >= 0.75 at {short} and >= 0.10 lower at {long_}: "
+                 + ("met" if met else "not met"), "" if rows is not None else "no item scores: no interval on the drop",
+                 {"short": short, "long": long_, **d})
+
+
+def claim_b(x: Inputs) -> dict:
+    stmt = "SFT then LOGO lift the longest bucket (paired over the same items)"
+    names = [x.roles[r] for r in ("base", "sft", "logo")]
+    rows = {n: x.scores.get(x.main_set, {}).get(n) for n in names}
+    absent = [n for n, r in rows.items() if r is None]
+    if absent:
+        return missing("b", stmt, f"item scores of {', '.join(absent)} on set {x.main_set!r}")
+    buckets = sorted({r["length_bucket"] for r in rows[names[2]].values() if r.get("tasktype") == PAIR}, key=bucket_order)
+    if not buckets:
+        return missing("b", stmt, "pairwise items")
+    long_ = buckets[-1]
+    base, sft, logo = (pair_scores(rows[n], long_) for n in names)
+    vs_base = paired_diff(logo, base, x.n_boot, derive_seed(x.seed, "claims", "b", "base"))
+    vs_sft = paired_diff(logo, sft, x.n_boot, derive_seed(x.seed, "claims", "b", "sft"))
+    if vs_base is None or vs_sft is None:
+        return missing("b", stmt, f"items judged by all of {', '.join(names)} at {long_}")
+    excl = lambda d: d["lo"] is not None and d["lo"] > 0  # noqa: E731
+    holds = excl(vs_base) and vs_sft["diff"] > 0
+    met = vs_base["diff"] >= 0.15 and vs_sft["diff"] >= 0.03 and excl(vs_base) and excl(vs_sft)
+    return claim("b", stmt, HOLDS if holds else FAILS,
+                 f"at {long_}: {names[0]} {vs_base['b']:.3f}, {names[1]} {vs_sft['b']:.3f}, {names[2]} {vs_base['a']:.3f}; "
+                 f"{names[2]} - {names[0]} {vs_base['diff']:+.3f}, {names[2]} - {names[1]} {vs_sft['diff']:+.3f} "
+                 f"(n = {vs_base['n']})",
+                 f"{names[2]} - {names[0]} {ci_text(vs_base['lo'], vs_base['hi'])}; "
+                 f"{names[2]} - {names[1]} {ci_text(vs_sft['lo'], vs_sft['hi'])}",
+                 "+0.15 over base and +0.03 over SFT, intervals excluding 0: " + ("met" if met else "not met"),
+                 "holds when the lift over base excludes 0 and LOGO is above SFT",
+                 {"bucket": long_, "logo_minus_base": vs_base, "logo_minus_sft": vs_sft})
+
+
+def control_rows(x: Inputs) -> list[dict]:
+    """Per model judged on any control set: its main-set and control pairwise accuracy (95% interval) and
+    whether every control is within the margin of chance."""
+    margin = x.roles["chance_margin"]
+    names = [n for s in x.control_sets for n in x.metrics.get(s, {})]
+    rows = []
+    for name in dict.fromkeys(names):
+        row = {"model": name}
+        main = pair_cell(x.metrics.get(x.main_set, {}).get(name), PAIR)
+        row["own_context"] = main["value"] if main else None
+        row["own_context_ci"] = ci_text(main["ci_low"], main["ci_high"]) if main else ""
+        at_chance, measured = True, True
+        for s in x.control_sets:
+            c = pair_cell(x.metrics.get(s, {}).get(name), PAIR)
+            row[s] = c["value"] if c else None
+            row[f"{s}_ci"] = ci_text(c["ci_low"], c["ci_high"]) if c else ""
+            if c is None:
+                measured = False
+            elif abs(c["value"] - CHANCE) > margin:
+                at_chance = False
+        row["controls_at_chance"] = False if not at_chance else (True if measured else None)
+        row["flag"] = "" if row["controls_at_chance"] else ("not measured" if row["controls_at_chance"] is None
+                                                              else "FLAG: judges without its context")
+        rows.append(row)
+    return rows
+
+
+def claim_c(x: Inputs) -> dict:
+    stmt = f"Every model judged on the controls is within {x.roles['chance_margin']:.2f} of chance (0.5) under each"
+    if not x.control_sets:
+        return missing("c", stmt, "control sets (bench.sets entries with `control`)")
+    rows = control_rows(x)
+    if not rows:
+        return missing("c", stmt, f"metrics on control sets {', '.join(x.control_sets)}")
+    off = [r["model"] for r in rows if r["controls_at_chance"] is False]
+    unmeasured = [r["model"] for r in rows if r["controls_at_chance"] is None]
+    parts = [f"{r['model']} " + " / ".join("n/a" if r[k] is None else f"{r[k]:.3f}"
+                                           for k in ("own_context", *x.control_sets)) for r in rows]
+    status = FAILS if off else (MISSING if unmeasured else HOLDS)
+    note = (f"flagged: {', '.join(off)}. " if off else "") + (f"not every control run for {', '.join(unmeasured)}" if unmeasured else "")
+    return claim("c", stmt, status, f"own context / {' / '.join(x.control_sets)}: " + "; ".join(parts),
+                 "per model in the controls table", "within the margin for every trained judge: "
+                 + ("met" if status == HOLDS else "not met"), note.strip(), {"rows": rows})
+
+
+def claim_d(x: Inputs) -> dict:
+    stmt = "Short-context accuracy is kept: after SFT then LOGO >= base on the short set (pairwise)"
+    short, base, logo = x.roles["short_set"], x.roles["base"], x.roles["logo"]
+    if short not in x.metrics:
+        return missing("d", stmt, f"set {short!r} (no metrics)")
+    rows = {n: x.scores.get(short, {}).get(n) for n in (base, logo)}
+    absent = [n for n, r in rows.items() if r is None]
+    if absent:
+        return missing("d", stmt, f"item scores of {', '.join(absent)} on set {short!r}")
+    d = paired_diff(pair_scores(rows[logo]), pair_scores(rows[base]), x.n_boot, derive_seed(x.seed, "claims", "d"))
+    if d is None:
+        return missing("d", stmt, f"pairwise items judged by both {base} and {logo} on {short!r}")
+    holds = d["diff"] >= 0
+    return claim("d", stmt, HOLDS if holds else FAILS,
+                 f"{base} {d['b']:.3f}, {logo} {d['a']:.3f} ({logo} - {base} {d['diff']:+.3f}, n = {d['n']})",
+                 f"{logo} - {base} {ci_text(d['lo'], d['hi'])}", f"{logo} >= {base}: " + ("met" if holds else "not met"),
+                 data=d)
+
+
+def claim_e(x: Inputs) -> dict:
+    stmt = "The vote beats the best single judge on the same kept items"
+    fair = (x.audit or {}).get("fair")
+    same = fair.get("same_items") if isinstance(fair, dict) else None
+    if not isinstance(same, dict) or "vote" not in same or not same.get("judges"):
+        return missing("e", stmt, "vote audit key 'fair' (results/vote/audit.json)")
+    best = same.get("best_judge") or max(same["judges"], key=lambda j: same["judges"][j]["acc"])
+    v, j = same["vote"], same["judges"][best]
+    holds = v["acc"] > j["acc"]
+    return claim("e", stmt, HOLDS if holds else FAILS,
+                 f"vote {v['acc']:.3f}, best judge {best} {j['acc']:.3f} (n = {same.get('n')})",
+                 f"vote {ci_text(v.get('lo'), v.get('hi'))}; {best} {ci_text(j.get('lo'), j.get('hi'))}",
+                 "vote > best single judge: " + ("met" if holds else "not met"), data={"vote": v, "best": best, "judge": j})
+
+
+def all_claims(x: Inputs) -> list[dict]:
+    return [claim_a(x), claim_b(x), claim_c(x), claim_d(x), claim_e(x)]
