@@ -15,7 +15,7 @@ from tests.helpers import config_in
 
 def items(prefix: str, bucket: str, n: int, difficulty: str = "") -> list[ScoreItem]:
     return [ScoreItem(f"{prefix}{bucket}-{k}", "LongQA", "PairWise", "same", bucket, [0, 1], (None, None),
-                      difficulty if difficulty else ("easy" if k % 2 else "hard")) for k in range(n)]
+                      difficulty=difficulty if difficulty else ("easy" if k % 2 else "hard")) for k in range(n)]
 
 
 def scores_at(its: list[ScoreItem], accuracy: float) -> dict[str, float]:

@@ -179,7 +179,7 @@ def vote_fair_table(audit: dict) -> pd.DataFrame:
     fair, paired = audit.get("fair"), audit.get("fair_paired") or {}
     if not fair:
         return pd.DataFrame(columns=FAIR_COLUMNS)
-    same, own = fair["same_items"], fair["own_consistent"]
+    same, own = fair["same_items"], fair.get("own_consistent") or {}
     names = [n for n in audit.get("judges") or [] if n in same["judges"]] or sorted(same["judges"])  # config order
     rows = [_fair_row(SAME_ITEMS, name, same["n"], same["judges"][name], same["vote"],
                       paired.get("same_items", {}).get(name, {})) for name in names]
