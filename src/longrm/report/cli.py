@@ -12,8 +12,9 @@ def _sources_args(p) -> None:
                    help="training folders holding train_log.jsonl (or pretrain_log.jsonl)")
     p.add_argument("--benchmarks-dir", dest="benchmarks_dir",
                    help="folder of memory/throughput benchmark JSON (results/benchmarks); skipped when absent")
-    p.add_argument("--stage-benchmarks", dest="stage_benchmarks",
-                   help="folder of Snakemake `benchmark:` TSV files (results/logs/benchmark); skipped when absent")
+    p.add_argument("--stage-benchmarks", dest="stage_benchmarks", nargs="*", default=[], metavar="JOB=TSV",
+                   help="Snakemake `benchmark:` TSV per job (synth=results/logs/benchmark/synth.tsv ...), or a "
+                        "folder of them (results/logs/benchmark); skipped when absent")
     p.add_argument("--out-dir", dest="out_dir", required=True)
 
 
@@ -21,7 +22,7 @@ def register(sub) -> None:
     p = sub.add_parser("report", help="tables, figures and REPORT.md from result files")
     rsub = p.add_subparsers(dest="report_command", metavar="ACTION")
     rsub.required = True
-    prov = dict(prov_inputs=("metrics", "audit", "train_runs"), prov_outputs=("out_dir",), prov_params=())
+    prov = dict(prov_inputs=("metrics", "audit", "train_runs", "benchmarks_dir", "stage_benchmarks"), prov_outputs=("out_dir",), prov_params=())
     t = rsub.add_parser("tables", help="results/tables/*.csv + *.md and index.json")
     _sources_args(t)
     t.set_defaults(func=_tables, **prov)
