@@ -70,7 +70,7 @@ def load_benchmarks(folder: str | Path | None) -> dict[str, object]:
         return {}
     out = {}
     for f in sorted(Path(folder).glob("*.json")):
-        if f.name.endswith(".prov.json"):
+        if f.name.endswith(".prov.json") or f.name == "provenance.json":
             continue
         out[f.stem] = read_json(f)
     return out
