@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install study benchmarks test test-fast test-vllm dryrun-paper clean
+.PHONY: install study record pull benchmarks test test-fast test-vllm dryrun-paper clean
 
 install: $(VENV)/.installed
 
@@ -20,8 +20,20 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# The study is built by Snakemake, then recorded by DVC (dvc.lock: hashes of every stage's inputs,
+# parameters and outputs; outputs copied into .dvc/cache), so `dvc status` / `dvc repro` / `dvc push` see it.
 study: install
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
+	$(MAKE) record
+
+record: install
+	$(BIN)/dvc commit --force --quiet
+
+# A clone of a repository whose dvc.lock was committed and pushed: fetch the results from the DVC
+# remote, then give them the modification times Snakemake expects (in DAG order) so it has nothing to redo.
+pull: install
+	$(BIN)/dvc pull
+	$(BIN)/snakemake --touch --cores 1 --workflow-profile workflow/profiles/default
 
 # Memory/throughput benchmarks (a few minutes; timings depend on the machine's load), then the report
 # again so its benchmark table and figure include them.
@@ -32,6 +44,7 @@ benchmarks: study
 	$(BIN)/python benchmarks/bench_streaming.py
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default \
 		--forcerun report_tables report_figures report_md
+	$(MAKE) record
 
 test: install
 	$(BIN)/python -m pytest -q
