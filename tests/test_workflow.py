@@ -265,12 +265,13 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     report = (r / "REPORT.md").read_text()
     assert "Highest AVG (every order, unparseable = chance): logo 0.700" in report
-    # every figure but the two whose records are absent here (results/benchmarks, Snakemake job records)
+    # every figure but the memory/throughput one (results/benchmarks is empty here); the job records are read
     assert re.findall(r"!\[[^\]]*\]\(figures/(\w+)\.png\)", report) == [
         "accuracy_vs_length", "per_task_heatmap", "bon_ranks", "reliability_by_length", "vote_vs_judges",
-        "training_curves"]
+        "training_curves", "stage_times"]
     audit = subprocess.run([str(Path(sys.executable).parent / "longrm"), "audit", "results/tables/main.csv"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert audit.returncode == 0, audit.stderr
     assert "results/bench/logo/metrics.json  (source: no sidecar)" in audit.stdout
     assert "made by: longrm report tables --config config/default.yaml" in audit.stdout
+    assert "results/logs/benchmark/bench_run/logo.tsv  (source: no sidecar)" in audit.stdout
