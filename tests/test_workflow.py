@@ -275,3 +275,13 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
     assert "results/bench/logo/metrics.json  (source: no sidecar)" in audit.stdout
     assert "made by: longrm report tables --config config/default.yaml" in audit.stdout
     assert "results/logs/benchmark/bench_run/logo.tsv  (source: no sidecar)" in audit.stdout
+    # every file the report commands read (their sidecars record each with its hash) is a declared input
+    from tests.test_workflow_dvc_study import declared_inputs, undeclared_reads
+
+    dry = snakemake("-n", "-p", "--forceall", "all", cwd=tmp_path)
+    jobs = declared_inputs(dry.stdout + dry.stderr)
+    for rule, side in (("report_tables", r / "tables" / "provenance.json"),
+                       ("report_figures", r / "figures" / "provenance.json"),
+                       ("report_md", r / "REPORT.md.prov.json")):
+        ((_, inputs),) = jobs[rule]
+        assert undeclared_reads(side, inputs) == [], rule
