@@ -138,7 +138,7 @@ def study(tmp_path_factory):
     sh("git", "add", "-A", cwd=repo, env=env)
     sh("git", "commit", "-qm", "tiny study", cwd=repo, env=env)
     snakemake("--cores", "2", cwd=repo, env=env, timeout=900)
-    _, record_s = timed(BIN / "dvc", "commit", "--force", cwd=repo, env=env)
+    _, record_s = timed(BIN / "dvc", "commit", "--force", "dvc.yaml", cwd=repo, env=env)  # `make record`
     print(f"\ndvc commit after the tiny study: {record_s:.1f} s")
     return {"root": root, "repo": repo, "env": env}
 
@@ -194,7 +194,7 @@ def test_dvc_records_the_study_and_a_fresh_clone_pulls_it(study):
     clone = root / "clone"
     sh("git", "clone", "-q", repo, clone, cwd=root, env=env)
     assert not (clone / "results" / "tables").exists()
-    dvc("pull", cwd=clone, env=env)
+    dvc("pull", "dvc.yaml", cwd=clone, env=env)  # `make pull`: pull, then touch in DAG order
     snakemake("--touch", "--cores", "1", cwd=clone, env=env)
     audit = sh(BIN / "longrm", "audit", "results/tables/main.csv", cwd=clone, env=env)
     assert "results/bench/logo/metrics.json" in audit.stdout and "made by: longrm bench score" in audit.stdout
