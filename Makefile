@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install study record pull benchmarks test test-fast test-vllm dryrun-paper clean
+.PHONY: install study record pull repro benchmarks test test-fast test-vllm dryrun-paper clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,12 @@ record: install
 # remote, then give them the modification times Snakemake expects (in DAG order) so it has nothing to redo.
 pull: install
 	$(BIN)/dvc pull $(DVC_YAML)
+	$(BIN)/snakemake --touch --cores 1 --workflow-profile workflow/profiles/default
+
+# Rebuild with DVC instead of Snakemake: DVC runs the stages that changed, then Snakemake is told (its
+# modification times and records of parameters and code) so it has nothing to redo either.
+repro: install
+	$(BIN)/dvc repro $(DVC_YAML)
 	$(BIN)/snakemake --touch --cores 1 --workflow-profile workflow/profiles/default
 
 # Memory/throughput benchmarks (a few minutes; timings depend on the machine's load), then the report

@@ -3,7 +3,8 @@
 - every rule declares every file its command reads (each output's provenance sidecar records the inputs
   the command read; each must be one of the job's declared inputs);
 - DVC records what Snakemake built (`dvc commit`, as `make study` does): `dvc status` is clean and
-  `dvc repro` runs nothing; after one parameter changes, `dvc repro` runs the stages Snakemake would;
+  `dvc repro` runs nothing; after one parameter changes, `dvc repro` runs the stages Snakemake would, and
+  after `snakemake --touch` (`make repro`) Snakemake has nothing to redo;
   `dvc push`, then in a fresh clone `dvc pull` + `snakemake --touch` (`make pull`): `longrm audit` passes,
   `snakemake -n` and `dvc status` have nothing to do.
 """
@@ -181,6 +182,11 @@ def test_dvc_records_the_study_and_a_fresh_clone_pulls_it(study):
     rerun = dvc("repro", cwd=repo, env=env, timeout=900)
     ran = set(re.findall(r"^Running stage '([^']+)'", rerun.stdout, re.M))
     assert ran == planned, (sorted(ran), sorted(planned))
+    assert "Data and pipelines are up to date" in dvc("status", cwd=repo, env=env).stdout
+    # `make repro`: then Snakemake is told (its records still hold the old parameter) and has nothing to do
+    assert "Params have changed" in snakemake("-n", cwd=repo, env=env).stdout
+    snakemake("--touch", "--cores", "1", cwd=repo, env=env)
+    assert "Nothing to be done" in snakemake("-n", cwd=repo, env=env).stdout
     assert "Data and pipelines are up to date" in dvc("status", cwd=repo, env=env).stdout
 
     # push, then a fresh clone pulls the results: audit passes, neither tool has anything to do
