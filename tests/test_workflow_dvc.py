@@ -213,3 +213,27 @@ def test_generator_writes_and_checks_any_config(tmp_path):
     assert gen.main(["--configfile", str(tmp_path / "other.yaml"), "--out", str(out), "--check"]) == 0
     out.write_text(out.read_text() + "# edited\n")
     assert gen.main(["--configfile", str(tmp_path / "other.yaml"), "--out", str(out), "--check"]) == 1
+
+
+def test_timed_writes_the_log_and_a_snakemake_style_record_and_keeps_the_exit_status(tmp_path):
+    """What a DVC stage runs its command through: stderr to the log (folders made), the job record in
+    Snakemake's `benchmark:` columns (the report reads s, max_rss, cpu_time), none when the command fails."""
+    from longrm.report.load import load_stage_benchmarks
+
+    timed = [sys.executable, str(REPO / "workflow" / "scripts" / "timed.py")]
+    log, record = tmp_path / "logs" / "job.log", tmp_path / "logs" / "benchmark" / "job.tsv"
+    ok = subprocess.run([*timed, "--log", str(log), "--benchmark", str(record), "--",
+                         sys.executable, "-c", "import sys; print('to the log', file=sys.stderr); print('out')"],
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout == "out\n"
+    assert log.read_text() == "to the log\n"
+    header, row = record.read_text().splitlines()
+    assert header.split("\t") == ["s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out",
+                                  "mean_load", "cpu_time"]
+    (job,) = load_stage_benchmarks([f"job={record}"])
+    assert job["job"] == "job" and job["wall_s"] >= 0 and job["max_rss_mb"] > 1 and job["cpu_s"] >= 0
+
+    failed_record = tmp_path / "failed.tsv"
+    bad = subprocess.run([*timed, "--log", str(tmp_path / "failed.log"), "--benchmark", str(failed_record), "--",
+                          sys.executable, "-c", "raise SystemExit(3)"], timeout=60)
+    assert bad.returncode == 3 and not failed_record.exists()
