@@ -3,6 +3,7 @@ VENV    ?= .venv
 PYTHON  ?= python3
 BIN     := $(VENV)/bin
 CORES   ?= all
+DVC_YAML ?= dvc.yaml
 export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
@@ -10,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install study benchmarks test test-fast test-vllm dryrun-paper clean
+.PHONY: install study record pull repro benchmarks test test-fast test-vllm dryrun-paper clean
 
 install: $(VENV)/.installed
 
@@ -20,8 +21,28 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# The study is built by Snakemake, then recorded by DVC (dvc.lock: hashes of every stage's inputs,
+# parameters and outputs; outputs copied into .dvc/cache), so `dvc status` / `dvc repro` / `dvc push` see it.
 study: install
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
+	$(MAKE) record
+
+# Only the pipeline file of the study built here (DVC_YAML=pipelines/paper/dvc.yaml on the cluster):
+# another config's stages have no outputs on this machine.
+record: install
+	$(BIN)/dvc commit --force --quiet $(DVC_YAML)
+
+# A clone of a repository whose dvc.lock was committed and pushed: fetch the results from the DVC
+# remote, then give them the modification times Snakemake expects (in DAG order) so it has nothing to redo.
+pull: install
+	$(BIN)/dvc pull $(DVC_YAML)
+	$(BIN)/snakemake --touch --cores 1 --workflow-profile workflow/profiles/default
+
+# Rebuild with DVC instead of Snakemake: DVC runs the stages that changed, then Snakemake is told (its
+# modification times and records of parameters and code) so it has nothing to redo either.
+repro: install
+	$(BIN)/dvc repro $(DVC_YAML)
+	$(BIN)/snakemake --touch --cores 1 --workflow-profile workflow/profiles/default
 
 # Memory/throughput benchmarks (a few minutes; timings depend on the machine's load), then the report
 # again so its benchmark table and figure include them.
@@ -32,6 +53,7 @@ benchmarks: study
 	$(BIN)/python benchmarks/bench_streaming.py
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default \
 		--forcerun report_tables report_figures report_md
+	$(MAKE) record
 
 test: install
 	$(BIN)/python -m pytest -q

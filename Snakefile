@@ -25,6 +25,7 @@ include: "workflow/rules/report.smk"
 # Light jobs run where Snakemake runs, not as cluster jobs.
 localrules:
     all,
+    report_benchmarks,
     report_tables,
     report_figures,
     report_md,

@@ -22,7 +22,7 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 STUBS = REPO / "workflow" / "scripts" / "slurm-stub"
 DEFAULT_RULES = {"inputs_raw": 1, "inputs_distractors": 1, "inputs_tokenizer": 1, "inputs_pretrain": 1, "synth": 1,
                  "vote_run": 1, "vote_audit": 1, "vote_split": 1, "train_sft": 1, "train_logo": 1, "train_disrm": 1,
-                 "response_pairs": 1, "train_disrm_response": 1, "bench_control": 2,
+                 "response_pairs": 1, "train_disrm_response": 1, "bench_control": 2, "report_benchmarks": 1,
                  "bench_run": 20, "bench_baseline": 3, "bench_score": 23, "report_tables": 1, "report_figures": 1,
                  "report_md": 1, "all": 1}
 
@@ -270,15 +270,25 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
                      ("inputs/base_model", "pretrain_log.jsonl")):
         (r / run).mkdir(parents=True)
         (r / run / log).write_text("".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(1, 5)))
-    out = snakemake("--cores", "1", "--allowed-rules", "report_tables", "report_figures", "report_md", "all",
-                    cwd=tmp_path, timeout=300)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    sets = bench_sets(load_config(REPO / "config" / "default.yaml"))
+    jobs = ["inputs_raw", "inputs_distractors", "inputs_tokenizer", "inputs_pretrain", "synth", "vote_run",
+            "vote_audit", "vote_split", "train_sft", "train_logo", "train_disrm", "response_pairs",
+            "train_disrm_response", *(f"bench_control/{s.name}" for s in sets if s.control),
+            *(f"{rule}/{s.name}/{name}" for rule in ("bench_run", "bench_score") for s in sets for name in s.models)]
+    for job in jobs:  # Snakemake's record of each job, which the report declares and reads
+        tsv = r / "logs" / "benchmark" / f"{job}.tsv"
+        tsv.parent.mkdir(parents=True, exist_ok=True)
+        tsv.write_text(header + "2.5\t0:00:02\t100.0\t1\t1\t1\t0\t0\t50\t2.0\n")
+    out = snakemake("--cores", "1", "--allowed-rules", "report_benchmarks", "report_tables", "report_figures",
+                    "report_md", "all", cwd=tmp_path, timeout=300)
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     report = (r / "REPORT.md").read_text()
     assert "Highest AVG (every order, unparseable = chance): logo 0.700" in report
-    # every figure but the two whose records are absent here (results/benchmarks, Snakemake job records)
+    # every figure but the memory/throughput one (results/benchmarks is empty here); the job records are read
     assert re.findall(r"!\[[^\]]*\]\(figures/(\w+)\.png\)", report) == [
         "accuracy_vs_length", "per_task_heatmap", "bon_ranks", "reliability_by_length", "vote_vs_judges",
-        "training_curves"]
+        "training_curves", "stage_times"]
     audit = subprocess.run([str(Path(sys.executable).parent / "longrm"), "audit", "results/tables/main.csv"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert audit.returncode == 0, audit.stderr
@@ -286,3 +296,14 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
     assert "results/bench/swap/logo/metrics.json  (source: no sidecar)" in audit.stdout
     assert "## The paper's claims" in report and "| c | Every model judged on the controls" in report
     assert "made by: longrm report tables --config config/default.yaml" in audit.stdout
+    assert "results/logs/benchmark/bench_run/logo.tsv  (source: no sidecar)" in audit.stdout
+    # every file the report commands read (their sidecars record each with its hash) is a declared input
+    from tests.test_workflow_dvc_study import declared_inputs, undeclared_reads
+
+    dry = snakemake("-n", "-p", "--forceall", "all", cwd=tmp_path)
+    jobs = declared_inputs(dry.stdout + dry.stderr)
+    for rule, side in (("report_tables", r / "tables" / "provenance.json"),
+                       ("report_figures", r / "figures" / "provenance.json"),
+                       ("report_md", r / "REPORT.md.prov.json")):
+        ((_, inputs),) = jobs[rule]
+        assert undeclared_reads(side, inputs) == [], rule

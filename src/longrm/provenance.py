@@ -192,7 +192,8 @@ def record(args, argv: list[str] | None = None) -> list[Path]:
 def _status(recorded: dict, path: str) -> str:
     now = hash_path(path)
     if now["kind"] == "missing":
-        return "MISSING"
+        # an optional input (a folder read when present) that was absent then and is absent now
+        return "ok" if recorded.get("kind") == "missing" else "MISSING"
     return "ok" if now["sha256"] == recorded.get("sha256") else "CHANGED"
 
 

@@ -13,6 +13,10 @@ from longrm.errors import ConfigError
 # with --sdm conda) comes first.
 os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), str(Path(sys.executable).parent)])
 
+# The repository, for the conda env files (envs/*.yaml: `-e ${LONGRM_REPO}`): Snakemake copies them into
+# .snakemake/conda/ before `conda env create`, where a relative path would point into .snakemake/.
+os.environ["LONGRM_REPO"] = str(Path(str(workflow.current_basedir)).resolve().parents[1])
+
 
 def config_file_used():
     """The single config file every `longrm` command gets: the --configfile given, else the default."""

@@ -1,6 +1,7 @@
-# Tables, figures and REPORT.md, from result files only (no model code). The memory/throughput
-# benchmarks (results/benchmarks, from benchmarks/*.py) and Snakemake's per-job records
-# (results/logs/benchmark) are read when present, not required: the report notes what it skipped.
+# Tables, figures and REPORT.md, from result files only (no model code). Every file they read is an
+# input: the metrics, the vote audit, the training logs, the memory/throughput records
+# (results/benchmarks: made empty by report_benchmarks, filled by `make benchmarks`) and each job's
+# Snakemake `benchmark:` record (job_records below; tests/test_workflow_inputs.py checks it names every job).
 
 # Training folders whose logs the report plots: the three trained models, and the base model when the
 # DAG pre-trains it (an external 8B checkpoint has no log of ours).
@@ -9,20 +10,64 @@ TRAIN_RUNS = ([BASE_MODEL] if BASE_MODEL == res("inputs", "base_model") else [])
 TRAIN_RUNS += [p for p in {m["path"] for m in BENCH_MODELS.values()} if p == res("models", "disrm_response")]
 
 
+
+def job_records():
+    """JOB=TSV: the `benchmark:` record of every job before the report (a rule that adds jobs adds them
+    here). The DAG builds the inputs only when the config does not point at local paths."""
+    jobs = {}
+    for rule, built in (("inputs_raw", RAW == res("inputs", "raw.jsonl")),
+                        ("inputs_distractors", DISTRACTORS == res("inputs", "distractors.jsonl")),
+                        ("inputs_tokenizer", TOKENIZER == res("inputs", "tokenizer")),
+                        ("inputs_pretrain", BASE_MODEL == res("inputs", "base_model"))):
+        if built:
+            jobs[rule] = bench_of(rule)
+    for rule in ("synth", "vote_run", "vote_audit", "vote_split", *(f"train_{s}" for s in TRAINED)):
+        jobs[rule] = bench_of(rule)
+    jobs.update({f"vote_judge:{j}": res("logs", "benchmark", "vote_judge", f"{j}.tsv") for j in LM_JUDGES})
+    jobs.update({f"bench_control:{s}": res("logs", "benchmark", "bench_control", f"{s}.tsv") for s in CONTROL_SETS})
+    if res("models", "disrm_response") in TRAIN_RUNS:
+        jobs.update({r: bench_of(r) for r in ("response_pairs", "train_disrm_response")})
+    for rule in ("bench_run", "bench_score"):
+        jobs.update({f"{rule}:{s}/{n}": res("logs", "benchmark", rule, s, f"{n}.tsv") for s, n in BENCH_JOBS})
+    return jobs
+
+
+def job_record_args():
+    return [f"{job}={tsv}" for job, tsv in job_records().items()]
+
+
+rule report_benchmarks:
+    output:
+        directory(res("benchmarks")),
+    log:
+        log_of("report_benchmarks"),
+    benchmark:
+        bench_of("report_benchmarks")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "longrm report benchmarks --config {CONFIG_FILE:q} --out-dir {output:q} 2> {log:q}"
+
+
 rule report_tables:
     input:
         metrics=bench_outputs("metrics.json"),
         scores=bench_outputs("item_scores.jsonl"),
         audit=res("vote", "audit.json"),
         runs=TRAIN_RUNS,
+        benchmarks=res("benchmarks"),
+        jobs=list(job_records().values()),
     output:
         directory(res("tables")),
     params:
         cfg=sections("bench", "report"),
         metrics=metrics_args(),
         scores=metrics_args("item_scores.jsonl"),
-        benchmarks=res("benchmarks"),
-        jobs=res("logs", "benchmark"),
+        jobs=job_record_args(),
     log:
         log_of("report_tables"),
     benchmark:
@@ -35,7 +80,7 @@ rule report_tables:
         "../../envs/cpu.yaml"
     shell:
         "longrm report tables --config {CONFIG_FILE:q} --metrics {params.metrics:q} --item-scores {params.scores:q}"
-        " --audit {input.audit:q} --train-runs {input.runs:q} --benchmarks-dir {params.benchmarks:q}"
+        " --audit {input.audit:q} --train-runs {input.runs:q} --benchmarks-dir {input.benchmarks:q}"
         " --stage-benchmarks {params.jobs:q} --out-dir {output:q} 2> {log:q}"
 
 
@@ -45,14 +90,15 @@ rule report_figures:
         scores=bench_outputs("item_scores.jsonl"),
         audit=res("vote", "audit.json"),
         runs=TRAIN_RUNS,
+        benchmarks=res("benchmarks"),
+        jobs=list(job_records().values()),
     output:
         directory(res("figures")),
     params:
         cfg=sections("bench", "report"),
         metrics=metrics_args(),
         scores=metrics_args("item_scores.jsonl"),
-        benchmarks=res("benchmarks"),
-        jobs=res("logs", "benchmark"),
+        jobs=job_record_args(),
     log:
         log_of("report_figures"),
     benchmark:
@@ -65,7 +111,7 @@ rule report_figures:
         "../../envs/cpu.yaml"
     shell:
         "longrm report figures --config {CONFIG_FILE:q} --metrics {params.metrics:q} --item-scores {params.scores:q}"
-        " --audit {input.audit:q} --train-runs {input.runs:q} --benchmarks-dir {params.benchmarks:q}"
+        " --audit {input.audit:q} --train-runs {input.runs:q} --benchmarks-dir {input.benchmarks:q}"
         " --stage-benchmarks {params.jobs:q} --out-dir {output:q} 2> {log:q}"
 
 

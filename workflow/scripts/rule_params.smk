@@ -1,10 +1,12 @@
-# The study's Snakefile plus one line of output: each rule's config sections (its `params.cfg` keys),
-# written as JSON to $LONGRM_RULE_PARAMS. Used by make_dvc_yaml.py; runs nothing by itself.
+# The study's Snakefile plus one line of output: each rule's config sections (its `params.cfg` keys) and
+# its directory() outputs (patterns), written as JSON to $LONGRM_RULE_PARAMS. Used by make_dvc_yaml.py;
+# runs nothing by itself.
 import json
 import os
 
 include: "../../Snakefile"
 
 with open(os.environ["LONGRM_RULE_PARAMS"], "w", encoding="utf-8") as _f:
-    json.dump({r.name: sorted(json.loads(r.params.cfg)) for r in workflow.rules if "cfg" in r.params.keys()},
+    json.dump({"sections": {r.name: sorted(json.loads(r.params.cfg)) for r in workflow.rules if "cfg" in r.params.keys()},
+               "directories": {r.name: sorted(str(o) for o in r.output if o.is_directory) for r in workflow.rules}},
               _f, sort_keys=True)

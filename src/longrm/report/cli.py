@@ -15,8 +15,9 @@ def _sources_args(p) -> None:
                    help="training folders holding train_log.jsonl (or pretrain_log.jsonl)")
     p.add_argument("--benchmarks-dir", dest="benchmarks_dir",
                    help="folder of memory/throughput benchmark JSON (results/benchmarks); skipped when absent")
-    p.add_argument("--stage-benchmarks", dest="stage_benchmarks",
-                   help="folder of Snakemake `benchmark:` TSV files (results/logs/benchmark); skipped when absent")
+    p.add_argument("--stage-benchmarks", dest="stage_benchmarks", nargs="*", default=[], metavar="JOB=TSV",
+                   help="Snakemake `benchmark:` TSV per job (synth=results/logs/benchmark/synth.tsv ...), or a "
+                        "folder of them (results/logs/benchmark); skipped when absent")
     p.add_argument("--out-dir", dest="out_dir", required=True)
 
 
@@ -24,14 +25,19 @@ def register(sub) -> None:
     p = sub.add_parser("report", help="tables, figures and REPORT.md from result files")
     rsub = p.add_subparsers(dest="report_command", metavar="ACTION")
     rsub.required = True
-    prov = dict(prov_inputs=("metrics", "item_scores", "audit", "train_runs"), prov_outputs=("out_dir",),
-                prov_params=("bench", "report"))
+    prov = dict(prov_inputs=("metrics", "item_scores", "audit", "train_runs", "benchmarks_dir", "stage_benchmarks"),
+                prov_outputs=("out_dir",), prov_params=("bench", "report"))
     t = rsub.add_parser("tables", help="results/tables/*.csv + *.md and index.json")
     _sources_args(t)
     t.set_defaults(func=_tables, **prov)
     f = rsub.add_parser("figures", help="results/figures/*.png + *.pdf and index.json")
     _sources_args(f)
     f.set_defaults(func=_figures, **prov)
+    b = rsub.add_parser("benchmarks", help="the folder of memory/throughput records (made empty when absent)")
+    b.add_argument("--config")
+    b.add_argument("--out-dir", dest="out_dir", required=True,
+                   help="results/benchmarks: `make benchmarks` (benchmarks/*.py) writes its JSON records there")
+    b.set_defaults(func=_benchmarks_folder, prov_inputs=(), prov_outputs=("out_dir",), prov_params=())
     m = rsub.add_parser("md", help="results/REPORT.md: every figure and table with a line of reading")
     m.add_argument("--config")
     m.add_argument("--tables", required=True, help="folder written by `longrm report tables`")
@@ -104,6 +110,20 @@ def _figures(args) -> int:
     from longrm.report.figures import write_figures
 
     _print_index(write_figures(_sources(args), args.out_dir))
+    return 0
+
+
+def _benchmarks_folder(args) -> int:
+    """The report reads the memory/throughput records from a folder the DAG declares (and DVC stores), so
+    the folder is an output of the DAG: made here, empty, for `make benchmarks` to fill; records already
+    in it are kept."""
+    from pathlib import Path
+
+    if args.config:
+        from longrm.config import load_config
+
+        load_config(args.config)
+    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     return 0
 
 

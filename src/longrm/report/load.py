@@ -93,35 +93,56 @@ def load_benchmarks(folder: str | Path | None) -> dict[str, object]:
         return {}
     out = {}
     for f in sorted(Path(folder).glob("*.json")):
-        if f.name.endswith(".prov.json"):
+        if f.name.endswith(".prov.json") or f.name == "provenance.json":
             continue
         out[f.stem] = read_json(f)
     return out
 
 
-def load_stage_benchmarks(folder: str | Path | None) -> list[dict]:
-    """Snakemake's per-job records (`benchmark:` TSV files: wall seconds, max RSS, CPU time), one row per
-    job named after its path (bench_run/base.tsv -> bench_run:base); [] when the folder is absent."""
-    if not folder or not Path(folder).is_dir():
+def _job_record(name: str, tsv: Path) -> dict | None:
+    """One job's row from its `benchmark:` TSV (the last line of measurements); None when it has none."""
+    lines = [ln.split("\t") for ln in tsv.read_text().splitlines() if ln.strip()]
+    if len(lines) < 2:
+        return None
+    rec = dict(zip(lines[0], lines[-1]))
+
+    def num(key):
+        try:
+            return float(rec[key])
+        except (KeyError, ValueError):
+            return None
+
+    return {"job": name, "wall_s": num("s"), "max_rss_mb": num("max_rss"), "cpu_s": num("cpu_time")}
+
+
+def _stage_benchmark_files(values) -> list[tuple[str, Path]]:
+    """(job name, TSV) from JOB=PATH pairs (what the Snakefile passes: the records of the jobs it declares
+    as inputs) or a folder (every TSV under it, named after its path: bench_run/base.tsv -> bench_run:base;
+    the report's own jobs left out, so the report does not depend on which of them ran first)."""
+    if not values:
         return []
-    rows = []
-    for f in sorted(Path(folder).rglob("*.tsv")):
-        if f.name.startswith("report_"):
-            continue  # the report's own jobs: which of them ran first would change the report
-        lines = [ln.split("\t") for ln in f.read_text().splitlines() if ln.strip()]
-        if len(lines) < 2:
+    files = []
+    for value in [values] if isinstance(values, (str, Path)) else values:
+        if Path(value).is_dir():
+            folder = Path(value)
+            files += [(f.relative_to(folder).with_suffix("").as_posix().replace("/", ":"), f)
+                      for f in sorted(folder.rglob("*.tsv")) if not f.name.startswith("report_")]
             continue
-        rec = dict(zip(lines[0], lines[-1]))
-        name = f.relative_to(folder).with_suffix("").as_posix().replace("/", ":")
+        if "=" not in str(value):
+            continue  # a folder that is not there: no records
+        for name, path in parse_named([str(value)], "--stage-benchmarks").items():
+            if not path.is_file():
+                raise InputError(path, "no such job record (a Snakemake `benchmark:` TSV)")
+            files.append((name, path))
+    return files
 
-        def num(key):
-            try:
-                return float(rec[key])
-            except (KeyError, ValueError):
-                return None
 
-        rows.append({"job": name, "wall_s": num("s"), "max_rss_mb": num("max_rss"), "cpu_s": num("cpu_time")})
-    return rows
+def load_stage_benchmarks(values) -> list[dict]:
+    """Snakemake's per-job records (`benchmark:` TSV files: wall seconds, max RSS, CPU time), one row per
+    job, from JOB=PATH pairs or a folder (see _stage_benchmark_files); [] when none is given or the
+    folder is absent."""
+    rows = [_job_record(name, tsv) for name, tsv in _stage_benchmark_files(values)]
+    return [r for r in rows if r is not None]
 
 
 def bucket_order(label: str) -> float:
