@@ -296,7 +296,7 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
     assert "results/bench/swap/logo/metrics.json  (source: no sidecar)" in audit.stdout
     assert "## The paper's claims" in report and "| c | Every model judged on the controls" in report
     assert "made by: longrm report tables --config config/default.yaml" in audit.stdout
-    assert "results/logs/benchmark/bench_run/logo.tsv  (source: no sidecar)" in audit.stdout
+    assert "results/logs/benchmark/bench_run/heldout/logo.tsv  (source: no sidecar)" in audit.stdout
     # every file the report commands read (their sidecars record each with its hash) is a declared input
     from tests.test_workflow_dvc_study import declared_inputs, undeclared_reads
 
