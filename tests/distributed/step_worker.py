@@ -1,10 +1,11 @@
 """One training step's loss and full gradients, as one rank of a job (tests/test_distributed.py).
 
-    python tests/distributed/step_worker.py STAGE CKPT DATA DS_CONFIG|none SP OUT_DIR
+    python tests/distributed/step_worker.py CKPT SFT_DATA PREF_DATA DS_CONFIG|none SP OUT_DIR
 
-With DS_CONFIG: a DeepSpeed ZeRO engine (torch AdamW), Ulysses SP of degree SP, every rank runs the step
-and rank 0 writes OUT_DIR/grads.safetensors (each parameter's full gradient, gathered by DeepSpeed) and
-OUT_DIR/loss.json. With `none`: the same step in one plain torch process.
+With DS_CONFIG: a DeepSpeed ZeRO engine (torch AdamW), Ulysses SP of degree SP; every rank runs an SFT
+step, then (gradients cleared, no optimizer step) a LOGO step, and rank 0 writes OUT_DIR/STAGE.safetensors
+(each parameter's full gradient, gathered by DeepSpeed) and OUT_DIR/STAGE.json (loss, tokens). With
+`none`: the same steps in one plain torch process.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 
-def main(stage: str, ckpt: str, data: str, ds_path: str, sp: int, out_dir: str) -> None:
+def main(ckpt: str, sft_data: str, pref_data: str, ds_path: str, sp: int, out_dir: str) -> None:
     import torch
     from safetensors.torch import save_file
 
@@ -28,8 +29,6 @@ def main(stage: str, ckpt: str, data: str, ds_path: str, sp: int, out_dir: str) 
     torch.set_num_threads(1)
     device = parallel.place_on_device(ranks)
     tok = load_tokenizer(Path(ckpt))
-    examples, _ = tokenize(read_records(Path(data), stage), tok, stage, 512, 2)
-    batch = examples[:2]
     torch.manual_seed(0)
     model = load_causal_lm(Path(ckpt), attn_implementation="sdpa")
     model.train()
@@ -48,29 +47,35 @@ def main(stage: str, ckpt: str, data: str, ds_path: str, sp: int, out_dir: str) 
             body = parallel.UlyssesBody(body, mpu)
     parts = steps.Parts(body=body, head=model.get_output_embeddings(), amp=None, device=device,
                         backward=backward, chunk=8, grad_cache=True, share_prompt=False)
-    if engine is not None:
-        backward.begin(steps.backward_calls(stage, batch, parts))
-    if stage == "sft":
-        metrics = steps.sft_step(parts, batch)
-    else:
-        metrics = steps.logo_step(parts, batch, 2.5, 0.5, "mean_reward", 0.1, "logo")
-    grads = {}
-    for name, p in model.named_parameters():
+    for stage, data in (("sft", sft_data), ("logo", pref_data)):
+        batch = tokenize(read_records(Path(data), stage), tok, stage, 512, 2)[0][:2]
         if engine is not None:
-            from deepspeed.utils import safe_get_full_grad
-
-            g = safe_get_full_grad(p)
+            backward.begin(steps.backward_calls(stage, batch, parts))
+        if stage == "sft":
+            metrics = steps.sft_step(parts, batch)
         else:
-            g = p.grad
-        grads[name] = g.detach().float().clone().contiguous()
-    if ranks.main:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        save_file(grads, str(out / "grads.safetensors"))
-        (out / "loss.json").write_text(json.dumps({"loss": metrics["loss"], "tokens": metrics["tokens"]}))
+            metrics = steps.logo_step(parts, batch, 2.5, 0.5, "mean_reward", 0.1, "logo")
+        grads = {name: full_grad(p, engine) for name, p in model.named_parameters()}
+        if ranks.main:
+            out = Path(out_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            save_file(grads, str(out / f"{stage}.safetensors"))
+            (out / f"{stage}.json").write_text(json.dumps({"loss": metrics["loss"], "tokens": metrics["tokens"]}))
+        if engine is not None:
+            engine.optimizer.zero_grad()
+        else:
+            model.zero_grad(set_to_none=True)
     parallel.barrier()
 
 
+def full_grad(p, engine):
+    if engine is None:
+        return p.grad.detach().float().clone().contiguous()
+    from deepspeed.utils import safe_get_full_grad
+
+    return safe_get_full_grad(p).detach().float().clone().contiguous()
+
+
 if __name__ == "__main__":
-    stage, ckpt, data, ds_path, sp, out_dir = sys.argv[1:7]
-    main(stage, ckpt, data, ds_path, int(sp), out_dir)
+    ckpt, sft_data, pref_data, ds_path, sp, out_dir = sys.argv[1:7]
+    main(ckpt, sft_data, pref_data, ds_path, int(sp), out_dir)
