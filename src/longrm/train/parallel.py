@@ -116,8 +116,6 @@ def check_sequence_parallel(sp: int, init: Path, world: int, deepspeed_config, a
     if not deepspeed_config:
         raise ConfigError(f"train.common.sequence_parallel={sp} runs on DeepSpeed's Ulysses SP: set "
                           "train.common.deepspeed to a ZeRO config (e.g. workflow/deepspeed/zero2.json)")
-    if world % sp:
-        raise ConfigError(f"train.common.sequence_parallel={sp} does not divide the number of ranks ({world})")
     if attn == "eager":
         raise ConfigError("train.common.attn_implementation: eager cannot run under sequence parallelism "
                           "(it needs a full attention mask); use sdpa or flash_attention_2")
@@ -126,6 +124,8 @@ def check_sequence_parallel(sp: int, init: Path, world: int, deepspeed_config, a
         if count % sp:
             raise ConfigError(f"train.common.sequence_parallel={sp} does not divide the model's {count} {name} "
                               f"({Path(init) / 'config.json'}): use a degree that divides {kv_heads}")
+    if world % sp:
+        raise ConfigError(f"train.common.sequence_parallel={sp} does not divide the number of ranks ({world})")
 
 
 def register_ulysses(model, attn: str, sp: int):
