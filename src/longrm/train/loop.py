@@ -235,7 +235,8 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
 
     resume: False/"never" starts over; True/"require" continues from the latest checkpoint and refuses one
     made with other data, init or settings; "auto" continues when a matching checkpoint exists and
-    otherwise starts over (the workflow's mode: a retried job picks up where the last one stopped).
+    otherwise starts over (the workflow's mode: a retried job picks up where the last one stopped; a
+    finished run's last checkpoint is not resumed, since a rule reruns only when something changed).
     """
     import torch
     from tqdm import tqdm
@@ -286,6 +287,10 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     fingerprint = _broadcast({"data": _data_fingerprint(data), "init": _init_fingerprint(init),
                               "config": _fingerprint({"common": common, "stage": params}),
                               "stage": stage, "examples": len(examples)} if ranks.main else None)
+    if saved is not None and mode == "auto" and saved["step"] >= total:
+        # a finished run: a rule reruns only when something (code included) changed, so train again
+        print(f"longrm train {stage}: {last} is the end of a finished run: starting over", file=sys.stderr)
+        last = saved = None
     if saved is not None and (why := _mismatch(saved, fingerprint)):
         if mode == "require":
             raise ConfigError(f"--resume: {last} was made with {why}; rerun without --resume to start over")
