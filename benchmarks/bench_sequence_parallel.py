@@ -28,8 +28,8 @@ sys.path.insert(0, str(REPO / "src"))
 
 LENGTHS = (4096, 8192, 16384)
 RESPONSE_TOKENS = 64
-ARCH = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 2,
-        "intermediate_size": 768, "vocab_size": 4096}
+ARCH = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "intermediate_size": 384, "vocab_size": 4096}
 
 
 def rss_mb(field: str = "VmRSS") -> float:
