@@ -170,7 +170,7 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(ckpt, tmp_path):
     assert full["steps"] == 5
     with pytest.raises(Interrupted):
         train("logo", cfg, data, ckpt, tmp_path / "cut", interrupt_after=3)  # step-2 saved, step 3 lost
-    assert sorted(p.name for p in (tmp_path / "cut.checkpoints").iterdir()) == ["latest", "step-2"]
+    assert sorted(p.name for p in (tmp_path / "cut.checkpoints").iterdir()) == ["latest", "step-2", "train_log.jsonl"]
     assert not (tmp_path / "cut").exists()  # the model folder appears complete at the end, or not at all
     resumed = train("logo", cfg, data, ckpt, tmp_path / "cut", resume=True)
     assert resumed["resumed_from"] == 2 and resumed["steps"] == 5
