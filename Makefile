@@ -30,6 +30,7 @@ benchmarks: study
 	$(BIN)/python benchmarks/bench_train_memory.py
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_streaming.py
+	$(BIN)/python benchmarks/bench_sequence_parallel.py
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default \
 		--forcerun report_tables report_figures report_md
 
