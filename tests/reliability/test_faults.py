@@ -64,7 +64,7 @@ def test_training_killed_mid_step_resumes_to_the_same_weights(ckpt, tmp_path, le
     base = ["train", "sft", "--config", cfg, "--data", data, "--init", ckpt]
 
     proc = start(cli_cmd(*base, "--out", tmp_path / "cut"))
-    ckpts = tmp_path / "cut" / "checkpoints"
+    ckpts = tmp_path / "cut.checkpoints"  # beside the output folder (docs/formats/train.md)
     wait_for(lambda: any((p / "trainer_state.json").exists() for p in ckpts.glob("step-*")), proc, 120,
              "the first checkpoint")
     kill_group(proc, signal.SIGKILL)
@@ -216,7 +216,7 @@ def test_truncated_resume_checkpoint_is_named(ckpt, tmp_path, ledger):
     write_jsonl(data, sft_records(8))
     with pytest.raises(Interrupted):
         train("sft", cfg, data, ckpt, tmp_path / "o", interrupt_after=5)
-    opt = tmp_path / "o" / "checkpoints" / "step-4" / "optimizer.safetensors"
+    opt = tmp_path / "o.checkpoints" / "step-4" / "optimizer.safetensors"
     opt.write_bytes(opt.read_bytes()[: opt.stat().st_size // 2])
     with pytest.raises(InputError) as err:
         train("sft", cfg, data, ckpt, tmp_path / "o", resume=True)

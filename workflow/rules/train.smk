@@ -1,6 +1,10 @@
 # Stage I SFT, Stage II LOGO (generative RM, from the SFT model) and a discriminative RM: one rule
 # each (train_sft, train_logo, train_disrm), so a profile can size them apart. On the cluster the
-# same command runs on every GPU of the job through DeepSpeed.
+# same command runs on every GPU of the job through DeepSpeed (ZeRO, Ulysses sequence parallelism).
+# Resumable checkpoints live in results/checkpoints/STAGE/, outside the rule's output (which Snakemake
+# deletes when a job fails): a job that times out and is retried continues from its latest checkpoint
+# (--auto-resume; one made with other data, init or settings is discarded), losing at most
+# train.common.checkpoint_every steps.
 
 TRAIN_DATA = {"sft": "sft.jsonl", "logo": "pref.jsonl", "disrm": "disrm.jsonl"}
 
@@ -28,6 +32,7 @@ for _stage in TRAINED:
             stage=_stage,
             init=train_init(_stage),
             launcher=train_launcher,
+            checkpoints=res("checkpoints", _stage),
         log:
             log_of(f"train_{_stage}"),
         benchmark:
@@ -40,4 +45,5 @@ for _stage in TRAINED:
             "../../envs/gpu.yaml"
         shell:
             "{params.launcher} train {params.stage} --config {CONFIG_FILE:q} --data {input.data:q}"
-            " --init {params.init:q} --out {output:q} 2> {log:q}"
+            " --init {params.init:q} --out {output:q} --checkpoints {params.checkpoints:q} --auto-resume"
+            " 2> {log:q}"

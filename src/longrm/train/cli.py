@@ -1,4 +1,6 @@
-"""`longrm train sft|logo|disrm --config C --data FILE --init CKPT --out DIR [--resume]`."""
+"""`longrm train sft|logo|disrm --config C --data FILE --init CKPT --out DIR [--checkpoints DIR]
+[--resume | --auto-resume]`. Under DeepSpeed's launcher every rank runs this same command; rank 0 alone
+writes the outputs and their provenance."""
 
 from __future__ import annotations
 
@@ -19,8 +21,14 @@ def register(sub) -> None:
         s.add_argument("--data", required=True,
                        help="SFTExample (sft) / PrefPair (logo, disrm) JSONL, or a released HF save_to_disk folder")
         s.add_argument("--init", required=True, help="checkpoint folder to start from (safetensors)")
-        s.add_argument("--out", required=True, help="output folder (model, train_log.jsonl, checkpoints/)")
-        s.add_argument("--resume", action="store_true", help="continue from the last OUT/checkpoints/step-N")
+        s.add_argument("--out", required=True, help="output folder (model, train_log.jsonl, train_summary.json), "
+                                                    "written atomically at the end")
+        s.add_argument("--checkpoints", help="resumable checkpoints (default: OUT.checkpoints beside OUT)")
+        how = s.add_mutually_exclusive_group()
+        how.add_argument("--resume", action="store_const", const="require", dest="resume", default="never",
+                         help="continue from the latest checkpoint; refuse one made with other data/init/settings")
+        how.add_argument("--auto-resume", action="store_const", const="auto", dest="resume",
+                         help="continue from the latest matching checkpoint if there is one, else start over")
         s.set_defaults(func=_run, stage=stage, prov_inputs=("data", "init"), prov_outputs=("out",),
                        prov_params=("seed", "train"))
 
@@ -28,9 +36,14 @@ def register(sub) -> None:
 def _run(args) -> int:
     from longrm.config import load_config
     from longrm.train.loop import train
+    from longrm.train.parallel import ranks_from_env
 
     cfg = load_config(args.config)
-    summary = train(args.stage, cfg, args.data, args.init, args.out, resume=args.resume)
+    summary = train(args.stage, cfg, args.data, args.init, args.out, resume=args.resume,
+                    checkpoints=args.checkpoints)
+    if not ranks_from_env().main:
+        args.prov_outputs = ()  # provenance (and its hashing) on rank 0 only
+        return 0
     print(f"train {args.stage}: {summary['steps']} steps, final loss {summary['final_loss']}, "
           f"accuracy {summary['final_accuracy']}, {summary['tokens_per_s']:.0f} tokens/s, "
           f"peak RSS {summary['peak_rss_mb']:.0f} MiB -> {args.out}")

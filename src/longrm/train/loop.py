@@ -1,5 +1,7 @@
 """The training loop shared by the three stages: seeded data order, cosine schedule, logging,
-atomic resumable checkpoints, final save_pretrained. Layout: docs/formats/train.md."""
+atomic resumable checkpoints (outside the output folder), final save_pretrained written atomically.
+The same code runs as one process or as every rank of a DeepSpeed job (ZeRO data parallel, Ulysses
+sequence parallel): rank 0 alone writes logs, summaries and the final model. Layout: docs/formats/train.md."""
 
 from __future__ import annotations
 
@@ -7,16 +9,19 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import resource
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
 
-from longrm.data.io import dumps, read_jsonl, sha256_file, write_json, write_jsonl
+from longrm.data.io import dumps, read_jsonl, write_json, write_jsonl
 from longrm.errors import ConfigError, InputError
 from longrm.seeding import derive_seed, rng_for
 from longrm.train import checkpoint as ckpt
+from longrm.train import parallel
 from longrm.train.data import read_records, tokenize
 
 STAGES = ("sft", "logo", "disrm")
@@ -101,10 +106,41 @@ def _fingerprint(obj) -> str:
 
 
 def _data_fingerprint(path: Path) -> str:
+    from longrm.provenance import file_sha256
+
     if path.is_file():
-        return sha256_file(path)[:16]
+        return file_sha256(path)[:16]
     files = sorted(p for p in path.rglob("*") if p.is_file())
     return _fingerprint([[str(p.relative_to(path)), p.stat().st_size] for p in files])
+
+
+def _init_fingerprint(path: Path) -> str:
+    """Names, sizes and times of the starting checkpoint's files: a rebuilt init changes it (no 16 GB read)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.name != "provenance.json")
+    return _fingerprint([[str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns] for p in files])
+
+
+def default_checkpoints(out: Path) -> Path:
+    """OUT.checkpoints beside OUT (the workflow passes results/checkpoints/STAGE)."""
+    return out.with_name(out.name + ".checkpoints")
+
+
+def _broadcast(obj):
+    """Rank 0's value on every rank (computed once, e.g. a data hash)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _kill_after_step(step: int) -> None:
+    """Test hook (LONGRM_TRAIN_KILL_AFTER=k): SIGKILL this rank right after step k, as a cluster would."""
+    if os.environ.get("LONGRM_TRAIN_KILL_AFTER") == str(step):
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def build_model(stage: str, init: Path, common: dict, params: dict, tokenizer, seed: int, trust: bool):
@@ -151,62 +187,96 @@ def _head(model, stage: str):
     return unwrap(m).get_output_embeddings()
 
 
-def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | Path, resume: bool = False,
-          interrupt_after: int | None = None) -> dict:
-    """Run one training stage end to end; return the summary (also written to OUT/train_summary.json)."""
+def _checkpoint_to_resume(ckpt_root: Path, mode: str, ranks, deepspeed_on: bool):
+    """(step folder, its trainer_state) to resume from, checked before any model is loaded; (None, None)."""
+    if mode == "never":
+        return None, None
+    last = ckpt.latest(ckpt_root)
+    if last is None:
+        return None, None
+    return last, ckpt.check(last, ranks, engine_expected=deepspeed_on)
+
+
+def _start_over(ckpt_root: Path, ranks) -> None:
+    """A fresh run must not later resume from an older run's checkpoints (rank 0 clears, all wait)."""
+    if ranks.main and ckpt_root.exists():
+        shutil.rmtree(ckpt_root)
+    parallel.barrier()
+
+
+def _mismatch(state: dict, fingerprint: dict) -> str | None:
+    for key, value in fingerprint.items():
+        if state.get(key) != value:
+            return f"a different {key} ({state.get(key)} != {value})"
+    return None
+
+
+def _write_final(out: Path, final_model, tokenizer, state_dict, log: list[dict], summary: dict) -> None:
+    """Model, tokenizer, log and summary into a hidden sibling, then renamed to OUT: OUT is complete or
+    absent (an old OUT is moved aside first, then removed)."""
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    final_model.save_pretrained(str(staging), safe_serialization=True, state_dict=state_dict)
+    tokenizer.save_pretrained(str(staging))
+    write_jsonl(staging / "train_log.jsonl", log)
+    write_json(staging / "train_summary.json", json.loads(dumps(summary)))
+    old = out.with_name(f".{out.name}.old")
+    if out.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+    os.replace(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | Path, resume: bool | str = False,
+          interrupt_after: int | None = None, checkpoints: str | Path | None = None) -> dict:
+    """Run one training stage end to end; return the summary (also written to OUT/train_summary.json).
+
+    resume: False/"never" starts over; True/"require" continues from the latest checkpoint and refuses one
+    made with other data, init or settings; "auto" continues when a matching checkpoint exists and
+    otherwise starts over (the workflow's mode: a retried job picks up where the last one stopped; a
+    finished run's last checkpoint is not resumed, since a rule reruns only when something changed).
+    """
     import torch
     from tqdm import tqdm
 
     from longrm.modeling import load_tokenizer, set_threads
     from longrm.train import steps
     from longrm.train.forward import autocast, body_of, unwrap
-    from longrm.train.gpu import EngineBackward, SequenceParallelBody, deepspeed_engine, zero3_state_dict
+    from longrm.train.gpu import (EngineBackward, deepspeed_engine, load_deepspeed_config,
+                                  pick_attn_implementation, zero3_state_dict)
 
     if stage not in STAGES:
         raise ConfigError(f"unknown train stage {stage!r}; expected one of {STAGES}")
+    mode = {False: "never", True: "require"}.get(resume, resume)
+    if mode not in ("never", "require", "auto"):
+        raise ConfigError(f"resume must be never, require or auto, got {resume!r}")
     common, params = settings(cfg, stage)
     seed = int(cfg.get("seed", 0))
     data, init, out = Path(data), Path(init), Path(out)
+    ckpt_root = Path(checkpoints) if checkpoints else default_checkpoints(out)
     trust = bool(cfg.get("trust_remote_code", False))
-    set_threads()
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_root = out / "checkpoints"
+    ranks = parallel.ranks_from_env()
+    set_threads(parallel.threads_per_rank(ranks))
+    device = parallel.place_on_device(ranks)
+
+    # every check that can fail on bad input runs before any model is loaded
+    ds_config = load_deepspeed_config(common["deepspeed"]) if common["deepspeed"] else None
+    sp = common["sequence_parallel"]
+    attn = pick_attn_implementation(common.get("attn_implementation"))
+    parallel.check_sequence_parallel(sp, init, ranks.world, ds_config, attn)
+    last, saved = _checkpoint_to_resume(ckpt_root, mode, ranks, ds_config is not None)
+    if ranks.world > 1 and ds_config is None:
+        raise ConfigError(f"{ranks.world} ranks need train.common.deepspeed (DeepSpeed owns the ranks)")
 
     tokenizer = load_tokenizer(init, trust_remote_code=trust)
     records = read_records(data, stage)
     examples, skipped = tokenize(records, tokenizer, stage, common["max_length"], params["num_negatives"])
     if not examples:
         raise InputError(data, f"no usable training examples (skipped: {skipped})")
-
-    model, ref = build_model(stage, init, common, params, tokenizer, seed, trust)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
-    if ref is not None:
-        ref.to(device)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=params["lr"], betas=tuple(common["adam_betas"]),
-                                  weight_decay=common["weight_decay"])
-    engine = None
-    if common["deepspeed"]:
-        engine = deepspeed_engine(model, optimizer, common["deepspeed"], clip=common["max_grad_norm"])
-    bf16 = _use_bf16(common["bf16"], device.type)
-
-    def amp():
-        return autocast(device.type, bf16)
-
-    body = body_of(model)
-    if common["sequence_parallel"] > 1:
-        body = SequenceParallelBody(body, common["sequence_parallel"])
-    sp = common["sequence_parallel"]
-    backward = EngineBackward(engine, loss_scale=sp) if engine is not None else (lambda loss: loss.backward())
-    dp_rank, dp_size = data_parallel_position(sp)
-    # a shared prompt needs the KV cache, which HF gradient checkpointing and ring attention do not give
-    share = bool(common["share_prompt"]) and not common["gradient_checkpointing"] and sp == 1
-    parts = steps.Parts(body=body, head=_head(model, stage), amp=amp, device=device, backward=backward,
-                        chunk=common["logit_chunk"], grad_cache=common["grad_cache"], share_prompt=share)
-    if ref is not None:
-        parts.ref = steps.Parts(body=body_of(ref), head=ref.get_output_embeddings(), amp=amp, device=device,
-                                backward=None, chunk=common["logit_chunk"], share_prompt=share)
+    if ds_config is not None:
+        parallel.init_distributed(device)
 
     per_step = params["batch_size"] * params["grad_accum"]
     steps_per_epoch = math.ceil(len(examples) / per_step)
@@ -214,25 +284,64 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     if params.get("max_steps"):
         total = min(total, params["max_steps"])
     warmup = int(common["warmup_ratio"] * total)
-    fingerprint = {"data": _data_fingerprint(data), "config": _fingerprint({"common": common, "stage": params}),
-                   "stage": stage, "examples": len(examples)}
+    fingerprint = _broadcast({"data": _data_fingerprint(data), "init": _init_fingerprint(init),
+                              "config": _fingerprint({"common": common, "stage": params}),
+                              "stage": stage, "examples": len(examples)} if ranks.main else None)
+    if saved is not None and mode == "auto" and saved["step"] >= total:
+        # a finished run: a rule reruns only when something (code included) changed, so train again
+        print(f"longrm train {stage}: {last} is the end of a finished run: starting over", file=sys.stderr)
+        last = saved = None
+    if saved is not None and (why := _mismatch(saved, fingerprint)):
+        if mode == "require":
+            raise ConfigError(f"--resume: {last} was made with {why}; rerun without --resume to start over")
+        print(f"longrm train {stage}: {last} was made with {why}: starting over", file=sys.stderr)
+        last = saved = None
+    if last is None:
+        _start_over(ckpt_root, ranks)
+
+    model, ref = build_model(stage, init, common, params, tokenizer, seed, trust)
+    mpu = parallel.register_ulysses(model, attn, sp) if sp > 1 else None
+    model.to(device)
+    if ref is not None:
+        ref.to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=params["lr"], betas=tuple(common["adam_betas"]),
+                                  weight_decay=common["weight_decay"])
+    engine = None
+    if ds_config is not None:
+        engine = deepspeed_engine(model, optimizer, ds_config, clip=common["max_grad_norm"], mpu=mpu)
+    bf16 = _use_bf16(common["bf16"], device.type)
+
+    def amp():
+        return autocast(device.type, bf16)
+
+    def body_for(m):
+        return parallel.UlyssesBody(body_of(m), mpu) if mpu is not None else body_of(m)
+
+    backward = EngineBackward(engine, loss_scale=1.0 / sp) if engine is not None else (lambda loss: loss.backward())
+    dp_rank, dp_size = data_parallel_position(sp)
+    # a shared prompt needs the KV cache: HF gradient checkpointing gives none, and under sequence
+    # parallelism each rank caches only its shard's keys; those runs take the full-sequence path
+    share = bool(common["share_prompt"]) and not common["gradient_checkpointing"] and sp == 1
+    if common["share_prompt"] and not share and ranks.main:
+        print(f"longrm train {stage}: share_prompt off (needs the KV cache: not with gradient checkpointing "
+              "or sequence parallelism); each response runs with its full prompt", file=sys.stderr)
+    parts = steps.Parts(body=body_for(model), head=_head(model, stage), amp=amp, device=device, backward=backward,
+                        chunk=common["logit_chunk"], grad_cache=common["grad_cache"], share_prompt=share)
+    if ref is not None:
+        parts.ref = steps.Parts(body=body_for(ref), head=ref.get_output_embeddings(), amp=amp, device=device,
+                                backward=None, chunk=common["logit_chunk"], share_prompt=share)
 
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "examples_seen": 0, "tokens_seen": 0, "wall_s": 0.0,
              "resumed_from": None, **fingerprint}
     log: list[dict] = []
-    log_path = out / "train_log.jsonl"
-    last = ckpt.latest(ckpt_root) if resume else None
+    log_path = ckpt_root / "train_log.jsonl"
     if last is not None:
-        state = ckpt.load(last, model, optimizer, engine)
-        for key, value in fingerprint.items():
-            if state.get(key) != value:
-                raise ConfigError(f"--resume: {last} was made with a different {key} ({state.get(key)} != "
-                                  f"{value}); rerun without --resume to start over")
+        state = ckpt.load(last, model, optimizer, engine, ranks)
         state["resumed_from"] = state["step"]
         log = [r for r in (read_jsonl(log_path) if log_path.exists() else []) if r["step"] <= state["step"]]
-        print(f"longrm train {stage}: resuming from {last.name}", file=sys.stderr)
-    elif ckpt_root.exists():
-        shutil.rmtree(ckpt_root)  # a fresh run must not later resume from an older run's checkpoints
+        if ranks.main:
+            print(f"longrm train {stage}: resuming from {last}", file=sys.stderr)
 
     step_fn = {"sft": lambda b: steps.sft_step(parts, b),
                "disrm": lambda b: steps.disrm_step(parts, b),
@@ -244,12 +353,13 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     run_start = time.perf_counter()
     wall_before = state["wall_s"]
     step = state["step"]
-    bar = tqdm(total=total, initial=step, desc=f"train {stage}", disable=None, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=total, initial=step, desc=f"train {stage}", disable=None if ranks.main else True,
+               file=sys.stderr, dynamic_ncols=True)
     order_cache: dict[int, list[int]] = {}
     while step < total:
         epoch, b = divmod(step, steps_per_epoch)
         order = order_cache.setdefault(epoch, epoch_order([ex.group for ex in examples], seed, stage, epoch))
-        # each data-parallel group (the ranks of one ring share a sample) takes its slice of the step
+        # each data-parallel group (the ranks of one SP group share a sample) takes its slice of the step
         batch = [examples[i] for i in order[b * per_step:(b + 1) * per_step]]
         if dp_size > 1:  # every group must run (collectives): a short last batch wraps round
             batch = (batch * dp_size)[:math.ceil(len(batch) / dp_size) * dp_size][dp_rank::dp_size]
@@ -282,7 +392,8 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
                 if key in window[0]:
                     line[key] = round(sum(w[key] for w in window) / len(window), 6)
             log.append(line)
-            write_jsonl(log_path, log)
+            if ranks.main:
+                write_jsonl(log_path, log)
             bar.set_postfix(loss=f"{line['loss']:.4f}", acc=f"{line['accuracy']:.3f}",
                             tok_s=f"{line['tokens_per_s']:.0f}")
             window, window_start = [], time.perf_counter()
@@ -290,7 +401,8 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
         bar.update(1)
         if step % common["checkpoint_every"] == 0 or step == total:
             state["wall_s"] = wall_before + time.perf_counter() - run_start
-            ckpt.save(ckpt_root, step, model, optimizer, state, engine)
+            ckpt.save(ckpt_root, step, model, optimizer, state, engine, ranks=ranks)
+        _kill_after_step(step)
         if interrupt_after is not None and step == interrupt_after:
             bar.close()
             raise Interrupted(f"interrupted after step {step}")
@@ -300,14 +412,7 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     final = unwrap(model)
     if stage == "disrm" and hasattr(model, "merge_and_unload"):
         final = model.merge_and_unload()
-    state_dict = zero3_state_dict(engine)
-    is_main = engine is None or engine.global_rank == 0
-    if is_main:
-        with contextlib.suppress(AttributeError):
-            final.generation_config.pad_token_id = tokenizer.pad_token_id
-        final.save_pretrained(str(out), safe_serialization=True, state_dict=state_dict)
-        tokenizer.save_pretrained(str(out))
-
+    state_dict = zero3_state_dict(engine)  # collective under ZeRO-3: every rank calls it
     tail = log[-max(1, len(log) // 10):]
     summary = {
         "stage": stage, "loss_type": {"sft": "sft", "disrm": "bt"}.get(stage, params["loss"]),
@@ -320,8 +425,11 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
         "params": sum(p.numel() for p in model.parameters()), "trainable_params": sum(p.numel() for p in trainable),
         "resumed_from": state.get("resumed_from"), "init": str(init), "data": str(data),
         "config": {"common": common, stage: params}, "deepspeed": engine is not None, "bf16": bf16,
-        "skipped": skipped,
+        "skipped": skipped, "ranks": ranks.world, "sequence_parallel": sp, "checkpoints": str(ckpt_root),
     }
-    if is_main:
-        write_json(out / "train_summary.json", json.loads(dumps(summary)))
+    if ranks.main:
+        with contextlib.suppress(AttributeError):
+            final.generation_config.pad_token_id = tokenizer.pad_token_id
+        _write_final(out, final, tokenizer, state_dict, log, summary)
+    parallel.barrier()
     return summary
