@@ -82,11 +82,15 @@ BENCH_MODELS = {m["name"]: m for m in config["bench"].get("models", [])}
 BASELINES = list(config["bench"].get("baselines", []))
 EVALUATED = list(BENCH_MODELS) + BASELINES
 TRAINED = ("sft", "logo", "disrm")
+# The base judge: with a `train.short` section, the pre-trained model taught to judge short items
+# (workflow/rules/short.smk); the SFT and discriminative stages start from it. Else the base model itself.
+SHORT_JUDGE = "short" in config["train"]
+JUDGE_BASE = res("models", "base") if SHORT_JUDGE else BASE_MODEL
 
 
 def train_init(stage):
     """What a training stage starts from: train.<stage>.init, else the recipe's default."""
-    default = res("models", "sft") if stage == "logo" else BASE_MODEL
+    default = res("models", "sft") if stage == "logo" else JUDGE_BASE
     return config["train"].get(stage, {}).get("init") or default
 
 
