@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 STUBS = REPO / "workflow" / "scripts" / "slurm-stub"
 DEFAULT_RULES = {"inputs_raw": 1, "inputs_distractors": 1, "inputs_tokenizer": 1, "inputs_pretrain": 1, "synth": 1,
+                 "short_split": 1, "train_short": 1,
                  "vote_run": 1, "vote_audit": 1, "vote_split": 1, "train_sft": 1, "train_logo": 1, "train_disrm": 1,
                  "bench_run": 7, "bench_baseline": 3, "bench_score": 10, "report_tables": 1, "report_figures": 1,
                  "report_md": 1, "all": 1}
