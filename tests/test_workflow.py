@@ -66,7 +66,7 @@ def test_default_dry_run_is_the_whole_study():
     shells = [s for s in re.findall(r"^Shell command: (.*)$", text, re.M) if s != "None"]
     assert len(shells) == sum(DEFAULT_RULES.values()) - 1
     assert all(s.startswith("longrm ") and "--config config/default.yaml" in s for s in shells)
-    assert "context lengths 512, 1k, 2k" in text
+    assert "context lengths 256, 512, 1k, 2k" in text
 
 
 def test_paper_dry_run_under_the_slurm_profile():
