@@ -215,7 +215,8 @@ def run(args) -> dict:
         curve.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
 
-    record()
+    if not args.skip_initial_eval:
+        record()
     for L, n in phases:
         for _ in range(n):
             lr = args.lr * min(1.0, (step + 1) / 20) * (0.1 + 0.9 * (1 - step / total))
@@ -270,6 +271,8 @@ def main(argv=None) -> int:
     ap.add_argument("--hard-share", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--fp32", action="store_true")
+    ap.add_argument("--skip-initial-eval", action="store_true", help="no step-0 row (another run of the same "
+                    "--init has it)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--name", required=True)
     ap.add_argument("--out", default="results/benchmarks/learnability_context.json")
