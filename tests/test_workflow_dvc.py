@@ -42,7 +42,7 @@ def test_same_stages_and_files(dag, dvc):
     stages = dvc["stages"]
     by_name = {gen.stage_name(j): j for j in jobs}
     assert set(stages) == set(by_name), "dvc.yaml and the Snakefile name different stages"
-    assert len(by_name) == len(jobs) == 34  # every job of the embedded default except `all`
+    assert len(by_name) == len(jobs) == 36  # every job of the embedded default except `all`
     for name, job in by_name.items():
         st = stages[name]
         assert sorted(st.get("deps", [])) == sorted(job["input"]), name
