@@ -112,7 +112,7 @@ FAKE_LONGRM = r'''#!/usr/bin/env python3
 import sys
 from pathlib import Path
 args = sys.argv[1:]
-for flag in ("--out", "--out-dir", "--report"):
+for flag in ("--out", "--out-dir", "--report", "--out-train", "--out-bench"):
     if flag in args:
         p = Path(args[args.index(flag) + 1])
         if p.suffix:
