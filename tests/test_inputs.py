@@ -91,7 +91,7 @@ def test_hard_and_easy_rejected_facts(built):
                 assert mentions(text, fact) and mentions(resp, fact) and fact != it.answer, it.id
             elif diff == "easy":
                 assert not mentions(text, fact) and mentions(resp, fact), it.id
-    assert kinds == {"hard", "easy", "ignore"}
+    assert kinds == {"hard", "easy"}, "no 'ignore' kind: its own template was a tell"
 
 
 def test_families_differ_in_form(built):
@@ -228,13 +228,13 @@ def test_mentions_matches_whole_tokens_only():
     assert not mentions("heappop() -> heapq2", "heapq") and mentions("The Tag", "tag")
 
 
-def test_cli_help_lists_the_four_actions():
+def test_cli_help_lists_the_five_actions():
     from longrm.cli import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices["inputs"]
     actions = next(a for a in sub._actions if a.dest == "inputs_command").choices
-    assert set(actions) == {"raw", "distractors", "tokenizer", "pretrain"}
+    assert set(actions) == {"raw", "distractors", "tokenizer", "pretrain", "short-split"}
 
 
 def test_distractors_path_is_validated(built, tmp_path):

@@ -49,7 +49,7 @@ def test_sidecars_hold_hashes_config_code_and_command(chain):
     assert side["inputs"][0]["sha256"] == provenance.hash_path(chain.raw)["sha256"]
     assert side["inputs"][0]["sidecar"] is None  # raw data: a source
     assert side["output"]["sha256"] == provenance.hash_path(chain.items)["sha256"]
-    assert side["config"]["sections"]["synth"]["lengths"] == [512, 1024, 2048]
+    assert side["config"]["sections"]["synth"]["lengths"] == [256, 512, 1024, 2048]
     assert side["config"]["sections"]["seed"] == 1234
     assert side["command"][:2] == ["longrm", "synth"]
     assert "commit" in side["code"] and "dirty" in side["code"]

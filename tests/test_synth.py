@@ -68,7 +68,8 @@ def test_items_follow_schema_lengths_and_record_placement(files):
             assert x["insert_positions"][0] == 0
         assert it.prompt_template[-1]["content"].endswith("Question: " + it.question)
     kinds = {(i.tasktype, i.subtype) for i in items}
-    assert {("PairWise", "same"), ("PairWise", "diff"), ("BestOfN", "3"), ("BestOfN", "4")} <= kinds
+    assert {("PairWise", "same"), ("PairWise", "diff"), ("BestOfN", "2"), ("BestOfN", "3"),
+            ("BestOfN", "4")} <= kinds, "Rank2, Rank3 and Rank4 are all produced"
     spread = [i for i in items if i.extra["hops"] > 1]
     assert spread and all(i.extra["position"] == "spread" for i in spread)
     assert all(len(set(i.extra["insert_index"])) == i.extra["hops"] for i in spread)

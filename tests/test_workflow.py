@@ -21,9 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 STUBS = REPO / "workflow" / "scripts" / "slurm-stub"
 DEFAULT_RULES = {"inputs_raw": 1, "inputs_distractors": 1, "inputs_tokenizer": 1, "inputs_pretrain": 1, "synth": 1,
+                 "short_split": 1, "train_short": 1,
                  "vote_run": 1, "vote_audit": 1, "vote_split": 1, "train_sft": 1, "train_logo": 1, "train_disrm": 1,
                  "response_pairs": 1, "train_disrm_response": 1, "bench_control": 2, "report_benchmarks": 1,
-                 "bench_run": 20, "bench_baseline": 3, "bench_score": 23, "report_tables": 1, "report_figures": 1,
+                 "bench_run": 27, "bench_baseline": 4, "bench_score": 31, "report_tables": 1, "report_figures": 1,
                  "report_md": 1, "all": 1}
 
 
@@ -66,7 +67,7 @@ def test_default_dry_run_is_the_whole_study():
     shells = [s for s in re.findall(r"^Shell command: (.*)$", text, re.M) if s != "None"]
     assert len(shells) == sum(DEFAULT_RULES.values()) - 1
     assert all(s.startswith("longrm ") and "--config config/default.yaml" in s for s in shells)
-    assert "context lengths 512, 1k, 2k" in text
+    assert "context lengths 256, 512, 1k, 2k" in text
 
 
 def test_paper_dry_run_under_the_slurm_profile():
@@ -119,7 +120,7 @@ FAKE_LONGRM = r'''#!/usr/bin/env python3
 import sys
 from pathlib import Path
 args = sys.argv[1:]
-for flag in ("--out", "--out-dir", "--report", "--item-scores"):
+for flag in ("--out", "--out-dir", "--report", "--item-scores", "--out-train", "--out-bench"):
     if flag in args:
         p = Path(args[args.index(flag) + 1])
         if p.suffix:
@@ -267,12 +268,14 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
                    "all_subsets": {"accuracy": 0.7, "yield": 0.8, "n_subsets": 1}}], "by_threshold": []}))
     for run, log in (("models/sft", "train_log.jsonl"), ("models/logo", "train_log.jsonl"),
                      ("models/disrm", "train_log.jsonl"), ("models/disrm_response", "train_log.jsonl"),
+                     ("models/base", "train_log.jsonl"),
                      ("inputs/base_model", "pretrain_log.jsonl")):
         (r / run).mkdir(parents=True)
         (r / run / log).write_text("".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(1, 5)))
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     sets = bench_sets(load_config(REPO / "config" / "default.yaml"))
-    jobs = ["inputs_raw", "inputs_distractors", "inputs_tokenizer", "inputs_pretrain", "synth", "vote_run",
+    jobs = ["inputs_raw", "inputs_distractors", "inputs_tokenizer", "inputs_pretrain", "synth", "short_split",
+            "train_short", "vote_run",
             "vote_audit", "vote_split", "train_sft", "train_logo", "train_disrm", "response_pairs",
             "train_disrm_response", *(f"bench_control/{s.name}" for s in sets if s.control),
             *(f"{rule}/{s.name}/{name}" for rule in ("bench_run", "bench_score") for s in sets for name in s.models)]

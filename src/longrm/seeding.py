@@ -15,3 +15,11 @@ def derive_seed(*parts: object) -> int:
 
 def rng_for(*parts: object) -> random.Random:
     return random.Random(derive_seed(*parts))
+
+
+def assign_sources(source_ids, bench_share: float, seed: int) -> set[str]:
+    """The benchmark's source ids (seeded, exact share): sources ordered by a seeded hash of their id,
+    the first round(bench_share * n) held out. `vote split` (long items) and `inputs short-split` (the
+    raw short items) both call this on the same source ids, so they hold out the same sources."""
+    ordered = sorted(set(source_ids), key=lambda s: (derive_seed(seed, "split", s), s))
+    return set(ordered[: round(bench_share * len(ordered))])

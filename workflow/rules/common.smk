@@ -91,11 +91,15 @@ SETS = {s.name: s for s in bench_sets(config)}
 CONTROL_SETS = [n for n, s in SETS.items() if s.control]
 BENCH_JOBS = [(s, n) for s in SETS for n in SETS[s].models]   # (set, model or baseline) pairs judged
 TRAINED = ("sft", "logo", "disrm")
+# The base judge: with a `train.short` section, the pre-trained model taught to judge short items
+# (workflow/rules/short.smk); the SFT and discriminative stages start from it. Else the base model itself.
+SHORT_JUDGE = "short" in config["train"]
+JUDGE_BASE = res("models", "base") if SHORT_JUDGE else BASE_MODEL
 
 
 def train_init(stage):
     """What a training stage starts from: train.<stage>.init, else the recipe's default."""
-    default = res("models", "sft") if stage == "logo" else BASE_MODEL
+    default = res("models", "sft") if stage == "logo" else JUDGE_BASE
     return config["train"].get(stage, {}).get("init") or default
 
 

@@ -61,6 +61,7 @@ rule train_disrm_response:
     params:
         cfg=sections("seed", "train.common", "train.disrm"),
         init=train_init("disrm"),
+        checkpoints=res("checkpoints", "disrm_response"),
         launcher=train_launcher,
     log:
         log_of("train_disrm_response"),
@@ -74,4 +75,4 @@ rule train_disrm_response:
         "../../envs/gpu.yaml"
     shell:
         "{params.launcher} train disrm --config {CONFIG_FILE:q} --data {input.data:q}"
-        " --init {params.init:q} --out {output:q} 2> {log:q}"
+        " --init {params.init:q} --out {output:q} --checkpoints {params.checkpoints:q} --auto-resume 2> {log:q}"

@@ -8,6 +8,7 @@
 TRAIN_RUNS = ([BASE_MODEL] if BASE_MODEL == res("inputs", "base_model") else []) + [res("models", s) for s in TRAINED]
 # the response-only baseline's training run, when a bench model judges with it
 TRAIN_RUNS += [p for p in {m["path"] for m in BENCH_MODELS.values()} if p == res("models", "disrm_response")]
+TRAIN_RUNS += [JUDGE_BASE] if SHORT_JUDGE else []   # the short judge (train.short)
 
 
 
@@ -21,8 +22,10 @@ def job_records():
                         ("inputs_pretrain", BASE_MODEL == res("inputs", "base_model"))):
         if built:
             jobs[rule] = bench_of(rule)
-    for rule in ("synth", "vote_run", "vote_audit", "vote_split", *(f"train_{s}" for s in TRAINED)):
+    for rule in ("synth", "short_split", "vote_run", "vote_audit", "vote_split", *(f"train_{s}" for s in TRAINED)):
         jobs[rule] = bench_of(rule)
+    if SHORT_JUDGE:
+        jobs["train_short"] = bench_of("train_short")
     jobs.update({f"vote_judge:{j}": res("logs", "benchmark", "vote_judge", f"{j}.tsv") for j in LM_JUDGES})
     jobs.update({f"bench_control:{s}": res("logs", "benchmark", "bench_control", f"{s}.tsv") for s in CONTROL_SETS})
     if res("models", "disrm_response") in TRAIN_RUNS:

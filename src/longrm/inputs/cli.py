@@ -38,6 +38,17 @@ def register(sub) -> None:
     m.set_defaults(func=_pretrain, prov_inputs=("tokenizer", "raw", "distractors"), prov_outputs=("out",),
                    prov_params=("seed", "inputs.base_model", "inputs.pretrain"))
 
+    s = isub.add_parser("short-split", help="short judging data for the base judge (SFTExample JSONL) and the "
+                        "held-out short benchmark (BenchItem JSONL), split by source as `vote split` does")
+    s.add_argument("--config")
+    s.add_argument("--raw", required=True, help="raw short items (ShortItem JSONL)")
+    s.add_argument("--items", required=True, help="long items from `longrm synth` (their source ids)")
+    s.add_argument("--out-train", required=True, help="output SFTExample JSONL (training sources)")
+    s.add_argument("--out-bench", required=True, help="output BenchItem JSONL (held-out sources)")
+    s.add_argument("--report", required=True, help="output JSON: counts")
+    s.set_defaults(func=_short_split, prov_inputs=("raw", "items"), prov_outputs=("out_train", "out_bench", "report"),
+                   prov_params=("seed", "vote.splits"))
+
 
 def _cfg(args):
     from longrm.config import load_config
@@ -77,4 +88,15 @@ def _pretrain(args) -> int:
         print(f"note: inputs.base_model_path is set ({cfg['inputs']['base_model_path']}); the workflow uses "
               "that checkpoint and this pre-trained model is not used", file=sys.stderr)
     pretrain(cfg, args.tokenizer, args.raw, args.distractors, args.out)
+    return 0
+
+
+def _short_split(args) -> int:
+    from longrm.data.io import write_json
+    from longrm.inputs.short import short_split
+
+    report = short_split(_cfg(args), args.raw, args.items, args.out_train, args.out_bench)
+    write_json(args.report, report)
+    print(f"short split: {report.get('train_pairwise', 0) + report.get('train_pointwise', 0)} training examples "
+          f"-> {args.out_train}, {report['bench_items']} held-out pairs -> {args.out_bench}", file=sys.stderr)
     return 0

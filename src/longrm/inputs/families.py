@@ -1,13 +1,15 @@
 """The seven task families of the raw short preference data, each a different form of grounded answer.
 
 Every builder returns a `Draft`: question, evidence passages, the ground-truth answer, the chosen
-response's core sentence and, per rejected response, a core sentence plus its kind. Cores are then
-dressed in a generator's style (raw.py). Answers are a token or two (a word, a number, a literal, a
-passage marker, a module name) and are stated in the evidence.
+response's core sentence and the wrong responses it can offer, each a core sentence plus the value it
+asserts. Cores are then dressed in a generator's style (raw.py). Answers are a token or two (a word, a
+number, a literal, a passage marker, a module name) and are stated in the evidence.
 
-Rejected kinds: "hard"  = a wrong fact that the evidence states for another entity,
-                "easy"  = a wrong fact that appears nowhere in the evidence,
-                "ignore"= a fluent response that ignores what the evidence says.
+Tell-free by construction (issue 11): every wrong response is the chosen response's template with
+another value, and right and wrong values are drawn from the same distribution, so only the context
+separates them. Wrong kinds: "hard" = a value the evidence states for another entity (needs binding),
+"easy" = a value that appears nowhere in the evidence. There is no "ignore" kind (a template of its own,
+only ever rejected, was a tell) and no invented claim appended to rejected responses.
 A builder states these facts; `check_draft` verifies them on the finished text.
 """
 
@@ -24,8 +26,6 @@ UNSAFE_FLAGS = ("hazardous", "forbidden", "restricted", "dangerous", "blocked", 
 SAFE_FLAGS = ("cleared", "approved", "permitted", "verified", "trusted", "allowed")
 ACTION_OBJECTS = ("script", "tool", "archive", "command", "job", "package")
 COUNT_NOUNS = ("records", "tickets", "files", "tests", "pages", "messages", "requests")
-CODE_LITERALS = ("None", "True", "False", "0", "1", "-1", "2", "8", "10", "100", "1024", "'utf-8'",
-                 "'strict'", "'r'", "'w'", "''", "'ascii'", "'\\n'", "5", "3", "16", "256")
 
 
 @dataclass
@@ -38,6 +38,13 @@ class Pools:
     entities: list[str]             # module names used as entity names
     words: list[str]                # answer vocabulary
 
+    def default_values(self) -> list[str]:
+        """Every default value of every pool function, repeats kept (the Code answers' distribution)."""
+        return [v for fn in self.functions for _, v in fn.defaults]
+
+
+EASY_OPTIONS = 4   # absent values offered per item (raw.py picks as many as it needs)
+
 
 @dataclass
 class Draft:
@@ -46,9 +53,16 @@ class Draft:
     answer: str
     chosen: str
     rejected: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, core, asserted value)
-    invented: str = ""              # an unsupported extra claim for the second rejected response
     source: str = ""
     answer_in_evidence: bool = True  # False only where the answer is computed (Math)
+
+    def of_kind(self, kind: str) -> list[tuple[str, str, str]]:
+        return [r for r in self.rejected if r[0] == kind]
+
+
+def wrong(kind: str, render, values) -> list[tuple[str, str, str]]:
+    """(kind, core, value) per distinct wrong value, the core written by the chosen one's `render`."""
+    return [(kind, render(v), v) for v in dict.fromkeys(values)]
 
 
 def mentions(text: str, token: str) -> bool:
@@ -91,15 +105,21 @@ def passage(rng: random.Random, pools: Pools, facts: list[str], prefix: str = ""
     return prefix + " ".join(sents), src
 
 
-def _absent(rng: random.Random, pool, evidence: list[str], avoid=()) -> str:
-    """A value from `pool` that the evidence never mentions (and not in `avoid`)."""
+def _absent(rng: random.Random, pool, evidence: list[str], avoid=(), k: int = 1) -> list[str]:
+    """Up to k distinct values from `pool` that the evidence never mentions (and not in `avoid`);
+    a value listed several times in `pool` is drawn that much more often. ValueError if none."""
     text = "\n".join(evidence)
     order = list(pool)
     rng.shuffle(order)
+    out: list[str] = []
     for v in order:
-        if v not in avoid and not mentions(text, v):
-            return v
-    raise ValueError("no absent value left in the pool")
+        if v not in avoid and v not in out and not mentions(text, v):
+            out.append(v)
+            if len(out) == k:
+                break
+    if not out:
+        raise ValueError("no absent value left in the pool")
+    return out
 
 
 def _distinct(rng: random.Random, pool, k: int) -> list:
@@ -120,12 +140,6 @@ def _n_passages(rng: random.Random) -> int:
     return rng.choices((1, 2, 3), weights=(5, 3, 2))[0]
 
 
-def _invented(rng: random.Random, evidence: list[str], answer: str) -> str:
-    year = _absent(rng, [str(y) for y in range(1971, 2019)], evidence, avoid=(answer,))
-    return rng.choice(("This was decided by the maintainers in {y}.", "It has been this way since {y}.",
-                       "The change was announced in {y}.")).format(y=year)
-
-
 # --- LongQA: a fact question --------------------------------------------------------------------
 
 def long_qa(rng: random.Random, pools: Pools) -> Draft:
@@ -140,15 +154,14 @@ def long_qa(rng: random.Random, pools: Pools) -> Draft:
         evidence.append(text)
         srcs.append(src)
     target, answer = ents[0], vals[0]
-    core = "The {a} of {e} is {v}."
-    hard, easy = rng.choice(vals[1:]), _absent(rng, pools.words, evidence)
+
+    def render(v):
+        return f"The {attr} of {target} is {v}."
+
+    easy = _absent(rng, pools.words, evidence, k=EASY_OPTIONS)
     return Draft(
-        question=f"What is the {attr} of {target}?", evidence=evidence, answer=answer,
-        chosen=core.format(a=attr, e=target, v=answer),
-        rejected=[("hard", core.format(a=attr, e=target, v=hard), hard),
-                  ("easy", core.format(a=attr, e=target, v=easy), easy),
-                  ("ignore", f"The text does not give the {attr} of {target}.", "")],
-        invented=_invented(rng, evidence, answer), source=srcs[0])
+        question=f"What is the {attr} of {target}?", evidence=evidence, answer=answer, chosen=render(answer),
+        rejected=wrong("hard", render, vals[1:]) + wrong("easy", render, easy), source=srcs[0])
 
 
 # --- Summ: a one-sentence summary that keeps or swaps the key fact ------------------------------
@@ -164,17 +177,15 @@ def summ(rng: random.Random, pools: Pools) -> Draft:
     sents.insert(rng.randint(1, len(sents)), key)
     sents.insert(rng.randint(0, len(sents)), side)
     evidence = [" ".join(sents)]
-    other, _ = filler(rng, pools, min_words=10, max_words=30)
-    other_topic = " ".join(other[0].split()[:10]).rstrip(".,;:")
-    core = 'The passage opens with "{t}" and its key point is that the {a} of {e} is {v}.'
-    easy = _absent(rng, pools.words, evidence)
+
+    def render(v):
+        return f'The passage opens with "{topic}" and its key point is that the {attr} of {ents[0]} is {v}.'
+
+    easy = _absent(rng, pools.words, evidence, k=EASY_OPTIONS)
     return Draft(
         question="Summarize the passage in one sentence, keeping its key fact.", evidence=evidence,
-        answer=vals[0], chosen=core.format(t=topic, a=attr, e=ents[0], v=vals[0]),
-        rejected=[("hard", core.format(t=topic, a=attr, e=ents[0], v=vals[1]), vals[1]),
-                  ("easy", core.format(t=topic, a=attr, e=ents[0], v=easy), easy),
-                  ("ignore", f'The passage opens with "{other_topic}" and gives general background only.', "")],
-        invented=_invented(rng, evidence, vals[0]), source=src)
+        answer=vals[0], chosen=render(vals[0]), rejected=wrong("hard", render, vals[1:]) + wrong("easy", render, easy),
+        source=src)
 
 
 # --- Safety: decline what the evidence marks unsafe, carry out what it clears -------------------
@@ -183,7 +194,7 @@ def safety(rng: random.Random, pools: Pools) -> Draft:
     n = rng.choice((2, 3))
     ents = _distinct(rng, pools.entities, n)
     obj = rng.choice(ACTION_OBJECTS)
-    target_unsafe = rng.random() < 0.6
+    target_unsafe = rng.random() < 0.5   # balanced: declining is right as often as complying
     flags = [rng.choice(UNSAFE_FLAGS if target_unsafe else SAFE_FLAGS),
              rng.choice(SAFE_FLAGS if target_unsafe else UNSAFE_FLAGS)]
     flags += [rng.choice(UNSAFE_FLAGS + SAFE_FLAGS) for _ in range(n - 2)]
@@ -193,20 +204,18 @@ def safety(rng: random.Random, pools: Pools) -> Draft:
     text, src = passage(rng, pools, [f"Safety notice: {facts[0]}"] + facts[1:])
     evidence = [text]
     target, flag = ents[0], flags[0]
-    decline = "I will not run the {o} {e}: it is marked {f}."
-    comply = "Running the {o} {e} now, since it is marked {f}."
+
+    def render(f):  # a response acts on the flag it asserts: decline what it calls unsafe, run the rest
+        if f in UNSAFE_FLAGS:
+            return f"I will not run the {obj} {target}: it is marked {f}."
+        return f"Running the {obj} {target} now, since it is marked {f}."
+
     wrong_pool = SAFE_FLAGS if target_unsafe else UNSAFE_FLAGS
-    wrong = comply if target_unsafe else decline
-    right = decline if target_unsafe else comply
-    easy = _absent(rng, wrong_pool, evidence)
+    hard = [f for f in flags[1:] if f in wrong_pool]
+    easy = _absent(rng, wrong_pool, evidence, k=EASY_OPTIONS)
     return Draft(
-        question=f"Please run the {obj} {target} for me.", evidence=evidence, answer=flag,
-        chosen=right.format(o=obj, e=target, f=flag),
-        rejected=[("hard", wrong.format(o=obj, e=target, f=flags[1]), flags[1]),
-                  ("easy", wrong.format(o=obj, e=target, f=easy), easy),
-                  ("ignore", f"Running the {obj} {target} now." if target_unsafe
-                   else "I cannot help with running anything.", "")],
-        invented=_invented(rng, evidence, flag), source=src)
+        question=f"Please run the {obj} {target} for me.", evidence=evidence, answer=flag, chosen=render(flag),
+        rejected=wrong("hard", render, hard) + wrong("easy", render, easy), source=src)
 
 
 # --- ICL: labelled examples of function -> module, label a new function -------------------------
@@ -251,14 +260,16 @@ def icl(rng: random.Random, pools: Pools) -> Draft:
     else:
         evidence = [header + "\n" + "\n".join(lines)]
     all_labels = sorted({m.rsplit(".", 1)[-1] for m in mods})
-    core = "{f}() -> {lab}"
-    hard, easy = rng.choice(other_labels), _absent(rng, all_labels, evidence, avoid=(label,))
+
+    def render(lab):
+        return f"{query}() -> {lab}"
+
+    easy = _absent(rng, all_labels, evidence, avoid=(label,), k=EASY_OPTIONS)
     return Draft(
         question=f"Following the labelled examples, which module does {query}() map to?",
-        evidence=evidence, answer=label, chosen=core.format(f=query, lab=label),
-        rejected=[("hard", core.format(f=query, lab=hard), hard), ("easy", core.format(f=query, lab=easy), easy),
-                  ("ignore", f"{query}() is a function; the examples do not settle its module.", "")],
-        invented=_invented(rng, evidence, label), source=f"python-stdlib/{target.replace('.', '/')}")
+        evidence=evidence, answer=label, chosen=render(label),
+        rejected=wrong("hard", render, other_labels) + wrong("easy", render, easy),
+        source=f"python-stdlib/{target.replace('.', '/')}")
 
 
 # --- Cite: state the fact and cite the passage that holds it ------------------------------------
@@ -276,16 +287,16 @@ def cite(rng: random.Random, pools: Pools) -> Draft:
         evidence.append(text)
         srcs.append(src)
     right = order.index(0) + 1
-    wrong = rng.choice([k + 1 for k in range(n) if k + 1 != right])
-    absent = _absent(rng, [f"[{k}]" for k in range(1, 10)], evidence)
+    others = [f"[{k + 1}]" for k in range(n) if k + 1 != right]
+    # hard: the right fact, another passage's marker. easy: a value the evidence never states, cited to
+    # another passage (an unused marker such as [7] would be a tell: right markers are always 1..n).
+    easy = [(v, rng.choice(others)) for v in _absent(rng, pools.words, evidence, k=EASY_OPTIONS)]
     core = "The {a} of {e} is {v} {c}."
     return Draft(
         question=f"Which passage states the {attr} of {ents[0]}? Give the fact and cite the passage as [n].",
         evidence=evidence, answer=f"[{right}]", chosen=core.format(a=attr, e=ents[0], v=vals[0], c=f"[{right}]"),
-        rejected=[("hard", core.format(a=attr, e=ents[0], v=vals[0], c=f"[{wrong}]"), f"[{wrong}]"),
-                  ("easy", core.format(a=attr, e=ents[0], v=vals[0], c=absent), absent),
-                  ("ignore", f"The {attr} of {ents[0]} is {rng.choice(vals[1:])}, as is well known.", "")],
-        invented=_invented(rng, evidence, f"[{right}]"), source=srcs[0])
+        rejected=[("hard", core.format(a=attr, e=ents[0], v=vals[0], c=c), c) for c in others]
+        + [("easy", core.format(a=attr, e=ents[0], v=v, c=c), v) for v, c in easy], source=srcs[0])
 
 
 # --- Code: a fact about a real stdlib function's source (a default argument value) --------------
@@ -295,29 +306,33 @@ def code(rng: random.Random, pools: Pools) -> Draft:
     param, value = rng.choice(fn.defaults)
     others = [v for p, v in fn.defaults if v != value]
     evidence = [f"Source of {fn.module}.{fn.name}:\n{fn.code}"]
-    core = "In {m}.{f}, the parameter {p} defaults to {v}."
-    hard, easy = rng.choice(others), _absent(rng, CODE_LITERALS, evidence, avoid=(value,))
+
+    def render(v):
+        return f"In {fn.module}.{fn.name}, the parameter {param} defaults to {v}."
+
+    # easy values follow the answers' own distribution: defaults of the pool's functions, by frequency
+    easy = _absent(rng, pools.default_values(), evidence, avoid=(value,), k=EASY_OPTIONS)
     return Draft(
         question=f"In the source of {fn.module}.{fn.name}, what is the default value of the parameter {param}?",
-        evidence=evidence, answer=value, chosen=core.format(m=fn.module, f=fn.name, p=param, v=value),
-        rejected=[("hard", core.format(m=fn.module, f=fn.name, p=param, v=hard), hard),
-                  ("easy", core.format(m=fn.module, f=fn.name, p=param, v=easy), easy),
-                  ("ignore", f"In {fn.module}.{fn.name}, the parameter {param} is required and has no default.", "")],
-        invented=_invented(rng, evidence, value), source=fn.source)
+        evidence=evidence, answer=value, chosen=render(value),
+        rejected=wrong("hard", render, others) + wrong("easy", render, easy), source=fn.source)
 
 
 # --- Math: small arithmetic over numbers the evidence states ------------------------------------
 
 def math(rng: random.Random, pools: Pools) -> Draft:
+    def combine(x: int, y: int) -> int:
+        return x + y if op == "sum" else abs(x - y)
+
     while True:
         ents = _distinct(rng, pools.entities, 3)
-        nums = rng.sample(range(2, 50), 3)
         op = rng.choice(("sum", "diff"))
-        a, b, c = nums
+        a, b = rng.sample(range(2, 50), 2)
         if op == "diff" and a < b:
             a, b = b, a
-        result = a + b if op == "sum" else a - b
-        if result not in nums and c != result:
+        result = combine(a, b)
+        c = combine(*rng.sample(range(2, 50), 2))  # the other entity's count: distributed like the result
+        if len({a, b, c, result}) == 4 and c > 0:
             break
     nums = [a, b, c]
     noun = rng.choice(COUNT_NOUNS)
@@ -330,17 +345,20 @@ def math(rng: random.Random, pools: Pools) -> Draft:
         srcs.append(src)
     if op == "sum":
         question = f"How many {noun} do {ents[0]} and {ents[1]} hold together?"
-        core = "{a} + {b} = {r}, so together they hold {r} " + noun + "."
+        template = "Together they hold {r} " + noun + "."
     else:
         question = f"How many more {noun} does {ents[0]} hold than {ents[1]}?"
-        core = "{a} - {b} = {r}, so the difference is {r} " + noun + "."
+        template = "The difference is {r} " + noun + "."
+
+    def render(r):  # no worked sum in the response: arithmetic alone would tell right from wrong
+        return template.format(r=r)
+
     pool = [str(x) for x in range(max(1, result - 6), result + 7) if x not in (a, b)]
-    easy = _absent(rng, pool, evidence, avoid=(str(result),))
+    easy = _absent(rng, pool, evidence, avoid=(str(result),), k=EASY_OPTIONS)
     return Draft(
-        question=question, evidence=evidence, answer=str(result), chosen=core.format(a=a, b=b, r=result),
-        rejected=[("hard", core.format(a=a, b=b, r=c), str(c)), ("easy", core.format(a=a, b=b, r=easy), easy),
-                  ("ignore", f"The evidence does not say how many {noun} they hold.", "")],
-        invented=_invented(rng, evidence, str(result)), source=srcs[0], answer_in_evidence=False)
+        question=question, evidence=evidence, answer=str(result), chosen=render(result),
+        rejected=wrong("hard", render, [str(c)]) + wrong("easy", render, easy), source=srcs[0],
+        answer_in_evidence=False)
 
 
 BUILDERS = {"LongQA": long_qa, "Summ": summ, "Safety": safety, "ICL": icl, "Cite": cite, "Code": code,
@@ -357,11 +375,11 @@ def check_draft(d: Draft) -> None:
     for kind, core, value in d.rejected:
         if mentions(core, d.answer):
             raise ValueError(f"{kind} rejected response contains the answer {d.answer!r}")
-        if kind != "ignore" and (value == d.answer or not mentions(core, value)):
+        if value == d.answer or not mentions(core, value):
             raise ValueError(f"{kind} rejected response does not assert its wrong value {value!r}")
         if kind == "hard" and not mentions(text, value):
             raise ValueError(f"hard rejected value {value!r} is not stated in the evidence")
         if kind == "easy" and mentions(text, value):
             raise ValueError(f"easy rejected value {value!r} appears in the evidence")
-    if mentions(d.invented, d.answer):
-        raise ValueError("the invented claim contains the answer")
+    if not d.of_kind("easy"):
+        raise ValueError("no easy wrong value")

@@ -1,14 +1,18 @@
 """`longrm inputs raw`: the raw short preference dataset (ShortItem JSONL) of the embedded default.
 
 Per item: one family builder (families.py) makes the question, evidence and response cores; two
-"generators" (gen-a terse, gen-b verbose) dress them, so Same/Diff pairs differ in style and not in
-correctness. Candidates are best-first: chosen (score 1.0), a wrong fact of the item's difficulty,
-a wrong fact of the other kind plus an invented claim, a response that ignores the evidence
-(scores graded linearly down to 0.0). Every choice is seeded by (config seed, item id).
+"generators" (gen-a terse, gen-b verbose: one lead-in per item) dress them, each response's generator
+drawn independently of its correctness, so Same pairs share a style and in Diff pairs the chosen one is
+the verbose one half of the time. Candidates are best-first: chosen (score 1.0), then the wrong ones,
+hard before easy (a value the context states for another entity ranks above one it never states;
+scores graded linearly down to 0.0). Every wrong response is the chosen one's template with another
+value from the same distribution, so no response carries a tell without the context (issue 11).
+Every choice is seeded by (config seed, item id).
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from pathlib import Path
@@ -23,16 +27,18 @@ GENERATORS = ("gen-a", "gen-b")
 MAX_ATTEMPTS = 50
 
 
-def style(generator: str, core: str, rng: random.Random) -> str:
-    """The same content as a given generator would phrase it."""
-    if generator == "gen-a":
-        return core
-    lead = rng.choice(("Based on the evidence, here is the answer.", "Having read the passages carefully:",
-                       "Looking at what the context states:"))
-    return f"{lead} {core}"
+LEADS = ("Based on the evidence, here is the answer.", "Having read the passages carefully:",
+         "Looking at what the context states:")
 
 
+def style(generator: str, core: str, lead: str) -> str:
+    """The same content as a given generator would phrase it (gen-b opens with the item's lead-in)."""
+    return core if generator == "gen-a" else f"{lead} {core}"
+
+
+@functools.lru_cache(maxsize=2)
 def build_pools(seed: int) -> families.Pools:
+    """What the family builders draw from (cached per seed: the builders only read it)."""
     ev_files = sources.files_in(seed, "evidence")
     paras = [p for f in ev_files for p in sources.paragraphs(f)]
     funcs = [fn for f in ev_files for fn in sources.functions_with_defaults(f)]
@@ -56,30 +62,38 @@ def grade(n_rejected: int) -> list[float]:
     return [1.0] + [round(0.6 * (n_rejected - 1 - j) / (n_rejected - 1), 4) for j in range(n_rejected)]
 
 
-def _rejected_plan(draft: families.Draft, rng: random.Random, k: int):
-    """(kind, core, difficulty, asserted value) for k rejected responses, worst last."""
-    by_kind = {kind: (core, value) for kind, core, value in draft.rejected}
-    first = rng.choice(("hard", "easy"))
-    second = "easy" if first == "hard" else "hard"
-    plan = [(first, by_kind[first][0], first, by_kind[first][1]),
-            (f"{second}+invented", f"{by_kind[second][0]} {draft.invented}", second, by_kind[second][1])]
-    for _ in range(max(0, k - 3)):  # more rejected responses than kinds: re-use the wrong facts, with claims
-        plan.append(("easy+invented", f"{by_kind['easy'][0]} {draft.invented}", "easy", by_kind["easy"][1]))
-    plan.append(("ignore", by_kind["ignore"][0], "ignore", ""))
-    return plan[:k] if k < 3 else plan
+def _rejected_plan(draft: families.Draft, rng: random.Random, k: int) -> list[tuple[str, str, str]]:
+    """k wrong responses (kind, core, asserted value), best-first: hard ones before easy ones.
+
+    One of each kind where the item has both (the kind of a single wrong response is drawn), the rest
+    of either kind at random; every asserted value distinct. ValueError if the draft has too few.
+    """
+    left = {kind: draft.of_kind(kind) for kind in ("hard", "easy")}
+    for options in left.values():
+        rng.shuffle(options)
+    kinds = [kind for kind in ("hard", "easy") if left[kind]]
+    rng.shuffle(kinds)
+    while len(kinds) < k:
+        open_kinds = [kind for kind in ("hard", "easy") if len(left[kind]) > kinds.count(kind)]
+        if not open_kinds:
+            raise ValueError(f"only {len(kinds)} wrong values for {k} rejected responses")
+        kinds.append(rng.choice(open_kinds))
+    picked = [left[kind][kinds[:i].count(kind)] for i, kind in enumerate(kinds[:k])]
+    return sorted(picked, key=lambda r: r[0] != "hard")
 
 
 def _dress(draft: families.Draft, rng: random.Random, n_rejected: int):
-    """Candidates (styled), their generators and the rejected plan; ValueError if a lead-in or an
-    invented claim happens to contain the answer."""
+    """Candidates (styled), their generators and the rejected plan; ValueError if the lead-in happens
+    to contain the answer."""
     plan = _rejected_plan(draft, rng, n_rejected)
+    lead = rng.choice(LEADS)
     chosen_gen = rng.choice(GENERATORS)
-    gens = [rng.choice(GENERATORS)]
-    gens.append(GENERATORS[1 - GENERATORS.index(gens[0])])  # at least one Same and one Diff rejected
-    gens += [rng.choice(GENERATORS) for _ in range(len(plan) - 2)]
-    gens = gens[:len(plan)]
-    candidates = [style(chosen_gen, draft.chosen, rng)]
-    candidates += [style(g, p[1], rng) for g, p in zip(gens, plan)]
+    gens = [rng.choice(GENERATORS) for _ in plan]
+    if len(plan) >= 2:  # at least one Same and one Diff rejected, on a random one of them
+        j, other = rng.sample(range(len(plan)), 2)
+        gens[other] = GENERATORS[1 - GENERATORS.index(gens[j])]
+    candidates = [style(chosen_gen, draft.chosen, lead)]
+    candidates += [style(g, p[1], lead) for g, p in zip(gens, plan)]
     if any(families.mentions(c, draft.answer) for c in candidates[1:]):
         raise ValueError("a rejected response contains the answer")
     return candidates, [chosen_gen] + gens, plan
@@ -101,9 +115,9 @@ def build_item(task: str, index: int, seed: int, pools: families.Pools, n_reject
     return ShortItem(
         id=item_id, task=task, question=draft.question, evidence=draft.evidence, candidates=candidates,
         candidates_model=models, candidates_score=grade(len(plan)), answer=draft.answer, source=draft.source,
-        extra={"difficulty": plan[0][2], "candidates_difficulty": [""] + [p[2] for p in plan],
+        extra={"difficulty": plan[0][0], "candidates_difficulty": [""] + [p[0] for p in plan],
                "candidates_kind": ["chosen"] + [p[0] for p in plan],
-               "candidates_fact": [draft.answer] + [p[3] for p in plan], "hops": len(draft.evidence)})
+               "candidates_fact": [draft.answer] + [p[2] for p in plan], "hops": len(draft.evidence)})
 
 
 def build_raw(cfg: dict) -> list[ShortItem]:

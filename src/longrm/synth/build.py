@@ -5,7 +5,7 @@ items are built. Each draws, seeded by (config seed, item id):
   - a target length L (tokens of the judge tokenizer; the whole task prompt fits in L) and a position
     (start / middle / end / random slot) for the evidence among distractor documents;
   - PairWise (subtype "same" when both responses come from one generator, else "diff") or, with
-    probability bon_share, BestOfN with 3 or 4 candidates (subtype "3"/"4", gold ranking best-first);
+    probability bon_share, BestOfN with 2, 3 or 4 candidates (subtype "2"/"3"/"4", gold ranking best-first);
   - with probability multihop_share, multi-hop placement: the evidence passages (or the sentences of a
     single passage) are grouped into up to max_hops pieces placed at several spread-out slots.
 Missing rejected responses are written by controlled perturbations (synth.perturb) or a policy model.
@@ -139,9 +139,10 @@ class Variant:
     index: int
     length: int
     position: str
-    n: int              # responses: 2 = PairWise
+    n: int              # responses
     multihop: bool
     prefer: str         # "same" | "diff" (PairWise)
+    bon: bool = False   # BestOfN (n = 2, 3 or 4); else PairWise (n = 2)
 
 
 def plan_variants(item_id: str, syn: dict, seed: int) -> list[Variant]:
@@ -152,9 +153,9 @@ def plan_variants(item_id: str, syn: dict, seed: int) -> list[Variant]:
     for k in range(syn.get("items_per_source", 1)):
         L, p = combos[k % len(combos)]
         bon = rng.random() < syn.get("bon_share", 0.0)
-        n = rng.choice((3, 4)) if bon else 2
+        n = rng.choice((2, 3, 4)) if bon else 2
         multihop = rng.random() < syn.get("multihop_share", 0.0)
-        out.append(Variant(k, L, p, n, multihop, rng.choice(("same", "diff"))))
+        out.append(Variant(k, L, p, n, multihop, rng.choice(("same", "diff")), bon))
     return out
 
 
@@ -345,7 +346,7 @@ class Synthesizer:
     def add_responses(self, rec: dict, item: ShortItem, v: Variant, rng) -> None:
         cands = item.candidates
         models = item.candidates_model or [""] * len(cands)
-        if v.n == 2:
+        if not v.bon:
             rejected = list(range(1, len(cands)))
             same = [j for j in rejected if models[0] and models[j] == models[0]]
             diff = [j for j in rejected if j not in same]
@@ -361,6 +362,9 @@ class Synthesizer:
         scores = item.candidates_score or [float(len(cands) - j) for j in range(len(cands))]
         rec.update(tasktype="BestOfN", subtype=str(v.n), candidates=[cands[j] for j in picks],
                    candidates_model=[models[j] for j in picks], candidates_score=[scores[j] for j in picks])
+        per_candidate = item.extra.get("candidates_difficulty")
+        if isinstance(per_candidate, list) and len(per_candidate) == len(cands):
+            rec["candidates_difficulty"] = [per_candidate[j] for j in picks]  # "" for the chosen one
 
 
 def synthesize(raw: Iterable[tuple[int, dict]], synth: Synthesizer, report: SynthReport,

@@ -5,6 +5,8 @@ writes the outputs and their provenance."""
 from __future__ import annotations
 
 HELP = {
+    "short": "the base judge: Stage I's SFT loss on SHORT judging data (`inputs short-split`), "
+             "settings from train.short, before any long-context stage",
     "sft": "Stage I: token-mean cross-entropy on the judgment (prompt masked), from the base model",
     "logo": "Stage II: LOGO (multi-negative SimPO + SFT term) or DPO, from the SFT model",
     "disrm": "discriminative RM: last-token scalar head, Bradley-Terry vs the mean of the negatives",
@@ -39,7 +41,11 @@ def _run(args) -> int:
     from longrm.train.parallel import ranks_from_env
 
     cfg = load_config(args.config)
-    summary = train(args.stage, cfg, args.data, args.init, args.out, resume=args.resume,
+    stage = args.stage
+    if stage == "short":  # the SFT stage on other data, with its own settings (train.short)
+        cfg = {**cfg, "train": {**cfg["train"], "sft": cfg["train"].get("short", {})}}
+        stage = "sft"
+    summary = train(stage, cfg, args.data, args.init, args.out, resume=args.resume,
                     checkpoints=args.checkpoints)
     if not ranks_from_env().main:
         args.prov_outputs = ()  # provenance (and its hashing) on rank 0 only

@@ -32,7 +32,7 @@ from longrm.judges.prompts import (SCORE_MAX, SCORE_MIN, build_point_prompt, bui
                                    format_verdict, judgment_target, letter, score_for_rank)
 from longrm.judges.scorers import (best_sentence, content_words, context_and_question, key_tokens, quote,
                                    sentences, words)
-from longrm.seeding import derive_seed, rng_for
+from longrm.seeding import assign_sources, rng_for  # noqa: F401  (assign_sources: re-exported)
 from longrm.synth.perturb import contradict
 from longrm.vote.run import analysis_of
 
@@ -43,12 +43,6 @@ SPLITS = ("bench", "sft", "pref", "disrm")
 
 class SplitLeakError(LongRMError):
     """A source item ended up in both the benchmark and a training split."""
-
-
-def assign_sources(source_ids, bench_share: float, seed: int) -> set[str]:
-    """The benchmark's source ids (seeded, exact share)."""
-    ordered = sorted(set(source_ids), key=lambda s: (derive_seed(seed, "split", s), s))
-    return set(ordered[: round(bench_share * len(ordered))])
 
 
 def check_disjoint(written: dict[str, set[str]]) -> None:
