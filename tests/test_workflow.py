@@ -79,8 +79,20 @@ def test_paper_dry_run_under_the_slurm_profile():
                      r"--config config/paper\.yaml", text, re.M)
     stats = job_stats(text)
     assert not any(r.startswith("inputs_") for r in stats)  # raw data and base model are local paths
-    # five models on the held-out split, four of them on each of its two controls
-    assert stats["bench_run"] == 13 and stats["bench_control"] == 2
+    # the paper evaluates what the paper evaluates: Long-RewardBench as released (imported from
+    # bench.released_path) with its two controls, our held-out split with its two, and a RewardBench-format
+    # short-context set (bench.short_path): 5 + 5 + 5 + 5 + 4 + 4 + 5 model runs, 4 control files
+    assert stats["import_released"] == stats["import_rewardbench"] == 1
+    assert stats["bench_run"] == 33 and stats["bench_control"] == 4
+    assert "short_split" not in stats  # no short judge at paper scale: the base is a real checkpoint
+    blocks = jobs(text)
+    assert any("--bench results/paper/external/long-rewardbench.jsonl" in b and "--model base" in b
+               for b in blocks["bench_run"])
+    assert any("--bench results/paper/controls/swap.jsonl" in b for b in blocks["bench_run"])
+    assert any("--bench results/paper/external/rewardbench.jsonl" in b and "--model logo" in b
+               for b in blocks["bench_run"])
+    (imp,) = blocks["import_released"]
+    assert "--src data/paper/long-rewardbench" in imp
     assert stats["train_sft"] == stats["train_logo"] == stats["train_disrm"] == 1
     assert "context lengths 4k, 8k, 16k, 32k, 64k, 128k" in text and "base model models/Qwen3-8B" in text
     blocks = jobs(text)

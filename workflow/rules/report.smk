@@ -22,10 +22,16 @@ def job_records():
                         ("inputs_pretrain", BASE_MODEL == res("inputs", "base_model"))):
         if built:
             jobs[rule] = bench_of(rule)
-    for rule in ("synth", "short_split", "vote_run", "vote_audit", "vote_split", *(f"train_{s}" for s in TRAINED)):
+    for rule in ("synth", "vote_run", "vote_audit", "vote_split", *(f"train_{s}" for s in TRAINED)):
         jobs[rule] = bench_of(rule)
+    used = {s.file for s in SETS.values()}
+    if SHORT_JUDGE or res("short", "bench.jsonl") in used:
+        jobs["short_split"] = bench_of("short_split")
     if SHORT_JUDGE:
         jobs["train_short"] = bench_of("train_short")
+    for rule, name in (("import_released", "long-rewardbench.jsonl"), ("import_rewardbench", "rewardbench.jsonl")):
+        if res("external", name) in used:
+            jobs[rule] = bench_of(rule)
     jobs.update({f"vote_judge:{j}": res("logs", "benchmark", "vote_judge", f"{j}.tsv") for j in LM_JUDGES})
     jobs.update({f"bench_control:{s}": res("logs", "benchmark", "bench_control", f"{s}.tsv") for s in CONTROL_SETS})
     if res("models", "disrm_response") in TRAIN_RUNS:
