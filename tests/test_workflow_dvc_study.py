@@ -43,10 +43,12 @@ def tiny_config() -> dict:
     cfg["synth"].update(lengths=[512], items_per_source=1)
     cfg["vote"]["bon_orders"] = 1
     cfg["train"]["common"].update(max_length=768, log_every=1)
-    for stage in ("sft", "logo", "disrm"):
+    for stage in ("short", "sft", "logo", "disrm"):
         cfg["train"][stage].update(max_steps=1, batch_size=2)
     cfg["bench"].update(max_model_len=768, max_new_tokens=4, bootstrap=10, bon_orders=1)
-    cfg["bench"]["models"] = [m for m in cfg["bench"]["models"] if m["name"] in ("base", "logo")]
+    cfg["bench"]["models"] = [m for m in cfg["bench"]["models"] if m["name"] in ("base-pointwise", "logo-pointwise")]
+    cfg["bench"]["sets"] = [{"name": "heldout", "file": "splits/bench.jsonl"},
+                            {"name": "nocontext", "control": "none", "of": "heldout", "models": ["logo-pointwise"]}]
     cfg["bench"]["baselines"] = ["first"]
     return cfg
 
