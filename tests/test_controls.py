@@ -146,13 +146,13 @@ def test_bench_sets_default_from_the_schema_and_checked(tmp_path):
 
     cfg = load_config(config_in(tmp_path))
     sets = {s.name: s for s in bench_sets(cfg)}
-    assert list(sets) == ["heldout", "swap", "nocontext"]          # the schema's default list
+    assert list(sets) == ["heldout", "swap", "nocontext", "short"]   # the schema's default list
     assert sets["heldout"].file == f"{tmp_path}/splits/bench.jsonl" and "random" in sets["heldout"].models
     assert sets["swap"].control == "swap" and sets["swap"].file == f"{tmp_path}/controls/swap.jsonl"
     assert "disrm-response" in sets["nocontext"].models and "random" not in sets["swap"].models
     raw = yaml.safe_load(config_in(tmp_path).read_text())
     raw["bench"]["sets"] = [{"name": "heldout", "file": "splits/bench.jsonl"},
-                            {"name": "short", "file": "/data/short.jsonl", "models": ["base", "logo"]},
+                            {"name": "short", "file": "/data/short.jsonl", "models": ["base-pointwise", "logo-pointwise"]},
                             {"name": "swap", "control": "swap", "of": "heldout", "models": ["nope"]}]
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(raw))

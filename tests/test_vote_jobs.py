@@ -145,8 +145,9 @@ def test_a_killed_judge_job_resumes_from_its_finished_chunks(setup, tmp_path, mo
     # a finished chunk that does not hold the expected jobs is judged again, never trusted
     second = parts_dir(out) / "c000001.jsonl"
     second.write_text("\n".join(second.read_text().splitlines()[:-1]) + "\n")
+    n_chunks = -(-len(read_jsonl(d / "items.jsonl")) // SMALL_CHUNK)
     s = judge_cmd(cfg, d / "items.jsonl", "lm-b", out)
-    assert (s["chunks_reused"], s["chunks_judged"]) == (1, 2)
+    assert n_chunks >= 3 and (s["chunks_reused"], s["chunks_judged"]) == (1, n_chunks - 1)
     assert out.read_bytes() == Path(files["lm-b"]).read_bytes() and not parts_dir(out).exists()
 
 

@@ -22,6 +22,7 @@ def test_a_killed_training_job_is_retried_and_continues_from_its_checkpoint(tmp_
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["train"]["common"].update(checkpoint_every=1, log_every=1, max_length=256, bf16=False)
     cfg["train"]["sft"].update(batch_size=2, epochs=1, grad_accum=1)  # 4 steps
+    cfg["train"].pop("short", None)  # SFT starts from the pre-trained base, not a short judge
     cfg_path.write_text(yaml.safe_dump(cfg))
     env = {"LONGRM_TRAIN_KILL_AFTER": "2", "LONGRM_THREADS": "1"}  # SIGKILL after step 2, once
     out = snakemake("--cores", "1", "--configfile", str(cfg_path), "--allowed-rules", "train_sft",
