@@ -179,8 +179,9 @@ def test_dvc_records_the_study_and_a_fresh_clone_pulls_it(study):
     cfg["train"]["logo"]["beta"] = 3.0
     (repo / TINY).write_text(yaml.safe_dump(cfg, sort_keys=False))
     planned = planned_stages(snakemake("-n", "-p", cwd=repo, env=env).stdout)
-    assert {"train_logo", "bench_run_logo", "bench_score_logo", "report_md"} <= planned
-    assert not {"train_sft", "bench_run_base", "synth"} & planned
+    assert {"train_logo", "bench_run_heldout_logo-pointwise", "bench_score_heldout_logo-pointwise",
+            "bench_run_nocontext_logo-pointwise", "report_md"} <= planned
+    assert not {"train_sft", "bench_run_heldout_base-pointwise", "synth"} & planned
     rerun = dvc("repro", cwd=repo, env=env, timeout=900)
     ran = set(re.findall(r"^Running stage '([^']+)'", rerun.stdout, re.M))
     assert ran == planned, (sorted(ran), sorted(planned))
