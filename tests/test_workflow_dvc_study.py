@@ -206,8 +206,8 @@ def test_dvc_records_the_study_and_a_fresh_clone_pulls_it(study):
     dvc("pull", "dvc.yaml", cwd=clone, env=env)  # `make pull`: pull, then touch in DAG order
     snakemake("--touch", "--cores", "1", cwd=clone, env=env)
     audit = sh(BIN / "longrm", "audit", "results/tables/main.csv", cwd=clone, env=env)
-    assert "results/bench/logo/metrics.json" in audit.stdout and "made by: longrm bench score" in audit.stdout
-    assert "(source: no sidecar)" not in audit.stdout.split("results/bench/logo/metrics.json", 1)[1].split("\n")[0]
+    assert "results/bench/heldout/logo-pointwise/metrics.json" in audit.stdout and "made by: longrm bench score" in audit.stdout
+    assert "(source: no sidecar)" not in audit.stdout.split("results/bench/heldout/logo-pointwise/metrics.json", 1)[1].split("\n")[0]
     dry = snakemake("-n", cwd=clone, env=env)
     assert "Nothing to be done" in dry.stdout, dry.stdout[-3000:]
     assert "Data and pipelines are up to date" in dvc("status", cwd=clone, env=env).stdout
