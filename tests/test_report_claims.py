@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from longrm.bench.score import ScoreItem, columns
 from longrm.cli import main
@@ -58,6 +59,9 @@ def study(tmp_path):
                 for arg, lst in zip(write_model(root, set_name, name, its, scores_at(its, acc)), (metrics, scores)):
                     lst.append(arg)
     cfg = config_in(tmp_path)
+    raw = yaml.safe_load(cfg.read_text())
+    raw["report"] = {"claims": {"base": "base", "sft": "sft", "logo": "logo", "short_set": "short"}}
+    cfg.write_text(yaml.safe_dump(raw))
     return {"root": root, "cfg": cfg, "metrics": metrics, "scores": scores}
 
 

@@ -113,7 +113,7 @@ def test_metrics_and_plots(dvc):
     sets = bench_sets(load_config(REPO / "config" / "default.yaml"))
     assert sorted(metrics) == sorted(f"results/bench/{s.name}/{n}/metrics.json" for s in sets for n in s.models)
     assert "results/bench/heldout/disrm-response/metrics.json" in metrics
-    assert {"results/bench/swap/sft/metrics.json", "results/bench/nocontext/disrm/metrics.json"} <= set(metrics)
+    assert {"results/bench/swap/sft-pointwise/metrics.json", "results/bench/nocontext/disrm/metrics.json"} <= set(metrics)
     assert dvc["plots"] and all(p.startswith("results/figures/") and p.endswith(".png") for p in dvc["plots"])
     from longrm.report.figures import FIGURES
 
@@ -127,7 +127,7 @@ def test_dvc_reads_the_stages_and_settings():
     out = subprocess.run([dvc_bin, "stage", "list"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     listed = {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
-    assert {"inputs_raw", "train_logo", "bench_score_heldout_logo", "bench_control_swap", "report_md"} <= listed
+    assert {"inputs_raw", "train_logo", "bench_score_heldout_logo-pointwise", "bench_control_swap", "report_md"} <= listed
     conf = configparser.ConfigParser()
     conf.read(REPO / ".dvc" / "config")
     assert conf["core"]["analytics"] == "false" and conf["core"]["autostage"] == "false"
