@@ -32,26 +32,8 @@ ARCH = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "n
         "intermediate_size": 384, "vocab_size": 4096}
 
 
-def rss_mb(field: str = "VmRSS") -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024.0
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def reset_peak() -> None:
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # VmHWM back to the current RSS
-    except OSError:
-        pass
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_train_memory import reset_peak, rss_mb  # noqa: E402  (one copy of the memory probes)
 
 
 def build_model(seed: int = 0):
