@@ -194,8 +194,8 @@ def test_pretraining_lowers_heldout_recall_loss(built, tmp_path):
 
     def loss(model) -> float:
         with torch.no_grad():
-            lm, _, _, _ = losses(model.eval(), *batch, bf16=False)
-        return lm.item()
+            _, answer_loss, _, _ = losses(model.eval(), *batch, bf16=False)
+        return answer_loss.item()
 
     untrained = init_model(tok, seed=derive_seed(cfg["seed"], "inputs.pretrain"), **cfg["inputs"]["base_model"])
     assert loss(load_causal_lm(tmp_path / "m")) < loss(untrained) - 0.3

@@ -1,7 +1,11 @@
 """`longrm inputs pretrain`: pre-train the tiny base model on the corpus plus copy/recall examples.
 
+A batch: `recall_share` recall rows (facts slipped into prose, then questions on them), `copy_share`
+repeat rows (random single-token words, then the same words again: the task induction heads form on,
+benchmarks/learnability_recall.md), the rest plain LM windows of the corpus.
 Loss per batch = token-mean LM cross-entropy over all real tokens + `answer_weight` * token-mean
-cross-entropy over the recall answers (a copy signal a 1M-parameter model otherwise barely sees).
+cross-entropy over the recall answers and the repeats (a copy signal a 1M-parameter model otherwise
+barely sees).
 Bounded by `max_steps` (the result is byte-identical for the same inputs and thread count);
 `minutes` is only a safety cap, reported in the summary when it stops the run.
 """
@@ -21,7 +25,7 @@ from longrm.inputs.tokenizer import atomic_dir
 from longrm.seeding import derive_seed, rng_for
 
 DEFAULTS = {"minutes": 10.0, "max_steps": 500, "seq_len": 256, "batch_size": 16, "lr": 3e-3,
-            "recall_share": 0.5, "answer_weight": 1.0, "warmup_steps": 20, "log_every": 10, "eval_examples": 64}
+            "recall_share": 0.5, "copy_share": 0.0, "answer_weight": 1.0, "warmup_steps": 20, "log_every": 10, "eval_examples": 64}
 IGNORE = -100
 
 
@@ -80,6 +84,25 @@ def recall_row(rng, tok, docs: list[str], vocab: corpus.Vocab, seq_len: int, pac
     return ids, mask
 
 
+def single_token_vocab(tok, vocab: corpus.Vocab) -> corpus.Vocab:
+    """The entities and values that are one token after a space (recall of one-token answers is learnable
+    at this scale; multi-token ones are not); the whole vocabulary where fewer than 4 of either are."""
+    def one(words):
+        kept = tuple(w for w in words if len(tok(" " + w, add_special_tokens=False)["input_ids"]) == 1)
+        return kept if len(kept) >= 4 else words
+    return corpus.Vocab(one(vocab.entities), one(vocab.values))
+
+
+def copy_row(rng, tok, vocab: corpus.Vocab, seq_len: int) -> tuple[list[int], list[int]]:
+    """(input_ids, answer_mask): seq_len // 2 random one-token words, then the same words again; the
+    repeat (after its first token) is in the answer mask (1: it does not count as recall)."""
+    pool = vocab.entities + vocab.values
+    half = seq_len // 2
+    words = [pool[rng.randrange(len(pool))] for _ in range(half)]
+    ids = [i for w in words for i in tok(" " + w, add_special_tokens=False)["input_ids"]][:half]
+    return ids + ids, [0] * (len(ids) + 1) + [1] * (len(ids) - 1)
+
+
 def make_batch(tok, rows: list[tuple[list[int], list[int]]], seq_len: int):
     """Right-padded tensors: input_ids, attention_mask, answer_mask   # each (B, T)"""
     import torch
@@ -95,46 +118,50 @@ def make_batch(tok, rows: list[tuple[list[int], list[int]]], seq_len: int):
     return ids, att, ans
 
 
-def losses(model, ids, att, ans, bf16: bool):
-    """Token-mean LM loss and answer-token loss, computed in fp32.
+LM_TARGET = 3  # answer_mask value of a corpus window's tokens (0 none, 1 answer/repeat, 2 answer's first)
 
-    ids, att, ans: (B, T). Position t predicts token t+1; a target counts where att[t+1] = 1.
+
+def losses(model, ids, att, ans, bf16: bool):
+    """LM loss (corpus windows' tokens) and answer loss (recall answers and repeats), token means in fp32.
+
+    ids, att, ans: (B, T). Position t predicts token t+1 where ans[t+1] > 0; the LM head runs at those
+    positions only (recall rows' prose is context, not a target: the head is most of a step's cost).
     Returns (lm_loss, answer_loss, first_answer_tokens_correct, first_answer_tokens).
     """
     import torch
     import torch.nn.functional as F
 
+    target_mask = (ans[:, 1:] > 0) & att[:, 1:].bool()                   # (B, T-1)
+    rows, cols = target_mask.nonzero(as_tuple=True)                       # (N,), (N,)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        logits = model(input_ids=ids, attention_mask=att).logits
-    logits = logits[:, :-1].float()                       # (B, T-1, V)
-    target = ids[:, 1:]                                   # (B, T-1)
-    real = att[:, 1:].bool()
-    is_ans = (ans[:, 1:] > 0) & real
-    first = (ans[:, 1:] == 2) & real
-    nll = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")  # (B, T-1)
-    lm = nll[real].mean()
-    ans_loss = nll[is_ans].mean() if is_ans.any() else lm.new_zeros(())
-    correct = (logits.argmax(-1) == target)[first].sum().item()
-    return lm, ans_loss, correct, int(first.sum().item())
+        hidden = model.model(input_ids=ids, attention_mask=att).last_hidden_state   # (B, T, H)
+        logits = model.lm_head(hidden[rows, cols])                        # (N, V)
+    target = ids[rows, cols + 1]                                          # (N,)
+    kind = ans[rows, cols + 1]                                            # (N,)
+    nll = F.cross_entropy(logits.float(), target, reduction="none")      # (N,)
+    is_lm, is_first = kind == LM_TARGET, kind == 2
+    lm = nll[is_lm].mean() if is_lm.any() else nll.new_zeros(())
+    ans_loss = nll[~is_lm].mean() if (~is_lm).any() else nll.new_zeros(())
+    correct = (logits.argmax(-1) == target)[is_first].sum().item()
+    return lm, ans_loss, correct, int(is_first.sum().item())
 
 
 def evaluate(model, tok, rows, seq_len: int, bf16: bool) -> dict:
-    """Held-out recall rows (ids, answer mask): LM loss, answer loss, and the share of answers whose
-    first token is the model's top prediction (teacher forced: the copy skill the judges need)."""
+    """Held-out recall rows (ids, answer mask): answer loss, and the share of answers whose first token
+    is the model's top prediction (teacher forced: the copy skill the judges need)."""
     import torch
 
     model.eval()
-    tot = {"lm": 0.0, "ans": 0.0, "correct": 0, "count": 0, "batches": 0}
+    tot = {"ans": 0.0, "correct": 0, "count": 0, "batches": 0}
     with torch.no_grad():
         for i in range(0, len(rows), 16):
-            lm, al, c, n = losses(model, *make_batch(tok, rows[i:i + 16], seq_len), bf16)
-            tot["lm"] += lm.item()
+            _, al, c, n = losses(model, *make_batch(tok, rows[i:i + 16], seq_len), bf16)
             tot["ans"] += al.item()
             tot["correct"] += c
             tot["count"] += n
             tot["batches"] += 1
     model.train()
-    return {"lm_loss": round(tot["lm"] / tot["batches"], 4), "answer_loss": round(tot["ans"] / tot["batches"], 4),
+    return {"answer_loss": round(tot["ans"] / tot["batches"], 4),
             "answer_accuracy": round(tot["correct"] / max(tot["count"], 1), 4),
             "examples": len(rows), "answers": tot["count"]}
 
@@ -160,11 +187,14 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
     seed = cfg["seed"]
     out_dir = Path(out_dir)
     tok = load_tokenizer(tokenizer_dir)
-    vocab = corpus.vocab_from_raw(corpus.read_raw(raw_path))
+    vocab = single_token_vocab(tok, corpus.vocab_from_raw(corpus.read_raw(raw_path)))
     train_docs, held_docs = corpus.split_docs(read_distractors(distractors_path))
     seq_len, bsz = s["seq_len"], s["batch_size"]
     windows = lm_windows(tok, train_docs, seq_len)
-    n_recall = round(bsz * s["recall_share"]) if windows else bsz
+    n_recall = round(bsz * s["recall_share"])
+    n_copy = min(bsz - n_recall, round(bsz * s["copy_share"]))
+    if not windows:
+        n_recall = bsz - n_copy
 
     def recall_rows(namespace: str, key, n: int, docs: list[str], pack: bool = True):
         return [recall_row(rng_for(seed, namespace, key, j), tok, docs, vocab, seq_len, pack) for j in range(n)]
@@ -186,12 +216,13 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
                   file=sys.stderr)
             break
         rows = recall_rows("inputs.pretrain", step, n_recall, train_docs)
-        for _ in range(bsz - n_recall):
+        rows += [copy_row(rng_for(seed, "inputs.pretrain.copy", step, j), tok, vocab, seq_len) for j in range(n_copy)]
+        for _ in range(bsz - n_recall - n_copy):
             if not order:
                 order = list(range(len(windows)))
                 order_rng.shuffle(order)
             w = windows[order.pop()]
-            rows.append((w, [0] * len(w)))
+            rows.append((w, [LM_TARGET] * len(w)))
         ids, att, ans = make_batch(tok, rows, seq_len)
         lr = lr_at(step, s["max_steps"], s["lr"], s["warmup_steps"])
         for g in opt.param_groups:
@@ -219,7 +250,8 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
         "parameters": sum(p.numel() for p in model.parameters()), "bf16_autocast": bf16,
         "threads": torch.get_num_threads(), "first_loss": log[0]["loss"] if log else None,
         "last_loss": log[-1]["loss"] if log else None, "heldout_before": before, "heldout_after": after,
-        "lm_windows": len(windows), "recall_per_batch": n_recall, "settings": s,
+        "lm_windows": len(windows), "recall_per_batch": n_recall, "copy_per_batch": n_copy,
+        "recall_vocab": {"entities": len(vocab.entities), "values": len(vocab.values)}, "settings": s,
     }
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)

@@ -80,7 +80,7 @@ def load_runs(dirs: list[str | Path]) -> dict[str, dict]:
         for log_name in LOG_NAMES:
             log = d / log_name
             if log.is_file():
-                summary = d / "train_summary.json"
+                summary = d / ("pretrain_summary.json" if log_name.startswith("pretrain") else "train_summary.json")
                 runs[d.name] = {"log": read_jsonl(log), "summary": read_json(summary) if summary.is_file() else None,
                                 "path": str(log)}
                 break

@@ -234,7 +234,10 @@ def training_table(runs: dict[str, dict]) -> pd.DataFrame:
                      "final_loss": s.get("final_loss", last.get("loss")),
                      "final_accuracy": s.get("final_accuracy", last.get("accuracy")),
                      "tokens_per_s": s.get("tokens_per_s", last.get("tokens_per_s")),
-                     "peak_rss_mb": s.get("peak_rss_mb", last.get("peak_rss_mb")), "wall_s": s.get("wall_s")})
+                     "peak_rss_mb": s.get("peak_rss_mb", last.get("peak_rss_mb")), "wall_s": s.get("wall_s"),
+                     # pre-training only: held-out in-context recall (answer's first token, top-1)
+                     "heldout_recall_before": (s.get("heldout_before") or {}).get("answer_accuracy"),
+                     "heldout_recall": (s.get("heldout_after") or {}).get("answer_accuracy")})
     return pd.DataFrame(rows)
 
 
@@ -387,7 +390,10 @@ def read_training(df: pd.DataFrame) -> str:
         return "No training logs."
     parts = [f"{r.run} loss {fmt(value(r.final_loss))}, accuracy {fmt(value(r.final_accuracy))} after "
              f"{'n/a' if pd.isna(r.steps) else int(r.steps)} steps" for r in df.itertuples()]
-    return "End of training: " + "; ".join(parts) + "."
+    recall = [f"{r.run} held-out recall {fmt(value(r.heldout_recall_before))} -> {fmt(value(r.heldout_recall))}"
+              for r in df.itertuples() if value(getattr(r, "heldout_recall", None)) is not None]
+    return "End of training: " + "; ".join(parts) + "." + (" Pre-training: " + "; ".join(recall) + "."
+                                                            if recall else "")
 
 
 def read_benchmark(df: pd.DataFrame) -> str:
