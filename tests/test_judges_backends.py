@@ -303,7 +303,7 @@ def test_factory_dispatch(ckpt, monkeypatch):
     j = make_judge({"name": "retrieval", "kind": "scorer", "scorer": "bm25"}, cfg)
     assert calls == ["bm25"] and j.name == "retrieval"
     assert isinstance(make_judge(find_model_spec(cfg, "longer"), cfg), BaselineJudge)
-    spec = {"name": "base-lm", "kind": "transformers", "model": str(ckpt)}
+    spec = {"name": "base-lm", "kind": "transformers", "format": "pairwise", "model": str(ckpt)}
     lm = make_judge(spec, cfg, params={"max_model_len": 512, "max_new_tokens": 4})
     assert isinstance(lm, TransformersJudge) and lm.budget == 508
     with pytest.raises(ConfigError, match="no bench model or baseline named 'nope'"):

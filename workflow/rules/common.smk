@@ -83,8 +83,8 @@ DISTRACTORS = config["inputs"].get("distractors_path") or res("inputs", "distrac
 BASE_MODEL = config["inputs"].get("base_model_path") or res("inputs", "base_model")
 TOKENIZER = config["inputs"].get("base_model_path") or res("inputs", "tokenizer")
 
-BENCH_MODELS = {m["name"]: m for m in config["bench"].get("models", [])}
-BASELINES = list(config["bench"].get("baselines", []))
+BENCH_MODELS = {m["name"]: m for m in config["bench"]["models"]}
+BASELINES = list(config["bench"]["baselines"])
 EVALUATED = list(BENCH_MODELS) + BASELINES
 # Named benchmark sets (bench.sets; longrm.bench.sets): the held-out split, controls derived from it, other files.
 SETS = {s.name: s for s in bench_sets(config)}
@@ -100,7 +100,7 @@ JUDGE_BASE = res("models", "base") if SHORT_JUDGE else BASE_MODEL
 def train_init(stage):
     """What a training stage starts from: train.<stage>.init, else the recipe's default."""
     default = res("models", "sft") if stage == "logo" else JUDGE_BASE
-    return config["train"].get(stage, {}).get("init") or default
+    return config["train"][stage].get("init") or default
 
 
 def judge_models():

@@ -13,7 +13,7 @@ def train_launcher(wildcards, resources):
     """`longrm`, or with several GPUs in the job and a DeepSpeed config, the same CLI started on every GPU
     by DeepSpeed's launcher (fixed tokens only, nothing from data)."""
     gpus = int(getattr(resources, "gpu", 0) or 0)
-    if gpus > 1 and config["train"].get("common", {}).get("deepspeed"):
+    if gpus > 1 and config["train"]["common"]["deepspeed"]:
         return f"deepspeed --no_local_rank --num_gpus {gpus} --module longrm.cli"
     return "longrm"
 

@@ -2,7 +2,7 @@
 # Each LM judge of vote.judges (an entry with a `model`) is its own job (`vote_judge`, one engine per
 # process, its GPUs = its tensor_parallel_size); `vote_run` tallies their files with the cheap scorers.
 
-from longrm.judges.factory import BENCH_DEFAULTS
+from longrm.judges.factory import GENERATION_KEYS
 
 LM_JUDGES = {j["name"]: j for j in config["vote"]["judges"] if j.get("model")}
 
@@ -31,7 +31,7 @@ rule vote_judge:
         res("vote", "judges", "{judge}.jsonl"),
     params:
         # the generation settings an LM judge takes from `bench` (judges.factory.bench_params)
-        cfg=sections("seed", "vote", "trust_remote_code", *(f"bench.{k}" for k in sorted(BENCH_DEFAULTS))),
+        cfg=sections("seed", "vote", "trust_remote_code", *(f"bench.{k}" for k in GENERATION_KEYS)),
     log:
         res("logs", "vote_judge", "{judge}.log"),
     benchmark:

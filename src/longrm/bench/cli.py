@@ -58,7 +58,7 @@ def register(sub) -> None:
 def _run(args) -> int:
     from longrm.bench.run import index_bench, run_bench
     from longrm.config import load_config
-    from longrm.judges.factory import bench_params, find_model_spec, make_judge
+    from longrm.judges.factory import find_model_spec, make_judge
 
     if not log.handlers:        # our own handler: transformers/deepspeed imports may configure the root logger
         handler = logging.StreamHandler(sys.stderr)
@@ -75,14 +75,14 @@ def _run(args) -> int:
     else:
         args.model_path = spec["path"]
     items = index_bench(args.bench)               # pass 1: validated, items re-read per batch
-    b = cfg.get("bench", {})
+    b = cfg["bench"]
     judge = official_judge(make_judge(spec, cfg), spec) if args.protocol == "official" else make_judge(spec, cfg)
-    chunk = getattr(judge, "preferred_chunk", None) or bench_params(cfg)["batch_size"]
+    chunk = getattr(judge, "preferred_chunk", None) or cfg["bench"]["batch_size"]
     try:
         settings = {"spec": spec, "bench": {k: v for k, v in b.items() if k not in ("models", "baselines")},
                     "config_seed": cfg["seed"]}
-        stats = run_bench(judge, args.model, items, args.out, bon_orders=b.get("bon_orders", 2),
-                          seed=b.get("official_seed", 42), chunk=chunk, settings=settings, protocol=args.protocol)
+        stats = run_bench(judge, args.model, items, args.out, bon_orders=b["bon_orders"],
+                          seed=b["official_seed"], chunk=chunk, settings=settings, protocol=args.protocol)
     finally:
         judge.close()
     log.info("%s: %d records (%d judged now, %d resumed) in %.1f s: %s judgments/s, %s tokens/s",
@@ -115,12 +115,12 @@ def _score(args) -> int:
     from longrm.data.records import Judgment
 
     cfg = load_config(args.config)
-    b = cfg.get("bench", {})
+    b = cfg["bench"]
     items = load_score_items(args.bench)          # no texts: scoring needs ids, labels and n
     records = iter_jsonl(args.records, lambda obj, path, line: (Judgment.from_dict(obj, path, line), line))
     rows = [] if args.item_scores else None
-    metrics = score_records(records, items, n_boot=b.get("bootstrap", 1000), seed=cfg["seed"],
-                            official_seed=b.get("official_seed", 42), records_path=args.records, item_rows=rows)
+    metrics = score_records(records, items, n_boot=b["bootstrap"], seed=cfg["seed"],
+                            official_seed=b["official_seed"], records_path=args.records, item_rows=rows)
     if metrics["missing_items"]:
         print(f"longrm bench score: warning: {metrics['missing_items']} bench items have no records",
               file=sys.stderr)

@@ -77,9 +77,9 @@ def training_examples(raw: ShortItem, formats: list[str]):
 
 def short_split(cfg: dict, raw_path: str | Path, items_path: str | Path, out_train: str | Path,
                 out_bench: str | Path) -> dict:
-    scfg = cfg["vote"].get("splits", {})
-    share = scfg.get("bench_share", 0.3)
-    formats = scfg.get("formats", ["pairwise"])
+    scfg = cfg["vote"]["splits"]
+    share = scfg["bench_share"]
+    formats = scfg["formats"]
     held_out = assign_sources(source_ids(items_path), share, cfg["seed"])
     counts: Counter = Counter()
     with contextlib.ExitStack() as stack:

@@ -48,18 +48,17 @@ def register(sub) -> None:
 
 def _set_settings(config_path) -> dict:
     """Main set, control sets, claim roles and bootstrap settings: from the config (defaults in the schema)."""
-    from longrm.config import load_config, schema_default, setting
+    from longrm.bench.sets import bench_sets
+    from longrm.config import load_config, schema_default
 
     if not config_path:
         roles = schema_default("report.claims")
-        return {"main": "heldout", "controls": ["swap", "nocontext"], "roles": roles, "n_boot": 1000, "seed": 0}
-    from longrm.bench.sets import bench_sets
-
+        return {"main": "heldout", "controls": ["swap", "nocontext"], "roles": roles,
+                "n_boot": schema_default("bench.bootstrap"), "seed": 0}
     cfg = load_config(config_path)
     sets = bench_sets(cfg)
-    roles = {**schema_default("report.claims"), **((cfg.get("report") or {}).get("claims") or {})}
-    return {"main": sets[0].name, "controls": [s.name for s in sets if s.control], "roles": roles,
-            "n_boot": setting(cfg, "bench").get("bootstrap", 1000), "seed": cfg["seed"]}
+    return {"main": sets[0].name, "controls": [s.name for s in sets if s.control], "roles": cfg["report"]["claims"],
+            "n_boot": cfg["bench"]["bootstrap"], "seed": cfg["seed"]}
 
 
 def _sources(args) -> dict:

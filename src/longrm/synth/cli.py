@@ -28,7 +28,7 @@ def run(cfg: dict, raw_path: str, distractors_path: str, tokenizer, out: str, re
         from longrm.seeding import derive_seed
         from longrm.synth.policy import PolicyGenerator
 
-        policy = PolicyGenerator(cfg["synth"]["policy_model"], cfg.get("trust_remote_code", False),
+        policy = PolicyGenerator(cfg["synth"]["policy_model"], cfg["trust_remote_code"],
                                  seed=derive_seed(cfg["seed"], "synth"))
     report = SynthReport()
     raw = ((line, obj) for line, obj in _numbered(raw_path))
@@ -57,7 +57,7 @@ def _run(args) -> int:
     from longrm.modeling import load_tokenizer
 
     cfg = load_config(args.config)
-    tok = load_tokenizer(args.tokenizer, cfg.get("trust_remote_code", False))
+    tok = load_tokenizer(args.tokenizer, cfg["trust_remote_code"])
     s = run(cfg, args.raw, args.distractors, tok, args.out, args.report)
     print(f"synth: {s['items_written']} items from {s['sources_used']} sources; skipped {s['skipped']}; "
           f"{s['tokens_per_s']} tokens/s", file=sys.stderr)

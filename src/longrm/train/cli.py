@@ -43,7 +43,7 @@ def _run(args) -> int:
     cfg = load_config(args.config)
     stage = args.stage
     if stage == "short":  # the SFT stage on other data, with its own settings (train.short)
-        cfg = {**cfg, "train": {**cfg["train"], "sft": cfg["train"].get("short", {})}}
+        cfg = {**cfg, "train": {**cfg["train"], "sft": cfg["train"]["short"]}}
         stage = "sft"
     summary = train(stage, cfg, args.data, args.init, args.out, resume=args.resume,
                     checkpoints=args.checkpoints)

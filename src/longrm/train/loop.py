@@ -25,16 +25,6 @@ from longrm.train import parallel
 from longrm.train.data import read_records, tokenize
 
 STAGES = ("sft", "logo", "disrm")
-COMMON_DEFAULTS = {
-    "max_length": 2048, "bf16": "auto", "gradient_checkpointing": False, "checkpoint_every": 50,
-    "log_every": 5, "adam_betas": [0.9, 0.95], "min_lr_ratio": 0.1, "deepspeed": None,
-    "attn_implementation": None, "sequence_parallel": 1, "grad_cache": True, "logit_chunk": 1024,
-    "share_prompt": True,
-    "warmup_ratio": 0.0, "max_grad_norm": 1.0, "weight_decay": 0.0,
-}
-STAGE_DEFAULTS = {"epochs": 1, "lr": 1e-4, "batch_size": 4, "grad_accum": 1, "beta": 2.5, "gamma": 0.5,
-                  "sft_weight": 0.0, "num_negatives": 3, "aggregation": "mean_reward", "loss": "logo",
-                  "lora_r": 0}
 
 
 class Interrupted(Exception):
@@ -42,10 +32,8 @@ class Interrupted(Exception):
 
 
 def settings(cfg: dict, stage: str) -> tuple[dict, dict]:
-    train = cfg.get("train", {})
-    common = {**COMMON_DEFAULTS, **train.get("common", {})}
-    params = {**STAGE_DEFAULTS, **train.get(stage, {})}
-    return common, params
+    """train.common and train.<stage> (defaults filled by longrm.config.load_config)."""
+    return cfg["train"]["common"], cfg["train"][stage]
 
 
 def trim_heap() -> None:
@@ -150,7 +138,7 @@ def build_model(stage: str, init: Path, common: dict, params: dict, tokenizer, s
     from longrm.modeling import check_checkpoint, load_causal_lm
     from longrm.train.gpu import pick_attn_implementation
 
-    attn = pick_attn_implementation(common.get("attn_implementation"))
+    attn = pick_attn_implementation(common["attn_implementation"])
     torch.manual_seed(derive_seed(seed, "train", stage, "init"))
     if stage == "disrm":
         from transformers import AutoModelForSequenceClassification
@@ -253,10 +241,10 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     if mode not in ("never", "require", "auto"):
         raise ConfigError(f"resume must be never, require or auto, got {resume!r}")
     common, params = settings(cfg, stage)
-    seed = int(cfg.get("seed", 0))
+    seed = int(cfg["seed"])
     data, init, out = Path(data), Path(init), Path(out)
     ckpt_root = Path(checkpoints) if checkpoints else default_checkpoints(out)
-    trust = bool(cfg.get("trust_remote_code", False))
+    trust = bool(cfg["trust_remote_code"])
     ranks = parallel.ranks_from_env()
     set_threads(parallel.threads_per_rank(ranks))
     device = parallel.place_on_device(ranks)
@@ -264,7 +252,7 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     # every check that can fail on bad input runs before any model is loaded
     ds_config = load_deepspeed_config(common["deepspeed"]) if common["deepspeed"] else None
     sp = common["sequence_parallel"]
-    attn = pick_attn_implementation(common.get("attn_implementation"))
+    attn = pick_attn_implementation(common["attn_implementation"])
     parallel.check_sequence_parallel(sp, init, ranks.world, ds_config, attn)
     last, saved = _checkpoint_to_resume(ckpt_root, mode, ranks, ds_config is not None)
     if ranks.world > 1 and ds_config is None:

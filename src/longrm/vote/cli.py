@@ -177,7 +177,6 @@ def audit_cmd(cfg: dict, items_path: str, votes_path: str, out: str, figure: str
     from longrm.data.io import iter_jsonl, read_jsonl, write_json
     from longrm.errors import InputError
     from longrm.vote.audit import audit, plot
-    from longrm.vote.run import DEFAULT_MIN_JUDGES
 
     votes = read_jsonl(votes_path)
     if not votes:
@@ -187,7 +186,7 @@ def audit_cmd(cfg: dict, items_path: str, votes_path: str, out: str, figure: str
     if missing:
         raise InputError(votes_path, f"{len(missing)} votes for items absent from {items_path}, e.g. {missing[0]!r}")
     vcfg = cfg["vote"]
-    report = audit(votes, vcfg.get("threshold", 0.6), vcfg.get("min_judges", DEFAULT_MIN_JUDGES), cfg["seed"])
+    report = audit(votes, vcfg["threshold"], vcfg["min_judges"], cfg["seed"])
     write_json(out, report)
     if figure:
         plot(report, figure)

@@ -211,10 +211,10 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir, judgments: dict[
     from longrm.vote.judgments import JudgmentReader
 
     vcfg = cfg["vote"]
-    scfg = vcfg.get("splits", {})
-    share, max_neg = scfg.get("bench_share", 0.3), scfg.get("max_negatives", 3)
-    formats = scfg.get("formats", ["pairwise"])
-    placement = scfg.get("analysis", "before")
+    scfg = vcfg["splits"]
+    share, max_neg = scfg["bench_share"], scfg["max_negatives"]
+    formats = scfg["formats"]
+    placement = scfg["analysis"]
     votes = {}
     for line, v in iter_jsonl(votes_path, parse=lambda o, p, n: (n, o)):
         if "id" not in v or "majority" not in v:
