@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from longrm.commands import reads
+
 import logging
 import sys
 
@@ -25,7 +27,7 @@ def register(sub) -> None:
     r.add_argument("--model-path", dest="model_path", default=None,
                    help="override the checkpoint folder of the named model (default: bench.models[].path)")
     r.set_defaults(func=_run, prov_inputs=("bench", "model_path"), prov_outputs=("out",),
-                   prov_params=("bench", "seed"))
+                   prov_params=reads("bench run"))
 
     s = bsub.add_parser("score", help="metrics (and a table) from saved records; runs no model")
     s.add_argument("--config", required=True)
@@ -36,7 +38,7 @@ def register(sub) -> None:
     s.add_argument("--item-scores", dest="item_scores", default=None,
                    help="also write each item's scores (JSONL: id, task, length_bucket, difficulty, ours, official)")
     s.set_defaults(func=_score, prov_inputs=("records", "bench"), prov_outputs=("out", "table", "item_scores"),
-                   prov_params=("bench", "seed"))
+                   prov_params=reads("bench score"))
 
     c = bsub.add_parser("control", help="a control benchmark file: contexts swapped within task and length bucket, "
                                         "or removed (judged by the same `bench run`)")
@@ -45,14 +47,14 @@ def register(sub) -> None:
     c.add_argument("--bench", required=True, help="benchmark JSONL to derive the control from")
     c.add_argument("--out", required=True, help="control benchmark JSONL")
     c.add_argument("--report", default=None, help="JSON: counts, and the items left out of a swap")
-    c.set_defaults(func=_control, prov_inputs=("bench",), prov_outputs=("out", "report"), prov_params=("seed",))
+    c.set_defaults(func=_control, prov_inputs=("bench",), prov_outputs=("out", "report"), prov_params=reads("bench control"))
 
     o = bsub.add_parser("response-pairs", help="preference pairs with the contexts removed (prompt = the question): "
                                                "training data of the response-only baseline")
     o.add_argument("--config", required=True)
     o.add_argument("--pairs", required=True, help="PrefPair JSONL (results/splits/disrm.jsonl)")
     o.add_argument("--out", required=True)
-    o.set_defaults(func=_response_pairs, prov_inputs=("pairs",), prov_outputs=("out",), prov_params=())
+    o.set_defaults(func=_response_pairs, prov_inputs=("pairs",), prov_outputs=("out",), prov_params=reads("bench response-pairs"))
 
 
 def _run(args) -> int:

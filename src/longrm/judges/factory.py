@@ -14,14 +14,12 @@ overridable per call with `params` (vote passes its own).
 
 from __future__ import annotations
 
+from longrm.commands import GENERATION_KEYS
 from longrm.errors import ConfigError
 from longrm.judges.base import Judge
 from longrm.judges.baselines import BASELINES, BaselineJudge
 from longrm.judges.model_args import model_overrides, stored_config, trust_remote_code
 
-# The `bench` keys a judge's engine reads (their defaults: the config schema).
-GENERATION_KEYS = ("backend", "batch_size", "device", "dtype", "gpu_memory_utilization", "max_batch_tokens",
-                   "max_model_len", "max_new_tokens", "tensor_parallel_size", "threads", "use_chat_template")
 
 
 def bench_params(cfg: dict, params: dict | None = None) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from longrm.commands import reads
+
 
 def register(sub) -> None:
     p = sub.add_parser("synth", help="Short-to-Long synthesis: build long-context items from short ones")
@@ -12,7 +14,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="BenchItem JSONL to write")
     p.add_argument("--report", required=True, help="report JSON (counts, skip reasons, throughput)")
     p.set_defaults(func=_run, prov_inputs=("raw", "distractors", "tokenizer"), prov_outputs=("out", "report"),
-                   prov_params=("seed", "synth", "bench.max_model_len", "bench.max_new_tokens"))
+                   prov_params=reads("synth"))
 
 
 def run(cfg: dict, raw_path: str, distractors_path: str, tokenizer, out: str, report_path: str) -> dict:
