@@ -388,11 +388,11 @@ def test_disrm_scores_as_the_trainer_scores(seqcls_ckpt):
     response ids) and the same last-token score."""
     pytest.importorskip("longrm.train.forward")
     import torch
+    from transformers import AutoModelForSequenceClassification
 
     from longrm.judges.discriminative import DiscriminativeJudge
     from longrm.train.data import prompt_token_ids
     from longrm.train.forward import body_of, last_token_score
-    from transformers import AutoModelForSequenceClassification
 
     item = long_item("p9", doc="The blue door code is 1007. The red door code is 2210.")
     judge = DiscriminativeJudge(seqcls_ckpt, max_model_len=4096)

@@ -218,8 +218,8 @@ def test_leak_check_raises_and_assignment_is_seeded():
 
 
 def test_lm_judge_through_the_factory(tmp_path):
-    from tests.helpers import tiny_checkpoint
     from longrm.vote.run import make_judges
+    from tests.helpers import tiny_checkpoint
 
     ck = tiny_checkpoint(tmp_path / "lm")
     cfg = load_config()

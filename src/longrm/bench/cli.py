@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from longrm.commands import reads
-
 import logging
 import sys
+
+from longrm.commands import reads
 
 log = logging.getLogger("longrm.bench")
 

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from longrm.data.io import iter_jsonl
 from longrm.data.records import TASKS, BenchItem, Judgment
-from longrm.errors import InputError
 from longrm.data.released import is_released, iter_released_bench
+from longrm.errors import InputError
 from longrm.judges.official import order_group, ranks_from_ranking, ranks_from_scores, release_orders, release_score
 from longrm.seeding import derive_seed
 

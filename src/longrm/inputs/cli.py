@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from longrm.commands import reads
-
 import sys
+
+from longrm.commands import reads
 
 
 def register(sub) -> None:

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from longrm.data.io import iter_jsonl, write_jsonl
-from longrm.data.records import TASKS, ShortItem
+from longrm.data.records import ShortItem
 from longrm.errors import InputError
 from longrm.inputs import families, sources
 from longrm.seeding import rng_for

@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from longrm.data.io import atomic_write, dumps, iter_jsonl
-from longrm.data.records import BenchItem, ShortItem, SFTExample
+from longrm.data.records import BenchItem, SFTExample, ShortItem
 from longrm.errors import InputError
 from longrm.judges.prompts import SCORE_MAX, SCORE_MIN, build_point_prompt, build_prompt, format_score, format_verdict
 from longrm.seeding import assign_sources

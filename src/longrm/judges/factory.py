@@ -21,7 +21,6 @@ from longrm.judges.baselines import BASELINES, BaselineJudge
 from longrm.judges.model_args import model_overrides, stored_config, trust_remote_code
 
 
-
 def bench_params(cfg: dict, params: dict | None = None) -> dict:
     """The generation settings of `bench`, overridden by `params` (the vote's own)."""
     return {**{k: cfg["bench"][k] for k in GENERATION_KEYS}, **(params or {})}

@@ -21,7 +21,7 @@ import math
 import re
 import time
 from collections import Counter
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from longrm.data.records import BenchItem, Judgment
 from longrm.judges.base import Judge, rank_by_scores

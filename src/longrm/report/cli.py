@@ -65,8 +65,16 @@ def _set_settings(config_path) -> dict:
 
 def _sources(args) -> dict:
     from longrm.report.claims import Inputs, all_claims, control_rows
-    from longrm.report.load import (by_set, load_audit, load_benchmarks, load_item_scores, load_metrics, load_runs,
-                                    load_stage_benchmarks, parse_named)
+    from longrm.report.load import (
+        by_set,
+        load_audit,
+        load_benchmarks,
+        load_item_scores,
+        load_metrics,
+        load_runs,
+        load_stage_benchmarks,
+        parse_named,
+    )
 
     st = _set_settings(args.config)
     metrics = by_set(load_metrics(parse_named(args.metrics)), st["main"])
@@ -95,11 +103,10 @@ def _print_index(index) -> None:
 
 
 def _tables(args) -> int:
-    from longrm.report.tables import write_tables
-
     from pathlib import Path
 
     from longrm.data.io import write_json
+    from longrm.report.tables import write_tables
 
     sources = _sources(args)
     _print_index(write_tables(sources, args.out_dir))

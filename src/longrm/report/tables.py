@@ -7,8 +7,8 @@ Values are fractions in [0, 1] (accuracies and rates), as in the metrics files.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 from longrm.data.records import BenchItem, ShortItem
 from longrm.errors import InputError
@@ -50,7 +50,7 @@ class DistractorPool:
     lengths: list[int]
 
     @classmethod
-    def load(cls, records: Iterable[dict], counter: TokenCounter, path: str = "<distractors>") -> "DistractorPool":
+    def load(cls, records: Iterable[dict], counter: TokenCounter, path: str = "<distractors>") -> DistractorPool:
         ids, texts = [], []
         for i, rec in enumerate(records, start=1):
             text = rec.get("text")

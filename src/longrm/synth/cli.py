@@ -20,7 +20,7 @@ def register(sub) -> None:
 def run(cfg: dict, raw_path: str, distractors_path: str, tokenizer, out: str, report_path: str) -> dict:
     """Library entry point (tests call it with any tokenizer object)."""
     from longrm.data.io import iter_jsonl, write_json, write_jsonl
-    from longrm.synth.build import DistractorPool, SynthReport, Synthesizer, synthesize
+    from longrm.synth.build import DistractorPool, Synthesizer, SynthReport, synthesize
     from longrm.synth.tokens import TokenCounter
 
     counter = TokenCounter(tokenizer)

@@ -232,8 +232,13 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     from longrm.modeling import load_tokenizer, set_threads
     from longrm.train import steps
     from longrm.train.forward import autocast, body_of, unwrap
-    from longrm.train.gpu import (EngineBackward, deepspeed_engine, load_deepspeed_config,
-                                  pick_attn_implementation, zero3_state_dict)
+    from longrm.train.gpu import (
+        EngineBackward,
+        deepspeed_engine,
+        load_deepspeed_config,
+        pick_attn_implementation,
+        zero3_state_dict,
+    )
 
     if stage not in STAGES:
         raise ConfigError(f"unknown train stage {stage!r}; expected one of {STAGES}")

@@ -102,7 +102,8 @@ def _nonempty(records, path):
     from longrm.errors import InputError
 
     n = 0
-    for n, rec in enumerate(records, start=1):
+    for rec in records:
+        n += 1
         yield rec
     if not n:
         raise InputError(path, "no items: the file is empty")

@@ -19,8 +19,8 @@ import hashlib
 import shutil
 import sys
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from longrm.data.io import atomic_write, dumps, iter_jsonl, read_json, sha256_file, write_json, write_jsonl
 from longrm.data.records import BenchItem, Judgment

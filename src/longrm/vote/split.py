@@ -28,10 +28,26 @@ from collections import Counter
 from longrm.data.io import atomic_write, dumps, iter_jsonl
 from longrm.data.records import BenchItem, Judgment, PrefPair, SFTExample
 from longrm.errors import InputError, LongRMError
-from longrm.judges.prompts import (SCORE_MAX, SCORE_MIN, build_point_prompt, build_prompt, format_score,
-                                   format_verdict, judgment_target, letter, score_for_rank)
-from longrm.judges.scorers import (best_sentence, content_words, context_and_question, key_tokens, quote,
-                                   sentences, words)
+from longrm.judges.prompts import (
+    SCORE_MAX,
+    SCORE_MIN,
+    build_point_prompt,
+    build_prompt,
+    format_score,
+    format_verdict,
+    judgment_target,
+    letter,
+    score_for_rank,
+)
+from longrm.judges.scorers import (
+    best_sentence,
+    content_words,
+    context_and_question,
+    key_tokens,
+    quote,
+    sentences,
+    words,
+)
 from longrm.seeding import assign_sources, rng_for  # noqa: F401  (assign_sources: re-exported)
 from longrm.synth.perturb import contradict
 from longrm.vote.run import analysis_of
