@@ -12,8 +12,9 @@ import re
 from pathlib import Path
 
 from longrm.data.io import atomic_write
+from longrm.data.records import bucket_key
 from longrm.report import tables as T
-from longrm.report.load import bucket_order, dumps_index
+from longrm.report.load import dumps_index
 
 
 def _plt():
@@ -134,7 +135,7 @@ def reliability_by_length(metrics: dict, colours: dict | None = None):
         return None
     plt, _ = _plt()
     colours = colours or model_colours(metrics)
-    buckets = sorted(df["length"].unique(), key=bucket_order)
+    buckets = sorted(df["length"].unique(), key=bucket_key)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), sharex=True)
     panels = (("order_consistency", "order consistency"), ("parse_failure", "parse-failure rate"),
               ("truncation", "truncation rate"))
