@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install study record pull repro benchmarks test test-fast test-distributed test-vllm dryrun-paper clean
+.PHONY: install study record pull repro benchmarks lint test test-fast test-distributed test-vllm dryrun-paper clean
 
 install: $(VENV)/.installed
 
@@ -56,7 +56,12 @@ benchmarks: study
 		--forcerun report_tables report_figures report_md
 	$(MAKE) record
 
-test: install
+# Lint and format check first (ruff, configured in pyproject.toml), then the tests.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 test-fast: install

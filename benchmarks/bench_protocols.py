@@ -58,7 +58,7 @@ def run_protocol(protocol: str, model: Path, items, args, work: Path) -> dict:
 
 
 def main() -> int:
-    from longrm.bench.run import index_bench, load_items
+    from longrm.bench.run import load_items
     from longrm.data.io import write_json
     from longrm.modeling import set_threads
 

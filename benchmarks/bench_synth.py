@@ -27,9 +27,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from longrm.config import load_config  # noqa: E402
-from longrm.data.io import read_jsonl, write_json, write_jsonl  # noqa: E402
+from longrm.data.io import write_json, write_jsonl  # noqa: E402
 from longrm.data.records import ShortItem  # noqa: E402
-from longrm.synth.build import DistractorPool, SynthReport, Synthesizer, Variant  # noqa: E402
+from longrm.synth.build import DistractorPool, Synthesizer, SynthReport, Variant  # noqa: E402
 from longrm.synth.demo import demo_distractors, demo_short_items  # noqa: E402
 from longrm.synth.tokens import TokenCounter  # noqa: E402
 

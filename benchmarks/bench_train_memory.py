@@ -247,8 +247,7 @@ def main(argv=None) -> int:
         print(json.dumps(res))
         return 0
 
-    from longrm.data.io import write_json
-    from longrm.data.io import atomic_write
+    from longrm.data.io import atomic_write, write_json
 
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model

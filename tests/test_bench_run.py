@@ -9,12 +9,12 @@ import yaml
 
 from longrm.bench.run import load_items, partial_path, plan, run_bench
 from longrm.bench.score import ranking_score
-from longrm.data.records import BenchItem
-from longrm.judges.base import judge_orders, official_order
-from longrm.judges.official import release_orders
 from longrm.data.io import read_jsonl
+from longrm.data.records import BenchItem
 from longrm.errors import InputError
+from longrm.judges.base import judge_orders, official_order
 from longrm.judges.baselines import BaselineJudge
+from longrm.judges.official import release_orders
 from tests.helpers import tiny_checkpoint
 from tests.test_bench_score import FIXTURE, official_line
 
@@ -114,13 +114,13 @@ def test_resume_skips_finished_records(tmp_path):
         run_bench(CountingJudge(fail_on_call=3), "first", items, out, chunk=4, progress=False)
     assert not out.exists()
     part = partial_path(out)
-    first_pass = [json.loads(l) for l in part.read_text().splitlines()]
+    first_pass = [json.loads(line) for line in part.read_text().splitlines()]
     assert len(first_pass) == 8                                   # two chunks flushed
     with part.open("a") as f:
         f.write('{"id": "lrb-00')                                 # torn line of the interrupted write
     with pytest.raises(KeyboardInterrupt):                        # interrupted again after one chunk
         run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False)
-    first_pass = [json.loads(l) for l in part.read_text().splitlines()]
+    first_pass = [json.loads(line) for line in part.read_text().splitlines()]
     assert len(first_pass) == 12
     judge = CountingJudge()
     stats = run_bench(judge, "first", items, out, chunk=4, progress=False)

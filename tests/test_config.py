@@ -62,3 +62,25 @@ def test_validation_does_not_mutate():
     before = copy.deepcopy(cfg)
     validate(cfg)
     assert cfg == before
+
+
+def test_load_config_fills_the_schema_defaults(tmp_path):
+    """One default per key, in the schema: a key the config leaves out gets it; one it gives is kept;
+    an optional stage it leaves out (train.short) stays out; list entries are filled too."""
+    from longrm.config import schema_default
+
+    cfg = _default()
+    del cfg["vote"]["splits"]["analysis"], cfg["train"]["common"]["grad_cache"], cfg["train"]["short"]
+    del cfg["bench"]["bootstrap"], cfg["report"]
+    cfg["bench"]["models"][0].pop("format")
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    got = load_config(path)
+    assert got["vote"]["splits"]["analysis"] == schema_default("vote.splits.analysis") == "before"
+    assert got["train"]["common"]["grad_cache"] is True and got["train"]["common"]["share_prompt"] is True
+    assert got["train"]["common"]["max_length"] == cfg["train"]["common"]["max_length"]   # given: kept
+    assert "short" not in got["train"]
+    assert got["train"]["sft"]["grad_accum"] == 1
+    assert got["bench"]["bootstrap"] == 1000 and got["report"]["claims"]["chance_margin"] == 0.05
+    assert got["bench"]["models"][0]["format"] == "pairwise"
+    assert "trust_remote_code" not in got["bench"]["models"][0]   # inherits the top-level value

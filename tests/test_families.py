@@ -80,7 +80,7 @@ ITEM = BenchItem.from_dict({"id": "x", "task": "LongQA", "tasktype": "PairWise",
 
 def test_yarn_reaches_transformers_and_vllm_the_same_way(checkpoints):
     path, cfg = checkpoints["qwen3"], cfg_with()
-    spec = {"name": "qwen3", "kind": "generative", "path": str(path), "rope_scaling": YARN}
+    spec = {"name": "qwen3", "kind": "generative", "format": "pairwise", "path": str(path), "rope_scaling": YARN}
     judge = make_judge(spec, cfg)
     conf = judge.model.config
     assert judge.max_model_len == 131072 and conf.max_position_embeddings == 131072
@@ -101,7 +101,7 @@ def test_yarn_reaches_transformers_and_vllm_the_same_way(checkpoints):
 
 def test_without_yarn_qwen3_is_capped_at_its_config(checkpoints):
     path, cfg = checkpoints["qwen3"], cfg_with()
-    spec = {"name": "qwen3", "kind": "generative", "path": str(path)}
+    spec = {"name": "qwen3", "kind": "generative", "format": "pairwise", "path": str(path)}
     judge = make_judge(spec, cfg)
     assert judge.max_model_len == 40960 and judge.model.config.rope_parameters["rope_type"] == "default"
     assert "hf_overrides" not in vllm_engine_args(path, spec, cfg, bench_params(cfg))
@@ -110,7 +110,7 @@ def test_without_yarn_qwen3_is_capped_at_its_config(checkpoints):
 
 def test_llama31_keeps_its_own_rope(checkpoints):
     path, cfg = checkpoints["llama31"], cfg_with()
-    judge = make_judge({"name": "llama", "kind": "generative", "path": str(path)}, cfg)
+    judge = make_judge({"name": "llama", "kind": "generative", "format": "pairwise", "path": str(path)}, cfg)
     assert judge.max_model_len == 131072 and judge.model.config.rope_parameters["rope_type"] == "llama3"
     assert chat_template_kwargs(judge.tokenizer) == {}
     before, after = chat_wrappers(judge.tokenizer)
@@ -149,7 +149,7 @@ def test_trust_remote_code_per_entry_reaches_the_loaders(checkpoints, monkeypatc
     monkeypatch.setattr(modeling, "load_causal_lm", spy_lm)
     monkeypatch.setattr(modeling, "load_tokenizer", spy_tok)
     path, cfg = checkpoints["glm"], cfg_with(4096)
-    spec = {"name": "glm", "kind": "generative", "path": str(path), **entry}
+    spec = {"name": "glm", "kind": "generative", "format": "pairwise", "path": str(path), **entry}
     judge = make_judge(spec, cfg)
     assert seen == [("tokenizer", expected), ("model", expected)]
     assert vllm_engine_args(path, spec, cfg, bench_params(cfg))["trust_remote_code"] is expected

@@ -303,7 +303,7 @@ def test_factory_dispatch(ckpt, monkeypatch):
     j = make_judge({"name": "retrieval", "kind": "scorer", "scorer": "bm25"}, cfg)
     assert calls == ["bm25"] and j.name == "retrieval"
     assert isinstance(make_judge(find_model_spec(cfg, "longer"), cfg), BaselineJudge)
-    spec = {"name": "base-lm", "kind": "transformers", "model": str(ckpt)}
+    spec = {"name": "base-lm", "kind": "transformers", "format": "pairwise", "model": str(ckpt)}
     lm = make_judge(spec, cfg, params={"max_model_len": 512, "max_new_tokens": 4})
     assert isinstance(lm, TransformersJudge) and lm.budget == 508
     with pytest.raises(ConfigError, match="no bench model or baseline named 'nope'"):
@@ -388,11 +388,11 @@ def test_disrm_scores_as_the_trainer_scores(seqcls_ckpt):
     response ids) and the same last-token score."""
     pytest.importorskip("longrm.train.forward")
     import torch
+    from transformers import AutoModelForSequenceClassification
 
     from longrm.judges.discriminative import DiscriminativeJudge
     from longrm.train.data import prompt_token_ids
     from longrm.train.forward import body_of, last_token_score
-    from transformers import AutoModelForSequenceClassification
 
     item = long_item("p9", doc="The blue door code is 1007. The red door code is 2210.")
     judge = DiscriminativeJudge(seqcls_ckpt, max_model_len=4096)

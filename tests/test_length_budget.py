@@ -1,7 +1,6 @@
 """Length budget without silent evidence loss: synthesis sizes contexts to the judge's budget, records
 where the evidence lies, and the bench says whether the evidence survived a cut, per length bucket."""
 
-import pytest
 
 from longrm.bench.evidence import evidence_kept, span_kept
 from longrm.bench.run import run_bench

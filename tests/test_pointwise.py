@@ -9,7 +9,7 @@ import pytest
 
 from longrm.judges.parse import parse_score
 from longrm.judges.pointwise import DigitTokens, expected_score
-from longrm.judges.prompts import (judgment_target, point_prompt_parts, prompt_parts, score_for_rank)
+from longrm.judges.prompts import judgment_target, point_prompt_parts, prompt_parts, score_for_rank
 from tests.helpers import tiny_checkpoint
 from tests.test_judges_backends import long_item
 
@@ -72,8 +72,8 @@ def test_watched_probabilities_are_the_models_next_token_softmax(ckpt):
     """Seen failing with the probabilities taken before the softmax and one step late."""
     import torch
 
-    from longrm.modeling import load_causal_lm
     from longrm.judges.transformers_backend import greedy_generate, greedy_generate_watching
+    from longrm.modeling import load_causal_lm
 
     model = load_causal_lm(ckpt).eval()
     prompts = [[5, 9, 11, 4, 30], [7, 3, 2]]

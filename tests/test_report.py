@@ -234,3 +234,30 @@ def test_train_memory_benchmark_figure_reads_the_fit_and_longest_cells(results, 
     assert "grows 5 MiB per 1k tokens" in reading and "TRL's 6.5" in reading
     assert "at 16384 tokens ours 85 MiB and 1.1e+04 tokens/s, TRL 177 MiB" in reading
     assert (figures / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_one_colour_per_model_in_every_panel_and_figure(monkeypatch, tmp_path):
+    """A run that logs no accuracy (disrm here) drops out of the accuracy panel: the runs after it keep
+    their colour there, and a model keeps it across figures (bench 'sft-pointwise' = training run 'sft')."""
+    from matplotlib.colors import to_hex
+
+    from longrm.report import figures as F
+
+    log = lambda acc: [{"step": s, "loss": 1.0 / s, **({"accuracy": 0.5} if acc else {})} for s in (1, 2, 3)]
+    runs = {"base_model": {"log": log(False)}, "disrm": {"log": log(False)}, "sft": {"log": log(True)},
+            "logo": {"log": log(True)}}
+    m = {"sft-pointwise": metrics(0.8, 0.0), "logo-pointwise": metrics(0.7, 0.0), "first": metrics(0.5, 0.0)}
+    figs = {}
+    monkeypatch.setattr(F, "save", lambda fig, out_dir, name: (figs.setdefault(name, fig), tmp_path / name,
+                                                               tmp_path / name)[1:])
+    monkeypatch.setattr(F, "FIGURES", {k: F.FIGURES[k] for k in ("accuracy_vs_length", "training_curves")})
+    F.write_figures({"metrics": m, "runs": runs}, tmp_path)
+
+    def colours(ax):
+        return {line.get_label(): to_hex(line.get_color()) for line in ax.get_lines()}
+
+    loss, acc = (colours(ax) for ax in figs["training_curves"].axes)
+    assert set(acc) == {"sft", "logo"} and all(acc[n] == loss[n] for n in acc)
+    by_length = {c.get_label(): to_hex(c.lines[0].get_color()) for c in figs["accuracy_vs_length"].axes[0].containers}
+    assert by_length["sft-pointwise"] == loss["sft"] and by_length["logo-pointwise"] == loss["logo"]
+    assert len(set(loss.values()) | {by_length["first"]}) == len(runs) + 1   # distinct models, distinct colours

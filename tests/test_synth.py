@@ -8,7 +8,7 @@ from longrm.config import load_config
 from longrm.data.io import read_jsonl, write_jsonl
 from longrm.data.records import BenchItem
 from longrm.errors import InputError
-from longrm.synth.build import DistractorPool, SynthReport, Synthesizer, synthesize
+from longrm.synth.build import DistractorPool, Synthesizer, SynthReport, synthesize
 from longrm.synth.cli import run
 from longrm.synth.demo import demo_distractors, demo_short_items
 from longrm.synth.perturb import KINDS, perturb
@@ -89,8 +89,8 @@ def test_middle_and_end_positions(files):
 
 
 def test_real_tokenizer_counts_are_exact(files, tmp_path):
-    from tests.helpers import tiny_checkpoint
     from longrm.modeling import load_tokenizer
+    from tests.helpers import tiny_checkpoint
 
     tok = load_tokenizer(tiny_checkpoint(tmp_path / "ck"))
     cfg = _cfg(lengths=[512, 1024], items_per_source=1)

@@ -283,9 +283,9 @@ def test_bad_records_name_the_file_line_and_field(ckpt, tmp_path):
 
 
 def test_long_prompts_lose_their_middle_not_the_response(ckpt):
+    from longrm.data.records import PrefPair
     from longrm.modeling import load_tokenizer
     from longrm.train.data import cut_middle, tokenize
-    from longrm.data.records import PrefPair
 
     tok = load_tokenizer(ckpt)
     rec = PrefPair(id="x", prompt="the quick brown fox " * 200, chosen="[[A]]", rejected=["[[B]] lazy dog"])

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from longrm.cli import main
-from longrm.config import load_config, validate
+from longrm.config import load_config, validate, with_defaults
 from longrm.data.io import read_jsonl, write_jsonl
 from longrm.data.records import BenchItem, Judgment, PrefPair, SFTExample
 from longrm.judges.base import Judge, rank_by_scores
@@ -62,7 +62,7 @@ def _pair_items(n):
 
 def test_vote_beats_best_single_judge_with_independent_judges():
     judges = [NoisyJudge(f"j{k}", p) for k, p in enumerate((0.75, 0.7, 0.7, 0.65, 0.65))]
-    vcfg = {"threshold": 0.6, "min_judges": 2}
+    vcfg = {**load_config()["vote"], "threshold": 0.6, "min_judges": 2}
     votes = list(run_votes(_pair_items(400), judges, vcfg))
     rep = audit(votes, 0.6, 2)
     best = rep["best_single_accuracy"]
@@ -218,14 +218,15 @@ def test_leak_check_raises_and_assignment_is_seeded():
 
 
 def test_lm_judge_through_the_factory(tmp_path):
-    from tests.helpers import tiny_checkpoint
     from longrm.vote.run import make_judges
+    from tests.helpers import tiny_checkpoint
 
     ck = tiny_checkpoint(tmp_path / "lm")
     cfg = load_config()
     cfg["vote"]["judges"] = [{"name": "ov", "kind": "scorer", "scorer": "evidence_overlap"},
                              {"name": "lm", "kind": "transformers", "model": str(ck)}]
     cfg["vote"]["max_new_tokens"] = 4
+    cfg = with_defaults(cfg)   # the new judge entries get the schema's defaults, as load_config gives them
     judges = make_judges(cfg)
     assert [j.name for j in judges] == ["ov", "lm"]
     votes = list(run_votes(_pair_items(3), judges, cfg["vote"]))

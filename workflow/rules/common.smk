@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from longrm.bench.sets import bench_sets
+from longrm.commands import reads
 from longrm.config import load_config, section
 from longrm.errors import ConfigError
 
@@ -69,6 +70,12 @@ def sections(*dotted):
     return json.dumps({d: value(d) for d in dotted}, sort_keys=True)
 
 
+def config_read_by(command, **fields):
+    """A rule's `params.cfg`: the sections its `longrm` command reads, declared once in longrm.commands.READS
+    (the command's provenance records the same sections)."""
+    return sections(*reads(command, **fields))
+
+
 def tracked(path):
     """`path` as an input when the DAG builds it (under results_dir) or it exists here; an external
     checkpoint that is absent here (a dry run off the cluster) is left to the command, which names it."""
@@ -83,8 +90,8 @@ DISTRACTORS = config["inputs"].get("distractors_path") or res("inputs", "distrac
 BASE_MODEL = config["inputs"].get("base_model_path") or res("inputs", "base_model")
 TOKENIZER = config["inputs"].get("base_model_path") or res("inputs", "tokenizer")
 
-BENCH_MODELS = {m["name"]: m for m in config["bench"].get("models", [])}
-BASELINES = list(config["bench"].get("baselines", []))
+BENCH_MODELS = {m["name"]: m for m in config["bench"]["models"]}
+BASELINES = list(config["bench"]["baselines"])
 EVALUATED = list(BENCH_MODELS) + BASELINES
 # Named benchmark sets (bench.sets; longrm.bench.sets): the held-out split, controls derived from it, other files.
 SETS = {s.name: s for s in bench_sets(config)}
@@ -100,7 +107,23 @@ JUDGE_BASE = res("models", "base") if SHORT_JUDGE else BASE_MODEL
 def train_init(stage):
     """What a training stage starts from: train.<stage>.init, else the recipe's default."""
     default = res("models", "sft") if stage == "logo" else JUDGE_BASE
-    return config["train"].get(stage, {}).get("init") or default
+    return config["train"][stage].get("init") or default
+
+
+def train_launcher(wildcards, resources):
+    """`longrm`, or with several GPUs in the job and a DeepSpeed config, the same CLI started on every GPU
+    by DeepSpeed's launcher (fixed tokens only, nothing from data)."""
+    gpus = int(getattr(resources, "gpu", 0) or 0)
+    if gpus > 1 and config["train"]["common"]["deepspeed"]:
+        return f"deepspeed --no_local_rank --num_gpus {gpus} --module longrm.cli"
+    return "longrm"
+
+
+# The command of every training rule (train_short, train_sft, train_logo, train_disrm, train_disrm_response):
+# params stage, init, checkpoints and launcher; input data; one output folder.
+TRAIN_SHELL = ("{params.launcher} train {params.stage} --config {CONFIG_FILE:q} --data {input.data:q}"
+               " --init {params.init:q} --out {output:q} --checkpoints {params.checkpoints:q} --auto-resume"
+               " 2> {log:q}")
 
 
 def judge_models():
@@ -112,6 +135,13 @@ wildcard_constraints:
     name="[A-Za-z0-9_.-]+",
     set="|".join(SETS),
     stage="|".join(TRAINED),
+
+
+# bench_run (models) and bench_baseline (baselines): one shape, these paths and command.
+BENCH_RUN_LOG = res("logs", "bench_run", "{set}", "{name}.log")
+BENCH_RUN_RECORD = res("logs", "benchmark", "bench_run", "{set}", "{name}.tsv")
+BENCH_RUN_SHELL = ("longrm bench run --config {CONFIG_FILE:q} --model {wildcards.name:q} --bench {input.bench:q}"
+                   " --out {output:q} 2> {log:q}")
 
 
 def bench_outputs(filename):

@@ -12,7 +12,7 @@ rule bench_control:
         control=res("controls", "{set}.jsonl"),
         report=res("controls", "{set}.report.json"),
     params:
-        cfg=sections("seed"),
+        cfg=config_read_by("bench control"),
         kind=lambda w: SETS[w.set].control,
     log:
         res("logs", "bench_control", "{set}.log"),
@@ -37,7 +37,7 @@ rule response_pairs:
     output:
         res("controls", "disrm_response_pairs.jsonl"),
     params:
-        cfg=sections("seed"),
+        cfg=config_read_by("bench response-pairs"),
     log:
         log_of("response_pairs"),
     benchmark:
@@ -59,7 +59,8 @@ rule train_disrm_response:
     output:
         directory(res("models", "disrm_response")),
     params:
-        cfg=sections("seed", "train.common", "train.disrm"),
+        cfg=config_read_by("train", stage="disrm"),
+        stage="disrm",
         init=train_init("disrm"),
         checkpoints=res("checkpoints", "disrm_response"),
         launcher=train_launcher,
@@ -74,5 +75,4 @@ rule train_disrm_response:
     conda:
         "../../envs/gpu.yaml"
     shell:
-        "{params.launcher} train disrm --config {CONFIG_FILE:q} --data {input.data:q}"
-        " --init {params.init:q} --out {output:q} --checkpoints {params.checkpoints:q} --auto-resume 2> {log:q}"
+        TRAIN_SHELL

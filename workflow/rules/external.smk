@@ -14,7 +14,7 @@ if RELEASED:
         output:
             res("external", "long-rewardbench.jsonl"),
         params:
-            cfg=sections("bench.released_path"),
+            cfg=config_read_by("data import-released"),
             src=RELEASED,
         log:
             log_of("import_released"),
@@ -38,7 +38,7 @@ if REWARDBENCH:
         output:
             res("external", "rewardbench.jsonl"),
         params:
-            cfg=sections("bench.short_path"),
+            cfg=config_read_by("data import-rewardbench"),
             src=REWARDBENCH,
         log:
             log_of("import_rewardbench"),

@@ -6,7 +6,7 @@ rule inputs_raw:
     output:
         res("inputs", "raw.jsonl"),
     params:
-        cfg=sections("seed", "inputs"),
+        cfg=config_read_by("inputs raw"),
     log:
         log_of("inputs_raw"),
     benchmark:
@@ -25,7 +25,7 @@ rule inputs_distractors:
     output:
         res("inputs", "distractors.jsonl"),
     params:
-        cfg=sections("seed", "inputs"),
+        cfg=config_read_by("inputs distractors"),
     log:
         log_of("inputs_distractors"),
     benchmark:
@@ -47,7 +47,7 @@ rule inputs_tokenizer:
     output:
         directory(res("inputs", "tokenizer")),
     params:
-        cfg=sections("seed", "inputs.tokenizer"),
+        cfg=config_read_by("inputs tokenizer"),
     log:
         log_of("inputs_tokenizer"),
     benchmark:
@@ -71,7 +71,7 @@ rule inputs_pretrain:
     output:
         directory(res("inputs", "base_model")),
     params:
-        cfg=sections("seed", "inputs.base_model", "inputs.pretrain"),
+        cfg=config_read_by("inputs pretrain"),
     log:
         log_of("inputs_pretrain"),
     benchmark:

@@ -48,6 +48,8 @@ def job_record_args():
 rule report_benchmarks:
     output:
         directory(res("benchmarks")),
+    params:
+        cfg=config_read_by("report benchmarks"),
     log:
         log_of("report_benchmarks"),
     benchmark:
@@ -73,7 +75,7 @@ rule report_tables:
     output:
         directory(res("tables")),
     params:
-        cfg=sections("bench", "report"),
+        cfg=config_read_by("report tables"),
         metrics=metrics_args(),
         scores=metrics_args("item_scores.jsonl"),
         jobs=job_record_args(),
@@ -104,7 +106,7 @@ rule report_figures:
     output:
         directory(res("figures")),
     params:
-        cfg=sections("bench", "report"),
+        cfg=config_read_by("report figures"),
         metrics=metrics_args(),
         scores=metrics_args("item_scores.jsonl"),
         jobs=job_record_args(),
@@ -131,7 +133,7 @@ rule report_md:
     output:
         res("REPORT.md"),
     params:
-        cfg=sections("name"),
+        cfg=config_read_by("report md"),
     log:
         log_of("report_md"),
     benchmark:

@@ -14,7 +14,7 @@ rule short_split:
         bench=res("short", "bench.jsonl"),
         report=res("short", "report.json"),
     params:
-        cfg=sections("seed", "vote.splits"),
+        cfg=config_read_by("inputs short-split"),
         raw=RAW,
     log:
         log_of("short_split"),
@@ -40,9 +40,11 @@ if SHORT_JUDGE:
         output:
             directory(JUDGE_BASE),
         params:
-            cfg=sections("seed", "train.common", "train.short"),
+            cfg=config_read_by("train", stage="short"),
+            stage="short",
             init=BASE_MODEL,
             checkpoints=res("checkpoints", "short"),
+            launcher=train_launcher,
         log:
             log_of("train_short"),
         benchmark:
@@ -54,5 +56,4 @@ if SHORT_JUDGE:
         conda:
             "../../envs/gpu.yaml"
         shell:
-            "longrm train short --config {CONFIG_FILE:q} --data {input.data:q} --init {params.init:q}"
-            " --out {output:q} --checkpoints {params.checkpoints:q} --auto-resume 2> {log:q}"
+            TRAIN_SHELL

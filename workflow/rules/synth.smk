@@ -11,7 +11,7 @@ rule synth:
         synth_items=res("synth", "items.jsonl"),
         report=res("synth", "report.json"),
     params:
-        cfg=sections("seed", "synth", "bench.max_model_len", "bench.max_new_tokens"),
+        cfg=config_read_by("synth"),
         raw=RAW,
         distractors=DISTRACTORS,
         tokenizer=TOKENIZER,

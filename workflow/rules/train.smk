@@ -6,44 +6,80 @@
 # (--auto-resume; one made with other data, init or settings is discarded), losing at most
 # train.common.checkpoint_every steps.
 
-TRAIN_DATA = {"sft": "sft.jsonl", "logo": "pref.jsonl", "disrm": "disrm.jsonl"}
+
+rule train_sft:
+    input:
+        data=res("splits", "sft.jsonl"),
+        init=tracked(train_init("sft")),
+    output:
+        directory(res("models", "sft")),
+    params:
+        cfg=config_read_by("train", stage="sft"),
+        stage="sft",
+        init=train_init("sft"),
+        checkpoints=res("checkpoints", "sft"),
+        launcher=train_launcher,
+    log:
+        log_of("train_sft"),
+    benchmark:
+        bench_of("train_sft")
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/gpu.yaml"
+    shell:
+        TRAIN_SHELL
 
 
-def train_launcher(wildcards, resources):
-    """`longrm`, or with several GPUs in the job and a DeepSpeed config, the same CLI started on every GPU
-    by DeepSpeed's launcher (fixed tokens only, nothing from data)."""
-    gpus = int(getattr(resources, "gpu", 0) or 0)
-    if gpus > 1 and config["train"].get("common", {}).get("deepspeed"):
-        return f"deepspeed --no_local_rank --num_gpus {gpus} --module longrm.cli"
-    return "longrm"
+rule train_logo:
+    input:
+        data=res("splits", "pref.jsonl"),
+        init=tracked(train_init("logo")),
+    output:
+        directory(res("models", "logo")),
+    params:
+        cfg=config_read_by("train", stage="logo"),
+        stage="logo",
+        init=train_init("logo"),
+        checkpoints=res("checkpoints", "logo"),
+        launcher=train_launcher,
+    log:
+        log_of("train_logo"),
+    benchmark:
+        bench_of("train_logo")
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/gpu.yaml"
+    shell:
+        TRAIN_SHELL
 
-for _stage in TRAINED:
 
-    rule:
-        name:
-            f"train_{_stage}"
-        input:
-            data=res("splits", TRAIN_DATA[_stage]),
-            init=tracked(train_init(_stage)),
-        output:
-            directory(res("models", _stage)),
-        params:
-            cfg=sections("seed", "train.common", f"train.{_stage}"),
-            stage=_stage,
-            init=train_init(_stage),
-            launcher=train_launcher,
-            checkpoints=res("checkpoints", _stage),
-        log:
-            log_of(f"train_{_stage}"),
-        benchmark:
-            bench_of(f"train_{_stage}")
-        threads: 2
-        resources:
-            mem_mb=8000,
-            runtime=60,
-        conda:
-            "../../envs/gpu.yaml"
-        shell:
-            "{params.launcher} train {params.stage} --config {CONFIG_FILE:q} --data {input.data:q}"
-            " --init {params.init:q} --out {output:q} --checkpoints {params.checkpoints:q} --auto-resume"
-            " 2> {log:q}"
+rule train_disrm:
+    input:
+        data=res("splits", "disrm.jsonl"),
+        init=tracked(train_init("disrm")),
+    output:
+        directory(res("models", "disrm")),
+    params:
+        cfg=config_read_by("train", stage="disrm"),
+        stage="disrm",
+        init=train_init("disrm"),
+        checkpoints=res("checkpoints", "disrm"),
+        launcher=train_launcher,
+    log:
+        log_of("train_disrm"),
+    benchmark:
+        bench_of("train_disrm")
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/gpu.yaml"
+    shell:
+        TRAIN_SHELL

@@ -2,8 +2,6 @@
 # Each LM judge of vote.judges (an entry with a `model`) is its own job (`vote_judge`, one engine per
 # process, its GPUs = its tensor_parallel_size); `vote_run` tallies their files with the cheap scorers.
 
-from longrm.judges.factory import BENCH_DEFAULTS
-
 LM_JUDGES = {j["name"]: j for j in config["vote"]["judges"] if j.get("model")}
 
 
@@ -30,8 +28,7 @@ rule vote_judge:
     output:
         res("vote", "judges", "{judge}.jsonl"),
     params:
-        # the generation settings an LM judge takes from `bench` (judges.factory.bench_params)
-        cfg=sections("seed", "vote", "trust_remote_code", *(f"bench.{k}" for k in sorted(BENCH_DEFAULTS))),
+        cfg=config_read_by("vote judge"),
     log:
         res("logs", "vote_judge", "{judge}.log"),
     benchmark:
@@ -57,7 +54,7 @@ rule vote_run:
     output:
         res("vote", "votes.jsonl"),
     params:
-        cfg=sections("seed", "vote"),
+        cfg=config_read_by("vote tally"),
         judgments_out=judgments_then("--out", res("vote", "votes.jsonl")),
     log:
         log_of("vote_run"),
@@ -81,7 +78,7 @@ rule vote_audit:
     output:
         res("vote", "audit.json"),
     params:
-        cfg=sections("seed", "vote"),
+        cfg=config_read_by("vote audit"),
     log:
         log_of("vote_audit"),
     benchmark:
@@ -109,7 +106,7 @@ rule vote_split:
         bench=res("splits", "bench.jsonl"),
         report=res("splits", "report.json"),
     params:
-        cfg=sections("seed", "vote"),
+        cfg=config_read_by("vote split"),
         judgments_out=judgments_then("--out-dir", res("splits")),
     log:
         log_of("vote_split"),

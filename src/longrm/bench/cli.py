@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from longrm.commands import reads
+
 log = logging.getLogger("longrm.bench")
 
 
@@ -25,7 +27,7 @@ def register(sub) -> None:
     r.add_argument("--model-path", dest="model_path", default=None,
                    help="override the checkpoint folder of the named model (default: bench.models[].path)")
     r.set_defaults(func=_run, prov_inputs=("bench", "model_path"), prov_outputs=("out",),
-                   prov_params=("bench", "seed"))
+                   prov_params=reads("bench run"))
 
     s = bsub.add_parser("score", help="metrics (and a table) from saved records; runs no model")
     s.add_argument("--config", required=True)
@@ -36,7 +38,7 @@ def register(sub) -> None:
     s.add_argument("--item-scores", dest="item_scores", default=None,
                    help="also write each item's scores (JSONL: id, task, length_bucket, difficulty, ours, official)")
     s.set_defaults(func=_score, prov_inputs=("records", "bench"), prov_outputs=("out", "table", "item_scores"),
-                   prov_params=("bench", "seed"))
+                   prov_params=reads("bench score"))
 
     c = bsub.add_parser("control", help="a control benchmark file: contexts swapped within task and length bucket, "
                                         "or removed (judged by the same `bench run`)")
@@ -45,20 +47,20 @@ def register(sub) -> None:
     c.add_argument("--bench", required=True, help="benchmark JSONL to derive the control from")
     c.add_argument("--out", required=True, help="control benchmark JSONL")
     c.add_argument("--report", default=None, help="JSON: counts, and the items left out of a swap")
-    c.set_defaults(func=_control, prov_inputs=("bench",), prov_outputs=("out", "report"), prov_params=("seed",))
+    c.set_defaults(func=_control, prov_inputs=("bench",), prov_outputs=("out", "report"), prov_params=reads("bench control"))
 
     o = bsub.add_parser("response-pairs", help="preference pairs with the contexts removed (prompt = the question): "
                                                "training data of the response-only baseline")
     o.add_argument("--config", required=True)
     o.add_argument("--pairs", required=True, help="PrefPair JSONL (results/splits/disrm.jsonl)")
     o.add_argument("--out", required=True)
-    o.set_defaults(func=_response_pairs, prov_inputs=("pairs",), prov_outputs=("out",), prov_params=())
+    o.set_defaults(func=_response_pairs, prov_inputs=("pairs",), prov_outputs=("out",), prov_params=reads("bench response-pairs"))
 
 
 def _run(args) -> int:
     from longrm.bench.run import index_bench, run_bench
     from longrm.config import load_config
-    from longrm.judges.factory import bench_params, find_model_spec, make_judge
+    from longrm.judges.factory import find_model_spec, make_judge
 
     if not log.handlers:        # our own handler: transformers/deepspeed imports may configure the root logger
         handler = logging.StreamHandler(sys.stderr)
@@ -75,14 +77,14 @@ def _run(args) -> int:
     else:
         args.model_path = spec["path"]
     items = index_bench(args.bench)               # pass 1: validated, items re-read per batch
-    b = cfg.get("bench", {})
+    b = cfg["bench"]
     judge = official_judge(make_judge(spec, cfg), spec) if args.protocol == "official" else make_judge(spec, cfg)
-    chunk = getattr(judge, "preferred_chunk", None) or bench_params(cfg)["batch_size"]
+    chunk = getattr(judge, "preferred_chunk", None) or cfg["bench"]["batch_size"]
     try:
         settings = {"spec": spec, "bench": {k: v for k, v in b.items() if k not in ("models", "baselines")},
                     "config_seed": cfg["seed"]}
-        stats = run_bench(judge, args.model, items, args.out, bon_orders=b.get("bon_orders", 2),
-                          seed=b.get("official_seed", 42), chunk=chunk, settings=settings, protocol=args.protocol)
+        stats = run_bench(judge, args.model, items, args.out, bon_orders=b["bon_orders"],
+                          seed=b["official_seed"], chunk=chunk, settings=settings, protocol=args.protocol)
     finally:
         judge.close()
     log.info("%s: %d records (%d judged now, %d resumed) in %.1f s: %s judgments/s, %s tokens/s",
@@ -115,12 +117,12 @@ def _score(args) -> int:
     from longrm.data.records import Judgment
 
     cfg = load_config(args.config)
-    b = cfg.get("bench", {})
+    b = cfg["bench"]
     items = load_score_items(args.bench)          # no texts: scoring needs ids, labels and n
     records = iter_jsonl(args.records, lambda obj, path, line: (Judgment.from_dict(obj, path, line), line))
     rows = [] if args.item_scores else None
-    metrics = score_records(records, items, n_boot=b.get("bootstrap", 1000), seed=cfg["seed"],
-                            official_seed=b.get("official_seed", 42), records_path=args.records, item_rows=rows)
+    metrics = score_records(records, items, n_boot=b["bootstrap"], seed=cfg["seed"],
+                            official_seed=b["official_seed"], records_path=args.records, item_rows=rows)
     if metrics["missing_items"]:
         print(f"longrm bench score: warning: {metrics['missing_items']} bench items have no records",
               file=sys.stderr)

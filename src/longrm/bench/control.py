@@ -16,8 +16,8 @@ keeps its question), for the response-only baseline.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from longrm.data.context import PromptSplit, question_part, split_prompt
 from longrm.data.io import iter_jsonl, write_json, write_jsonl

@@ -18,14 +18,15 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, NamedTuple, Sequence
+from typing import NamedTuple
 
+from longrm.bench.evidence import evidence_kept
 from longrm.data.io import atomic_write, dumps, iter_jsonl, write_json
 from longrm.data.records import BenchItem, Judgment
-from longrm.errors import InputError
-from longrm.bench.evidence import evidence_kept
 from longrm.data.released import is_released, iter_released_bench, released_item
+from longrm.errors import InputError
 from longrm.judges.base import Judge, balanced_orders
 from longrm.judges.official import order_group, release_orders
 

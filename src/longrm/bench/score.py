@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from longrm.data.io import iter_jsonl
-from longrm.data.records import TASKS, BenchItem, Judgment
-from longrm.errors import InputError
+from longrm.data.records import TASKS, BenchItem, Judgment, bucket_key, tasks_first
 from longrm.data.released import is_released, iter_released_bench
+from longrm.errors import InputError
 from longrm.judges.official import order_group, ranks_from_ranking, ranks_from_scores, release_orders, release_score
 from longrm.seeding import derive_seed
 
@@ -99,15 +100,6 @@ def chance(item: BenchItem) -> float:
 
 
 # ---------------------------------------------------------------- cells
-def bucket_key(label: str) -> tuple[float, str]:
-    """Sort '512' < '1k' < '4k' < '128k'; unknown labels last."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", label or "")
-    if not m:
-        return (float("inf"), label)
-    scale = {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()]
-    return (float(m.group(1)) * scale, label)
-
-
 def bootstrap_ci(values: Sequence[float], n_boot: int, seed: int, stat=np.mean) -> tuple[float | None, float | None]:
     """Percentile 95% interval of `stat` over item resamples (seeded); None when < 2 values or n_boot 0."""
     x = np.asarray(values, dtype=np.float64)
@@ -158,8 +150,7 @@ def columns(items: Sequence[BenchItem | ScoreItem], scores: dict[str, float], n_
 
     pair = [it for it in items if it.tasktype == "PairWise"]
     bon = [it for it in items if it.tasktype == "BestOfN"]
-    tasks = [t for t in TASKS if any(it.task == t for it in pair)] + \
-        sorted({it.task for it in pair} - set(TASKS))
+    tasks = tasks_first(it.task for it in pair)
     buckets = sorted({it.length_bucket for it in pair}, key=bucket_key)
     out = {
         "tasks": {t: mk(f"task:{t}", [it for it in pair if it.task == t]) for t in tasks},

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from longrm.config import setting
 from longrm.errors import ConfigError
 
 BASELINE_NAMES = ("random", "longer", "first")
@@ -24,8 +23,7 @@ class BenchSet:
 
 
 def evaluated(cfg: dict) -> list[str]:
-    bench = cfg.get("bench") or {}
-    return [m["name"] for m in bench.get("models", [])] + list(bench.get("baselines", []))
+    return [m["name"] for m in cfg["bench"]["models"]] + list(cfg["bench"]["baselines"])
 
 
 def bench_sets(cfg: dict) -> list[BenchSet]:
@@ -34,7 +32,7 @@ def bench_sets(cfg: dict) -> list[BenchSet]:
     results = str(cfg["results_dir"]).rstrip("/")
     known = evaluated(cfg)
     out: dict[str, BenchSet] = {}
-    for k, s in enumerate(setting(cfg, "bench.sets")):
+    for k, s in enumerate(cfg["bench"]["sets"]):
         key = f"bench.sets.{k}"
         if s["name"] in out:
             raise ConfigError(f"{where}: key '{key}.name': set {s['name']!r} declared twice")

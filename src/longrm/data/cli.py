@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from longrm.commands import reads
+
 
 def register(sub) -> None:
     p = sub.add_parser("data", help="inspect and validate data files")
@@ -21,14 +23,14 @@ def register(sub) -> None:
     r.add_argument("--config", required=True)
     r.add_argument("--src", required=True, help="the release folder or file (config: bench.released_path)")
     r.add_argument("--out", required=True, help="normalised bench JSONL")
-    r.set_defaults(func=_import_released, prov_inputs=("src",), prov_outputs=("out",), prov_params=())
+    r.set_defaults(func=_import_released, prov_inputs=("src",), prov_outputs=("out",), prov_params=reads("data import-released"))
 
     b = dsub.add_parser("import-rewardbench", help="a RewardBench-format JSONL (prompt, chosen, rejected, subset, "
                         "id) -> a normalised short-context bench JSONL")
     b.add_argument("--config", required=True)
     b.add_argument("--src", required=True, help="the RewardBench-format file (config: bench.short_path)")
     b.add_argument("--out", required=True, help="normalised bench JSONL")
-    b.set_defaults(func=_import_rewardbench, prov_inputs=("src",), prov_outputs=("out",), prov_params=())
+    b.set_defaults(func=_import_rewardbench, prov_inputs=("src",), prov_outputs=("out",), prov_params=reads("data import-rewardbench"))
 
 
 def _import_released(args) -> int:

@@ -31,7 +31,7 @@ class PromptSplit:
     tail: str
     after: list[dict]
 
-    def with_context(self, donor: "PromptSplit") -> list[dict]:
+    def with_context(self, donor: PromptSplit) -> list[dict]:
         """This prompt with `donor`'s context in place of its own (the donor's system messages too)."""
         return [*donor.before, {**self.message, "content": donor.head + self.tail}, *self.after]
 

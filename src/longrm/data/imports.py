@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from longrm.data.io import iter_jsonl, write_jsonl
 from longrm.data.records import BenchItem

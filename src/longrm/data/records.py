@@ -12,12 +12,27 @@ Judgment     one judge's verdict on one item in one presentation order (bench, v
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, get_type_hints
 
 from longrm.errors import InputError
 
 TASKS = ("LongQA", "Summ", "Safety", "ICL", "Cite", "Code", "Math")
+
+
+def tasks_first(names) -> list[str]:
+    """Task names in the release's order (TASKS), then any other names sorted: every table's task order."""
+    seen = set(names)
+    return [t for t in TASKS if t in seen] + sorted(seen - set(TASKS))
+
+
+def bucket_key(label: str) -> tuple[float, str]:
+    """Sort length-bucket labels '512' < '1k' < '4k' < '128k'; unknown labels last (by label)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", str(label or ""))
+    if not m:
+        return (float("inf"), str(label))
+    return (float(m.group(1)) * {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()], str(label))
 TASKTYPES = ("PairWise", "BestOfN")
 
 _MISSING = object()

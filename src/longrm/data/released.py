@@ -15,8 +15,8 @@ Errors name the file, the line and the field; a repeated (task, id) names both p
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from longrm.data.io import iter_jsonl
 from longrm.data.records import BenchItem

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from longrm.data.io import iter_jsonl, read_parquet
 from longrm.data.official import is_hf_folder, iter_released
-from longrm.data.released import is_released, iter_released_bench
 from longrm.data.records import BenchItem, PrefPair, SFTExample, ShortItem
+from longrm.data.released import is_released, iter_released_bench
 from longrm.errors import InputError
 
 

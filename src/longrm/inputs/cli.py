@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from longrm.commands import reads
+
 
 def register(sub) -> None:
     p = sub.add_parser("inputs", help="build the embedded default's inputs (raw data, distractors, tokenizer, base model)")
@@ -14,12 +16,12 @@ def register(sub) -> None:
                         "and copy inputs.raw_path when the config sets it")
     r.add_argument("--config", help="study config (default: config/default.yaml)")
     r.add_argument("--out", required=True, help="output JSONL")
-    r.set_defaults(func=_raw, prov_inputs=(), prov_outputs=("out",), prov_params=("seed", "inputs"))
+    r.set_defaults(func=_raw, prov_inputs=(), prov_outputs=("out",), prov_params=reads("inputs raw"))
 
     d = isub.add_parser("distractors", help="build the distractor document pool ({id,source,text} JSONL)")
     d.add_argument("--config")
     d.add_argument("--out", required=True, help="output JSONL")
-    d.set_defaults(func=_distractors, prov_inputs=(), prov_outputs=("out",), prov_params=("seed", "inputs"))
+    d.set_defaults(func=_distractors, prov_inputs=(), prov_outputs=("out",), prov_params=reads("inputs distractors"))
 
     t = isub.add_parser("tokenizer", help="train the byte-level BPE tokenizer on raw + distractors")
     t.add_argument("--config")
@@ -27,7 +29,7 @@ def register(sub) -> None:
     t.add_argument("--distractors", required=True)
     t.add_argument("--out", required=True, help="output tokenizer folder")
     t.set_defaults(func=_tokenizer, prov_inputs=("raw", "distractors"), prov_outputs=("out",),
-                   prov_params=("seed", "inputs.tokenizer"))
+                   prov_params=reads("inputs tokenizer"))
 
     m = isub.add_parser("pretrain", help="pre-train the tiny base model (safetensors + tokenizer + logs)")
     m.add_argument("--config")
@@ -36,7 +38,7 @@ def register(sub) -> None:
     m.add_argument("--distractors", required=True)
     m.add_argument("--out", required=True, help="output model folder")
     m.set_defaults(func=_pretrain, prov_inputs=("tokenizer", "raw", "distractors"), prov_outputs=("out",),
-                   prov_params=("seed", "inputs.base_model", "inputs.pretrain"))
+                   prov_params=reads("inputs pretrain"))
 
     s = isub.add_parser("short-split", help="short judging data for the base judge (SFTExample JSONL) and the "
                         "held-out short benchmark (BenchItem JSONL), split by source as `vote split` does")
@@ -47,7 +49,7 @@ def register(sub) -> None:
     s.add_argument("--out-bench", required=True, help="output BenchItem JSONL (held-out sources)")
     s.add_argument("--report", required=True, help="output JSON: counts")
     s.set_defaults(func=_short_split, prov_inputs=("raw", "items"), prov_outputs=("out_train", "out_bench", "report"),
-                   prov_params=("seed", "vote.splits"))
+                   prov_params=reads("inputs short-split"))
 
 
 def _cfg(args):

@@ -87,7 +87,7 @@ def code_chunks(sf: sources.SourceFile) -> list[tuple[list[str], str]]:
 
 def build_distractors(cfg: dict) -> list[dict]:
     seed = cfg["seed"]
-    n = cfg["inputs"].get("distractor_docs", 600)
+    n = cfg["inputs"]["distractor_docs"]
     keys = evidence_keys(seed)
     prose, code = [], []
     for sf in sources.files_in(seed, "distractor"):

@@ -24,13 +24,7 @@ from longrm.inputs.distractors import read_distractors
 from longrm.inputs.tokenizer import atomic_dir
 from longrm.seeding import derive_seed, rng_for
 
-DEFAULTS = {"minutes": 10.0, "max_steps": 500, "seq_len": 256, "batch_size": 16, "lr": 3e-3,
-            "recall_share": 0.5, "copy_share": 0.0, "answer_weight": 1.0, "warmup_steps": 20, "log_every": 10, "eval_examples": 64}
 IGNORE = -100
-
-
-def settings(cfg: dict) -> dict:
-    return {**DEFAULTS, **cfg["inputs"].get("pretrain", {})}
 
 
 def lm_windows(tok, docs: list[str], seq_len: int) -> list[list[int]]:
@@ -183,7 +177,7 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
     from longrm.modeling import cpu_supports_bf16, load_tokenizer, set_threads
 
     set_threads()
-    s = settings(cfg)
+    s = cfg["inputs"]["pretrain"]   # defaults filled from the schema by load_config
     seed = cfg["seed"]
     out_dir = Path(out_dir)
     tok = load_tokenizer(tokenizer_dir)
@@ -200,7 +194,7 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
         return [recall_row(rng_for(seed, namespace, key, j), tok, docs, vocab, seq_len, pack) for j in range(n)]
 
     eval_set = recall_rows("inputs.pretrain.eval", 0, s["eval_examples"], held_docs, pack=False)
-    model = init_model(tok, seed=derive_seed(seed, "inputs.pretrain"), **cfg["inputs"].get("base_model", {}))
+    model = init_model(tok, seed=derive_seed(seed, "inputs.pretrain"), **cfg["inputs"]["base_model"])
     bf16 = cpu_supports_bf16()
     before = evaluate(model, tok, eval_set, seq_len, bf16)
     opt = torch.optim.AdamW(model.parameters(), lr=s["lr"], betas=(0.9, 0.95), weight_decay=0.01)

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from longrm.data.io import iter_jsonl, write_jsonl
-from longrm.data.records import TASKS, ShortItem
+from longrm.data.records import ShortItem
 from longrm.errors import InputError
 from longrm.inputs import families, sources
 from longrm.seeding import rng_for
@@ -126,9 +126,9 @@ def build_raw(cfg: dict) -> list[ShortItem]:
     icfg = cfg["inputs"]
     seed = cfg["seed"]
     pools = build_pools(seed)
-    tasks = icfg.get("tasks", list(TASKS))
-    n = icfg.get("items_per_task", 120)
-    k = icfg.get("rejected_per_item", 3)
+    tasks = icfg["tasks"]
+    n = icfg["items_per_task"]
+    k = icfg["rejected_per_item"]
     jobs = [(t, i) for t in tasks for i in range(n)]
     return [build_item(t, i, seed, pools, k) for t, i in tqdm(jobs, desc="raw items", disable=None)]
 

@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from longrm.data.io import atomic_write, dumps, iter_jsonl
-from longrm.data.records import BenchItem, ShortItem, SFTExample
+from longrm.data.records import BenchItem, SFTExample, ShortItem
 from longrm.errors import InputError
 from longrm.judges.prompts import SCORE_MAX, SCORE_MIN, build_point_prompt, build_prompt, format_score, format_verdict
 from longrm.seeding import assign_sources
@@ -77,9 +77,9 @@ def training_examples(raw: ShortItem, formats: list[str]):
 
 def short_split(cfg: dict, raw_path: str | Path, items_path: str | Path, out_train: str | Path,
                 out_bench: str | Path) -> dict:
-    scfg = cfg["vote"].get("splits", {})
-    share = scfg.get("bench_share", 0.3)
-    formats = scfg.get("formats", ["pairwise"])
+    scfg = cfg["vote"]["splits"]
+    share = scfg["bench_share"]
+    formats = scfg["formats"]
     held_out = assign_sources(source_ids(items_path), share, cfg["seed"])
     counts: Counter = Counter()
     with contextlib.ExitStack() as stack:

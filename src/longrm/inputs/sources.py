@@ -15,7 +15,7 @@ import re
 import sysconfig
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from longrm.seeding import derive_seed
@@ -98,12 +98,12 @@ def files_in(seed: int, share: str) -> list[SourceFile]:
     return [f for f in source_files() if share_of(seed, f) == share]
 
 
-@lru_cache(maxsize=None)
+@cache
 def read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
-@lru_cache(maxsize=None)
+@cache
 def parse_module(path: Path) -> ast.Module | None:
     try:
         return ast.parse(read_text(path))
@@ -124,7 +124,7 @@ def _prose_ok(text: str, min_words: int) -> bool:
     return letters >= 0.75 * visible and code_marks <= 0.02 * visible
 
 
-@lru_cache(maxsize=None)
+@cache
 def _string_blocks(sf: SourceFile) -> tuple[str, ...]:
     """Docstrings and long string literals of a code file; the whole text of a license."""
     if sf.kind == "license":

@@ -5,8 +5,8 @@ Used by `longrm inputs tokenizer|pretrain` and by tests that need a real checkpo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from longrm.inputs.corpus import tokenizer_texts
 
@@ -30,7 +30,7 @@ def atomic_dir(out_dir: str | Path) -> Iterator[Path]:
 def build_tokenizer(cfg: dict, raw_path, distractors_path, out_dir):
     from longrm.inputs.tiny import train_tokenizer
 
-    vocab_size = cfg["inputs"].get("tokenizer", {}).get("vocab_size", 4096)
+    vocab_size = cfg["inputs"]["tokenizer"]["vocab_size"]
     texts = tokenizer_texts(raw_path, distractors_path)
     with atomic_dir(out_dir) as tmp:
         tok = train_tokenizer(texts, vocab_size=vocab_size, out_dir=tmp)

@@ -8,7 +8,7 @@ position k, i.e. under letter chr(ord('A') + k). A judge returns, per (item, ord
 from __future__ import annotations
 
 import abc
-from typing import Sequence
+from collections.abc import Sequence
 
 from longrm.data.records import BenchItem, Judgment
 from longrm.seeding import rng_for
@@ -23,7 +23,7 @@ class Judge(abc.ABC):
     def judge(self, items: Sequence[BenchItem], orders: Sequence[list[int]]) -> list[Judgment]:
         """One Judgment per (items[i], orders[i]), in input order."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: backends that hold a model override it
         """Free model memory (backends override)."""
 
 

@@ -6,7 +6,7 @@ the same parsing and scoring as a model's.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from longrm.data.records import BenchItem, Judgment
 from longrm.judges.base import Judge, rank_by_scores

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import InputError

@@ -14,31 +14,26 @@ overridable per call with `params` (vote passes its own).
 
 from __future__ import annotations
 
+from longrm.commands import GENERATION_KEYS
 from longrm.errors import ConfigError
 from longrm.judges.base import Judge
 from longrm.judges.baselines import BASELINES, BaselineJudge
 from longrm.judges.model_args import model_overrides, stored_config, trust_remote_code
 
-BENCH_DEFAULTS = dict(backend="transformers", max_model_len=4096, max_new_tokens=48, batch_size=8,
-                      max_batch_tokens=32768, dtype="auto", device="auto", tensor_parallel_size=1,
-                      gpu_memory_utilization=0.9, use_chat_template=True, threads=0)
-
 
 def bench_params(cfg: dict, params: dict | None = None) -> dict:
-    merged = dict(BENCH_DEFAULTS)
-    merged.update({k: v for k, v in (cfg.get("bench") or {}).items() if k in BENCH_DEFAULTS})
-    merged.update(params or {})
-    return merged
+    """The generation settings of `bench`, overridden by `params` (the vote's own)."""
+    return {**{k: cfg["bench"][k] for k in GENERATION_KEYS}, **(params or {})}
 
 
 def find_model_spec(cfg: dict, name: str) -> dict:
     """The bench.models[] entry called `name`, or a baseline spec; ConfigError listing the choices."""
-    for spec in (cfg.get("bench") or {}).get("models", []):
+    for spec in cfg["bench"]["models"]:
         if spec["name"] == name:
             return spec
     if name in BASELINES:
         return {"name": name, "kind": "baseline"}
-    names = [m["name"] for m in (cfg.get("bench") or {}).get("models", [])] + list(BASELINES)
+    names = [m["name"] for m in cfg["bench"]["models"]] + list(BASELINES)
     raise ConfigError(f"{cfg.get('_path', '<config>')}: no bench model or baseline named {name!r}; "
                       f"choose one of {', '.join(names)}")
 
@@ -55,7 +50,7 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
         judge.name = name
         return judge
     if kind == "baseline":
-        return BaselineJudge(spec.get("baseline", name), seed=cfg.get("seed", 0), name=name)
+        return BaselineJudge(spec.get("baseline", name), seed=cfg["seed"], name=name)
     path = spec.get("path") or spec.get("model")
     if not path:
         raise ConfigError(f"{cfg.get('_path', '<config>')}: judge {name!r} of kind {kind!r} needs a model path")
@@ -68,7 +63,7 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
                                  max_new_tokens=p["max_new_tokens"], batch_size=p["batch_size"],
                                  max_batch_tokens=p["max_batch_tokens"], dtype=p["dtype"], device=p["device"],
                                  trust_remote_code=trust, use_chat_template=p["use_chat_template"],
-                                 threads=p["threads"] or None, format=spec.get("format", "pairwise"),
+                                 threads=p["threads"] or None, format=spec["format"],
                                  overrides=model_overrides(spec, stored_config(path)) or None)
     if kind == "vllm":
         from longrm.judges.vllm_backend import VLLMJudge
@@ -76,8 +71,8 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
         return VLLMJudge(path, name=name, max_model_len=p["max_model_len"], max_new_tokens=p["max_new_tokens"],
                          tensor_parallel_size=spec.get("tensor_parallel_size", p["tensor_parallel_size"]),
                          dtype=p["dtype"], trust_remote_code=trust,
-                         gpu_memory_utilization=p["gpu_memory_utilization"], seed=cfg.get("seed", 0),
-                         use_chat_template=p["use_chat_template"], format=spec.get("format", "pairwise"),
+                         gpu_memory_utilization=p["gpu_memory_utilization"], seed=cfg["seed"],
+                         use_chat_template=p["use_chat_template"], format=spec["format"],
                          hf_overrides=model_overrides(spec, stored_config(path)) or None)
     if kind == "discriminative":
         from longrm.judges.discriminative import DiscriminativeJudge

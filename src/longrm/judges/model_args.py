@@ -51,7 +51,7 @@ def model_overrides(spec: dict, conf: dict) -> dict:
 
 
 def trust_remote_code(spec: dict, cfg: dict) -> bool:
-    return bool(spec.get("trust_remote_code", cfg.get("trust_remote_code", False)))
+    return bool(spec.get("trust_remote_code", cfg["trust_remote_code"]))
 
 
 def chat_template_kwargs(tokenizer) -> dict:
@@ -76,5 +76,5 @@ def llm_kwargs(path, max_model_len: int, tensor_parallel_size: int, dtype: str, 
 def vllm_engine_args(path: str | Path, spec: dict, cfg: dict, params: dict) -> dict:
     """`vllm.LLM` keyword arguments for a model entry (params: the merged bench settings)."""
     return llm_kwargs(path, params["max_model_len"], spec.get("tensor_parallel_size", params["tensor_parallel_size"]),
-                      params["dtype"], trust_remote_code(spec, cfg), cfg.get("seed", 0),
+                      params["dtype"], trust_remote_code(spec, cfg), cfg["seed"],
                       params["gpu_memory_utilization"], model_overrides(spec, stored_config(path)) or None)

@@ -26,8 +26,8 @@ from __future__ import annotations
 import random
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 CUT_AT = 131_072          # prompts of at least this many tokens are cut ...
 KEEP_HEAD = 65_536        # ... to their first KEEP_HEAD tokens

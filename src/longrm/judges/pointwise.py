@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from longrm.data.records import BenchItem, Judgment
+from longrm.errors import ConfigError
 from longrm.judges.base import rank_by_scores
 from longrm.judges.parse import parse_score
-from longrm.errors import ConfigError
 from longrm.judges.prompts import FORMATS, SCORE_MAX, SCORE_MIN, point_prompt_parts
 from longrm.judges.truncation import fit_prompt
 
@@ -42,7 +42,7 @@ class DigitTokens:
     spaced: dict[int, int]
 
     @classmethod
-    def of(cls, tokenizer) -> "DigitTokens":
+    def of(cls, tokenizer) -> DigitTokens:
         def single(text: str) -> int | None:
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]
             return ids[0] if len(ids) == 1 else None

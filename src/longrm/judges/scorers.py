@@ -21,7 +21,7 @@ import math
 import re
 import time
 from collections import Counter
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from longrm.data.records import BenchItem, Judgment
 from longrm.judges.base import Judge, rank_by_scores
@@ -304,7 +304,7 @@ SCORERS = ("evidence_overlap", "bm25", "answer_in_context", "longer", "shorter",
 def make_scorer(name: str, cfg: dict | None = None, judge_name: str | None = None) -> Judge:
     """The scorer `name` (one of SCORERS) as a Judge called `judge_name` (default: the scorer name)."""
     label = judge_name or name
-    seed = (cfg or {}).get("seed", 0)
+    seed = cfg["seed"] if cfg else 0
     table: dict[str, Callable[[], Judge]] = {
         "evidence_overlap": lambda: ScorerJudge(label, score_evidence_overlap),
         "bm25": lambda: ScorerJudge(label, score_bm25),

@@ -10,8 +10,8 @@ logprobs per step (a digit outside the top ones counts as probability 0).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import LongRMError

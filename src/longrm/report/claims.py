@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from longrm.report.load import bucket_order
+from longrm.data.records import bucket_key
 from longrm.seeding import derive_seed
 
 PAIR = "PairWise"
@@ -107,7 +107,7 @@ def claim_a(x: Inputs) -> dict:
     m = x.metrics.get(x.main_set, {}).get(base)
     if m is None:
         return missing("a", stmt, f"metrics of {base!r} on set {x.main_set!r}")
-    buckets = sorted(m.get("protocols", {}).get("ours", {}).get("length") or {}, key=bucket_order)
+    buckets = sorted(m.get("protocols", {}).get("ours", {}).get("length") or {}, key=bucket_key)
     if len(buckets) < 2:
         return missing("a", stmt, f"two length buckets in {base!r}'s metrics")
     short, long_ = buckets[0], buckets[-1]
@@ -136,7 +136,7 @@ def claim_b(x: Inputs) -> dict:
     absent = [n for n, r in rows.items() if r is None]
     if absent:
         return missing("b", stmt, f"item scores of {', '.join(absent)} on set {x.main_set!r}")
-    buckets = sorted({r["length_bucket"] for r in rows[names[2]].values() if r.get("tasktype") == PAIR}, key=bucket_order)
+    buckets = sorted({r["length_bucket"] for r in rows[names[2]].values() if r.get("tasktype") == PAIR}, key=bucket_key)
     if not buckets:
         return missing("b", stmt, "pairwise items")
     long_ = buckets[-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from longrm.commands import reads
+
 
 def _sources_args(p) -> None:
     p.add_argument("--config", help="the study config (validated; the report reads result files only)")
@@ -26,46 +28,53 @@ def register(sub) -> None:
     rsub = p.add_subparsers(dest="report_command", metavar="ACTION")
     rsub.required = True
     prov = dict(prov_inputs=("metrics", "item_scores", "audit", "train_runs", "benchmarks_dir", "stage_benchmarks"),
-                prov_outputs=("out_dir",), prov_params=("bench", "report"))
+                prov_outputs=("out_dir",))
     t = rsub.add_parser("tables", help="results/tables/*.csv + *.md and index.json")
     _sources_args(t)
-    t.set_defaults(func=_tables, **prov)
+    t.set_defaults(func=_tables, prov_params=reads("report tables"), **prov)
     f = rsub.add_parser("figures", help="results/figures/*.png + *.pdf and index.json")
     _sources_args(f)
-    f.set_defaults(func=_figures, **prov)
+    f.set_defaults(func=_figures, prov_params=reads("report figures"), **prov)
     b = rsub.add_parser("benchmarks", help="the folder of memory/throughput records (made empty when absent)")
     b.add_argument("--config")
     b.add_argument("--out-dir", dest="out_dir", required=True,
                    help="results/benchmarks: `make benchmarks` (benchmarks/*.py) writes its JSON records there")
-    b.set_defaults(func=_benchmarks_folder, prov_inputs=(), prov_outputs=("out_dir",), prov_params=())
+    b.set_defaults(func=_benchmarks_folder, prov_inputs=(), prov_outputs=("out_dir",), prov_params=reads("report benchmarks"))
     m = rsub.add_parser("md", help="results/REPORT.md: every figure and table with a line of reading")
     m.add_argument("--config")
     m.add_argument("--tables", required=True, help="folder written by `longrm report tables`")
     m.add_argument("--figures", required=True, help="folder written by `longrm report figures`")
     m.add_argument("--out", required=True)
-    m.set_defaults(func=_md, prov_inputs=("tables", "figures"), prov_outputs=("out",), prov_params=("name",))
+    m.set_defaults(func=_md, prov_inputs=("tables", "figures"), prov_outputs=("out",), prov_params=reads("report md"))
 
 
 def _set_settings(config_path) -> dict:
     """Main set, control sets, claim roles and bootstrap settings: from the config (defaults in the schema)."""
-    from longrm.config import load_config, schema_default, setting
+    from longrm.bench.sets import bench_sets
+    from longrm.config import load_config, schema_default
 
     if not config_path:
         roles = schema_default("report.claims")
-        return {"main": "heldout", "controls": ["swap", "nocontext"], "roles": roles, "n_boot": 1000, "seed": 0}
-    from longrm.bench.sets import bench_sets
-
+        return {"main": "heldout", "controls": ["swap", "nocontext"], "roles": roles,
+                "n_boot": schema_default("bench.bootstrap"), "seed": 0}
     cfg = load_config(config_path)
     sets = bench_sets(cfg)
-    roles = {**schema_default("report.claims"), **((cfg.get("report") or {}).get("claims") or {})}
-    return {"main": sets[0].name, "controls": [s.name for s in sets if s.control], "roles": roles,
-            "n_boot": setting(cfg, "bench").get("bootstrap", 1000), "seed": cfg["seed"]}
+    return {"main": sets[0].name, "controls": [s.name for s in sets if s.control], "roles": cfg["report"]["claims"],
+            "n_boot": cfg["bench"]["bootstrap"], "seed": cfg["seed"]}
 
 
 def _sources(args) -> dict:
     from longrm.report.claims import Inputs, all_claims, control_rows
-    from longrm.report.load import (by_set, load_audit, load_benchmarks, load_item_scores, load_metrics, load_runs,
-                                    load_stage_benchmarks, parse_named)
+    from longrm.report.load import (
+        by_set,
+        load_audit,
+        load_benchmarks,
+        load_item_scores,
+        load_metrics,
+        load_runs,
+        load_stage_benchmarks,
+        parse_named,
+    )
 
     st = _set_settings(args.config)
     metrics = by_set(load_metrics(parse_named(args.metrics)), st["main"])
@@ -94,11 +103,10 @@ def _print_index(index) -> None:
 
 
 def _tables(args) -> int:
-    from longrm.report.tables import write_tables
-
     from pathlib import Path
 
     from longrm.data.io import write_json
+    from longrm.report.tables import write_tables
 
     sources = _sources(args)
     _print_index(write_tables(sources, args.out_dir))

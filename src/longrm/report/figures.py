@@ -1,7 +1,8 @@
 """Figures of the study (PNG + PDF, matplotlib Agg + seaborn) from the same result files as the tables.
 
 Each figure function takes loaded data and returns (figure, reading) or None when its data is absent;
-the reading's numbers come from the plotted data.
+the reading's numbers come from the plotted data. A model has one colour in every panel and figure
+(`model_colours`, built once by `write_figures` over every source).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import re
 from pathlib import Path
 
 from longrm.data.io import atomic_write
+from longrm.data.records import bucket_key
 from longrm.report import tables as T
-from longrm.report.load import bucket_order, dumps_index
+from longrm.report.load import dumps_index
 
 
 def _plt():
@@ -24,6 +26,28 @@ def _plt():
 
     sns.set_theme(style="whitegrid", context="paper")
     return plt, sns
+
+
+BASELINE_NAMES = ("random", "longer", "first")
+
+
+def model_key(name: str) -> str:
+    """The model a plotted name stands for: a bench name without its prompt format ('sft-pointwise'), a
+    training folder's name ('disrm_response') and a bench name ('disrm-response') meet on one key."""
+    return re.sub(r"-(pointwise|pairwise)$", "", str(name).lower().replace("_", "-"))
+
+
+def model_colours(*groups) -> dict[str, tuple]:
+    """One colour per model: each model key of `groups` (name lists, in order) gets the next colour of one
+    qualitative palette, in order of first appearance."""
+    import seaborn as sns
+
+    keys = list(dict.fromkeys(model_key(n) for group in groups for n in group))
+    return dict(zip(keys, sns.color_palette("tab10" if len(keys) <= 10 else "tab20", len(keys))))
+
+
+def colour_of(colours: dict, name: str):
+    return colours[model_key(name)]
 
 
 def _v(cell):
@@ -40,23 +64,23 @@ def _err(cell):
     return v, (v - lo) if lo is not None else 0.0, (hi - v) if hi is not None else 0.0
 
 
-def accuracy_vs_length(metrics: dict):
+def accuracy_vs_length(metrics: dict, colours: dict | None = None):
     buckets = T.buckets_in(metrics)
     if not buckets:
         return None
-    plt, sns = _plt()
+    plt, _ = _plt()
+    colours = colours or model_colours(metrics)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    palette = sns.color_palette("tab10", len(metrics))
     x = list(range(len(buckets)))
     ends = []
-    for color, (name, m) in zip(palette, metrics.items()):
+    for name, m in metrics.items():
         cells = [T._cols(m)["length"].get(b) for b in buckets]
         vals = [_err(c) for c in cells]
         ys = [v for v, _, _ in vals]
         ax.errorbar(x, [math.nan if y is None else y for y in ys],
                     yerr=[[lo for _, lo, _ in vals], [hi for _, _, hi in vals]],
-                    marker="o", capsize=3, label=name, color=color,
-                    linestyle="--" if name in ("random", "longer", "first") else "-")
+                    marker="o", capsize=3, label=name, color=colour_of(colours, name),
+                    linestyle="--" if name in BASELINE_NAMES else "-")
         ends.append((name, ys[0], ys[-1]))
     ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xticks(x, buckets)
@@ -104,20 +128,22 @@ def bon_ranks(metrics: dict):
     return fig, T.read_bon(df)
 
 
-def reliability_by_length(metrics: dict):
+def reliability_by_length(metrics: dict, colours: dict | None = None):
     df = T.reliability_table(metrics)
     df = df[df["length"] != "all"]
     if df.empty:
         return None
-    plt, sns = _plt()
-    buckets = sorted(df["length"].unique(), key=bucket_order)
+    plt, _ = _plt()
+    colours = colours or model_colours(metrics)
+    buckets = sorted(df["length"].unique(), key=bucket_key)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), sharex=True)
     panels = (("order_consistency", "order consistency"), ("parse_failure", "parse-failure rate"),
               ("truncation", "truncation rate"))
     for ax, (col, label) in zip(axes, panels):
         for name, g in df.groupby("model", sort=False):
             g = g.set_index("length").reindex(buckets)
-            ax.plot(range(len(buckets)), g[col].astype(float), marker="o", label=name)
+            ax.plot(range(len(buckets)), g[col].astype(float), marker="o", label=name,
+                    color=colour_of(colours, name))
         ax.set_xticks(range(len(buckets)), buckets)
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(label)
@@ -162,17 +188,18 @@ def vote_vs_judges(audit: dict):
     return fig, reading
 
 
-def training_curves(runs: dict):
+def training_curves(runs: dict, colours: dict | None = None):
     if not runs:
         return None
     plt, _ = _plt()
+    colours = colours or model_colours(runs)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for name, run in runs.items():
         steps = [r.get("step") for r in run["log"]]
         for ax, key in zip(axes, ("loss", "accuracy")):
             ys = [r.get(key) for r in run["log"]]
             if any(y is not None for y in ys):
-                ax.plot(steps, [math.nan if y is None else y for y in ys], label=name)
+                ax.plot(steps, [math.nan if y is None else y for y in ys], label=name, color=colour_of(colours, name))
     axes[0].set_title("training loss")
     axes[1].set_title("training accuracy")
     for ax in axes:
@@ -288,6 +315,9 @@ FIGURES = {
 }
 
 
+BY_MODEL = (accuracy_vs_length, reliability_by_length, training_curves)   # one line per model: colours
+
+
 def save(fig, out_dir: Path, name: str) -> tuple[Path, Path]:
     """PNG and PDF without timestamps, so the same data gives the same bytes."""
     import matplotlib.pyplot as plt
@@ -306,9 +336,10 @@ def write_figures(sources: dict[str, object], out_dir: str | Path) -> list[dict]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     index = []
+    colours = model_colours(sources.get("metrics") or {}, sources.get("runs") or {})
     for name, (title, make, source) in FIGURES.items():
         data = sources.get(source)
-        made = make(data) if data else None
+        made = (make(data, colours) if make in BY_MODEL else make(data)) if data else None
         if made is None:
             why = {"benchmarks": "no results/benchmarks/*.json with throughput or memory values: run the scripts "
                                  "in benchmarks/",

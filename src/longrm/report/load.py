@@ -6,7 +6,6 @@ The report reads result files only: no model code, no config beyond names.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from longrm.data.io import read_json, read_jsonl
@@ -143,14 +142,6 @@ def load_stage_benchmarks(values) -> list[dict]:
     folder is absent."""
     rows = [_job_record(name, tsv) for name, tsv in _stage_benchmark_files(values)]
     return [r for r in rows if r is not None]
-
-
-def bucket_order(label: str) -> float:
-    """'512' < '1k' < '4k' < '128k'; unknown labels last."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", str(label))
-    if not m:
-        return float("inf")
-    return float(m.group(1)) * {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()]
 
 
 def dumps_index(entries: list[dict]) -> str:

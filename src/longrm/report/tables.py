@@ -7,14 +7,13 @@ Values are fractions in [0, 1] (accuracies and rates), as in the metrics files.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
 from longrm.data.io import atomic_write
-from longrm.data.records import TASKS
-from longrm.report.load import bucket_order
+from longrm.data.records import bucket_key, tasks_first
 
 MAIN_PROTOCOL = "ours"  # every order; an unparseable verdict counts as chance
 BON_COLUMNS = ("Rank2", "Rank3", "Rank4", "BestOfN")
@@ -33,13 +32,12 @@ def _cols(m: dict, protocol: str = MAIN_PROTOCOL) -> dict:
 
 
 def tasks_in(metrics: dict[str, dict]) -> list[str]:
-    seen = {t for m in metrics.values() for t in _cols(m).get("tasks", {})}
-    return [t for t in TASKS if t in seen] + sorted(seen - set(TASKS))
+    return tasks_first(t for m in metrics.values() for t in _cols(m).get("tasks", {}))
 
 
 def buckets_in(metrics: dict[str, dict]) -> list[str]:
     seen = {b for m in metrics.values() for b in _cols(m).get("length", {})}
-    return sorted(seen, key=bucket_order)
+    return sorted(seen, key=bucket_key)
 
 
 # ---------------------------------------------------------------- tables

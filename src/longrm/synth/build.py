@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 from longrm.data.records import BenchItem, ShortItem
 from longrm.errors import InputError
@@ -50,7 +50,7 @@ class DistractorPool:
     lengths: list[int]
 
     @classmethod
-    def load(cls, records: Iterable[dict], counter: TokenCounter, path: str = "<distractors>") -> "DistractorPool":
+    def load(cls, records: Iterable[dict], counter: TokenCounter, path: str = "<distractors>") -> DistractorPool:
         ids, texts = [], []
         for i, rec in enumerate(records, start=1):
             text = rec.get("text")
@@ -150,11 +150,11 @@ def plan_variants(item_id: str, syn: dict, seed: int) -> list[Variant]:
     combos = [(L, p) for L in syn["lengths"] for p in syn["positions"]]
     rng.shuffle(combos)
     out = []
-    for k in range(syn.get("items_per_source", 1)):
+    for k in range(syn["items_per_source"]):
         L, p = combos[k % len(combos)]
-        bon = rng.random() < syn.get("bon_share", 0.0)
+        bon = rng.random() < syn["bon_share"]
         n = rng.choice((2, 3, 4)) if bon else 2
-        multihop = rng.random() < syn.get("multihop_share", 0.0)
+        multihop = rng.random() < syn["multihop_share"]
         out.append(Variant(k, L, p, n, multihop, rng.choice(("same", "diff")), bon))
     return out
 
@@ -162,13 +162,10 @@ def plan_variants(item_id: str, syn: dict, seed: int) -> list[Variant]:
 def judge_room(cfg: dict) -> int | None:
     """Tokens a judge has for context + responses: bench.max_model_len - bench.max_new_tokens -
     synth.template_tokens (None when synth.fit_judge is off)."""
-    from longrm.config import setting
-    from longrm.judges.factory import bench_params
-
-    if not setting(cfg, "synth", "fit_judge"):
+    if not cfg["synth"]["fit_judge"]:
         return None
-    bench = bench_params(cfg)
-    return bench["max_model_len"] - bench["max_new_tokens"] - setting(cfg, "synth", "template_tokens")
+    bench = cfg["bench"]
+    return bench["max_model_len"] - bench["max_new_tokens"] - cfg["synth"]["template_tokens"]
 
 
 class Synthesizer:
@@ -235,7 +232,7 @@ class Synthesizer:
         if not multihop:
             return ev
         pieces = ev if len(ev) >= 2 else [s for s in _SENTENCE.split(ev[0]) if s.strip()]
-        hops = min(self.syn.get("max_hops", 3), len(pieces))
+        hops = min(self.syn["max_hops"], len(pieces))
         if hops < 2:
             return ev
         groups = [pieces[round(g * len(pieces) / hops):round((g + 1) * len(pieces) / hops)] for g in range(hops)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from longrm.commands import reads
+
 
 def register(sub) -> None:
     p = sub.add_parser("synth", help="Short-to-Long synthesis: build long-context items from short ones")
@@ -12,13 +14,13 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="BenchItem JSONL to write")
     p.add_argument("--report", required=True, help="report JSON (counts, skip reasons, throughput)")
     p.set_defaults(func=_run, prov_inputs=("raw", "distractors", "tokenizer"), prov_outputs=("out", "report"),
-                   prov_params=("seed", "synth", "bench.max_model_len", "bench.max_new_tokens"))
+                   prov_params=reads("synth"))
 
 
 def run(cfg: dict, raw_path: str, distractors_path: str, tokenizer, out: str, report_path: str) -> dict:
     """Library entry point (tests call it with any tokenizer object)."""
     from longrm.data.io import iter_jsonl, write_json, write_jsonl
-    from longrm.synth.build import DistractorPool, SynthReport, Synthesizer, synthesize
+    from longrm.synth.build import DistractorPool, Synthesizer, SynthReport, synthesize
     from longrm.synth.tokens import TokenCounter
 
     counter = TokenCounter(tokenizer)
@@ -28,7 +30,7 @@ def run(cfg: dict, raw_path: str, distractors_path: str, tokenizer, out: str, re
         from longrm.seeding import derive_seed
         from longrm.synth.policy import PolicyGenerator
 
-        policy = PolicyGenerator(cfg["synth"]["policy_model"], cfg.get("trust_remote_code", False),
+        policy = PolicyGenerator(cfg["synth"]["policy_model"], cfg["trust_remote_code"],
                                  seed=derive_seed(cfg["seed"], "synth"))
     report = SynthReport()
     raw = ((line, obj) for line, obj in _numbered(raw_path))
@@ -57,7 +59,7 @@ def _run(args) -> int:
     from longrm.modeling import load_tokenizer
 
     cfg = load_config(args.config)
-    tok = load_tokenizer(args.tokenizer, cfg.get("trust_remote_code", False))
+    tok = load_tokenizer(args.tokenizer, cfg["trust_remote_code"])
     s = run(cfg, args.raw, args.distractors, tok, args.out, args.report)
     print(f"synth: {s['items_written']} items from {s['sources_used']} sources; skipped {s['skipped']}; "
           f"{s['tokens_per_s']} tokens/s", file=sys.stderr)

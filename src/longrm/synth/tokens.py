@@ -9,7 +9,7 @@ benchmark script measures that gap.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 SEPARATOR = "\n\n"
 

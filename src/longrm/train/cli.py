@@ -4,6 +4,8 @@ writes the outputs and their provenance."""
 
 from __future__ import annotations
 
+from longrm.commands import reads
+
 HELP = {
     "short": "the base judge: Stage I's SFT loss on SHORT judging data (`inputs short-split`), "
              "settings from train.short, before any long-context stage",
@@ -32,7 +34,7 @@ def register(sub) -> None:
         how.add_argument("--auto-resume", action="store_const", const="auto", dest="resume",
                          help="continue from the latest matching checkpoint if there is one, else start over")
         s.set_defaults(func=_run, stage=stage, prov_inputs=("data", "init"), prov_outputs=("out",),
-                       prov_params=("seed", "train"))
+                       prov_params=reads("train", stage=stage))
 
 
 def _run(args) -> int:
@@ -43,7 +45,7 @@ def _run(args) -> int:
     cfg = load_config(args.config)
     stage = args.stage
     if stage == "short":  # the SFT stage on other data, with its own settings (train.short)
-        cfg = {**cfg, "train": {**cfg["train"], "sft": cfg["train"].get("short", {})}}
+        cfg = {**cfg, "train": {**cfg["train"], "sft": cfg["train"]["short"]}}
         stage = "sft"
     summary = train(stage, cfg, args.data, args.init, args.out, resume=args.resume,
                     checkpoints=args.checkpoints)

@@ -10,6 +10,7 @@ from longrm.data.io import iter_jsonl
 from longrm.data.official import is_hf_folder, iter_released
 from longrm.data.records import PrefPair, SFTExample
 from longrm.errors import InputError
+from longrm.judges.truncation import cut_middle  # the one truncation: training and judging agree
 
 
 @dataclass
@@ -55,16 +56,6 @@ def prompt_token_ids(tokenizer, prompt: str) -> list[int]:
             ids = ids["input_ids"]
         return list(ids)
     return tokenizer(prompt, add_special_tokens=False)["input_ids"]
-
-
-def cut_middle(ids: list[int], keep: int) -> list[int]:
-    """Keep the first ceil(keep/2) and last floor(keep/2) ids (the official truncation's shape)."""
-    if len(ids) <= keep:
-        return ids
-    if keep <= 0:
-        return []
-    head = (keep + 1) // 2
-    return ids[:head] + ids[len(ids) - (keep - head):]
 
 
 def tokenize(records: list, tokenizer, stage: str, max_length: int, num_negatives: int | None = None,

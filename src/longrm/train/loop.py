@@ -25,16 +25,6 @@ from longrm.train import parallel
 from longrm.train.data import read_records, tokenize
 
 STAGES = ("sft", "logo", "disrm")
-COMMON_DEFAULTS = {
-    "max_length": 2048, "bf16": "auto", "gradient_checkpointing": False, "checkpoint_every": 50,
-    "log_every": 5, "adam_betas": [0.9, 0.95], "min_lr_ratio": 0.1, "deepspeed": None,
-    "attn_implementation": None, "sequence_parallel": 1, "grad_cache": True, "logit_chunk": 1024,
-    "share_prompt": True,
-    "warmup_ratio": 0.0, "max_grad_norm": 1.0, "weight_decay": 0.0,
-}
-STAGE_DEFAULTS = {"epochs": 1, "lr": 1e-4, "batch_size": 4, "grad_accum": 1, "beta": 2.5, "gamma": 0.5,
-                  "sft_weight": 0.0, "num_negatives": 3, "aggregation": "mean_reward", "loss": "logo",
-                  "lora_r": 0}
 
 
 class Interrupted(Exception):
@@ -42,10 +32,8 @@ class Interrupted(Exception):
 
 
 def settings(cfg: dict, stage: str) -> tuple[dict, dict]:
-    train = cfg.get("train", {})
-    common = {**COMMON_DEFAULTS, **train.get("common", {})}
-    params = {**STAGE_DEFAULTS, **train.get(stage, {})}
-    return common, params
+    """train.common and train.<stage> (defaults filled by longrm.config.load_config)."""
+    return cfg["train"]["common"], cfg["train"][stage]
 
 
 def trim_heap() -> None:
@@ -150,7 +138,7 @@ def build_model(stage: str, init: Path, common: dict, params: dict, tokenizer, s
     from longrm.modeling import check_checkpoint, load_causal_lm
     from longrm.train.gpu import pick_attn_implementation
 
-    attn = pick_attn_implementation(common.get("attn_implementation"))
+    attn = pick_attn_implementation(common["attn_implementation"])
     torch.manual_seed(derive_seed(seed, "train", stage, "init"))
     if stage == "disrm":
         from transformers import AutoModelForSequenceClassification
@@ -229,6 +217,281 @@ def _write_final(out: Path, final_model, tokenizer, state_dict, log: list[dict],
     shutil.rmtree(old, ignore_errors=True)
 
 
+class Run:
+    """What one training run holds between its steps (settings, data, model, optimizer, progress)."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+# ---------------------------------------------------------------- 1. settings and inputs (before any model)
+def _prepare(stage: str, cfg: dict, data, init, out, resume, checkpoints) -> Run:
+    """Every check that can fail on bad input runs here, before any model is loaded."""
+    from longrm.modeling import load_tokenizer, set_threads
+    from longrm.train.gpu import load_deepspeed_config, pick_attn_implementation
+
+    if stage not in STAGES:
+        raise ConfigError(f"unknown train stage {stage!r}; expected one of {STAGES}")
+    mode = {False: "never", True: "require"}.get(resume, resume)
+    if mode not in ("never", "require", "auto"):
+        raise ConfigError(f"resume must be never, require or auto, got {resume!r}")
+    common, params = settings(cfg, stage)
+    run = Run(stage=stage, mode=mode, common=common, params=params, seed=int(cfg["seed"]), data=Path(data),
+              init=Path(init), out=Path(out), trust=bool(cfg["trust_remote_code"]), ranks=parallel.ranks_from_env())
+    run.ckpt_root = Path(checkpoints) if checkpoints else default_checkpoints(run.out)
+    set_threads(parallel.threads_per_rank(run.ranks))
+    run.device = parallel.place_on_device(run.ranks)
+    run.ds_config = load_deepspeed_config(common["deepspeed"]) if common["deepspeed"] else None
+    run.sp = common["sequence_parallel"]
+    run.attn = pick_attn_implementation(common["attn_implementation"])
+    parallel.check_sequence_parallel(run.sp, run.init, run.ranks.world, run.ds_config, run.attn)
+    run.last, run.saved = _checkpoint_to_resume(run.ckpt_root, mode, run.ranks, run.ds_config is not None)
+    if run.ranks.world > 1 and run.ds_config is None:
+        raise ConfigError(f"{run.ranks.world} ranks need train.common.deepspeed (DeepSpeed owns the ranks)")
+    run.tokenizer = load_tokenizer(run.init, trust_remote_code=run.trust)
+    records = read_records(run.data, stage)
+    run.examples, run.skipped = tokenize(records, run.tokenizer, stage, common["max_length"], params["num_negatives"])
+    if not run.examples:
+        raise InputError(run.data, f"no usable training examples (skipped: {run.skipped})")
+    if run.ds_config is not None:
+        parallel.init_distributed(run.device)
+    return run
+
+
+# ---------------------------------------------------------------- 2. schedule and the checkpoint to resume
+def _schedule(run: Run) -> None:
+    params = run.params
+    run.per_step = params["batch_size"] * params["grad_accum"]
+    run.steps_per_epoch = math.ceil(len(run.examples) / run.per_step)
+    run.total = run.steps_per_epoch * params["epochs"]
+    if params.get("max_steps"):
+        run.total = min(run.total, params["max_steps"])
+    run.warmup = int(run.common["warmup_ratio"] * run.total)
+
+
+def _choose_checkpoint(run: Run) -> None:
+    """Keep the checkpoint to resume from only when it continues this run (same data, init, settings)."""
+    run.fingerprint = _broadcast({"data": _data_fingerprint(run.data), "init": _init_fingerprint(run.init),
+                                  "config": _fingerprint({"common": run.common, "stage": run.params}),
+                                  "stage": run.stage, "examples": len(run.examples)} if run.ranks.main else None)
+    if run.saved is not None and run.mode == "auto" and run.saved["step"] >= run.total:
+        # a finished run: a rule reruns only when something (code included) changed, so train again
+        print(f"longrm train {run.stage}: {run.last} is the end of a finished run: starting over", file=sys.stderr)
+        run.last = run.saved = None
+    if run.saved is not None and (why := _mismatch(run.saved, run.fingerprint)):
+        if run.mode == "require":
+            raise ConfigError(f"--resume: {run.last} was made with {why}; rerun without --resume to start over")
+        print(f"longrm train {run.stage}: {run.last} was made with {why}: starting over", file=sys.stderr)
+        run.last = run.saved = None
+    if run.last is None:
+        _start_over(run.ckpt_root, run.ranks)
+
+
+# ---------------------------------------------------------------- 3. model, optimizer, engine, step parts
+def _build(run: Run) -> None:
+    import torch
+
+    from longrm.train.gpu import EngineBackward, deepspeed_engine
+
+    common = run.common
+    run.model, run.ref = build_model(run.stage, run.init, common, run.params, run.tokenizer, run.seed, run.trust)
+    run.mpu = parallel.register_ulysses(run.model, run.attn, run.sp) if run.sp > 1 else None
+    run.model.to(run.device)
+    if run.ref is not None:
+        run.ref.to(run.device)
+    run.trainable = [p for p in run.model.parameters() if p.requires_grad]
+    run.optimizer = torch.optim.AdamW(run.trainable, lr=run.params["lr"], betas=tuple(common["adam_betas"]),
+                                      weight_decay=common["weight_decay"])
+    run.engine = None
+    if run.ds_config is not None:
+        run.engine = deepspeed_engine(run.model, run.optimizer, run.ds_config, clip=common["max_grad_norm"],
+                                      mpu=run.mpu)
+    run.bf16 = _use_bf16(common["bf16"], run.device.type)
+    run.backward = (EngineBackward(run.engine, loss_scale=1.0 / run.sp) if run.engine is not None
+                    else (lambda loss: loss.backward()))
+    run.dp_rank, run.dp_size = data_parallel_position(run.sp)
+    run.parts = _step_parts(run)
+
+
+def _step_parts(run: Run):
+    """The pieces a training step uses (steps.Parts), for the model and a DPO reference."""
+    from longrm.train import steps
+    from longrm.train.forward import autocast, body_of
+
+    common = run.common
+
+    def amp():
+        return autocast(run.device.type, run.bf16)
+
+    def body_for(m):
+        return parallel.UlyssesBody(body_of(m), run.mpu) if run.mpu is not None else body_of(m)
+
+    # a shared prompt needs the KV cache: HF gradient checkpointing gives none, and under sequence
+    # parallelism each rank caches only its shard's keys; those runs take the full-sequence path
+    share = bool(common["share_prompt"]) and not common["gradient_checkpointing"] and run.sp == 1
+    if common["share_prompt"] and not share and run.ranks.main:
+        print(f"longrm train {run.stage}: share_prompt off (needs the KV cache: not with gradient checkpointing "
+              "or sequence parallelism); each response runs with its full prompt", file=sys.stderr)
+    parts = steps.Parts(body=body_for(run.model), head=_head(run.model, run.stage), amp=amp, device=run.device,
+                        backward=run.backward, chunk=common["logit_chunk"], grad_cache=common["grad_cache"],
+                        share_prompt=share)
+    if run.ref is not None:
+        parts.ref = steps.Parts(body=body_for(run.ref), head=run.ref.get_output_embeddings(), amp=amp,
+                                device=run.device, backward=None, chunk=common["logit_chunk"], share_prompt=share)
+    return parts
+
+
+def _restore(run: Run) -> None:
+    """Progress counters, fresh or from the checkpoint chosen (model and optimizer state loaded)."""
+    run.state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "examples_seen": 0, "tokens_seen": 0, "wall_s": 0.0,
+                 "resumed_from": None, **run.fingerprint}
+    run.log = []
+    run.log_path = run.ckpt_root / "train_log.jsonl"
+    if run.last is not None:
+        run.state = ckpt.load(run.last, run.model, run.optimizer, run.engine, run.ranks)
+        run.state["resumed_from"] = run.state["step"]
+        run.log = [r for r in (read_jsonl(run.log_path) if run.log_path.exists() else [])
+                   if r["step"] <= run.state["step"]]
+        if run.ranks.main:
+            print(f"longrm train {run.stage}: resuming from {run.last}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- 4. one optimizer step
+def _step_fn(run: Run):
+    from longrm.train import steps
+
+    parts, params = run.parts, run.params
+    return {"sft": lambda b: steps.sft_step(parts, b),
+            "disrm": lambda b: steps.disrm_step(parts, b),
+            "logo": lambda b: steps.logo_step(parts, b, params["beta"], params["gamma"], params["aggregation"],
+                                              params["sft_weight"], params["loss"])}[run.stage]
+
+
+def _batch(run: Run, step: int, order_cache: dict) -> tuple[int, list]:
+    """(epoch, this rank's examples of `step`): each data-parallel group (the ranks of one SP group share a
+    sample) takes its slice of the step."""
+    epoch, b = divmod(step, run.steps_per_epoch)
+    order = order_cache.setdefault(epoch, epoch_order([ex.group for ex in run.examples], run.seed, run.stage, epoch))
+    batch = [run.examples[i] for i in order[b * run.per_step:(b + 1) * run.per_step]]
+    if run.dp_size > 1:  # every group must run (collectives): a short last batch wraps round
+        batch = (batch * run.dp_size)[:math.ceil(len(batch) / run.dp_size) * run.dp_size][run.dp_rank::run.dp_size]
+    return epoch, batch
+
+
+def _optimizer_step(run: Run, step_fn, batch: list, lr: float) -> dict:
+    import torch
+
+    from longrm.train import steps
+
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    if run.engine is None:
+        run.optimizer.zero_grad(set_to_none=True)
+    else:
+        run.backward.begin(steps.backward_calls(run.stage, batch, run.parts))
+    metrics = step_fn(batch)
+    if run.engine is not None:
+        run.engine.step()
+    else:
+        if run.common["max_grad_norm"]:
+            torch.nn.utils.clip_grad_norm_(run.trainable, run.common["max_grad_norm"])
+        run.optimizer.step()
+    return metrics
+
+
+# ---------------------------------------------------------------- 5. logging
+def _log_line(run: Run, step: int, epoch: int, lr: float, window: list[dict], elapsed: float) -> dict:
+    """One train_log.jsonl record: the window's mean metrics since the last record."""
+    line = {"step": step, "epoch": epoch, "lr": lr,
+            "tokens_per_s": round(sum(w["tokens"] for w in window) / max(elapsed, 1e-9), 2),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "examples": run.state["examples_seen"], "tokens": run.state["tokens_seen"]}
+    for key in ("loss", "accuracy", "nll", "margin"):
+        if key in window[0]:
+            line[key] = round(sum(w[key] for w in window) / len(window), 6)
+    run.log.append(line)
+    if run.ranks.main:
+        write_jsonl(run.log_path, run.log)
+    return line
+
+
+# ---------------------------------------------------------------- 6. the loop
+def _loop(run: Run, interrupt_after: int | None) -> float:
+    """Steps from the restored one to the total: log, checkpoint, stop when told; return the wall seconds."""
+    from tqdm import tqdm
+
+    common, state = run.common, run.state
+    step_fn = _step_fn(run)
+    run.model.train()
+    window: list[dict] = []
+    window_start = run_start = time.perf_counter()
+    wall_before, step = state["wall_s"], state["step"]
+    bar = tqdm(total=run.total, initial=step, desc=f"train {run.stage}", disable=None if run.ranks.main else True,
+               file=sys.stderr, dynamic_ncols=True)
+    order_cache: dict[int, list[int]] = {}
+    while step < run.total:
+        epoch, batch = _batch(run, step, order_cache)
+        lr = lr_at(step, run.total, run.params["lr"], common["min_lr_ratio"], run.warmup)
+        metrics = _optimizer_step(run, step_fn, batch, lr)
+        step += 1
+        state.update(step=step, epoch=step // run.steps_per_epoch, batch_in_epoch=step % run.steps_per_epoch)
+        state["examples_seen"] += metrics["examples"]
+        state["tokens_seen"] += metrics["tokens"]
+        window.append({**metrics, "lr": lr, "epoch": epoch})
+        if step % common["log_every"] == 0 or step == run.total:
+            line = _log_line(run, step, epoch, lr, window, time.perf_counter() - window_start)
+            bar.set_postfix(loss=f"{line['loss']:.4f}", acc=f"{line['accuracy']:.3f}",
+                            tok_s=f"{line['tokens_per_s']:.0f}")
+            window, window_start = [], time.perf_counter()
+            trim_heap()
+        bar.update(1)
+        if step % common["checkpoint_every"] == 0 or step == run.total:
+            state["wall_s"] = wall_before + time.perf_counter() - run_start
+            ckpt.save(run.ckpt_root, step, run.model, run.optimizer, state, run.engine, ranks=run.ranks)
+        _kill_after_step(step)
+        if interrupt_after is not None and step == interrupt_after:
+            bar.close()
+            raise Interrupted(f"interrupted after step {step}")
+    bar.close()
+    return wall_before + time.perf_counter() - run_start
+
+
+# ---------------------------------------------------------------- 7. summary and the final model
+def _summary(run: Run, wall: float) -> dict:
+    state, stage, n = run.state, run.stage, len(run.examples)
+    tail = run.log[-max(1, len(run.log) // 10):]
+    return {
+        "stage": stage, "loss_type": {"sft": "sft", "disrm": "bt"}.get(stage, run.params["loss"]),
+        "steps": state["step"], "epochs_run": round(state["examples_seen"] / n, 4),
+        "examples_seen": state["examples_seen"], "tokens_seen": state["tokens_seen"],
+        "train_examples": n, "wall_s": round(wall, 2),
+        "tokens_per_s": round(state["tokens_seen"] / max(wall, 1e-9), 2), "peak_rss_mb": round(peak_rss_mb(), 1),
+        "final_loss": round(sum(r["loss"] for r in tail) / len(tail), 6) if tail else None,
+        "final_accuracy": round(sum(r["accuracy"] for r in tail) / len(tail), 6) if tail else None,
+        "params": sum(p.numel() for p in run.model.parameters()),
+        "trainable_params": sum(p.numel() for p in run.trainable),
+        "resumed_from": state.get("resumed_from"), "init": str(run.init), "data": str(run.data),
+        "config": {"common": run.common, stage: run.params}, "deepspeed": run.engine is not None, "bf16": run.bf16,
+        "skipped": run.skipped, "ranks": run.ranks.world, "sequence_parallel": run.sp,
+        "checkpoints": str(run.ckpt_root),
+    }
+
+
+def _finish(run: Run, summary: dict) -> None:
+    from longrm.train.forward import unwrap
+    from longrm.train.gpu import zero3_state_dict
+
+    final = unwrap(run.model)
+    if run.stage == "disrm" and hasattr(run.model, "merge_and_unload"):
+        final = run.model.merge_and_unload()
+    state_dict = zero3_state_dict(run.engine)  # collective under ZeRO-3: every rank calls it
+    if run.ranks.main:
+        with contextlib.suppress(AttributeError):
+            final.generation_config.pad_token_id = run.tokenizer.pad_token_id
+        _write_final(run.out, final, run.tokenizer, state_dict, run.log, summary)
+    parallel.barrier()
+
+
 def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | Path, resume: bool | str = False,
           interrupt_after: int | None = None, checkpoints: str | Path | None = None) -> dict:
     """Run one training stage end to end; return the summary (also written to OUT/train_summary.json).
@@ -238,198 +501,12 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     otherwise starts over (the workflow's mode: a retried job picks up where the last one stopped; a
     finished run's last checkpoint is not resumed, since a rule reruns only when something changed).
     """
-    import torch
-    from tqdm import tqdm
-
-    from longrm.modeling import load_tokenizer, set_threads
-    from longrm.train import steps
-    from longrm.train.forward import autocast, body_of, unwrap
-    from longrm.train.gpu import (EngineBackward, deepspeed_engine, load_deepspeed_config,
-                                  pick_attn_implementation, zero3_state_dict)
-
-    if stage not in STAGES:
-        raise ConfigError(f"unknown train stage {stage!r}; expected one of {STAGES}")
-    mode = {False: "never", True: "require"}.get(resume, resume)
-    if mode not in ("never", "require", "auto"):
-        raise ConfigError(f"resume must be never, require or auto, got {resume!r}")
-    common, params = settings(cfg, stage)
-    seed = int(cfg.get("seed", 0))
-    data, init, out = Path(data), Path(init), Path(out)
-    ckpt_root = Path(checkpoints) if checkpoints else default_checkpoints(out)
-    trust = bool(cfg.get("trust_remote_code", False))
-    ranks = parallel.ranks_from_env()
-    set_threads(parallel.threads_per_rank(ranks))
-    device = parallel.place_on_device(ranks)
-
-    # every check that can fail on bad input runs before any model is loaded
-    ds_config = load_deepspeed_config(common["deepspeed"]) if common["deepspeed"] else None
-    sp = common["sequence_parallel"]
-    attn = pick_attn_implementation(common.get("attn_implementation"))
-    parallel.check_sequence_parallel(sp, init, ranks.world, ds_config, attn)
-    last, saved = _checkpoint_to_resume(ckpt_root, mode, ranks, ds_config is not None)
-    if ranks.world > 1 and ds_config is None:
-        raise ConfigError(f"{ranks.world} ranks need train.common.deepspeed (DeepSpeed owns the ranks)")
-
-    tokenizer = load_tokenizer(init, trust_remote_code=trust)
-    records = read_records(data, stage)
-    examples, skipped = tokenize(records, tokenizer, stage, common["max_length"], params["num_negatives"])
-    if not examples:
-        raise InputError(data, f"no usable training examples (skipped: {skipped})")
-    if ds_config is not None:
-        parallel.init_distributed(device)
-
-    per_step = params["batch_size"] * params["grad_accum"]
-    steps_per_epoch = math.ceil(len(examples) / per_step)
-    total = steps_per_epoch * params["epochs"]
-    if params.get("max_steps"):
-        total = min(total, params["max_steps"])
-    warmup = int(common["warmup_ratio"] * total)
-    fingerprint = _broadcast({"data": _data_fingerprint(data), "init": _init_fingerprint(init),
-                              "config": _fingerprint({"common": common, "stage": params}),
-                              "stage": stage, "examples": len(examples)} if ranks.main else None)
-    if saved is not None and mode == "auto" and saved["step"] >= total:
-        # a finished run: a rule reruns only when something (code included) changed, so train again
-        print(f"longrm train {stage}: {last} is the end of a finished run: starting over", file=sys.stderr)
-        last = saved = None
-    if saved is not None and (why := _mismatch(saved, fingerprint)):
-        if mode == "require":
-            raise ConfigError(f"--resume: {last} was made with {why}; rerun without --resume to start over")
-        print(f"longrm train {stage}: {last} was made with {why}: starting over", file=sys.stderr)
-        last = saved = None
-    if last is None:
-        _start_over(ckpt_root, ranks)
-
-    model, ref = build_model(stage, init, common, params, tokenizer, seed, trust)
-    mpu = parallel.register_ulysses(model, attn, sp) if sp > 1 else None
-    model.to(device)
-    if ref is not None:
-        ref.to(device)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=params["lr"], betas=tuple(common["adam_betas"]),
-                                  weight_decay=common["weight_decay"])
-    engine = None
-    if ds_config is not None:
-        engine = deepspeed_engine(model, optimizer, ds_config, clip=common["max_grad_norm"], mpu=mpu)
-    bf16 = _use_bf16(common["bf16"], device.type)
-
-    def amp():
-        return autocast(device.type, bf16)
-
-    def body_for(m):
-        return parallel.UlyssesBody(body_of(m), mpu) if mpu is not None else body_of(m)
-
-    backward = EngineBackward(engine, loss_scale=1.0 / sp) if engine is not None else (lambda loss: loss.backward())
-    dp_rank, dp_size = data_parallel_position(sp)
-    # a shared prompt needs the KV cache: HF gradient checkpointing gives none, and under sequence
-    # parallelism each rank caches only its shard's keys; those runs take the full-sequence path
-    share = bool(common["share_prompt"]) and not common["gradient_checkpointing"] and sp == 1
-    if common["share_prompt"] and not share and ranks.main:
-        print(f"longrm train {stage}: share_prompt off (needs the KV cache: not with gradient checkpointing "
-              "or sequence parallelism); each response runs with its full prompt", file=sys.stderr)
-    parts = steps.Parts(body=body_for(model), head=_head(model, stage), amp=amp, device=device, backward=backward,
-                        chunk=common["logit_chunk"], grad_cache=common["grad_cache"], share_prompt=share)
-    if ref is not None:
-        parts.ref = steps.Parts(body=body_for(ref), head=ref.get_output_embeddings(), amp=amp, device=device,
-                                backward=None, chunk=common["logit_chunk"], share_prompt=share)
-
-    state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "examples_seen": 0, "tokens_seen": 0, "wall_s": 0.0,
-             "resumed_from": None, **fingerprint}
-    log: list[dict] = []
-    log_path = ckpt_root / "train_log.jsonl"
-    if last is not None:
-        state = ckpt.load(last, model, optimizer, engine, ranks)
-        state["resumed_from"] = state["step"]
-        log = [r for r in (read_jsonl(log_path) if log_path.exists() else []) if r["step"] <= state["step"]]
-        if ranks.main:
-            print(f"longrm train {stage}: resuming from {last}", file=sys.stderr)
-
-    step_fn = {"sft": lambda b: steps.sft_step(parts, b),
-               "disrm": lambda b: steps.disrm_step(parts, b),
-               "logo": lambda b: steps.logo_step(parts, b, params["beta"], params["gamma"], params["aggregation"],
-                                                 params["sft_weight"], params["loss"])}[stage]
-    model.train()
-    window: list[dict] = []
-    window_start = time.perf_counter()
-    run_start = time.perf_counter()
-    wall_before = state["wall_s"]
-    step = state["step"]
-    bar = tqdm(total=total, initial=step, desc=f"train {stage}", disable=None if ranks.main else True,
-               file=sys.stderr, dynamic_ncols=True)
-    order_cache: dict[int, list[int]] = {}
-    while step < total:
-        epoch, b = divmod(step, steps_per_epoch)
-        order = order_cache.setdefault(epoch, epoch_order([ex.group for ex in examples], seed, stage, epoch))
-        # each data-parallel group (the ranks of one SP group share a sample) takes its slice of the step
-        batch = [examples[i] for i in order[b * per_step:(b + 1) * per_step]]
-        if dp_size > 1:  # every group must run (collectives): a short last batch wraps round
-            batch = (batch * dp_size)[:math.ceil(len(batch) / dp_size) * dp_size][dp_rank::dp_size]
-        lr = lr_at(step, total, params["lr"], common["min_lr_ratio"], warmup)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        if engine is None:
-            optimizer.zero_grad(set_to_none=True)
-        else:
-            backward.begin(steps.backward_calls(stage, batch, parts))
-        metrics = step_fn(batch)
-        if engine is not None:
-            engine.step()
-        else:
-            if common["max_grad_norm"]:
-                torch.nn.utils.clip_grad_norm_(trainable, common["max_grad_norm"])
-            optimizer.step()
-        step += 1
-        state.update(step=step, epoch=step // steps_per_epoch, batch_in_epoch=step % steps_per_epoch)
-        state["examples_seen"] += metrics["examples"]
-        state["tokens_seen"] += metrics["tokens"]
-        window.append({**metrics, "lr": lr, "epoch": epoch})
-        if step % common["log_every"] == 0 or step == total:
-            elapsed = max(time.perf_counter() - window_start, 1e-9)
-            line = {"step": step, "epoch": epoch, "lr": lr,
-                    "tokens_per_s": round(sum(w["tokens"] for w in window) / elapsed, 2),
-                    "peak_rss_mb": round(peak_rss_mb(), 1),
-                    "examples": state["examples_seen"], "tokens": state["tokens_seen"]}
-            for key in ("loss", "accuracy", "nll", "margin"):
-                if key in window[0]:
-                    line[key] = round(sum(w[key] for w in window) / len(window), 6)
-            log.append(line)
-            if ranks.main:
-                write_jsonl(log_path, log)
-            bar.set_postfix(loss=f"{line['loss']:.4f}", acc=f"{line['accuracy']:.3f}",
-                            tok_s=f"{line['tokens_per_s']:.0f}")
-            window, window_start = [], time.perf_counter()
-            trim_heap()
-        bar.update(1)
-        if step % common["checkpoint_every"] == 0 or step == total:
-            state["wall_s"] = wall_before + time.perf_counter() - run_start
-            ckpt.save(ckpt_root, step, model, optimizer, state, engine, ranks=ranks)
-        _kill_after_step(step)
-        if interrupt_after is not None and step == interrupt_after:
-            bar.close()
-            raise Interrupted(f"interrupted after step {step}")
-    bar.close()
-    wall = wall_before + time.perf_counter() - run_start
-
-    final = unwrap(model)
-    if stage == "disrm" and hasattr(model, "merge_and_unload"):
-        final = model.merge_and_unload()
-    state_dict = zero3_state_dict(engine)  # collective under ZeRO-3: every rank calls it
-    tail = log[-max(1, len(log) // 10):]
-    summary = {
-        "stage": stage, "loss_type": {"sft": "sft", "disrm": "bt"}.get(stage, params["loss"]),
-        "steps": step, "epochs_run": round(state["examples_seen"] / len(examples), 4),
-        "examples_seen": state["examples_seen"], "tokens_seen": state["tokens_seen"],
-        "train_examples": len(examples), "wall_s": round(wall, 2),
-        "tokens_per_s": round(state["tokens_seen"] / max(wall, 1e-9), 2), "peak_rss_mb": round(peak_rss_mb(), 1),
-        "final_loss": round(sum(r["loss"] for r in tail) / len(tail), 6) if tail else None,
-        "final_accuracy": round(sum(r["accuracy"] for r in tail) / len(tail), 6) if tail else None,
-        "params": sum(p.numel() for p in model.parameters()), "trainable_params": sum(p.numel() for p in trainable),
-        "resumed_from": state.get("resumed_from"), "init": str(init), "data": str(data),
-        "config": {"common": common, stage: params}, "deepspeed": engine is not None, "bf16": bf16,
-        "skipped": skipped, "ranks": ranks.world, "sequence_parallel": sp, "checkpoints": str(ckpt_root),
-    }
-    if ranks.main:
-        with contextlib.suppress(AttributeError):
-            final.generation_config.pad_token_id = tokenizer.pad_token_id
-        _write_final(out, final, tokenizer, state_dict, log, summary)
-    parallel.barrier()
+    run = _prepare(stage, cfg, data, init, out, resume, checkpoints)   # 1. settings, data (checks first)
+    _schedule(run)                                                      # 2. steps, warmup
+    _choose_checkpoint(run)                                             #    resume or start over
+    _build(run)                                                         # 3. model, optimizer, engine
+    _restore(run)                                                       #    counters (and state) to start from
+    wall = _loop(run, interrupt_after)                                  # 4-6. steps, logs, checkpoints
+    summary = _summary(run, wall)                                       # 7. summary, final model
+    _finish(run, summary)
     return summary

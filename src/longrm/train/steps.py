@@ -14,16 +14,20 @@ instead of 1 + M (or 2 (1 + M) forwards with grad_cache), at the memory of one p
 from __future__ import annotations
 
 import contextlib
-
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
 from longrm.train import losses
 from longrm.train.data import Example
-from longrm.train.forward import (last_token_score, response_logprobs, sequence, shared_last_token_scores,
-                                  shared_response_logprobs)
+from longrm.train.forward import (
+    last_token_score,
+    response_logprobs,
+    sequence,
+    shared_last_token_scores,
+    shared_response_logprobs,
+)
 
 
 @dataclass
@@ -38,7 +42,7 @@ class Parts:
     chunk: int = 1024
     grad_cache: bool = True
     share_prompt: bool = False
-    ref: "Parts | None" = None  # frozen reference (dpo)
+    ref: Parts | None = None  # frozen reference (dpo)
 
     def shares(self, ex: Example) -> bool:
         return self.share_prompt and len(ex.prompt_ids) >= 2
@@ -142,15 +146,15 @@ def logo_step(parts: Parts, batch: list[Example], beta: float, gamma: float, agg
                     ref_fn = _summed_logp(parts.ref, seqs, plen)
                     ref = torch.stack([ref_fn(j) for j in range(n)])
 
-            def loss_fn(sums, ref=ref):
+            def loss_fn(sums, ref=ref, lengths=lengths):
                 return losses.dpo_loss(sums[0], sums[1:], ref[0], ref[1:], beta, aggregation, sft_weight,
                                        chosen_nll=-sums[0] / lengths[0])
         else:
-            def loss_fn(sums):
+            def loss_fn(sums, lengths=lengths):
                 r = sums / lengths
                 return losses.logo_loss(r[0], r[1:], beta, gamma, aggregation, sft_weight)
         if parts.shares(ex):
-            loss, margin, sums = _backward_joint(parts, lambda: shared_logp_sums(parts, ex), loss_fn,
+            loss, margin, sums = _backward_joint(parts, lambda ex=ex: shared_logp_sums(parts, ex), loss_fn,
                                                  1.0 / len(batch))
         else:
             loss, margin, sums = _backward_through_scalars(parts, n, _summed_logp(parts, seqs, plen), loss_fn,
@@ -183,7 +187,8 @@ def disrm_step(parts: Parts, batch: list[Example]) -> dict:
         if parts.shares(ex):
             prompt, responses = _response_tensors(parts, ex)
             loss, margin, scores = _backward_joint(
-                parts, lambda: shared_last_token_scores(parts.body, parts.head, prompt, responses, _amp(parts)),
+                parts, lambda prompt=prompt, responses=responses: shared_last_token_scores(
+                    parts.body, parts.head, prompt, responses, _amp(parts)),
                 loss_fn, 1.0 / len(batch))
         else:
             loss, margin, scores = _backward_through_scalars(parts, len(seqs), score, loss_fn, 1.0 / len(batch))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -152,7 +152,6 @@ def audit(votes: list[dict], threshold: float, min_judges: int, seed: int = 0) -
                            "yield": sum(x["kept"] for x in vs) / len(vs),
                            "accuracy": _mean([x["correct"] for x in vs if x["kept"]] or [None])}
                        for g, vs in sorted(d.items())} for key, d in groups.items()}
-    kept_acc = full["accuracy"]
     best_acc = judges[best]["per_order_accuracy"] if best else None
     fair, paired = fair_comparison(votes, names, seed)
     same = fair["same_items"]

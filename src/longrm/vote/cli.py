@@ -6,6 +6,8 @@ LM judges' files), which writes the same bytes as `vote run`."""
 
 from __future__ import annotations
 
+from longrm.commands import reads
+
 
 def register(sub) -> None:
     p = sub.add_parser("vote", help="consistency majority voting over K judges; audit; train/bench splits")
@@ -17,7 +19,7 @@ def register(sub) -> None:
     r.add_argument("--items", required=True, help="BenchItem JSONL (synth output)")
     r.add_argument("--out", required=True, help="votes JSONL")
     r.add_argument("--timing", help="optional JSON with seconds per judge")
-    r.set_defaults(func=_run, prov_inputs=("items",), prov_outputs=("out", "timing"), prov_params=("vote",))
+    r.set_defaults(func=_run, prov_inputs=("items",), prov_outputs=("out", "timing"), prov_params=reads("vote run"))
 
     j = vsub.add_parser("judge", help="one LM judge of vote.judges over every item and order (its own job)")
     j.add_argument("--config")
@@ -25,7 +27,7 @@ def register(sub) -> None:
     j.add_argument("--judge", required=True, help="name of an LM judge in vote.judges")
     j.add_argument("--out", required=True, help="Judgment JSONL, one per (item, order); resumable")
     j.set_defaults(func=_judge, prov_inputs=("items",), prov_outputs=("out",),
-                   prov_params=("seed", "vote", "bench", "trust_remote_code"))
+                   prov_params=reads("vote judge"))
 
     t = vsub.add_parser("tally", help="the vote from the LM judges' files and the scorers (no model loaded)")
     t.add_argument("--config")
@@ -35,7 +37,7 @@ def register(sub) -> None:
     t.add_argument("--out", required=True, help="votes JSONL")
     t.add_argument("--timing", help="optional JSON with seconds per judge")
     t.set_defaults(func=_tally, prov_inputs=("items", "judgments"), prov_outputs=("out", "timing"),
-                   prov_params=("vote",))
+                   prov_params=reads("vote tally"))
 
     a = vsub.add_parser("audit", help="label accuracy vs K and threshold, yield per task/length")
     a.add_argument("--config")
@@ -44,7 +46,7 @@ def register(sub) -> None:
     a.add_argument("--out", required=True, help="audit JSON")
     a.add_argument("--figure", help="PNG figure to write")
     a.set_defaults(func=_audit, prov_inputs=("items", "votes"), prov_outputs=("out", "figure"),
-                   prov_params=("vote",))
+                   prov_params=reads("vote audit"))
 
     s = vsub.add_parser("split", help="benchmark (gold labels) and SFT/preference/DisRM training splits")
     s.add_argument("--config")
@@ -55,7 +57,7 @@ def register(sub) -> None:
                         "the preference negatives (templated ones fill up)")
     s.add_argument("--out-dir", required=True, help="folder for sft/pref/disrm/bench.jsonl and report.json")
     s.set_defaults(func=_split, prov_inputs=("items", "votes", "judgments"), prov_outputs=("out_dir",),
-                   prov_params=("seed", "vote"))
+                   prov_params=reads("vote split"))
 
 
 def run_cmd(cfg: dict, items_path: str, out: str, timing_path: str | None = None,
@@ -100,7 +102,8 @@ def _nonempty(records, path):
     from longrm.errors import InputError
 
     n = 0
-    for n, rec in enumerate(records, start=1):
+    for rec in records:
+        n += 1
         yield rec
     if not n:
         raise InputError(path, "no items: the file is empty")
@@ -177,7 +180,6 @@ def audit_cmd(cfg: dict, items_path: str, votes_path: str, out: str, figure: str
     from longrm.data.io import iter_jsonl, read_jsonl, write_json
     from longrm.errors import InputError
     from longrm.vote.audit import audit, plot
-    from longrm.vote.run import DEFAULT_MIN_JUDGES
 
     votes = read_jsonl(votes_path)
     if not votes:
@@ -187,7 +189,7 @@ def audit_cmd(cfg: dict, items_path: str, votes_path: str, out: str, figure: str
     if missing:
         raise InputError(votes_path, f"{len(missing)} votes for items absent from {items_path}, e.g. {missing[0]!r}")
     vcfg = cfg["vote"]
-    report = audit(votes, vcfg.get("threshold", 0.6), vcfg.get("min_judges", DEFAULT_MIN_JUDGES), cfg["seed"])
+    report = audit(votes, vcfg["threshold"], vcfg["min_judges"], cfg["seed"])
     write_json(out, report)
     if figure:
         plot(report, figure)

@@ -19,8 +19,8 @@ import hashlib
 import shutil
 import sys
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from longrm.data.io import atomic_write, dumps, iter_jsonl, read_json, sha256_file, write_json, write_jsonl
 from longrm.data.records import BenchItem, Judgment
@@ -74,9 +74,9 @@ def fingerprint(cfg: dict, spec: dict, items_path: str | Path) -> dict:
     from longrm.judges.factory import bench_params
 
     vcfg = cfg["vote"]
-    return {"items_sha256": sha256_file(items_path), "spec": spec, "seed": cfg.get("seed"), "chunk": vote_run.CHUNK,
-            "orders": [vcfg.get("orders", "all"), vcfg.get("bon_orders", 2)],
-            "params": bench_params(cfg, lm_params(vcfg)), "trust_remote_code": cfg.get("trust_remote_code"),
+    return {"items_sha256": sha256_file(items_path), "spec": spec, "seed": cfg["seed"], "chunk": vote_run.CHUNK,
+            "orders": [vcfg["orders"], vcfg["bon_orders"]],
+            "params": bench_params(cfg, lm_params(vcfg)), "trust_remote_code": cfg["trust_remote_code"],
             "checkpoint": _checkpoint_files(spec["model"])}
 
 

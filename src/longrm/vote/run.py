@@ -5,25 +5,24 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
 
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import ConfigError
 from longrm.judges.base import Judge, judge_orders
 from longrm.vote.tally import consistent_label, tally
 
-DEFAULT_MIN_JUDGES = 2
 CHUNK = 128
 _VERDICT = re.compile(r"\[\[[^\]]*\]\]\s*$")
 
 
 def item_orders(item: BenchItem, vcfg: dict, seed: int = 42) -> list[list[int]]:
     """The orders an item is judged in: 'all' = judges.base.judge_orders; 'two' = identity + reverse."""
-    if vcfg.get("orders", "all") == "two":
+    if vcfg["orders"] == "two":
         ident = list(range(len(item.responses)))
         return [ident, ident[::-1]]
-    return judge_orders(item, vcfg.get("bon_orders", 2), seed)
+    return judge_orders(item, vcfg["bon_orders"], seed)
 
 
 def lm_params(vcfg: dict) -> dict:
@@ -96,7 +95,7 @@ def vote_record(item: BenchItem, orders: list[list[int]], by_judge: dict[str, li
         labels[name] = label
         judges[name] = {"rankings": rankings, "consistent": label is not None, "label": label}
         rationales[name] = [analysis_of(j) for j in js]
-    t = tally(labels, vcfg.get("threshold", 0.6), vcfg.get("min_judges", DEFAULT_MIN_JUDGES))
+    t = tally(labels, vcfg["threshold"], vcfg["min_judges"])
     agreeing = {name: rationales[name] for name in t.agreeing}
     best = min(t.agreeing, key=lambda n: (_rationale_rank(n, rationales[n]), list(by_judge).index(n)), default=None)
     gold = item.gold_ranking

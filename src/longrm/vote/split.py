@@ -28,10 +28,26 @@ from collections import Counter
 from longrm.data.io import atomic_write, dumps, iter_jsonl
 from longrm.data.records import BenchItem, Judgment, PrefPair, SFTExample
 from longrm.errors import InputError, LongRMError
-from longrm.judges.prompts import (SCORE_MAX, SCORE_MIN, build_point_prompt, build_prompt, format_score,
-                                   format_verdict, judgment_target, letter, score_for_rank)
-from longrm.judges.scorers import (best_sentence, content_words, context_and_question, key_tokens, quote,
-                                   sentences, words)
+from longrm.judges.prompts import (
+    SCORE_MAX,
+    SCORE_MIN,
+    build_point_prompt,
+    build_prompt,
+    format_score,
+    format_verdict,
+    judgment_target,
+    letter,
+    score_for_rank,
+)
+from longrm.judges.scorers import (
+    best_sentence,
+    content_words,
+    context_and_question,
+    key_tokens,
+    quote,
+    sentences,
+    words,
+)
 from longrm.seeding import assign_sources, rng_for  # noqa: F401  (assign_sources: re-exported)
 from longrm.synth.perturb import contradict
 from longrm.vote.run import analysis_of
@@ -211,10 +227,10 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir, judgments: dict[
     from longrm.vote.judgments import JudgmentReader
 
     vcfg = cfg["vote"]
-    scfg = vcfg.get("splits", {})
-    share, max_neg = scfg.get("bench_share", 0.3), scfg.get("max_negatives", 3)
-    formats = scfg.get("formats", ["pairwise"])
-    placement = scfg.get("analysis", "before")
+    scfg = vcfg["splits"]
+    share, max_neg = scfg["bench_share"], scfg["max_negatives"]
+    formats = scfg["formats"]
+    placement = scfg["analysis"]
     votes = {}
     for line, v in iter_jsonl(votes_path, parse=lambda o, p, n: (n, o)):
         if "id" not in v or "majority" not in v:

@@ -12,8 +12,8 @@ unparseable) judge abstains. Among the judges that did not abstain:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 
 def consistent_label(rankings: Sequence[Sequence[int] | None]) -> list[int] | None:
