@@ -223,7 +223,7 @@ def run(args) -> dict:
             for g in opt.param_groups:
                 g["lr"] = lr
             seqs = []
-            for b in range(args.batch):
+            for _ in range(args.batch):
                 kind = "hard" if train_rng.random() < args.hard_share else "easy"
                 pair = make_pair(train_rng, tok, docs, entities, values, L, kind, args.facts)
                 seqs += encode(tok, args.format, pair, train_rng.random() < 0.5)

@@ -45,7 +45,7 @@ class Vocab:
     values: tuple[str, ...]
 
 
-_FACT = re.compile(r"The (?:%s) of ([a-z]{3,12}) is ([a-z]{4,9})\." % "|".join(ATTRIBUTES))
+_FACT = re.compile(r"The (?:" + "|".join(ATTRIBUTES) + r") of ([a-z]{3,12}) is ([a-z]{4,9})\.")
 
 
 def vocab_from_raw(items: list[ShortItem]) -> Vocab:
