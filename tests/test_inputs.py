@@ -201,6 +201,41 @@ def test_pretraining_lowers_heldout_recall_loss(built, tmp_path):
     assert loss(load_causal_lm(tmp_path / "m")) < loss(untrained) - 0.3
 
 
+def test_repeat_rows_and_batch_composition(built, tmp_path):
+    """Repeat rows: the second half repeats the first, only the repeat is a target; a batch holds
+    recall_share recall rows, copy_share repeat rows and LM windows (every token a target) in that order."""
+    import random
+
+    from longrm.inputs import corpus
+    from longrm.inputs.pretrain import LM_TARGET, Batches, copy_row, single_token_vocab
+    from longrm.modeling import load_tokenizer
+
+    tmp, _ = built
+    tok = load_tokenizer(tmp / "tokenizer")
+    words = sorted(t[1:] for t in tok.get_vocab() if t.startswith("Ġ") and t[1:].isalpha() and len(t) > 3)
+    one = [w for w in words if len(tok(" " + w, add_special_tokens=False)["input_ids"]) == 1]
+    assert len(one) >= 4
+    kept = single_token_vocab(tok, corpus.Vocab(tuple(one[:4]) + ("zqxjkvbwplm",), tuple(one[:4])))
+    assert kept == corpus.Vocab(tuple(one[:4]), tuple(one[:4]))            # the multi-token word dropped
+    vocab = corpus.Vocab(tuple(one[:4]), tuple(one[:4]))
+    ids, mask = copy_row(random.Random(3), tok, vocab, 64)
+    half = len(ids) // 2
+    assert ids[:half] == ids[half:] and len(mask) == len(ids)
+    assert mask[:half + 1] == [0] * (half + 1) and set(mask[half + 1:]) == {1}
+
+    cfg = load_config(tiny_config(tmp_path, recall_share=0.5, copy_share=0.25))
+    cfg["inputs"]["pretrain"]["batch_size"] = 8
+    batches = Batches(cfg, tok, tmp / "raw.jsonl", tmp / "distractors.jsonl")
+    assert (batches.n_recall, batches.n_copy, batches.n_lm) == (4, 2, 2)
+    _, att, ans = batches.rows(0)
+    assert all(2 in row.tolist() for row in ans[:4])                        # recall answers' first tokens
+    assert all(set(row.tolist()) == {0, 1} for row in ans[4:6])             # repeats
+    assert all(set(row[att[6 + i].bool()].tolist()) == {LM_TARGET} for i, row in enumerate(ans[6:]))
+    again = Batches(cfg, tok, tmp / "raw.jsonl", tmp / "distractors.jsonl").rows(0)
+    assert all(bool((x == y).all()) for x, y in zip(Batches(cfg, tok, tmp / "raw.jsonl",
+                                                           tmp / "distractors.jsonl").rows(0), again))
+
+
 def test_raw_path_is_validated_and_copied(built, tmp_path):
     from longrm.inputs.raw import write_raw
 

@@ -168,39 +168,53 @@ def lr_at(step: int, total: int, peak: float, warmup: int, floor: float = 0.1) -
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
-def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distractors_path: str | Path,
-             out_dir: str | Path) -> dict:
+class Batches:
+    """The pre-training rows of each step: recall rows, repeat rows, then LM windows in a seeded
+    shuffled order (every window once before any twice). Seeded from config and step."""
+
+    def __init__(self, cfg: dict, tok, raw_path, distractors_path):
+        s = cfg["inputs"]["pretrain"]
+        self.tok, self.seed, self.seq_len = tok, cfg["seed"], s["seq_len"]
+        self.vocab = single_token_vocab(tok, corpus.vocab_from_raw(corpus.read_raw(raw_path)))
+        self.train_docs, self.held_docs = corpus.split_docs(read_distractors(distractors_path))
+        self.windows = lm_windows(tok, self.train_docs, self.seq_len)
+        bsz = s["batch_size"]
+        self.n_recall = round(bsz * s["recall_share"])
+        self.n_copy = min(bsz - self.n_recall, round(bsz * s["copy_share"]))
+        if not self.windows:
+            self.n_recall = bsz - self.n_copy
+        self.n_lm = bsz - self.n_recall - self.n_copy
+        self._order_rng, self._order = rng_for(self.seed, "inputs.pretrain.windows"), []
+
+    def recall_rows(self, namespace: str, key, n: int, docs: list[str], pack: bool = True):
+        return [recall_row(rng_for(self.seed, namespace, key, j), self.tok, docs, self.vocab, self.seq_len, pack)
+                for j in range(n)]
+
+    def eval_rows(self, n: int):
+        return self.recall_rows("inputs.pretrain.eval", 0, n, self.held_docs, pack=False)
+
+    def _next_window(self) -> list[int]:
+        if not self._order:
+            self._order = list(range(len(self.windows)))
+            self._order_rng.shuffle(self._order)
+        return self.windows[self._order.pop()]
+
+    def rows(self, step: int):
+        rows = self.recall_rows("inputs.pretrain", step, self.n_recall, self.train_docs)
+        rows += [copy_row(rng_for(self.seed, "inputs.pretrain.copy", step, j), self.tok, self.vocab, self.seq_len)
+                 for j in range(self.n_copy)]
+        for _ in range(self.n_lm):
+            w = self._next_window()
+            rows.append((w, [LM_TARGET] * len(w)))
+        return make_batch(self.tok, rows, self.seq_len)
+
+
+def train_loop(model, batches: Batches, s: dict, bf16: bool) -> tuple[list[dict], dict]:
+    """AdamW over `max_steps` steps (or until the `minutes` safety cap): (log rows, run facts)."""
     import torch
     from tqdm import tqdm
 
-    from longrm.inputs.tiny import init_model
-    from longrm.modeling import cpu_supports_bf16, load_tokenizer, set_threads
-
-    set_threads()
-    s = cfg["inputs"]["pretrain"]   # defaults filled from the schema by load_config
-    seed = cfg["seed"]
-    out_dir = Path(out_dir)
-    tok = load_tokenizer(tokenizer_dir)
-    vocab = single_token_vocab(tok, corpus.vocab_from_raw(corpus.read_raw(raw_path)))
-    train_docs, held_docs = corpus.split_docs(read_distractors(distractors_path))
-    seq_len, bsz = s["seq_len"], s["batch_size"]
-    windows = lm_windows(tok, train_docs, seq_len)
-    n_recall = round(bsz * s["recall_share"])
-    n_copy = min(bsz - n_recall, round(bsz * s["copy_share"]))
-    if not windows:
-        n_recall = bsz - n_copy
-
-    def recall_rows(namespace: str, key, n: int, docs: list[str], pack: bool = True):
-        return [recall_row(rng_for(seed, namespace, key, j), tok, docs, vocab, seq_len, pack) for j in range(n)]
-
-    eval_set = recall_rows("inputs.pretrain.eval", 0, s["eval_examples"], held_docs, pack=False)
-    model = init_model(tok, seed=derive_seed(seed, "inputs.pretrain"), **cfg["inputs"]["base_model"])
-    bf16 = cpu_supports_bf16()
-    before = evaluate(model, tok, eval_set, seq_len, bf16)
     opt = torch.optim.AdamW(model.parameters(), lr=s["lr"], betas=(0.9, 0.95), weight_decay=0.01)
-    order_rng = rng_for(seed, "inputs.pretrain.windows")
-    order: list[int] = []
-
     start = time.monotonic()
     stopped_by, step, tokens, log = "max_steps", 0, 0, []
     for step in tqdm(range(s["max_steps"]), desc="pretrain", disable=None):
@@ -209,15 +223,7 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
             print(f"longrm inputs pretrain: stopped by the {s['minutes']} minute cap at step {step}",
                   file=sys.stderr)
             break
-        rows = recall_rows("inputs.pretrain", step, n_recall, train_docs)
-        rows += [copy_row(rng_for(seed, "inputs.pretrain.copy", step, j), tok, vocab, seq_len) for j in range(n_copy)]
-        for _ in range(bsz - n_recall - n_copy):
-            if not order:
-                order = list(range(len(windows)))
-                order_rng.shuffle(order)
-            w = windows[order.pop()]
-            rows.append((w, [LM_TARGET] * len(w)))
-        ids, att, ans = make_batch(tok, rows, seq_len)
+        ids, att, ans = batches.rows(step)
         lr = lr_at(step, s["max_steps"], s["lr"], s["warmup_steps"])
         for g in opt.param_groups:
             g["lr"] = lr
@@ -234,18 +240,38 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
                         "answer_loss": round(al.item(), 4), "lr": round(lr, 6),
                         "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1), "elapsed_s": round(elapsed, 2)})
             print(f"pretrain {dumps(log[-1])}", file=sys.stderr, flush=True)
-    steps_done = step + 1 if stopped_by == "max_steps" else step
     elapsed = time.monotonic() - start
-    after = evaluate(model, tok, eval_set, seq_len, bf16)
+    return log, {"steps": step + 1 if stopped_by == "max_steps" else step, "stopped_by": stopped_by,
+                 "elapsed_s": round(elapsed, 2), "tokens": tokens,
+                 "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1)}
 
+
+def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distractors_path: str | Path,
+             out_dir: str | Path) -> dict:
+    import torch
+
+    from longrm.inputs.tiny import init_model
+    from longrm.modeling import cpu_supports_bf16, load_tokenizer, set_threads
+
+    set_threads()
+    s = cfg["inputs"]["pretrain"]   # defaults filled from the schema by load_config
+    out_dir = Path(out_dir)
+    tok = load_tokenizer(tokenizer_dir)
+    batches = Batches(cfg, tok, raw_path, distractors_path)
+    eval_set = batches.eval_rows(s["eval_examples"])
+    model = init_model(tok, seed=derive_seed(cfg["seed"], "inputs.pretrain"), **cfg["inputs"]["base_model"])
+    bf16 = cpu_supports_bf16()
+    before = evaluate(model, tok, eval_set, s["seq_len"], bf16)
+    log, run = train_loop(model, batches, s, bf16)
+    after = evaluate(model, tok, eval_set, s["seq_len"], bf16)
     summary = {
-        "steps": steps_done, "max_steps": s["max_steps"], "stopped_by": stopped_by,
-        "elapsed_s": round(elapsed, 2), "tokens": tokens, "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1),
+        **run, "max_steps": s["max_steps"],
         "parameters": sum(p.numel() for p in model.parameters()), "bf16_autocast": bf16,
         "threads": torch.get_num_threads(), "first_loss": log[0]["loss"] if log else None,
         "last_loss": log[-1]["loss"] if log else None, "heldout_before": before, "heldout_after": after,
-        "lm_windows": len(windows), "recall_per_batch": n_recall, "copy_per_batch": n_copy,
-        "recall_vocab": {"entities": len(vocab.entities), "values": len(vocab.values)}, "settings": s,
+        "lm_windows": len(batches.windows), "recall_per_batch": batches.n_recall, "copy_per_batch": batches.n_copy,
+        "recall_vocab": {"entities": len(batches.vocab.entities), "values": len(batches.vocab.values)},
+        "settings": s,
     }
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
