@@ -91,7 +91,7 @@ def naive_loop(judge, pairs, max_new_tokens: int) -> tuple[list[list[int]], int]
     return outs, tokens
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default=str(REPO / "config" / "default.yaml"))
     ap.add_argument("--model", default=None, help="checkpoint folder (default: results/inputs/base_model or a random one)")
@@ -101,17 +101,14 @@ def main(argv=None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: bench.threads)")
     ap.add_argument("--out-dir", default=str(REPO / "results" / "benchmarks"))
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    from longrm.bench.run import plan
-    from longrm.config import load_config
-    from longrm.data.io import atomic_write, write_json
-    from longrm.judges.transformers_backend import TransformersJudge, greedy_generate, plan_batches
 
-    cfg = load_config(args.config)
+def load_judge(args, cfg: dict, batch_size: int, max_new: int):
+    """(judge, where its model came from, the temporary folder of a model built here or None)."""
+    from longrm.judges.transformers_backend import TransformersJudge
+
     b = cfg["bench"]
-    batch_size = args.batch_size or b["batch_size"]
-    max_new = args.max_new_tokens or b["max_new_tokens"]
     tmp = None
     model_path = Path(args.model) if args.model else REPO / cfg["results_dir"] / "inputs" / "base_model"
     source = "given" if args.model else "results/inputs/base_model"
@@ -122,35 +119,43 @@ def main(argv=None) -> int:
     judge = TransformersJudge(model_path, name="throughput", max_model_len=b["max_model_len"], max_new_tokens=max_new,
                               batch_size=batch_size, max_batch_tokens=b.get("max_batch_tokens", 32768),
                               dtype=b.get("dtype", "auto"), threads=args.threads or b.get("threads") or None)
-    items = make_items(args.items, judge.tokenizer)
-    pairs = [(it, o) for it, o, _ in plan(items, b.get("bon_orders", 2), b.get("official_seed", 42))]
-    naive_pairs = pairs if args.naive_items is None else \
-        [(it, o) for it, o in pairs if int(it.id.split("-")[1]) < args.naive_items]
+    return judge, source, tmp
 
-    # warm-up (first-call allocations, thread pools)
-    judge.judge([pairs[0][0]], [pairs[0][1]])
 
+def time_batched(judge, pairs) -> tuple[list, float, int]:
+    """(records, seconds, prompt + output tokens) of the batched backend on all pairs."""
     start = time.perf_counter()
     recs = judge.judge([p[0] for p in pairs], [p[1] for p in pairs])
-    batched_s = time.perf_counter() - start
-    batched_tokens = sum(r.prompt_tokens + r.output_tokens for r in recs)
+    seconds = time.perf_counter() - start
+    return recs, seconds, sum(r.prompt_tokens + r.output_tokens for r in recs)
 
+
+def time_naive(judge, pairs, max_new: int) -> tuple[list[list[int]], float, int]:
+    """(outputs, seconds, tokens) of the naive loop."""
     start = time.perf_counter()
-    naive_out, naive_tokens = naive_loop(judge, naive_pairs, max_new)
-    naive_s = time.perf_counter() - start
+    out, tokens = naive_loop(judge, pairs, max_new)
+    return out, time.perf_counter() - start, tokens
 
-    # the same outputs? (batched greedy vs generate, token for token)
-    fitted = [judge.fit(it, o).input_ids for it, o in naive_pairs]
+
+def count_identical(judge, pairs, naive_out: list[list[int]], batch_size: int, max_new: int) -> int:
+    """How many of the naive loop's outputs batched greedy decoding reproduces token for token."""
+    from longrm.judges.transformers_backend import greedy_generate, plan_batches
+
+    fitted = [judge.fit(it, o).input_ids for it, o in pairs]
     batched_out = [None] * len(fitted)
     for batch in plan_batches([len(f) for f in fitted], batch_size, judge.max_batch_tokens):
         for i, new in zip(batch, greedy_generate(judge.model, [fitted[i] for i in batch], max_new, judge.eos_ids,
                                                  judge.pad_id)):
             batched_out[i] = new
-    identical = sum(a == b for a, b in zip(batched_out, naive_out))
+    return sum(a == b for a, b in zip(batched_out, naive_out))
 
+
+def result_of(judge, source, items, pairs, naive_pairs, recs, batched, naive, identical, batch_size, max_new) -> dict:
+    """The benchmark's JSON. `batched` and `naive`: (seconds, tokens)."""
     import torch
 
-    result = {
+    (batched_s, batched_tokens), (naive_s, naive_tokens) = batched, naive
+    return {
         "model": source, "params": sum(p.numel() for p in judge.model.parameters()),
         "items": len(items), "judgments": len(pairs), "naive_judgments": len(naive_pairs),
         "max_model_len": judge.max_model_len, "max_new_tokens": max_new, "batch_size": batch_size,
@@ -166,22 +171,55 @@ def main(argv=None) -> int:
         "platform": platform.platform(), "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
         "note": "shared 2-core machine: timings are noisy",
     }
+
+
+def markdown(result: dict) -> str:
+    r = result
+    md = ["# bench backend throughput (transformers, CPU)", "",
+          f"Model: {r['model']} ({r['params']:,} parameters); {r['judgments']} judgments of "
+          f"{r['items']} items, mean prompt {r['prompt_tokens_mean']} tokens, "
+          f"max_new_tokens {r['max_new_tokens']}, batch {r['batch_size']}, {r['threads']} threads.", "",
+          "| backend | judgments | seconds | judgments/s | tokens/s |", "|---|---|---|---|---|",
+          f"| batched greedy + KV cache | {r['judgments']} | {r['batched']['seconds']} | "
+          f"{r['batched']['judgments_per_s']} | {r['batched']['tokens_per_s']} |",
+          f"| naive `generate`, one at a time | {r['naive_judgments']} | {r['naive_generate']['seconds']} | "
+          f"{r['naive_generate']['judgments_per_s']} | {r['naive_generate']['tokens_per_s']} |", "",
+          f"Speed-up (judgments/s): {r['speedup_judgments_per_s']}x. Outputs identical token for token: "
+          f"{r['identical_outputs']}. {r['note']} (1-minute load average at the end: "
+          f"{r['load_avg_1m_at_end']} on {r['cpu_count']} cores).", ""]
+    return "\n".join(md)
+
+
+def main(argv=None) -> int:
+    # 1. settings, judge, items and the (item, order) pairs to judge
+    args = parse_args(argv)
+
+    from longrm.bench.run import plan
+    from longrm.config import load_config
+    from longrm.data.io import atomic_write, write_json
+
+    cfg = load_config(args.config)
+    b = cfg["bench"]
+    batch_size = args.batch_size or b["batch_size"]
+    max_new = args.max_new_tokens or b["max_new_tokens"]
+    judge, source, tmp = load_judge(args, cfg, batch_size, max_new)
+    items = make_items(args.items, judge.tokenizer)
+    pairs = [(it, o) for it, o, _ in plan(items, b.get("bon_orders", 2), b.get("official_seed", 42))]
+    naive_pairs = pairs if args.naive_items is None else \
+        [(it, o) for it, o in pairs if int(it.id.split("-")[1]) < args.naive_items]
+    # 2. warm-up (first-call allocations, thread pools), then both backends timed
+    judge.judge([pairs[0][0]], [pairs[0][1]])
+    recs, batched_s, batched_tokens = time_batched(judge, pairs)
+    naive_out, naive_s, naive_tokens = time_naive(judge, naive_pairs, max_new)
+    # 3. the same outputs? (batched greedy vs generate, token for token)
+    identical = count_identical(judge, naive_pairs, naive_out, batch_size, max_new)
+    # 4. written out
+    result = result_of(judge, source, items, pairs, naive_pairs, recs, (batched_s, batched_tokens),
+                       (naive_s, naive_tokens), identical, batch_size, max_new)
     out = Path(args.out_dir)
     write_json(out / "bench_throughput.json", result)
-    md = ["# bench backend throughput (transformers, CPU)", "",
-          f"Model: {result['model']} ({result['params']:,} parameters); {result['judgments']} judgments of "
-          f"{result['items']} items, mean prompt {result['prompt_tokens_mean']} tokens, "
-          f"max_new_tokens {max_new}, batch {batch_size}, {result['threads']} threads.", "",
-          "| backend | judgments | seconds | judgments/s | tokens/s |", "|---|---|---|---|---|",
-          f"| batched greedy + KV cache | {len(pairs)} | {result['batched']['seconds']} | "
-          f"{result['batched']['judgments_per_s']} | {result['batched']['tokens_per_s']} |",
-          f"| naive `generate`, one at a time | {len(naive_pairs)} | {result['naive_generate']['seconds']} | "
-          f"{result['naive_generate']['judgments_per_s']} | {result['naive_generate']['tokens_per_s']} |", "",
-          f"Speed-up (judgments/s): {result['speedup_judgments_per_s']}x. Outputs identical token for token: "
-          f"{result['identical_outputs']}. {result['note']} (1-minute load average at the end: "
-          f"{result['load_avg_1m_at_end']} on {result['cpu_count']} cores).", ""]
     with atomic_write(out / "bench_throughput.md") as f:
-        f.write("\n".join(md))
+        f.write(markdown(result))
     print(json.dumps(result, indent=2))
     if tmp:
         tmp.cleanup()

@@ -251,18 +251,14 @@ def test_slurm_profile_submits_training_with_partition_gpus_memory_and_time(tmp_
     assert "train_sft" in line + (script.read_text() if script.exists() else "")
 
 
-def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
-    """The report rules as Snakemake runs them (real `longrm`), on result files in the documented
-    formats; then `longrm audit results/tables/main.csv` walks back to the metrics files."""
-    from tests.test_report import metrics
-
-    for name in ("Snakefile", "workflow", "config", "envs"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+def write_report_inputs(r: Path) -> None:
+    """What the report rules read, in the documented formats, under results folder `r`: per bench set
+    and model a metrics.json and item_scores.jsonl, the vote audit, training and pre-training logs, and
+    Snakemake's benchmark record of every job."""
     from longrm.bench.sets import bench_sets
     from longrm.config import load_config
+    from tests.test_report import metrics
 
-    r = tmp_path / "results"
     levels = {"base": 0.55, "sft": 0.65, "logo": 0.75, "base-pointwise": 0.5, "sft-pointwise": 0.6,
               "logo-pointwise": 0.75, "disrm": 0.7, "disrm-response": 0.6, "random": 0.5, "longer": 0.45, "first": 0.5}
     for bench_set in bench_sets(load_config(REPO / "config" / "default.yaml")):
@@ -294,6 +290,16 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
         tsv = r / "logs" / "benchmark" / f"{job}.tsv"
         tsv.parent.mkdir(parents=True, exist_ok=True)
         tsv.write_text(header + "2.5\t0:00:02\t100.0\t1\t1\t1\t0\t0\t50\t2.0\n")
+
+
+def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
+    """The report rules as Snakemake runs them (real `longrm`), on result files in the documented
+    formats; then `longrm audit results/tables/main.csv` walks back to the metrics files."""
+    for name in ("Snakefile", "workflow", "config", "envs"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    r = tmp_path / "results"
+    write_report_inputs(r)
     out = snakemake("--cores", "1", "--allowed-rules", "report_benchmarks", "report_tables", "report_figures",
                     "report_md", "all", cwd=tmp_path, timeout=300)
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]

@@ -265,12 +265,43 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
     file; resuming under different settings is an error rather than a silent mix."""
     from tqdm import tqdm
 
+    # 1. the plan, and what an earlier run of it left in the partial file
     out = Path(out)
     part = partial_path(out)
     bench = items if isinstance(items, BenchIndex) else ItemList(items)
     tasks = plan(bench.refs, bon_orders, seed, protocol)
     settings = {"model": model, "bon_orders": bon_orders, "seed": seed, "protocol": protocol, **(settings or {})}
     check_settings(part, settings)
+    done, pending = resume_partial(part, model, tasks)
+    # 2. judge the rest, one chunk at a time, each record appended (and synced) as it comes
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n_tokens, start = 0, time.perf_counter()
+    bar = tqdm(total=len(pending), unit="judgment", desc=f"bench {model}", disable=True if progress is False else None,
+               file=sys.stderr)
+    with part.open("ab") as f:
+        for lo in range(0, len(pending), chunk):
+            batch, got = judge_chunk(judge, bench, pending[lo: lo + chunk])
+            for (item, order, official), rec in zip(batch, got):
+                label_record(rec, judge.name, model, item, order, official, bon_orders, protocol)
+                n_tokens += append_record(f, rec, (item.id, tuple(order)), done)
+            f.flush()
+            os.fsync(f.fileno())
+            bar.update(len(batch))
+            elapsed = max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix(tok_s=f"{n_tokens / elapsed:.0f}", refresh=False)
+    bar.close()
+    elapsed = time.perf_counter() - start
+    # 3. OUT in plan order; the partial file and its settings go
+    write_in_plan_order(part, out, tasks, done)
+    part.unlink(missing_ok=True)
+    settings_path(part).unlink(missing_ok=True)
+    return run_stats(model, protocol, len(bench.refs), len(tasks), len(pending), n_tokens, elapsed)
+
+
+def resume_partial(part: Path, model: str, tasks: list[tuple]) -> tuple[dict[tuple[str, tuple[int, ...]], Span], list[tuple]]:
+    """The records already in the partial file (a torn last line cut off) and the tasks still to judge,
+    longest prompts first with the orders of an item side by side (batches of similar length). A record
+    outside the plan (the bench file changed) is an error."""
     done, torn_at = read_records(part, model)
     if torn_at is not None:                     # drop the torn tail before appending after it
         os.truncate(part, torn_at)
@@ -280,48 +311,55 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
         raise InputError(part, f"{len(stale)} records (e.g. id {stale[0][0]!r} order {list(stale[0][1])}) are not in "
                          "the benchmark's plan: the bench file changed; remove the partial file")
     pending = [t for t in tasks if (t[0].id, tuple(t[1])) not in done]
-    # longest prompts first, the orders of an item side by side: batches of similar length
     pending.sort(key=lambda t: (-t[0].length, t[0].id))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    n_tokens, start = 0, time.perf_counter()
-    bar = tqdm(total=len(pending), unit="judgment", desc=f"bench {model}", disable=True if progress is False else None,
-               file=sys.stderr)
-    with part.open("ab") as f:
-        for lo in range(0, len(pending), chunk):
-            refs = pending[lo: lo + chunk]
-            by_id = bench.read([ref for ref, _, _ in refs])
-            batch = [(by_id[ref.id], order, official) for ref, order, official in refs]
-            got = judge.judge([t[0] for t in batch], [t[1] for t in batch])
-            if len(got) != len(batch):
-                raise RuntimeError(f"judge {judge.name} returned {len(got)} judgments for {len(batch)} inputs")
-            for (item, order, official), rec in zip(batch, got):
-                if rec.id != item.id or list(rec.order) != list(order):
-                    raise RuntimeError(f"judge {judge.name} returned ({rec.id}, {rec.order}) for ({item.id}, {order})")
-                rec.judge = model
-                balanced = list(order) in balanced_orders(item, bon_orders)
-                rec.extra.update(record_extras(item, model, official, balanced, protocol))
-                kept = evidence_kept(item, rec.extra, rec.truncated)
-                if kept is not None:
-                    rec.extra["evidence_kept"] = kept
-                line = (dumps(rec.to_dict()) + "\n").encode("utf-8")
-                done[(item.id, tuple(order))] = (f.tell(), len(line))
-                f.write(line)
-                n_tokens += rec.prompt_tokens + rec.output_tokens
-            f.flush()
-            os.fsync(f.fileno())
-            bar.update(len(batch))
-            elapsed = max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix(tok_s=f"{n_tokens / elapsed:.0f}", refresh=False)
-    bar.close()
-    elapsed = time.perf_counter() - start
-    with part.open("rb") as src, atomic_write(out, "wb") as dst:   # plan order, one line at a time
+    return done, pending
+
+
+def judge_chunk(judge: Judge, bench: BenchIndex, refs: list[tuple]) -> tuple[list[tuple], list[Judgment]]:
+    """One chunk of planned (item ref, order, official) tasks read and judged: the (item, order,
+    official) triples and their judgments, one each."""
+    by_id = bench.read([ref for ref, _, _ in refs])
+    batch = [(by_id[ref.id], order, official) for ref, order, official in refs]
+    got = judge.judge([t[0] for t in batch], [t[1] for t in batch])
+    if len(got) != len(batch):
+        raise RuntimeError(f"judge {judge.name} returned {len(got)} judgments for {len(batch)} inputs")
+    return batch, got
+
+
+def label_record(rec: Judgment, judge_name: str, model: str, item: BenchItem, order: Sequence[int], official: bool,
+                 bon_orders: int, protocol: str) -> None:
+    """A judgment checked against what was asked, then given the model's name and what scoring reads
+    (record_extras, and whether the item's evidence survived the prompt's cut)."""
+    if rec.id != item.id or list(rec.order) != list(order):
+        raise RuntimeError(f"judge {judge_name} returned ({rec.id}, {rec.order}) for ({item.id}, {order})")
+    rec.judge = model
+    balanced = list(order) in balanced_orders(item, bon_orders)
+    rec.extra.update(record_extras(item, model, official, balanced, protocol))
+    kept = evidence_kept(item, rec.extra, rec.truncated)
+    if kept is not None:
+        rec.extra["evidence_kept"] = kept
+
+
+def append_record(f, rec: Judgment, key: tuple[str, tuple[int, ...]], done: dict) -> int:
+    """One record appended to the open partial file, its span noted in `done`; returns its tokens."""
+    line = (dumps(rec.to_dict()) + "\n").encode("utf-8")
+    done[key] = (f.tell(), len(line))
+    f.write(line)
+    return rec.prompt_tokens + rec.output_tokens
+
+
+def write_in_plan_order(part: Path, out: Path, tasks: list[tuple], done: dict) -> None:
+    """OUT written atomically from the partial file's lines in plan order, one line at a time."""
+    with part.open("rb") as src, atomic_write(out, "wb") as dst:
         for it, o, _ in tasks:
             offset, length = done[(it.id, tuple(o))]
             src.seek(offset)
             dst.write(src.read(length))
-    part.unlink(missing_ok=True)
-    settings_path(part).unlink(missing_ok=True)
-    return {"model": model, "protocol": protocol, "items": len(bench.refs), "records": len(tasks), "judged_now": len(pending),
-            "resumed": len(tasks) - len(pending), "seconds": round(elapsed, 3),
-            "judgments_per_s": round(len(pending) / elapsed, 3) if elapsed > 0 else None,
+
+
+def run_stats(model: str, protocol: str, n_items: int, n_records: int, judged_now: int, n_tokens: int,
+              elapsed: float) -> dict:
+    return {"model": model, "protocol": protocol, "items": n_items, "records": n_records, "judged_now": judged_now,
+            "resumed": n_records - judged_now, "seconds": round(elapsed, 3),
+            "judgments_per_s": round(judged_now / elapsed, 3) if elapsed > 0 else None,
             "tokens_per_s": round(n_tokens / elapsed, 1) if elapsed > 0 else None}

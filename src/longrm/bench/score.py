@@ -254,7 +254,53 @@ def score_records(records: Iterable[tuple[Judgment, int]], items: Sequence[Bench
                   item_rows: list | None = None) -> dict:
     """Metrics (docs/formats/bench.md) from (Judgment, line number) pairs and the bench items. When
     `item_rows` is a list, one row per scored item (item_row) is appended to it, file order."""
-    by_id = {it.id: it for it in items}
+    # 1. records grouped per item (checked), the official orders, one protocol per run
+    per_item, models = group_records(records, {it.id: it for it in items}, records_path)
+    scored = [it for it in items if it.id in per_item]
+    missing = [it.id for it in items if it.id not in per_item]
+    official_orders = release_orders(items, official_seed)
+    if one_protocol(per_item, records_path) == "official":
+        return score_official(per_item, items, official_orders, n_boot, seed, official_seed, records_path,
+                              sorted(models))
+    # 2. item-level scores under each protocol, and order consistency
+    s = ItemScores()
+    for it in scored:
+        s.add(it, per_item[it.id], official_orders[it.id], records_path)
+    if item_rows is not None:
+        item_rows.extend(item_row(it, s.ours[it.id], s.official[it.id]) for it in scored)
+    # 3. the metrics
+    all_recs = [(it, r) for it in scored for r in per_item[it.id]]
+    buckets = sorted({it.length_bucket for it in scored}, key=bucket_key)
+    item_scores = {it.id: list(per_item[it.id][0].scores) for it in scored if per_item[it.id][0].scores is not None}
+    return {
+        "models": sorted(models),
+        "n_items": len(scored),
+        "n_records": len(all_recs),
+        "missing_items": len(missing),
+        "protocols": {
+            "ours": columns(scored, s.ours, n_boot, seed, "ours"),
+            "official": columns(scored, s.official, n_boot, seed, "official"),
+            "official_first_match": columns(scored, s.first, n_boot, seed, "official_first_match"),
+        },
+        "order_consistency": consistency_cells(s.consistent, scored, buckets, n_boot, seed),
+        "order_consistency_top1": consistency_cells(s.top1_consistent, scored, buckets, n_boot, seed),
+        "parse_failure": parse_failure_rates(all_recs, official_orders, buckets),
+        "truncation": {
+            "all": rate_cell([r.truncated for _, r in all_recs]),
+            "length": rates_by_bucket(all_recs, buckets, lambda r: r.truncated),
+        },
+        "evidence_lost": evidence_lost(all_recs, buckets),
+        "position_bias": position_bias(all_recs),
+        "auc": auc_block(scored, item_scores, n_boot, seed),
+        "tokens": token_stats(all_recs),
+        "settings": {"bootstrap": n_boot, "seed": seed, "official_seed": official_seed},
+    }
+
+
+def group_records(records: Iterable[tuple[Judgment, int]], by_id: dict, records_path: str
+                  ) -> tuple[dict[str, list[Judgment]], set]:
+    """The records per item id, each checked against its item (known id, permutations, one record per
+    order), and the models that made them."""
     per_item: dict[str, list[Judgment]] = defaultdict(list)
     models = set()
     for rec, line in records:
@@ -266,91 +312,89 @@ def score_records(records: Iterable[tuple[Judgment, int]], items: Sequence[Bench
             raise InputError(records_path, f"a second record for ({rec.id}, order {rec.order})", line, "order")
         per_item[rec.id].append(rec)
         models.add(rec.extra.get("model", rec.judge))
-    scored = [it for it in items if it.id in per_item]
-    missing = [it.id for it in items if it.id not in per_item]
-    official_orders = release_orders(items, official_seed)
+    return per_item, models
+
+
+def one_protocol(per_item: dict[str, list[Judgment]], records_path: str) -> str | None:
+    """The run's protocol ("ours" unless recorded; None for no records); a mix is refused."""
     protocols = {r.extra.get("protocol", "ours") for recs in per_item.values() for r in recs}
     if len(protocols) > 1:
         raise InputError(records_path, f"mixes records of protocols {sorted(protocols)}: score each run alone",
                          field="protocol")
-    if protocols == {"official"}:
-        return score_official(per_item, items, official_orders, n_boot, seed, official_seed, records_path,
-                              sorted(models))
+    return next(iter(protocols), None)
 
-    ours, official, first = {}, {}, {}
-    consistent, top1_consistent = {}, {}
-    for it in scored:
-        recs = per_item[it.id]
+
+class ItemScores:
+    """Item-level scores under the three protocols, and whether an item's orders agree (whole ranking;
+    best response), filled one item at a time."""
+
+    def __init__(self):
+        self.ours, self.official, self.first = {}, {}, {}
+        self.consistent, self.top1_consistent = {}, {}
+
+    def add(self, it: BenchItem | ScoreItem, recs: list[Judgment], off: list[int], records_path: str) -> None:
         gold, pw = it.gold_ranking, it.tasktype == "PairWise"
         balanced = [r for r in recs if r.extra.get("balanced", True)] or recs
-        ours[it.id] = float(np.mean([ranking_score(r.ranking, gold, pw, chance(it)) for r in balanced]))
-        off = official_orders[it.id]
+        self.ours[it.id] = float(np.mean([ranking_score(r.ranking, gold, pw, chance(it)) for r in balanced]))
         off_rec = next((r for r in recs if list(r.order) == off), None)
         if off_rec is None:
             raise InputError(records_path, f"item {it.id!r} has no record in its official order {off}", field="order")
-        official[it.id] = ranking_score(off_rec.ranking, gold, pw, 0.0)
-        if off_rec.scores is not None:
-            fm = off_rec.ranking
-        else:
-            pos = first_match_positions(off_rec.raw, len(off))
-            fm = None if pos is None else [off[p] for p in pos]
-        first[it.id] = ranking_score(fm, gold, pw, 0.0)
+        self.official[it.id] = ranking_score(off_rec.ranking, gold, pw, 0.0)
+        self.first[it.id] = ranking_score(first_match_ranking(off_rec, off), gold, pw, 0.0)
         if len(recs) > 1:
             ranks = [r.ranking for r in recs]
-            consistent[it.id] = all(r is not None for r in ranks) and all(r == ranks[0] for r in ranks)
-            top1_consistent[it.id] = all(r is not None for r in ranks) and len({r[0] for r in ranks}) == 1
+            self.consistent[it.id] = all(r is not None for r in ranks) and all(r == ranks[0] for r in ranks)
+            self.top1_consistent[it.id] = all(r is not None for r in ranks) and len({r[0] for r in ranks}) == 1
 
-    if item_rows is not None:
-        item_rows.extend(item_row(it, ours[it.id], official[it.id]) for it in scored)
-    all_recs = [(it, r) for it in scored for r in per_item[it.id]]
-    buckets = sorted({it.length_bucket for it in scored}, key=bucket_key)
 
-    def by_bucket(pairs, flag):
-        return {b: rate_cell([flag(r) for it, r in pairs if it.length_bucket == b]) for b in buckets}
+def first_match_ranking(rec: Judgment, order: list[int]) -> list[int] | None:
+    """The official-order record's ranking as the release's first-match reading gives it (a scalar
+    judge's ranking as is)."""
+    if rec.scores is not None:
+        return rec.ranking
+    pos = first_match_positions(rec.raw, len(order))
+    return None if pos is None else [order[p] for p in pos]
 
+
+def consistency_cells(flags: dict[str, bool], scored: Sequence[BenchItem | ScoreItem], buckets: Sequence[str],
+                      n_boot: int, seed: int) -> dict:
+    """Share of items whose orders agree: all, PairWise, BestOfN and per length bucket."""
+    groups = {"all": scored, "PairWise": [it for it in scored if it.tasktype == "PairWise"],
+              "BestOfN": [it for it in scored if it.tasktype == "BestOfN"]}
+    out = {k: cell([float(flags[it.id]) for it in sel if it.id in flags], n_boot,
+                   derive_seed(seed, "consistency", k)) for k, sel in groups.items()}
+    out["length"] = {b: cell([float(flags[it.id]) for it in scored if it.length_bucket == b and it.id in flags],
+                             n_boot, derive_seed(seed, "consistency", b)) for b in buckets}
+    return out
+
+
+def rates_by_bucket(pairs: Sequence[tuple], buckets: Sequence[str], flag) -> dict:
+    return {b: rate_cell([flag(r) for it, r in pairs if it.length_bucket == b]) for b in buckets}
+
+
+def parse_failure_rates(all_recs: Sequence[tuple], official_orders: dict[str, list[int]], buckets: Sequence[str]) -> dict:
+    """Share of unparseable records: all orders, the official order only, per length bucket."""
     official_recs = [(it, r) for it, r in all_recs if list(r.order) == official_orders[it.id]]
-    pair_recs = [(it, r) for it, r in all_recs if it.tasktype == "PairWise" and r.ranking is not None]
-
-    def consistency_cells(flags):
-        groups = {"all": scored, "PairWise": [it for it in scored if it.tasktype == "PairWise"],
-                  "BestOfN": [it for it in scored if it.tasktype == "BestOfN"]}
-        out = {k: cell([float(flags[it.id]) for it in sel if it.id in flags], n_boot,
-                       derive_seed(seed, "consistency", k)) for k, sel in groups.items()}
-        out["length"] = {b: cell([float(flags[it.id]) for it in scored if it.length_bucket == b and it.id in flags],
-                                 n_boot, derive_seed(seed, "consistency", b)) for b in buckets}
-        return out
-
-    item_scores = {it.id: list(per_item[it.id][0].scores) for it in scored if per_item[it.id][0].scores is not None}
     return {
-        "models": sorted(models),
-        "n_items": len(scored),
-        "n_records": len(all_recs),
-        "missing_items": len(missing),
-        "protocols": {
-            "ours": columns(scored, ours, n_boot, seed, "ours"),
-            "official": columns(scored, official, n_boot, seed, "official"),
-            "official_first_match": columns(scored, first, n_boot, seed, "official_first_match"),
-        },
-        "order_consistency": consistency_cells(consistent),
-        "order_consistency_top1": consistency_cells(top1_consistent),
-        "parse_failure": {
-            "all_orders": rate_cell([r.ranking is None for _, r in all_recs]),
-            "official_order": rate_cell([r.ranking is None for _, r in official_recs]),
-            "length": by_bucket(all_recs, lambda r: r.ranking is None),
-        },
-        "truncation": {
-            "all": rate_cell([r.truncated for _, r in all_recs]),
-            "length": by_bucket(all_recs, lambda r: r.truncated),
-        },
-        "evidence_lost": evidence_lost(all_recs, buckets),
-        "position_bias": {"first_position_rate": rate_cell([r.ranking[0] == r.order[0] for _, r in pair_recs])},
-        "auc": auc_block(scored, item_scores, n_boot, seed),
-        "tokens": {
-            "prompt_mean": _r(np.mean([r.prompt_tokens for _, r in all_recs])) if all_recs else None,
-            "prompt_max": max((r.prompt_tokens for _, r in all_recs), default=None),
-            "output_mean": _r(np.mean([r.output_tokens for _, r in all_recs])) if all_recs else None,
-        },  # no timings: metrics are byte-identical whenever the judgments are (latency stays in records)
-        "settings": {"bootstrap": n_boot, "seed": seed, "official_seed": official_seed},
+        "all_orders": rate_cell([r.ranking is None for _, r in all_recs]),
+        "official_order": rate_cell([r.ranking is None for _, r in official_recs]),
+        "length": rates_by_bucket(all_recs, buckets, lambda r: r.ranking is None),
+    }
+
+
+def position_bias(all_recs: Sequence[tuple]) -> dict:
+    """How often a parsed pairwise verdict picks the response shown first."""
+    pair_recs = [(it, r) for it, r in all_recs if it.tasktype == "PairWise" and r.ranking is not None]
+    return {"first_position_rate": rate_cell([r.ranking[0] == r.order[0] for _, r in pair_recs])}
+
+
+def token_stats(all_recs: Sequence[tuple]) -> dict:
+    """Prompt and output lengths. No timings: metrics are byte-identical whenever the judgments are
+    (latency stays in records)."""
+    return {
+        "prompt_mean": _r(np.mean([r.prompt_tokens for _, r in all_recs])) if all_recs else None,
+        "prompt_max": max((r.prompt_tokens for _, r in all_recs), default=None),
+        "output_mean": _r(np.mean([r.output_tokens for _, r in all_recs])) if all_recs else None,
     }
 
 
@@ -417,10 +461,6 @@ def score_official(per_item: dict, items: Sequence[ScoreItem], official_orders: 
         scores[it.id] = release_score(rec.order, release_ranks(rec))
         recs.append((it, rec))
     buckets = sorted({it.length_bucket for it in scored}, key=bucket_key)
-
-    def by_bucket(flag):
-        return {b: rate_cell([flag(r) for it, r in recs if it.length_bucket == b]) for b in buckets}
-
     return {
         "protocol": "official",
         "models": models,
@@ -432,14 +472,11 @@ def score_official(per_item: dict, items: Sequence[ScoreItem], official_orders: 
         "protocols": {"official": columns(scored, scores, n_boot, seed, "official")},
         "parse_failure": {"all_orders": rate_cell([not release_ranks(r) for _, r in recs]),
                           "official_order": rate_cell([not release_ranks(r) for _, r in recs]),
-                          "length": by_bucket(lambda r: not release_ranks(r))},
+                          "length": rates_by_bucket(recs, buckets, lambda r: not release_ranks(r))},
         "too_long": rate_cell([bool(r.extra.get("too_long")) for _, r in recs]),
-        "truncation": {"all": rate_cell([r.truncated for _, r in recs]), "length": by_bucket(lambda r: r.truncated)},
+        "truncation": {"all": rate_cell([r.truncated for _, r in recs]),
+                       "length": rates_by_bucket(recs, buckets, lambda r: r.truncated)},
         "evidence_lost": evidence_lost(recs, buckets),
-        "tokens": {
-            "prompt_mean": _r(np.mean([r.prompt_tokens for _, r in recs])) if recs else None,
-            "prompt_max": max((r.prompt_tokens for _, r in recs), default=None),
-            "output_mean": _r(np.mean([r.output_tokens for _, r in recs])) if recs else None,
-        },
+        "tokens": token_stats(recs),
         "settings": {"bootstrap": n_boot, "seed": seed, "official_seed": official_seed},
     }

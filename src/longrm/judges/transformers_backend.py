@@ -173,54 +173,93 @@ def greedy_generate_watching(model, prompts: Sequence[Sequence[int]], max_new_to
     import torch
 
     device = next(model.parameters()).device
-    B, L = len(prompts), max(len(p) for p in prompts)
+    B = len(prompts)
     lengths = [len(p) for p in prompts]
-    attention_mask = torch.zeros((B, L), dtype=torch.long, device=device)
-    for b, n in enumerate(lengths):
-        attention_mask[b, L - n:] = 1
+    attention_mask = _left_padding_mask(lengths, device)
     cache_name = cache_kwarg(model)
     if prefill == "auto":
         prefill = "separate" if device.type == "cpu" and B > 1 else "batched"
     with torch.inference_mode():
-        cache = None
-        if prefill == "separate":
-            outs = _prefill_each(model, prompts, cache_name)
-            cache = _merge_left_padded([cache_of(o) for o in outs], lengths, model.config, max_new_tokens)
-            logits = torch.cat([o.logits[:, -1, :] for o in outs])           # (B, V)
-        if cache is None:
-            input_ids = torch.full((B, L), pad_id, dtype=torch.long, device=device)
-            for b, p in enumerate(prompts):
-                input_ids[b, L - len(p):] = torch.tensor(p, dtype=torch.long, device=device)
-            position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)      # (B, L): 0.. per real token
-            out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                        use_cache=True, logits_to_keep=1)
-            cache, logits = _grow_in_place(cache_of(out), max_new_tokens), out.logits[:, -1, :]
-        watch = torch.tensor(list(watch_ids), dtype=torch.long, device=device)
-        watched = []                                                           # per step: (B, W)
-        eos = torch.tensor(sorted(eos_ids) or [-1], device=device)
-        out_tokens = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
-        done = torch.zeros(B, dtype=torch.bool, device=device)
-        n_new = torch.full((B,), max_new_tokens, dtype=torch.long, device=device)
-        next_pos = torch.tensor(lengths, dtype=torch.long, device=device)     # (B,)
-        for step in range(max_new_tokens):
-            token = logits.float().argmax(dim=-1)                              # (B,)
-            if len(watch):
-                watched.append(torch.softmax(logits.float(), dim=-1)[:, watch].tolist())
-            is_eos = torch.isin(token, eos) & ~done
-            n_new = torch.where(is_eos, torch.full_like(n_new, step), n_new)
-            done |= is_eos
-            token = torch.where(done, torch.full_like(token, pad_id), token)
-            out_tokens[:, step] = token
-            if bool(done.all()) or step == max_new_tokens - 1:
-                break
-            attention_mask = torch.cat([attention_mask, (~done).long()[:, None]], dim=1)
-            out = model(input_ids=token[:, None], attention_mask=attention_mask,
-                        position_ids=next_pos[:, None], use_cache=True, logits_to_keep=1, **{cache_name: cache})
-            cache, logits = cache_of(out), out.logits[:, -1, :]
-            next_pos = next_pos + 1
+        cache, logits = _prefill(model, prompts, attention_mask, pad_id, prefill, max_new_tokens, cache_name)
+        out_tokens, n_new, watched = _greedy_decode(model, cache, logits, attention_mask, lengths, max_new_tokens,
+                                                    eos_ids, pad_id, cache_name, watch_ids)
     tokens = [out_tokens[b, : int(n_new[b])].tolist() for b in range(B)]
     probs = [[step[b] for step in watched[: len(tokens[b])]] for b in range(B)]
     return tokens, probs
+
+
+def _left_padding_mask(lengths: Sequence[int], device):
+    """(B, L) attention mask of prompts left-padded to the longest, L: 1 on real tokens."""
+    import torch
+
+    B, L = len(lengths), max(lengths)
+    attention_mask = torch.zeros((B, L), dtype=torch.long, device=device)
+    for b, n in enumerate(lengths):
+        attention_mask[b, L - n:] = 1
+    return attention_mask
+
+
+def _prefill(model, prompts: Sequence[Sequence[int]], attention_mask, pad_id: int, prefill: str,
+             max_new_tokens: int, cache_name: str):
+    """(KV cache with room for max_new_tokens, last logits (B, V)) of the prompts: run one at a time and
+    merged ("separate", when the cache layout allows), else in one left-padded batch."""
+    import torch
+
+    if prefill == "separate":
+        outs = _prefill_each(model, prompts, cache_name)
+        lengths = [len(p) for p in prompts]
+        cache = _merge_left_padded([cache_of(o) for o in outs], lengths, model.config, max_new_tokens)
+        if cache is not None:
+            return cache, torch.cat([o.logits[:, -1, :] for o in outs])           # (B, V)
+    return _prefill_batched(model, prompts, attention_mask, pad_id, max_new_tokens)
+
+
+def _prefill_batched(model, prompts: Sequence[Sequence[int]], attention_mask, pad_id: int, max_new_tokens: int):
+    """One forward of the left-padded prompts (positions counted over real tokens only)."""
+    import torch
+
+    B, L = attention_mask.shape
+    device = attention_mask.device
+    input_ids = torch.full((B, L), pad_id, dtype=torch.long, device=device)
+    for b, p in enumerate(prompts):
+        input_ids[b, L - len(p):] = torch.tensor(p, dtype=torch.long, device=device)
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)      # (B, L): 0.. per real token
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                use_cache=True, logits_to_keep=1)
+    return _grow_in_place(cache_of(out), max_new_tokens), out.logits[:, -1, :]
+
+
+def _greedy_decode(model, cache, logits, attention_mask, lengths: Sequence[int], max_new_tokens: int,
+                   eos_ids: set[int], pad_id: int, cache_name: str, watch_ids: Sequence[int]):
+    """Greedy steps from the prefill: (tokens (B, max_new_tokens), pad from the first EOS on; new tokens
+    per prompt before its EOS (B,); per step the probabilities of `watch_ids`, (B, W) lists)."""
+    import torch
+
+    B, device = len(lengths), attention_mask.device
+    watch = torch.tensor(list(watch_ids), dtype=torch.long, device=device)
+    watched = []                                                           # per step: (B, W)
+    eos = torch.tensor(sorted(eos_ids) or [-1], device=device)
+    out_tokens = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    done = torch.zeros(B, dtype=torch.bool, device=device)
+    n_new = torch.full((B,), max_new_tokens, dtype=torch.long, device=device)
+    next_pos = torch.tensor(lengths, dtype=torch.long, device=device)     # (B,)
+    for step in range(max_new_tokens):
+        token = logits.float().argmax(dim=-1)                              # (B,)
+        if len(watch):
+            watched.append(torch.softmax(logits.float(), dim=-1)[:, watch].tolist())
+        is_eos = torch.isin(token, eos) & ~done
+        n_new = torch.where(is_eos, torch.full_like(n_new, step), n_new)
+        done |= is_eos
+        token = torch.where(done, torch.full_like(token, pad_id), token)
+        out_tokens[:, step] = token
+        if bool(done.all()) or step == max_new_tokens - 1:
+            break
+        attention_mask = torch.cat([attention_mask, (~done).long()[:, None]], dim=1)
+        out = model(input_ids=token[:, None], attention_mask=attention_mask,
+                    position_ids=next_pos[:, None], use_cache=True, logits_to_keep=1, **{cache_name: cache})
+        cache, logits = cache_of(out), out.logits[:, -1, :]
+        next_pos = next_pos + 1
+    return out_tokens, n_new, watched
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int,

@@ -88,6 +88,14 @@ class SynthReport:
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append({"line": line, "id": item_id, "reason": reason, "detail": detail})
 
+    def built(self, rec: dict) -> None:
+        """Count a long item written."""
+        self.items += 1
+        self.tokens += rec["length"]
+        for key, val in (("task", rec["task"]), ("tasktype", rec["tasktype"]), ("subtype", rec["subtype"]),
+                         ("bucket", rec["length_bucket"]), ("position", rec["position"]), ("hops", str(rec["hops"]))):
+            self.counts[key][val] += 1
+
     def to_dict(self) -> dict:
         return {
             "raw_lines": self.raw_lines,
@@ -166,6 +174,34 @@ def judge_room(cfg: dict) -> int | None:
         return None
     bench = cfg["bench"]
     return bench["max_model_len"] - bench["max_new_tokens"] - cfg["synth"]["template_tokens"]
+
+
+@dataclass
+class ContextLayout:
+    """A long context being assembled: its texts (joined by SEPARATOR), the running token offset, and
+    where each evidence piece went (token offset, index among the texts, token span)."""
+
+    sep: int                                  # tokens of one SEPARATOR
+    texts: list[str] = field(default_factory=list)
+    offset: int = 0                           # tokens so far
+    insert_positions: list[int] = field(default_factory=list)
+    insert_index: list[int] = field(default_factory=list)
+    spans: list[list[int]] = field(default_factory=list)
+
+    def add(self, text: str, n_tokens: int) -> int:
+        """Append a text (after a separator unless it is the first); returns its token offset."""
+        if self.texts:
+            self.offset += self.sep
+        start = self.offset
+        self.texts.append(text)
+        self.offset += n_tokens
+        return start
+
+    def add_evidence(self, text: str, n_tokens: int) -> None:
+        self.insert_index.append(len(self.texts))
+        start = self.add(text, n_tokens)
+        self.insert_positions.append(start)
+        self.spans.append([start, start + n_tokens])
 
 
 class Synthesizer:
@@ -274,71 +310,73 @@ class Synthesizer:
         return [rng.randint(0, n_docs) if slot is None else slot]
 
     def build(self, item: ShortItem, v: Variant, report: SynthReport, line: int) -> dict | None:
+        """One long item of `item` as variant `v` (None, the skip counted, when question + evidence alone
+        exceed the variant's length)."""
+        # 1. what must fit: the question and the evidence (in pieces when multi-hop)
         vid = f"{item.id}-{v.index}"
         rng = rng_for(self.seed, "synth", vid)
-        counter, sep = self.counter, self.counter.sep_tokens
         question_msg = f"Question: {item.question}"
-        q_tokens = counter.count(question_msg)
+        q_tokens = self.counter.count(question_msg)
         pieces = self.evidence_pieces(item, v.multihop)
         hops = len(pieces) if v.multihop and len(pieces) > 1 else 1
-        piece_lens = [counter.count(p) for p in pieces]
-        fixed = q_tokens + sep + counter.joined(piece_lens)
+        piece_lens = [self.counter.count(p) for p in pieces]
+        fixed = q_tokens + self.counter.sep_tokens + self.counter.joined(piece_lens)
         if fixed > v.length:
             report.skip("longer_than_bucket", line, item.id,
                         f"{fixed} tokens of question + evidence > {bucket_label(v.length)} ({v.length})")
             return None
+        # 2. distractors up to the target length, and the slots of the evidence among them
+        docs, reused = self.fill(self.target_length(item, v, fixed, report) - fixed, rng)
+        report.distractor_reuse += reused
+        slots = self.slots(len(docs), v.position, hops, rng)
+        # 3. the context: evidence piece j before distractor slots[j] (contiguous when one slot)
+        layout = self.assemble(pieces, piece_lens, docs, [slots[0]] * len(pieces) if hops == 1 else slots)
+        # 4. the record, its responses, checked as a reader would, counted
+        rec = self.long_record(item, v, vid, layout, question_msg, q_tokens, hops, docs)
+        self.add_responses(rec, item, v, rng)
+        BenchItem.from_dict(rec, "<synth>", line)  # same checks a reader applies
+        report.built(rec)
+        return rec
+
+    def target_length(self, item: ShortItem, v: Variant, fixed: int, report: SynthReport) -> int:
+        """The variant's length, or less when the judge's budget is smaller (never below `fixed`)."""
         target, budget = v.length, self.judge_budget(item, v.n)
         if budget is not None and budget < target:
             target = max(budget, fixed)
             report.budget["fitted_to_judge" if budget >= fixed else "over_judge_budget"] += 1
-        docs, reused = self.fill(target - fixed, rng)
-        report.distractor_reuse += reused
-        slots = self.slots(len(docs), v.position, hops, rng)
-        # Assemble: evidence piece j goes before distractor slots[j] (contiguous when one slot).
-        place = [slots[0]] * len(pieces) if hops == 1 else slots
-        texts: list[str] = []
-        insert_positions, insert_index, spans = [], [], []
-        offset = 0
+        return target
+
+    def assemble(self, pieces: list[str], piece_lens: list[int], docs: list[int], place: list[int]) -> ContextLayout:
+        """Distractors `docs` in order, evidence piece j inserted before distractor place[j] (place[j] =
+        len(docs): after the last)."""
+        layout = ContextLayout(self.counter.sep_tokens)
         j = 0
         for d in range(len(docs) + 1):
             while j < len(pieces) and place[j] == d:
-                if texts:
-                    offset += sep
-                insert_positions.append(offset)
-                insert_index.append(len(texts))
-                texts.append(pieces[j])
-                spans.append([offset, offset + piece_lens[j]])
-                offset += piece_lens[j]
+                layout.add_evidence(pieces[j], piece_lens[j])
                 j += 1
             if d < len(docs):
-                if texts:
-                    offset += sep
-                texts.append(self.pool.texts[docs[d]])
-                offset += self.pool.lengths[docs[d]]
-        context = SEPARATOR.join(texts)
-        total = offset + sep + q_tokens
-        content = context + SEPARATOR + question_msg
+                layout.add(self.pool.texts[docs[d]], self.pool.lengths[docs[d]])
+        return layout
+
+    def long_record(self, item: ShortItem, v: Variant, vid: str, layout: ContextLayout, question_msg: str,
+                    q_tokens: int, hops: int, docs: list[int]) -> dict:
+        """The long item's dict, responses not yet added: context + question as one user message."""
+        content = SEPARATOR.join(layout.texts) + SEPARATOR + question_msg
         label = bucket_label(v.length)
-        position = "spread" if hops > 1 else v.position
-        rec = {
+        return {
             "id": vid, "task": item.task, "question": item.question, "source": item.source or "synth",
             "subtask": "multihop" if hops > 1 else "", "prompt_template": [{"role": "user", "content": content}],
-            "ctx_length_for_length": label, "ctx_length_for_words": "", "length": total,
+            "ctx_length_for_length": label, "ctx_length_for_words": "",
+            "length": layout.offset + self.counter.sep_tokens + q_tokens,
             "words_count": len(content.split()),
-            "source_id": item.id, "insert_positions": insert_positions, "insert_index": insert_index,
-            "evidence_spans": spans,
-            "position": position, "hops": hops, "seed": derive_seed(self.seed, "synth", vid),
+            "source_id": item.id, "insert_positions": layout.insert_positions, "insert_index": layout.insert_index,
+            "evidence_spans": layout.spans,
+            "position": "spread" if hops > 1 else v.position, "hops": hops,
+            "seed": derive_seed(self.seed, "synth", vid),
             "length_bucket": label, "target_length": v.length, "answer": item.answer,
             "difficulty": item.extra.get("difficulty"), "distractor_ids": [self.pool.ids[d] for d in docs],
         }
-        self.add_responses(rec, item, v, rng)
-        BenchItem.from_dict(rec, "<synth>", line)  # same checks a reader applies
-        report.items += 1
-        report.tokens += total
-        for key, val in (("task", item.task), ("tasktype", rec["tasktype"]), ("subtype", rec["subtype"]),
-                         ("bucket", label), ("position", position), ("hops", str(hops))):
-            report.counts[key][val] += 1
-        return rec
 
     def add_responses(self, rec: dict, item: ShortItem, v: Variant, rng) -> None:
         cands = item.candidates

@@ -224,74 +224,110 @@ def split(cfg: dict, items_path: str, votes_path: str, out_dir, judgments: dict[
     """`judgments`: LM judge name -> its `vote judge` file (real judgments for the pairwise negatives)."""
     from pathlib import Path
 
-    from longrm.vote.judgments import JudgmentReader
-
+    # 1. the votes, the benchmark's sources, the LM judges' judgments
     vcfg = cfg["vote"]
     scfg = vcfg["splits"]
-    share, max_neg = scfg["bench_share"], scfg["max_negatives"]
-    formats = scfg["formats"]
-    placement = scfg["analysis"]
-    votes = {}
-    for line, v in iter_jsonl(votes_path, parse=lambda o, p, n: (n, o)):
-        if "id" not in v or "majority" not in v:
-            raise InputError(votes_path, "not a vote record", line, "id" if "id" not in v else "majority")
-        votes[v["id"]] = v
-    bench_sources = assign_sources((v["source_id"] for v in votes.values()), share, cfg["seed"])
+    votes = load_votes(votes_path)
+    bench_sources = assign_sources((v["source_id"] for v in votes.values()), scfg["bench_share"], cfg["seed"])
     out_dir = Path(out_dir)
-    written = {s: set() for s in SPLITS}
-    counts = {s: 0 for s in SPLITS}
     stats = Counter()
-    judgments = dict(judgments or {})
-    unknown = sorted(set(judgments) - {j["name"] for j in vcfg["judges"]})
-    if unknown:
-        raise InputError(next(iter(judgments.values())), f"judgments of {unknown}, which are not vote judges "
-                         "of the config")
-    readers = {j["name"]: JudgmentReader(j["name"], judgments[j["name"]])
-               for j in vcfg["judges"] if j["name"] in judgments}
+    readers = judgment_readers(vcfg["judges"], dict(judgments or {}))
+    # 2. each item to the benchmark (gold labels) or, kept, to the training splits (voted labels)
     with contextlib.ExitStack() as stack:
-        files = {s: stack.enter_context(atomic_write(out_dir / f"{s}.jsonl")) for s in SPLITS}
-
-        def emit(name, rec, source):
-            files[name].write(dumps(rec.to_dict() if hasattr(rec, "to_dict") else rec) + "\n")
-            written[name].add(source)
-            counts[name] += 1
-
+        out = SplitFiles({s: stack.enter_context(atomic_write(out_dir / f"{s}.jsonl")) for s in SPLITS})
         for line, obj in iter_jsonl(items_path, parse=lambda o, p, n: (n, o)):
             item = BenchItem.from_dict(obj, str(items_path), line)
             v = votes.get(item.id)
             if v is None:
                 raise InputError(items_path, f"item {item.id!r} has no vote in {votes_path}", line, "id")
-            source = v["source_id"]
             real = {name: r.take(item.id, v["orders"]) for name, r in readers.items()}
-            if source in bench_sources:
-                emit("bench", obj, source)
-                continue
-            stats["train_items"] += 1
-            if not v["kept"]:
-                stats["train_items_dropped"] += 1
-                continue
-            stats["train_items_kept"] += 1
-            stats["train_label_errors"] += v["majority"] != item.gold_ranking
-            for name, rec in judge_records(item, v, formats, placement, max_neg, cfg["seed"], real):
-                emit(name, rec, source)
-                if name == "pref":
-                    count_negatives(stats, rec)
-            majority, responses = v["majority"], item.responses
-            emit("disrm", PrefPair(id=item.id, prompt=item.task_prompt, chosen=responses[majority[0]],
-                                   rejected=[responses[i] for i in majority[1:]],
-                                   extra={"source_id": source, "voted": majority, "task": item.task,
-                                          "length_bucket": item.length_bucket}), source)
-        check_disjoint(written)
+            if v["source_id"] in bench_sources:
+                out.emit("bench", obj, v["source_id"])
+            else:
+                split_train_item(out, stats, item, v, real, scfg, cfg["seed"])
+        check_disjoint(out.written)
         for r in readers.values():
             r.finish()
+    # 3. the summary
+    return split_summary(out, stats, votes, bench_sources, scfg, list(readers))
+
+
+def load_votes(votes_path: str) -> dict[str, dict]:
+    """The vote records by item id (each checked to be one)."""
+    votes = {}
+    for line, v in iter_jsonl(votes_path, parse=lambda o, p, n: (n, o)):
+        if "id" not in v or "majority" not in v:
+            raise InputError(votes_path, "not a vote record", line, "id" if "id" not in v else "majority")
+        votes[v["id"]] = v
+    return votes
+
+
+def judgment_readers(vote_judges: list[dict], judgments: dict[str, str]) -> dict:
+    """A JudgmentReader per LM judge given a judgments file, in the config's judge order; a file of a
+    judge the config does not vote with is refused."""
+    from longrm.vote.judgments import JudgmentReader
+
+    unknown = sorted(set(judgments) - {j["name"] for j in vote_judges})
+    if unknown:
+        raise InputError(next(iter(judgments.values())), f"judgments of {unknown}, which are not vote judges "
+                         "of the config")
+    return {j["name"]: JudgmentReader(j["name"], judgments[j["name"]])
+            for j in vote_judges if j["name"] in judgments}
+
+
+class SplitFiles:
+    """The open split files, and per split what was written: the sources (for check_disjoint) and a
+    count of records."""
+
+    def __init__(self, files: dict):
+        self.files = files
+        self.written = {s: set() for s in SPLITS}
+        self.counts = {s: 0 for s in SPLITS}
+
+    def emit(self, name: str, rec, source: str) -> None:
+        self.files[name].write(dumps(rec.to_dict() if hasattr(rec, "to_dict") else rec) + "\n")
+        self.written[name].add(source)
+        self.counts[name] += 1
+
+
+def split_train_item(out: SplitFiles, stats: Counter, item: BenchItem, v: dict, real: dict[str, list[Judgment]],
+                     scfg: dict, seed: int) -> None:
+    """A training source's item: counted, and when the vote kept it its judge records (sft, pref) and
+    its DisRM pair written with the voted labels."""
+    source = v["source_id"]
+    stats["train_items"] += 1
+    if not v["kept"]:
+        stats["train_items_dropped"] += 1
+        return
+    stats["train_items_kept"] += 1
+    stats["train_label_errors"] += v["majority"] != item.gold_ranking
+    for name, rec in judge_records(item, v, scfg["formats"], scfg["analysis"], scfg["max_negatives"], seed, real):
+        out.emit(name, rec, source)
+        if name == "pref":
+            count_negatives(stats, rec)
+    out.emit("disrm", disrm_pair(item, v), source)
+
+
+def disrm_pair(item: BenchItem, v: dict) -> PrefPair:
+    """The DisRM record: task prompt; chosen = voted-best response; rejected = the others, voted order."""
+    majority, responses = v["majority"], item.responses
+    return PrefPair(id=item.id, prompt=item.task_prompt, chosen=responses[majority[0]],
+                    rejected=[responses[i] for i in majority[1:]],
+                    extra={"source_id": v["source_id"], "voted": majority, "task": item.task,
+                           "length_bucket": item.length_bucket})
+
+
+def split_summary(out: SplitFiles, stats: Counter, votes: dict[str, dict], bench_sources: set, scfg: dict,
+                  judges: list[str]) -> dict:
     return {
-        "counts": counts, "sources": {s: len(written[s]) for s in SPLITS},
+        "counts": out.counts, "sources": {s: len(out.written[s]) for s in SPLITS},
         "bench_sources": len(bench_sources), "all_sources": len({v["source_id"] for v in votes.values()}),
-        "bench_share": share, "max_negatives": max_neg, "formats": formats, "analysis": placement,
+        "bench_share": scfg["bench_share"], "max_negatives": scfg["max_negatives"], "formats": scfg["formats"],
+        "analysis": scfg["analysis"],
         "shared_sources": 0,
         "train_items": stats["train_items"], "train_items_kept": stats["train_items_kept"],
         "train_items_dropped": stats["train_items_dropped"],
         "train_label_error_rate": (stats["train_label_errors"] / stats["train_items_kept"]
                                    if stats["train_items_kept"] else None),
-        "negatives": negatives_report(stats, list(readers)),
+        "negatives": negatives_report(stats, judges),
     }
