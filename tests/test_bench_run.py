@@ -140,25 +140,35 @@ def test_resume_skips_finished_records(tmp_path):
     assert len(again.judged) == 33 and read_jsonl(out) == recs
 
 
-def test_resuming_under_other_settings_is_refused(tmp_path):
+def test_a_partial_file_resumes_only_under_its_own_settings(tmp_path, capsys):
+    """Same settings: resumed. Other settings or inputs (a retrained model: another fingerprint): the
+    partial file is stale, discarded with a message, and every pair judged afresh - never a mix."""
     items = load_items(write_bench(tmp_path / "b.jsonl"))
     out = tmp_path / "r.jsonl"
     with pytest.raises(KeyboardInterrupt):
         run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False,
-                  settings={"max_new_tokens": 48})
-    with pytest.raises(InputError, match="max_new_tokens changed"):
-        run_bench(CountingJudge(), "first", items, out, chunk=4, progress=False, settings={"max_new_tokens": 64})
-    stats = run_bench(CountingJudge(), "first", items, out, chunk=4, progress=False, settings={"max_new_tokens": 48})
-    assert stats["resumed"] == 4
+                  settings={"inputs": {"model": "sha-1"}})
+    stats = run_bench(CountingJudge(), "first", items, out, chunk=4, progress=False,
+                      settings={"inputs": {"model": "sha-2"}})
+    assert stats["discarded_stale_partial"] == ["inputs"] and stats["resumed"] == 0
+    assert stats["judged_now"] == stats["records"]
+    assert "started under other settings (inputs changed): discarded" in capsys.readouterr().err
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False,
+                  settings={"inputs": {"model": "sha-2"}})
+    stats = run_bench(CountingJudge(), "first", items, out, chunk=4, progress=False,
+                      settings={"inputs": {"model": "sha-2"}})
+    assert stats["resumed"] == 4 and stats["discarded_stale_partial"] == []
 
 
-def test_a_partial_file_of_another_model_is_refused(tmp_path):
+def test_a_partial_file_of_another_model_is_discarded(tmp_path):
     items = load_items(write_bench(tmp_path / "b.jsonl"))
     out = tmp_path / "r.jsonl"
     with pytest.raises(KeyboardInterrupt):
         run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False)
-    with pytest.raises(InputError, match=r"other settings \(model changed\)"):
-        run_bench(CountingJudge(), "random", items, out, chunk=4, progress=False)
+    stats = run_bench(CountingJudge(), "random", items, out, chunk=4, progress=False)
+    assert stats["discarded_stale_partial"] == ["model"] and stats["resumed"] == 0
+    assert {r["judge"] for r in read_jsonl(out)} == {"random"}
 
 
 def test_baselines(tmp_path):
@@ -269,3 +279,17 @@ def test_a_complete_last_record_without_its_newline_is_judged_again(tmp_path):
     stats = run_bench(judge, "first", items, out, chunk=4, progress=False)
     assert stats["resumed"] == 3 and stats["judged_now"] == 30
     assert out.read_bytes() == whole.read_bytes()
+
+
+def test_input_fingerprints_follow_the_weights_and_the_bench_file(tmp_path):
+    from longrm.bench.cli import input_fingerprints
+
+    bench = write_bench(tmp_path / "b.jsonl")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights v1")
+    first = input_fingerprints(str(bench), {"path": str(model)})
+    (model / "model.safetensors").write_bytes(b"weights v2")     # retrained in place: same path
+    second = input_fingerprints(str(bench), {"path": str(model)})
+    assert first["bench"] == second["bench"] and first["model"] != second["model"]
+    assert input_fingerprints(str(bench), {"path": "Org/hub-name"})["model"] == "Org/hub-name"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 from longrm.commands import reads
 
@@ -57,6 +58,16 @@ def register(sub) -> None:
     o.set_defaults(func=_response_pairs, prov_inputs=("pairs",), prov_outputs=("out",), prov_params=reads("bench response-pairs"))
 
 
+def input_fingerprints(bench: str, spec: dict) -> dict:
+    """sha256 of the benchmark file (or folder) and of the model's local folder, if any: a partial run
+    resumes only on the same inputs (large files hashed once, provenance's cache)."""
+    from longrm.provenance import hash_path
+
+    model = spec.get("path")
+    return {"bench": hash_path(bench)["sha256"],
+            "model": hash_path(model)["sha256"] if model and Path(model).exists() else model}
+
+
 def _run(args) -> int:
     from longrm.bench.run import index_bench, run_bench
     from longrm.config import load_config
@@ -82,7 +93,7 @@ def _run(args) -> int:
     chunk = getattr(judge, "preferred_chunk", None) or cfg["bench"]["batch_size"]
     try:
         settings = {"spec": spec, "bench": {k: v for k, v in b.items() if k not in ("models", "baselines")},
-                    "config_seed": cfg["seed"]}
+                    "config_seed": cfg["seed"], "inputs": input_fingerprints(args.bench, spec)}
         stats = run_bench(judge, args.model, items, args.out, bon_orders=b["bon_orders"],
                           seed=b["official_seed"], chunk=chunk, settings=settings, protocol=args.protocol)
     finally:

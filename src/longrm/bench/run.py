@@ -242,17 +242,23 @@ def settings_path(part: Path) -> Path:
     return part.with_name(part.name + ".settings.json")
 
 
-def check_settings(part: Path, settings: dict) -> None:
-    """A partial file resumes only under the settings it was started with (stored next to it)."""
+def check_settings(part: Path, settings: dict) -> list[str]:
+    """A partial file resumes only under the settings (and input fingerprints) it was started with,
+    stored next to it. Under others it is stale: removed, so the run starts over (never a mix of two
+    models' or two benchmarks' judgments). Returns the names of the settings that changed."""
     side = settings_path(part)
+    changed: list[str] = []
     if part.exists() and side.exists():
         before = json.loads(side.read_text(encoding="utf-8"))
-        if before != json.loads(dumps(settings)):
-            changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
-            raise InputError(part, f"was started with other settings ({', '.join(changed)} changed); "
-                             "remove it (and its .settings.json) to start over")
-    else:
+        now = json.loads(dumps(settings))
+        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        if changed:
+            print(f"longrm bench: {part} was started under other settings ({', '.join(changed)} changed): "
+                  f"discarded, judging afresh", file=sys.stderr)
+            part.unlink()
+    if changed or not (part.exists() and side.exists()):
         write_json(side, settings)
+    return changed
 
 
 def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem], out: str | Path,
@@ -261,8 +267,8 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
     """Judge all (item, order) pairs not yet in OUT.partial, then write OUT. Returns run statistics.
     `items`: a bench file's `index_bench` (items are re-read one batch at a time) or a list of items.
 
-    `settings` (what the judgments depend on: model path, bench config) are stored beside the partial
-    file; resuming under different settings is an error rather than a silent mix."""
+    `settings` (what the judgments depend on: model path, bench config, input fingerprints) are stored
+    beside the partial file; a partial file started under other settings is discarded (check_settings)."""
     from tqdm import tqdm
 
     # 1. the plan, and what an earlier run of it left in the partial file
@@ -271,7 +277,7 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
     bench = items if isinstance(items, BenchIndex) else ItemList(items)
     tasks = plan(bench.refs, bon_orders, seed, protocol)
     settings = {"model": model, "bon_orders": bon_orders, "seed": seed, "protocol": protocol, **(settings or {})}
-    check_settings(part, settings)
+    discarded = check_settings(part, settings)
     done, pending = resume_partial(part, model, tasks)
     # 2. judge the rest, one chunk at a time, each record appended (and synced) as it comes
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -295,7 +301,7 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
     write_in_plan_order(part, out, tasks, done)
     part.unlink(missing_ok=True)
     settings_path(part).unlink(missing_ok=True)
-    return run_stats(model, protocol, len(bench.refs), len(tasks), len(pending), n_tokens, elapsed)
+    return run_stats(model, protocol, len(bench.refs), len(tasks), len(pending), n_tokens, elapsed, discarded)
 
 
 def resume_partial(part: Path, model: str, tasks: list[tuple]) -> tuple[dict[tuple[str, tuple[int, ...]], Span], list[tuple]]:
@@ -358,8 +364,8 @@ def write_in_plan_order(part: Path, out: Path, tasks: list[tuple], done: dict) -
 
 
 def run_stats(model: str, protocol: str, n_items: int, n_records: int, judged_now: int, n_tokens: int,
-              elapsed: float) -> dict:
+              elapsed: float, discarded: list[str]) -> dict:
     return {"model": model, "protocol": protocol, "items": n_items, "records": n_records, "judged_now": judged_now,
-            "resumed": n_records - judged_now, "seconds": round(elapsed, 3),
+            "resumed": n_records - judged_now, "discarded_stale_partial": discarded, "seconds": round(elapsed, 3),
             "judgments_per_s": round(judged_now / elapsed, 3) if elapsed > 0 else None,
             "tokens_per_s": round(n_tokens / elapsed, 1) if elapsed > 0 else None}
