@@ -207,7 +207,7 @@ def test_repeat_rows_and_batch_composition(built, tmp_path):
     import random
 
     from longrm.inputs import corpus
-    from longrm.inputs.pretrain import LM_TARGET, Batches, copy_row, single_token_vocab
+    from longrm.inputs.pretrain import LM_TARGET, Batches, copy_row, one_token_ids, single_token_vocab
     from longrm.modeling import load_tokenizer
 
     tmp, _ = built
@@ -218,7 +218,10 @@ def test_repeat_rows_and_batch_composition(built, tmp_path):
     kept = single_token_vocab(tok, corpus.Vocab(tuple(one[:4]) + ("zqxjkvbwplm",), tuple(one[:4])))
     assert kept == corpus.Vocab(tuple(one[:4]), tuple(one[:4]))            # the multi-token word dropped
     vocab = corpus.Vocab(tuple(one[:4]), tuple(one[:4]))
-    ids, mask = copy_row(random.Random(3), tok, vocab, 64)
+    pool = one_token_ids(tok, vocab)
+    assert len(pool) == 4                                                     # entities and values: the same 4
+    ids, mask = copy_row(random.Random(3), pool, 64)
+    assert set(ids) <= set(pool)
     half = len(ids) // 2
     assert ids[:half] == ids[half:] and len(mask) == len(ids)
     assert mask[:half + 1] == [0] * (half + 1) and set(mask[half + 1:]) == {1}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from longrm.cli import main
-from longrm.config import load_config
+from longrm.config import load_config, with_defaults
 from longrm.data.io import read_jsonl, write_jsonl
 from longrm.data.records import BenchItem, PrefPair
 from longrm.errors import ConfigError, InputError
@@ -70,6 +70,7 @@ def setup(tmp_path_factory):
     cfg["vote"]["judges"] = [j for j in cfg["vote"]["judges"] if j["kind"] == "scorer"] + [
         {"name": "lm", "kind": "transformers", "model": str(tok)},
         {"name": "lm-b", "kind": "transformers", "model": str(always_b)}]
+    cfg = with_defaults(cfg)                      # the added judges' defaults, as load_config fills them
     (d / "cfg.yaml").write_text(json.dumps(cfg))
     assert main(["synth", "--config", str(d / "cfg.yaml"), "--raw", str(d / "raw.jsonl"), "--distractors",
                  str(d / "dis.jsonl"), "--tokenizer", str(tok), "--out", str(d / "items.jsonl"),

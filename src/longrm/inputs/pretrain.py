@@ -87,14 +87,20 @@ def single_token_vocab(tok, vocab: corpus.Vocab) -> corpus.Vocab:
     return corpus.Vocab(one(vocab.entities), one(vocab.values))
 
 
-def copy_row(rng, tok, vocab: corpus.Vocab, seq_len: int) -> tuple[list[int], list[int]]:
-    """(input_ids, answer_mask): seq_len // 2 random one-token words, then the same words again; the
+def one_token_ids(tok, vocab: corpus.Vocab) -> list[int]:
+    """The token ids of the vocabulary's one-token words (after a space): the repeat rows' alphabet; the
+    words' first tokens where fewer than 4 words are one token (a tiny tokenizer)."""
+    ids = [tok(" " + w, add_special_tokens=False)["input_ids"] for w in vocab.entities + vocab.values]
+    one = sorted({i[0] for i in ids if len(i) == 1})
+    return one if len(one) >= 4 else sorted({i[0] for i in ids if i})
+
+
+def copy_row(rng, pool: list[int], seq_len: int) -> tuple[list[int], list[int]]:
+    """(input_ids, answer_mask): seq_len // 2 tokens drawn from `pool`, then the same tokens again; the
     repeat (after its first token) is in the answer mask (1: it does not count as recall)."""
-    pool = vocab.entities + vocab.values
     half = seq_len // 2
-    words = [pool[rng.randrange(len(pool))] for _ in range(half)]
-    ids = [i for w in words for i in tok(" " + w, add_special_tokens=False)["input_ids"]][:half]
-    return ids + ids, [0] * (len(ids) + 1) + [1] * (len(ids) - 1)
+    ids = [pool[rng.randrange(len(pool))] for _ in range(half)]
+    return ids + ids, [0] * (half + 1) + [1] * (half - 1)
 
 
 def make_batch(tok, rows: list[tuple[list[int], list[int]]], seq_len: int):
@@ -178,6 +184,7 @@ class Batches:
         self.vocab = single_token_vocab(tok, corpus.vocab_from_raw(corpus.read_raw(raw_path)))
         self.train_docs, self.held_docs = corpus.split_docs(read_distractors(distractors_path))
         self.windows = lm_windows(tok, self.train_docs, self.seq_len)
+        self.pool = one_token_ids(tok, self.vocab)
         bsz = s["batch_size"]
         self.n_recall = round(bsz * s["recall_share"])
         self.n_copy = min(bsz - self.n_recall, round(bsz * s["copy_share"]))
@@ -201,7 +208,7 @@ class Batches:
 
     def rows(self, step: int):
         rows = self.recall_rows("inputs.pretrain", step, self.n_recall, self.train_docs)
-        rows += [copy_row(rng_for(self.seed, "inputs.pretrain.copy", step, j), self.tok, self.vocab, self.seq_len)
+        rows += [copy_row(rng_for(self.seed, "inputs.pretrain.copy", step, j), self.pool, self.seq_len)
                  for j in range(self.n_copy)]
         for _ in range(self.n_lm):
             w = self._next_window()
