@@ -39,22 +39,56 @@ def main() -> int:
     ap.add_argument("--out", default="results/benchmarks/controls.json")
     a = ap.parse_args()
     r = Path(a.results)
-    files = {"heldout": r / "splits" / "bench.jsonl", "swap": r / "controls" / "swap.jsonl",
-             "nocontext": r / "controls" / "nocontext.jsonl"}
+    files = {
+        "heldout": r / "splits" / "bench.jsonl",
+        "swap": r / "controls" / "swap.jsonl",
+        "nocontext": r / "controls" / "nocontext.jsonl",
+    }
     for name, kind in (("swap", "swap"), ("nocontext", "none")):
         if name in a.sets and not files[name].exists():
-            longrm("bench", "control", "--config", a.config, "--kind", kind, "--bench", str(files["heldout"]),
-                   "--out", str(files[name]))
+            longrm(
+                "bench",
+                "control",
+                "--config",
+                a.config,
+                "--kind",
+                kind,
+                "--bench",
+                str(files["heldout"]),
+                "--out",
+                str(files[name]),
+            )
     out = {"models": {}, "note": "wall seconds of `longrm bench run` (threads per bench.threads), one job at a time"}
     for model in a.models:
         row = out["models"].setdefault(model, {})
         for s in a.sets:
             d = r / "bench" / s / model
-            run_s = longrm("bench", "run", "--config", a.config, "--model", model, "--bench", str(files[s]),
-                           "--out", str(d / "records.jsonl"))
-            longrm("bench", "score", "--config", a.config, "--records", str(d / "records.jsonl"),
-                   "--bench", str(files[s]), "--out", str(d / "metrics.json"),
-                   "--item-scores", str(d / "item_scores.jsonl"))
+            run_s = longrm(
+                "bench",
+                "run",
+                "--config",
+                a.config,
+                "--model",
+                model,
+                "--bench",
+                str(files[s]),
+                "--out",
+                str(d / "records.jsonl"),
+            )
+            longrm(
+                "bench",
+                "score",
+                "--config",
+                a.config,
+                "--records",
+                str(d / "records.jsonl"),
+                "--bench",
+                str(files[s]),
+                "--out",
+                str(d / "metrics.json"),
+                "--item-scores",
+                str(d / "item_scores.jsonl"),
+            )
             row[s] = {**pairwise(d / "metrics.json"), "run_s": run_s}
             print(model, s, row[s], file=sys.stderr, flush=True)
             write_json(a.out, out)

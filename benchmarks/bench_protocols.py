@@ -30,8 +30,18 @@ def tiny_model(out: Path) -> Path:
     from longrm.inputs.tiny import build_tiny_checkpoint
 
     texts = [f"Context: the code of door {k} is {1000 + 37 * k}. [[A]] [[B>A>C]] Question: code?" for k in range(300)]
-    return build_tiny_checkpoint(out, texts, vocab_size=512, seed=0, hidden_size=64, num_layers=2, num_heads=2,
-                                 num_kv_heads=1, intermediate_size=128, max_position_embeddings=8192)
+    return build_tiny_checkpoint(
+        out,
+        texts,
+        vocab_size=512,
+        seed=0,
+        hidden_size=64,
+        num_layers=2,
+        num_heads=2,
+        num_kv_heads=1,
+        intermediate_size=128,
+        max_position_embeddings=8192,
+    )
 
 
 def run_protocol(protocol: str, model: Path, items, args, work: Path) -> dict:
@@ -41,17 +51,28 @@ def run_protocol(protocol: str, model: Path, items, args, work: Path) -> dict:
 
     best = None
     for rep in range(args.repeats):
-        backend = TransformersJudge(model, name="bench", max_model_len=args.max_model_len,
-                                    max_new_tokens=args.max_new_tokens, batch_size=16, threads=args.threads)
+        backend = TransformersJudge(
+            model,
+            name="bench",
+            max_model_len=args.max_model_len,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=16,
+            threads=args.threads,
+        )
         judge = OfficialJudge(backend) if protocol == "official" else backend
         out = work / f"{protocol}-{rep}.jsonl"
         start = time.perf_counter()
         stats = run_bench(judge, "bench", items, out, chunk=16, progress=False, protocol=protocol)
         seconds = time.perf_counter() - start
         backend.close()
-        row = {"protocol": protocol, "items": stats["items"], "judgments": stats["records"],
-               "seconds": round(seconds, 3), "judgments_per_s": round(stats["records"] / seconds, 2),
-               "items_per_s": round(stats["items"] / seconds, 2)}
+        row = {
+            "protocol": protocol,
+            "items": stats["items"],
+            "judgments": stats["records"],
+            "seconds": round(seconds, 3),
+            "judgments_per_s": round(stats["records"] / seconds, 2),
+            "items_per_s": round(stats["items"] / seconds, 2),
+        }
         if best is None or row["seconds"] < best["seconds"]:
             best = row
     return best
@@ -81,13 +102,22 @@ def main() -> int:
         if args.items:
             items = items[: args.items]
         rows = [run_protocol(p, model, items, args, work) for p in ("ours", "official")]
-    result = {"model": str(model), "bench": args.bench, "n_items": len(items), "threads": args.threads,
-              "max_new_tokens": args.max_new_tokens, "protocols": rows, "machine": platform.platform(),
-              "cpus": os.cpu_count()}
+    result = {
+        "model": str(model),
+        "bench": args.bench,
+        "n_items": len(items),
+        "threads": args.threads,
+        "max_new_tokens": args.max_new_tokens,
+        "protocols": rows,
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
     write_json(args.out, result)
     for r in rows:
-        print(f"{r['protocol']:>8}: {r['judgments']} judgments of {r['items']} items in {r['seconds']} s = "
-              f"{r['judgments_per_s']} judgments/s ({r['items_per_s']} items/s)")
+        print(
+            f"{r['protocol']:>8}: {r['judgments']} judgments of {r['items']} items in {r['seconds']} s = "
+            f"{r['judgments_per_s']} judgments/s ({r['items_per_s']} items/s)"
+        )
     return 0
 
 

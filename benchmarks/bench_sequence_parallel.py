@@ -28,8 +28,14 @@ sys.path.insert(0, str(REPO / "src"))
 
 LENGTHS = (4096, 8192, 16384)
 RESPONSE_TOKENS = 64
-ARCH = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "intermediate_size": 384, "vocab_size": 4096}
+ARCH = {
+    "hidden_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 384,
+    "vocab_size": 4096,
+}
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,8 +47,9 @@ def build_model(seed: int = 0):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(seed)
-    cfg = Qwen2Config(**ARCH, max_position_embeddings=max(LENGTHS) + 64, tie_word_embeddings=True,
-                      attn_implementation="sdpa")
+    cfg = Qwen2Config(
+        **ARCH, max_position_embeddings=max(LENGTHS) + 64, tie_word_embeddings=True, attn_implementation="sdpa"
+    )
     return Qwen2ForCausalLM(cfg).float()
 
 
@@ -78,8 +85,16 @@ def measure(length: int, sp: int, ds_config: str | None) -> dict:
         mpu = parallel.register_ulysses(model, "sdpa", sp)
         engine = deepspeed_engine(model, optimizer, load_deepspeed_config(ds_config), clip=1.0, mpu=mpu)
         body, backward = parallel.UlyssesBody(body, mpu), EngineBackward(engine, loss_scale=1.0 / sp)
-    parts = steps.Parts(body=body, head=model.get_output_embeddings(), amp=None, device=device,
-                        backward=backward, chunk=1024, grad_cache=True, share_prompt=False)
+    parts = steps.Parts(
+        body=body,
+        head=model.get_output_embeddings(),
+        amp=None,
+        device=device,
+        backward=backward,
+        chunk=1024,
+        grad_cache=True,
+        share_prompt=False,
+    )
     batch = [example(length)]
     if engine is not None:
         backward.begin(steps.backward_calls("logo", batch, parts))
@@ -96,9 +111,17 @@ def measure(length: int, sp: int, ds_config: str | None) -> dict:
     seconds = time.perf_counter() - start
     peak = rss_mb("VmHWM")
     parallel.barrier()
-    return {"rank": ranks.rank, "length": length, "sp": sp, "tokens": metrics["tokens"], "loss": metrics["loss"],
-            "seconds": round(seconds, 3), "tokens_per_s": round(metrics["tokens"] / seconds, 1),
-            "rss_before_mb": round(before, 1), "peak_delta_mb": round(peak - before, 1)}
+    return {
+        "rank": ranks.rank,
+        "length": length,
+        "sp": sp,
+        "tokens": metrics["tokens"],
+        "loss": metrics["loss"],
+        "seconds": round(seconds, 3),
+        "tokens_per_s": round(metrics["tokens"] / seconds, 1),
+        "rss_before_mb": round(before, 1),
+        "peak_delta_mb": round(peak - before, 1),
+    }
 
 
 def _free_port() -> int:
@@ -112,11 +135,30 @@ def run_cell(length: int, sp: int, ds_config: Path, timeout: float = 1800) -> li
     port = _free_port()
     procs = []
     for rank in range(sp):
-        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(sp),
-               "LOCAL_WORLD_SIZE": str(sp), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-               "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
-        cmd = [sys.executable, __file__, "--one", "--length", str(length), "--sp", str(sp), "--ds-config", str(ds_config)]
+        env = {
+            **os.environ,
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": str(sp),
+            "LOCAL_WORLD_SIZE": str(sp),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "DS_ACCELERATOR": "cpu",
+            "OMP_NUM_THREADS": "1",
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
+        }
+        cmd = [
+            sys.executable,
+            __file__,
+            "--one",
+            "--length",
+            str(length),
+            "--sp",
+            str(sp),
+            "--ds-config",
+            str(ds_config),
+        ]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     rows = []
     for p in procs:
@@ -152,29 +194,54 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         ds = Path(tmp) / "zero2.json"
-        ds.write_text(json.dumps({"zero_optimization": {"stage": 2, "reduce_bucket_size": 1_000_000,
-                                                        "allgather_bucket_size": 1_000_000},
-                                  "bf16": {"enabled": False}}))
+        ds.write_text(
+            json.dumps(
+                {
+                    "zero_optimization": {
+                        "stage": 2,
+                        "reduce_bucket_size": 1_000_000,
+                        "allgather_bucket_size": 1_000_000,
+                    },
+                    "bf16": {"enabled": False},
+                }
+            )
+        )
         cells = []
         for length in args.lengths:
             for sp in (1, 2):
                 ranks = run_cell(length, sp, ds)
                 seconds = max(r["seconds"] for r in ranks)
-                cell = {"length": length, "sp": sp, "ranks": ranks, "loss": ranks[0]["loss"],
-                        "tokens": ranks[0]["tokens"], "seconds": seconds,
-                        "tokens_per_s": round(ranks[0]["tokens"] / seconds, 1),
-                        "peak_per_rank_mb": max(r["peak_delta_mb"] for r in ranks)}
+                cell = {
+                    "length": length,
+                    "sp": sp,
+                    "ranks": ranks,
+                    "loss": ranks[0]["loss"],
+                    "tokens": ranks[0]["tokens"],
+                    "seconds": seconds,
+                    "tokens_per_s": round(ranks[0]["tokens"] / seconds, 1),
+                    "peak_per_rank_mb": max(r["peak_delta_mb"] for r in ranks),
+                }
                 cells.append(cell)
-                print(f"{length:6d} tokens SP={sp}: peak/rank {cell['peak_per_rank_mb']:8.1f} MiB, "
-                      f"{cell['tokens_per_s']:7.0f} tokens/s, loss {cell['loss']:.6f}", file=sys.stderr)
+                print(
+                    f"{length:6d} tokens SP={sp}: peak/rank {cell['peak_per_rank_mb']:8.1f} MiB, "
+                    f"{cell['tokens_per_s']:7.0f} tokens/s, loss {cell['loss']:.6f}",
+                    file=sys.stderr,
+                )
     ratios = {}
     for length in args.lengths:
         one, two = ([c for c in cells if c["length"] == length and c["sp"] == sp][0] for sp in (1, 2))
-        ratios[str(length)] = {"peak_ratio_sp2_over_1": round(two["peak_per_rank_mb"] / one["peak_per_rank_mb"], 3),
-                               "loss_abs_diff": abs(two["loss"] - one["loss"])}
-    result = {"arch": ARCH, "response_tokens": RESPONSE_TOKENS, "threads_per_rank": 1,
-              "step": "LOGO, grad cache, shared prompt off, 1 chosen + 1 rejected", "cells": cells,
-              "sp2_vs_1": ratios}
+        ratios[str(length)] = {
+            "peak_ratio_sp2_over_1": round(two["peak_per_rank_mb"] / one["peak_per_rank_mb"], 3),
+            "loss_abs_diff": abs(two["loss"] - one["loss"]),
+        }
+    result = {
+        "arch": ARCH,
+        "response_tokens": RESPONSE_TOKENS,
+        "threads_per_rank": 1,
+        "step": "LOGO, grad cache, shared prompt off, 1 chosen + 1 rejected",
+        "cells": cells,
+        "sp2_vs_1": ratios,
+    }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_json(args.out_dir / "sequence_parallel.json", result)
     with atomic_write(args.out_dir / "sequence_parallel.md") as f:

@@ -58,9 +58,14 @@ else:
 print(json.dumps({"items": n, "rss_before_mb": before, "rss_peak_mb": hwm(), "seconds": time.perf_counter() - t0}))
 """
 
-READERS = ("iter_bench", "data validate (summarize)", "bench run pass 1 (index_bench)",
-           "bench run --model random (run_bench)", "bench score (load_score_items)",
-           "every item in memory (load_items)")
+READERS = (
+    "iter_bench",
+    "data validate (summarize)",
+    "bench run pass 1 (index_bench)",
+    "bench run --model random (run_bench)",
+    "bench score (load_score_items)",
+    "every item in memory (load_items)",
+)
 
 
 def make_file(path: Path, mb: int) -> int:
@@ -69,12 +74,27 @@ def make_file(path: Path, mb: int) -> int:
     n, size = 0, 0
     with path.open("w", encoding="utf-8") as f:
         while size < mb * 1024 * 1024:
-            obj = {"id": f"lqa-{n:06d}", "task": "LongQA", "tasktype": "PairWise", "subtype": "same" if n % 2 else "diff",
-                   "prompt_template": [{"role": "user", "content": f"{filler}\nQuestion {n}: which code?"}],
-                   "question": f"Question {n}", "source": "longqa", "subtask": "", "chosen": f"code {n}",
-                   "rejected": f"code {n + 1}", "chosen_model": "m1", "rejected_model": "m2",
-                   "ctx_length_for_length": "16k", "ctx_length_for_words": "16k", "length": 16000,
-                   "words_count": 12000, "candidates": None, "candidates_model": None, "candidates_score": None}
+            obj = {
+                "id": f"lqa-{n:06d}",
+                "task": "LongQA",
+                "tasktype": "PairWise",
+                "subtype": "same" if n % 2 else "diff",
+                "prompt_template": [{"role": "user", "content": f"{filler}\nQuestion {n}: which code?"}],
+                "question": f"Question {n}",
+                "source": "longqa",
+                "subtask": "",
+                "chosen": f"code {n}",
+                "rejected": f"code {n + 1}",
+                "chosen_model": "m1",
+                "rejected_model": "m2",
+                "ctx_length_for_length": "16k",
+                "ctx_length_for_words": "16k",
+                "length": 16000,
+                "words_count": 12000,
+                "candidates": None,
+                "candidates_model": None,
+                "candidates_score": None,
+            }
             line = dumps(obj) + "\n"
             f.write(line)
             size += len(line.encode())
@@ -84,8 +104,14 @@ def make_file(path: Path, mb: int) -> int:
 
 def measure(reader: str, path: Path) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", CHILD, reader, str(path)], capture_output=True, text=True,
-                         env=env, timeout=900, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, reader, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -103,11 +129,18 @@ def main(argv=None) -> int:
             print(f"{path.name}: {lines} lines in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
             for reader in READERS:
                 m = measure(reader, path)
-                rows.append({"reader": reader, "file_mb": round(path.stat().st_size / 2**20, 1), "lines": lines,
-                             "items": m["items"], "rss_after_imports_mb": round(m["rss_before_mb"], 1),
-                             "rss_peak_mb": round(m["rss_peak_mb"], 1),
-                             "growth_mb": round(m["rss_peak_mb"] - m["rss_before_mb"], 1),
-                             "seconds": round(m["seconds"], 2)})
+                rows.append(
+                    {
+                        "reader": reader,
+                        "file_mb": round(path.stat().st_size / 2**20, 1),
+                        "lines": lines,
+                        "items": m["items"],
+                        "rss_after_imports_mb": round(m["rss_before_mb"], 1),
+                        "rss_peak_mb": round(m["rss_peak_mb"], 1),
+                        "growth_mb": round(m["rss_peak_mb"] - m["rss_before_mb"], 1),
+                        "seconds": round(m["seconds"], 2),
+                    }
+                )
                 print(rows[-1], file=sys.stderr)
             path.unlink()
     verdict = {}
@@ -117,21 +150,39 @@ def main(argv=None) -> int:
         ratio = big["file_mb"] / small["file_mb"]
         grew = big["growth_mb"] - small["growth_mb"]
         # streaming: growth from smallest to largest file is a small fraction of the extra bytes read
-        verdict[reader] = {"streams": grew < 0.1 * (big["file_mb"] - small["file_mb"]),
-                           "extra_growth_mb": round(grew, 1), "file_ratio": round(ratio, 1)}
+        verdict[reader] = {
+            "streams": grew < 0.1 * (big["file_mb"] - small["file_mb"]),
+            "extra_growth_mb": round(grew, 1),
+            "file_ratio": round(ratio, 1),
+        }
     out = Path(args.out_dir)
-    write_json(out / "streaming.json", {"rows": rows, "verdict": verdict,
-                                         "note": "peak RSS (VmHWM) of a fresh process per row; shared 2-core "
-                                                 "machine, timings noisy"})
-    md = ["# Streaming readers: peak RSS vs benchmark file size", "",
-          "Generated by `python benchmarks/bench_streaming.py`. Each row: a fresh process reading one file; "
-          "growth = peak RSS minus RSS after imports. Timings are noisy (shared 2-core machine).", "",
-          "| reader | file MB | items | RSS after imports MB | peak RSS MB | growth MB | seconds |",
-          "|---|---|---|---|---|---|---|"]
-    md += [f"| {r['reader']} | {r['file_mb']} | {r['items']} | {r['rss_after_imports_mb']} | {r['rss_peak_mb']} | "
-           f"{r['growth_mb']} | {r['seconds']} |" for r in rows]
-    md += ["", "| reader | streams (growth < 10% of the extra MB read) | extra growth MB, smallest -> largest file |",
-           "|---|---|---|"]
+    write_json(
+        out / "streaming.json",
+        {
+            "rows": rows,
+            "verdict": verdict,
+            "note": "peak RSS (VmHWM) of a fresh process per row; shared 2-core machine, timings noisy",
+        },
+    )
+    md = [
+        "# Streaming readers: peak RSS vs benchmark file size",
+        "",
+        "Generated by `python benchmarks/bench_streaming.py`. Each row: a fresh process reading one file; "
+        "growth = peak RSS minus RSS after imports. Timings are noisy (shared 2-core machine).",
+        "",
+        "| reader | file MB | items | RSS after imports MB | peak RSS MB | growth MB | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    md += [
+        f"| {r['reader']} | {r['file_mb']} | {r['items']} | {r['rss_after_imports_mb']} | {r['rss_peak_mb']} | "
+        f"{r['growth_mb']} | {r['seconds']} |"
+        for r in rows
+    ]
+    md += [
+        "",
+        "| reader | streams (growth < 10% of the extra MB read) | extra growth MB, smallest -> largest file |",
+        "|---|---|---|",
+    ]
     md += [f"| {k} | {'yes' if v['streams'] else 'NO'} | {v['extra_growth_mb']} |" for k, v in verdict.items()]
     (out / "streaming.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -70,16 +70,30 @@ def bench_context(tok, repeats: int, items_per_length: int = 3) -> dict:
         tracemalloc.stop()
         text = recs[0]["prompt_template"][0]["content"]
         exact = counter.exact(text)
-        rows.append({"target_tokens": L, "items": len(recs), "context_tokens": tokens, "seconds": round(best, 4),
-                     "tokens_per_s": round(tokens / best), "peak_heap_mb": round(peak / 2**20, 2),
-                     "peak_bytes_per_token": round(peak / recs[0]["length"], 1),
-                     "counted_tokens": recs[0]["length"], "exact_tokens": exact,
-                     "count_gap": round((exact - recs[0]["length"]) / exact, 5),
-                     "distractor_reuse": report.distractor_reuse})
+        rows.append(
+            {
+                "target_tokens": L,
+                "items": len(recs),
+                "context_tokens": tokens,
+                "seconds": round(best, 4),
+                "tokens_per_s": round(tokens / best),
+                "peak_heap_mb": round(peak / 2**20, 2),
+                "peak_bytes_per_token": round(peak / recs[0]["length"], 1),
+                "counted_tokens": recs[0]["length"],
+                "exact_tokens": exact,
+                "count_gap": round((exact - recs[0]["length"]) / exact, 5),
+                "distractor_reuse": report.distractor_reuse,
+            }
+        )
         print(f"context {L}: {rows[-1]['tokens_per_s']} tokens/s, peak {rows[-1]['peak_heap_mb']} MB", file=sys.stderr)
     pool_tokens = sum(pool.lengths)
-    return {"pool_docs": len(pool.lengths), "pool_tokens": pool_tokens, "pool_tokenize_s": round(pool_s, 3),
-            "pool_tokens_per_s": round(pool_tokens / pool_s), "lengths": rows}
+    return {
+        "pool_docs": len(pool.lengths),
+        "pool_tokens": pool_tokens,
+        "pool_tokenize_s": round(pool_s, 3),
+        "pool_tokens_per_s": round(pool_tokens / pool_s),
+        "lengths": rows,
+    }
 
 
 def bench_default(tok, inputs: Path, out_dir: Path) -> dict:
@@ -100,14 +114,25 @@ def bench_default(tok, inputs: Path, out_dir: Path) -> dict:
     srep = synth_run(cfg, raw, dis, tok, work / "items.jsonl", work / "synth.json")
     synth_s = time.perf_counter() - t
     vrep = run_cmd(cfg, work / "items.jsonl", work / "votes.jsonl")
-    arep = audit_cmd(cfg, work / "items.jsonl", work / "votes.jsonl", out_dir / "synth_default_audit.json",
-                     str(out_dir / "synth_default_audit.png"))
+    arep = audit_cmd(
+        cfg,
+        work / "items.jsonl",
+        work / "votes.jsonl",
+        out_dir / "synth_default_audit.json",
+        str(out_dir / "synth_default_audit.png"),
+    )
     return {
-        "inputs": source, "synth_seconds": round(synth_s, 2), "synth_items": srep["items_written"],
-        "synth_skipped": srep["skipped"], "synth_tokens_per_s": srep["tokens_per_s"],
-        "vote_seconds": vrep["seconds"], "vote_judge_seconds": vrep["judge_seconds"],
-        "vote_accuracy": arep["vote"]["accuracy"], "vote_yield": arep["vote"]["yield"],
-        "best_single_judge": arep["best_single_judge"], "best_single_accuracy": arep["best_single_accuracy"],
+        "inputs": source,
+        "synth_seconds": round(synth_s, 2),
+        "synth_items": srep["items_written"],
+        "synth_skipped": srep["skipped"],
+        "synth_tokens_per_s": srep["tokens_per_s"],
+        "vote_seconds": vrep["seconds"],
+        "vote_judge_seconds": vrep["judge_seconds"],
+        "vote_accuracy": arep["vote"]["accuracy"],
+        "vote_yield": arep["vote"]["yield"],
+        "best_single_judge": arep["best_single_judge"],
+        "best_single_accuracy": arep["best_single_accuracy"],
         "best_single_accuracy_on_kept": arep["best_single_accuracy_on_kept"],
         "best_consistent_judge": arep["best_consistent_judge"],
         "best_consistent_accuracy": arep["best_consistent_accuracy"],
@@ -118,26 +143,42 @@ def bench_default(tok, inputs: Path, out_dir: Path) -> dict:
 
 
 def markdown(res: dict) -> str:
-    lines = ["# Synthesis benchmark", "", f"Tokenizer: {res['tokenizer']}. Timings noisy (shared 2-core machine).", "",
-             "| target tokens | tokens/s | peak heap MB | bytes/token | counted vs exact gap |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "# Synthesis benchmark",
+        "",
+        f"Tokenizer: {res['tokenizer']}. Timings noisy (shared 2-core machine).",
+        "",
+        "| target tokens | tokens/s | peak heap MB | bytes/token | counted vs exact gap |",
+        "|---|---|---|---|---|",
+    ]
     for r in res["context"]["lengths"]:
-        lines.append(f"| {r['target_tokens']} | {r['tokens_per_s']:,} | {r['peak_heap_mb']} | "
-                     f"{r['peak_bytes_per_token']} | {r['count_gap']:+.4f} |")
+        lines.append(
+            f"| {r['target_tokens']} | {r['tokens_per_s']:,} | {r['peak_heap_mb']} | "
+            f"{r['peak_bytes_per_token']} | {r['count_gap']:+.4f} |"
+        )
     c = res["context"]
-    lines += ["", f"Distractor pool: {c['pool_docs']} docs, {c['pool_tokens']:,} tokens, tokenized once at "
-                  f"{c['pool_tokens_per_s']:,} tokens/s."]
+    lines += [
+        "",
+        f"Distractor pool: {c['pool_docs']} docs, {c['pool_tokens']:,} tokens, tokenized once at "
+        f"{c['pool_tokens_per_s']:,} tokens/s.",
+    ]
     d = res.get("default")
     if d:
-        lines += ["", "## Default-sized run", "", f"Inputs: {d['inputs']}", "",
-                  f"- synth: {d['synth_items']} items in {d['synth_seconds']} s (skipped {d['synth_skipped']})",
-                  f"- vote run: {d['vote_seconds']} s; per judge {d['vote_judge_seconds']}",
-                  f"- vote label accuracy {d['vote_accuracy']:.3f} on {d['vote_yield']:.1%} kept items; "
-                  f"best single judge {d['best_single_judge']} {d['best_single_accuracy']:.3f} "
-                  f"(on kept items {d['best_single_accuracy_on_kept']:.3f})",
-                  f"- one judge + the consistency filter: {d['best_consistent_judge']} "
-                  f"{d['best_consistent_accuracy']:.3f} on the {d['best_consistent_coverage']:.1%} of items it is "
-                  "order-consistent on"]
+        lines += [
+            "",
+            "## Default-sized run",
+            "",
+            f"Inputs: {d['inputs']}",
+            "",
+            f"- synth: {d['synth_items']} items in {d['synth_seconds']} s (skipped {d['synth_skipped']})",
+            f"- vote run: {d['vote_seconds']} s; per judge {d['vote_judge_seconds']}",
+            f"- vote label accuracy {d['vote_accuracy']:.3f} on {d['vote_yield']:.1%} kept items; "
+            f"best single judge {d['best_single_judge']} {d['best_single_accuracy']:.3f} "
+            f"(on kept items {d['best_single_accuracy_on_kept']:.3f})",
+            f"- one judge + the consistency filter: {d['best_consistent_judge']} "
+            f"{d['best_consistent_accuracy']:.3f} on the {d['best_consistent_coverage']:.1%} of items it is "
+            "order-consistent on",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -74,8 +74,10 @@ def synthetic_texts(tokenizer, length: int, seed: int = 0) -> tuple[str, str, st
     import random
 
     rng = random.Random(seed)
-    words = ("the quick brown fox jumps over the lazy dog code context question answer response "
-             "analysis door secret blue cites python library def return").split()
+    words = (
+        "the quick brown fox jumps over the lazy dog code context question answer response "
+        "analysis door secret blue cites python library def return"
+    ).split()
 
     def text(n_tokens: int) -> str:
         out, count = [], 0
@@ -89,8 +91,9 @@ def synthetic_texts(tokenizer, length: int, seed: int = 0) -> tuple[str, str, st
     return text(length - RESPONSE_TOKENS), text(RESPONSE_TOKENS), text(RESPONSE_TOKENS)
 
 
-def measure_ours(model_dir: Path, length: int | None, samples: Path | None, max_length: int, bf16: bool,
-                 variant: str = "ours") -> dict:
+def measure_ours(
+    model_dir: Path, length: int | None, samples: Path | None, max_length: int, bf16: bool, variant: str = "ours"
+) -> dict:
     import torch
 
     from longrm.modeling import load_causal_lm, load_tokenizer, set_threads
@@ -112,10 +115,15 @@ def measure_ours(model_dir: Path, length: int | None, samples: Path | None, max_
     warm_up(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
-    parts = steps.Parts(body=body_of(model), head=model.get_output_embeddings(),
-                        amp=lambda: autocast("cpu", bf16), device=torch.device("cpu"),
-                        backward=lambda loss: loss.backward(), grad_cache=variant == "ours",
-                        share_prompt=variant == "ours_shared")
+    parts = steps.Parts(
+        body=body_of(model),
+        head=model.get_output_embeddings(),
+        amp=lambda: autocast("cpu", bf16),
+        device=torch.device("cpu"),
+        backward=lambda loss: loss.backward(),
+        grad_cache=variant == "ours",
+        share_prompt=variant == "ours_shared",
+    )
     before = rss_mb()
     reset_peak()
     t0 = time.perf_counter()
@@ -123,9 +131,17 @@ def measure_ours(model_dir: Path, length: int | None, samples: Path | None, max_
     optimizer.step()
     seconds = time.perf_counter() - t0
     longest = max(len(example.prompt_ids) + len(r) for r in example.responses)
-    return {"impl": variant, "length": longest, "sequences": len(example.responses), "tokens": out["tokens"],
-            "rss_before_mb": round(before, 1), "peak_delta_mb": round(rss_mb("VmHWM") - before, 1),
-            "step_s": round(seconds, 3), "tokens_per_s": round(out["tokens"] / seconds, 1), "loss": out["loss"]}
+    return {
+        "impl": variant,
+        "length": longest,
+        "sequences": len(example.responses),
+        "tokens": out["tokens"],
+        "rss_before_mb": round(before, 1),
+        "peak_delta_mb": round(rss_mb("VmHWM") - before, 1),
+        "step_s": round(seconds, 3),
+        "tokens_per_s": round(out["tokens"] / seconds, 1),
+        "loss": out["loss"],
+    }
 
 
 def measure_trl(model_dir: Path, length: int, bf16: bool) -> dict:
@@ -146,10 +162,25 @@ def measure_trl(model_dir: Path, length: int, bf16: bool) -> dict:
     model.train()
     warm_up(model)
     with tempfile.TemporaryDirectory() as tmp:
-        args = CPOConfig(output_dir=tmp, loss_type="simpo", beta=BETA, simpo_gamma=GAMMA, cpo_alpha=0.0,
-                         per_device_train_batch_size=1, max_steps=1, learning_rate=1e-4, max_length=4 * length,
-                         max_completion_length=4 * RESPONSE_TOKENS, report_to=[], save_strategy="no", logging_steps=1,
-                         bf16=bf16, use_cpu=True, dataloader_num_workers=0, disable_tqdm=True)
+        args = CPOConfig(
+            output_dir=tmp,
+            loss_type="simpo",
+            beta=BETA,
+            simpo_gamma=GAMMA,
+            cpo_alpha=0.0,
+            per_device_train_batch_size=1,
+            max_steps=1,
+            learning_rate=1e-4,
+            max_length=4 * length,
+            max_completion_length=4 * RESPONSE_TOKENS,
+            report_to=[],
+            save_strategy="no",
+            logging_steps=1,
+            bf16=bf16,
+            use_cpu=True,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+        )
         trainer = CPOTrainer(model=model, args=args, train_dataset=Dataset.from_list([row]), processing_class=tok)
         first = trainer.train_dataset[0]
         # chosen_input_ids / rejected_input_ids are full sequences (prompt + response)
@@ -159,16 +190,37 @@ def measure_trl(model_dir: Path, length: int, bf16: bool) -> dict:
         t0 = time.perf_counter()
         result = trainer.train()
         seconds = time.perf_counter() - t0
-    return {"impl": "trl", "length": len(first["chosen_input_ids"]),
-            "sequences": 2, "tokens": tokens, "rss_before_mb": round(before, 1),
-            "peak_delta_mb": round(rss_mb("VmHWM") - before, 1), "step_s": round(seconds, 3),
-            "tokens_per_s": round(tokens / seconds, 1), "loss": result.training_loss}
+    return {
+        "impl": "trl",
+        "length": len(first["chosen_input_ids"]),
+        "sequences": 2,
+        "tokens": tokens,
+        "rss_before_mb": round(before, 1),
+        "peak_delta_mb": round(rss_mb("VmHWM") - before, 1),
+        "step_s": round(seconds, 3),
+        "tokens_per_s": round(tokens / seconds, 1),
+        "loss": result.training_loss,
+    }
 
 
-def run_one_subprocess(impl: str, model: Path, length: int | None = None, samples: Path | None = None,
-                       max_length: int = 16384, bf16: bool = False) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", impl, "--model", str(model),
-           "--max-length", str(max_length)]
+def run_one_subprocess(
+    impl: str,
+    model: Path,
+    length: int | None = None,
+    samples: Path | None = None,
+    max_length: int = 16384,
+    bf16: bool = False,
+) -> dict:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--one",
+        impl,
+        "--model",
+        str(model),
+        "--max-length",
+        str(max_length),
+    ]
     if length is not None:
         cmd += ["--length", str(length)]
     if samples is not None:
@@ -177,8 +229,13 @@ def run_one_subprocess(impl: str, model: Path, length: int | None = None, sample
         cmd.append("--bf16")
     # a fixed mmap threshold: every large tensor is its own mapping, returned to the OS when freed, so
     # RSS follows live tensors instead of glibc's reused heap (otherwise a peak can hide in free heap)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "MALLOC_MMAP_THRESHOLD_": "131072"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "MALLOC_MMAP_THRESHOLD_": "131072",
+    }
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{impl} at {length}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
@@ -201,29 +258,40 @@ def predict_mb(fit: dict, length: int) -> float:
 
 
 def to_markdown(result: dict) -> str:
-    rows = ["| tokens | ours (shared) peak MiB | ours (grad cache) | ours (joint) | TRL peak MiB | TRL / ours (shared) "
-            "| ours (shared) tokens/s | ours (grad cache) | ours (joint) | TRL tokens/s |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| tokens | ours (shared) peak MiB | ours (grad cache) | ours (joint) | TRL peak MiB | TRL / ours (shared) "
+        "| ours (shared) tokens/s | ours (grad cache) | ours (joint) | TRL tokens/s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for o, j, sh, t in zip(result["ours"], result["ours_joint"], result["ours_shared"], result["trl"]):
         ratio = t["peak_delta_mb"] / max(sh["peak_delta_mb"], 1e-9)
-        rows.append(f"| {o['length']} | {sh['peak_delta_mb']:.1f} | {o['peak_delta_mb']:.1f} | {j['peak_delta_mb']:.1f} "
-                    f"| {t['peak_delta_mb']:.1f} | {ratio:.1f}x | {sh['tokens_per_s']:.0f} | {o['tokens_per_s']:.0f} "
-                    f"| {j['tokens_per_s']:.0f} | {t['tokens_per_s']:.0f} |")
+        rows.append(
+            f"| {o['length']} | {sh['peak_delta_mb']:.1f} | {o['peak_delta_mb']:.1f} | {j['peak_delta_mb']:.1f} "
+            f"| {t['peak_delta_mb']:.1f} | {ratio:.1f}x | {sh['tokens_per_s']:.0f} | {o['tokens_per_s']:.0f} "
+            f"| {j['tokens_per_s']:.0f} | {t['tokens_per_s']:.0f} |"
+        )
     fit, shared = result["fit_ours"], result["fit_ours_shared"]
-    return "\n".join([
-        "# One LOGO/SimPO step: peak memory and throughput", "",
-        f"Model: {result['model']} ({result['params']} parameters, vocab {result['vocab']}), one prompt with "
-        f"one chosen and one rejected response of {RESPONSE_TOKENS} tokens, fp32"
-        f"{' + bf16 autocast' if result['bf16'] else ''}, {result['threads']} threads. Peak = VmHWM minus RSS "
-        "before the step, each cell a fresh process. Timings are noisy (shared 2-core machine).", "",
-        *rows, "",
-        f"Linear fits: ours (shared) {shared['intercept_mb']} MiB + {shared['mb_per_1k_tokens']} MiB per 1k tokens "
-        f"(R^2 = {shared['r2']}); ours (grad cache) {fit['intercept_mb']} + {fit['mb_per_1k_tokens']} per 1k "
-        f"(R^2 = {fit['r2']}); TRL {result['fit_trl']['mb_per_1k_tokens']} MiB per 1k tokens. "
-        "ours (shared) = the prompt run once and each response on its KV cache (the trainer's default); "
-        "ours (grad cache) = one sequence's activations at a time, one extra forward per sequence; "
-        "ours (joint) = every sequence's graph held at once. tokens/s counts every sequence's tokens "
-        "(prompt + response per response), the same work for all.", ""])
+    return "\n".join(
+        [
+            "# One LOGO/SimPO step: peak memory and throughput",
+            "",
+            f"Model: {result['model']} ({result['params']} parameters, vocab {result['vocab']}), one prompt with "
+            f"one chosen and one rejected response of {RESPONSE_TOKENS} tokens, fp32"
+            f"{' + bf16 autocast' if result['bf16'] else ''}, {result['threads']} threads. Peak = VmHWM minus RSS "
+            "before the step, each cell a fresh process. Timings are noisy (shared 2-core machine).",
+            "",
+            *rows,
+            "",
+            f"Linear fits: ours (shared) {shared['intercept_mb']} MiB + {shared['mb_per_1k_tokens']} MiB per 1k tokens "
+            f"(R^2 = {shared['r2']}); ours (grad cache) {fit['intercept_mb']} + {fit['mb_per_1k_tokens']} per 1k "
+            f"(R^2 = {fit['r2']}); TRL {result['fit_trl']['mb_per_1k_tokens']} MiB per 1k tokens. "
+            "ours (shared) = the prompt run once and each response on its KV cache (the trainer's default); "
+            "ours (grad cache) = one sequence's activations at a time, one extra forward per sequence; "
+            "ours (joint) = every sequence's graph held at once. tokens/s counts every sequence's tokens "
+            "(prompt + response per response), the same work for all.",
+            "",
+        ]
+    )
 
 
 def main(argv=None) -> int:
@@ -258,23 +326,37 @@ def main(argv=None) -> int:
         from longrm.modeling import load_causal_lm
 
         m = load_causal_lm(model)
-        info = {"params": sum(p.numel() for p in m.parameters()), "vocab": m.config.vocab_size,
-                "hidden": m.config.hidden_size, "layers": m.config.num_hidden_layers}
+        info = {
+            "params": sum(p.numel() for p in m.parameters()),
+            "vocab": m.config.vocab_size,
+            "hidden": m.config.hidden_size,
+            "layers": m.config.num_hidden_layers,
+        }
         del m
-        result = {"model": "tests.helpers.tiny_checkpoint" if args.model is None else str(args.model), **info,
-                  "bf16": args.bf16, "threads": int(os.environ.get("LONGRM_THREADS", "0")) or os.cpu_count(),
-                  "response_tokens": RESPONSE_TOKENS, **{impl: [] for impl in IMPLS}}
+        result = {
+            "model": "tests.helpers.tiny_checkpoint" if args.model is None else str(args.model),
+            **info,
+            "bf16": args.bf16,
+            "threads": int(os.environ.get("LONGRM_THREADS", "0")) or os.cpu_count(),
+            "response_tokens": RESPONSE_TOKENS,
+            **{impl: [] for impl in IMPLS},
+        }
         for length in args.lengths:
             for impl in IMPLS:
                 cell = run_one_subprocess(impl, model, length, bf16=args.bf16)
                 result[impl].append(cell)
-                print(f"{impl:5s} {length:6d} tokens: peak +{cell['peak_delta_mb']:8.1f} MiB, "
-                      f"{cell['tokens_per_s']:8.0f} tokens/s", file=sys.stderr)
+                print(
+                    f"{impl:5s} {length:6d} tokens: peak +{cell['peak_delta_mb']:8.1f} MiB, "
+                    f"{cell['tokens_per_s']:8.0f} tokens/s",
+                    file=sys.stderr,
+                )
     result["fit_ours"] = linear_fit([c["length"] for c in result["ours"]], [c["peak_delta_mb"] for c in result["ours"]])
-    result["fit_ours_joint"] = linear_fit([c["length"] for c in result["ours_joint"]],
-                                          [c["peak_delta_mb"] for c in result["ours_joint"]])
-    result["fit_ours_shared"] = linear_fit([c["length"] for c in result["ours_shared"]],
-                                           [c["peak_delta_mb"] for c in result["ours_shared"]])
+    result["fit_ours_joint"] = linear_fit(
+        [c["length"] for c in result["ours_joint"]], [c["peak_delta_mb"] for c in result["ours_joint"]]
+    )
+    result["fit_ours_shared"] = linear_fit(
+        [c["length"] for c in result["ours_shared"]], [c["peak_delta_mb"] for c in result["ours_shared"]]
+    )
     result["fit_trl"] = linear_fit([c["length"] for c in result["trl"]], [c["peak_delta_mb"] for c in result["trl"]])
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_json(args.out_dir / "train_memory.json", result)

@@ -24,12 +24,30 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-QWEN3_8B = {"hidden_size": 4096, "intermediate_size": 12288, "num_hidden_layers": 36, "num_attention_heads": 32,
-            "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936, "rope_theta": 1000000.0,
-            "rms_norm_eps": 1e-6, "tie_word_embeddings": False}
-TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-        "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 512, "rope_theta": 10000.0, "rms_norm_eps": 1e-6,
-        "tie_word_embeddings": False}
+QWEN3_8B = {
+    "hidden_size": 4096,
+    "intermediate_size": 12288,
+    "num_hidden_layers": 36,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "vocab_size": 151936,
+    "rope_theta": 1000000.0,
+    "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": False,
+}
+TINY = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "vocab_size": 512,
+    "rope_theta": 10000.0,
+    "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": False,
+}
 LENGTHS = (16384, 32768, 65536)
 TINY_LENGTHS = (128, 256)
 RESPONSE_TOKENS = 256
@@ -80,8 +98,16 @@ def engine_for(model):
 
     from longrm.train.gpu import deepspeed_engine
 
-    ds = {"bf16": {"enabled": True}, "zero_allow_untested_optimizer": True, "zero_optimization": {"stage": 2, "contiguous_gradients": True,
-                                                            "overlap_comm": False, "reduce_bucket_size": 50_000_000}}
+    ds = {
+        "bf16": {"enabled": True},
+        "zero_allow_untested_optimizer": True,
+        "zero_optimization": {
+            "stage": 2,
+            "contiguous_gradients": True,
+            "overlap_comm": False,
+            "reduce_bucket_size": 50_000_000,
+        },
+    }
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-6)
     return deepspeed_engine(model, optimizer, ds, clip=1.0)
 
@@ -94,9 +120,16 @@ def one_step(engine, length: int, vocab: int, device) -> dict:
     from longrm.train.gpu import EngineBackward
 
     backward = EngineBackward(engine)
-    parts = steps.Parts(body=body_of(engine.module), head=engine.module.get_output_embeddings(),
-                        amp=lambda: autocast(device.type, True), device=device, backward=backward, chunk=1024,
-                        grad_cache=True, share_prompt=False)
+    parts = steps.Parts(
+        body=body_of(engine.module),
+        head=engine.module.get_output_embeddings(),
+        amp=lambda: autocast(device.type, True),
+        device=device,
+        backward=backward,
+        chunk=1024,
+        grad_cache=True,
+        share_prompt=False,
+    )
     batch = [example(length, vocab)]
     backward.begin(steps.backward_calls("logo", batch, parts))
     if device.type == "cuda":
@@ -108,8 +141,13 @@ def one_step(engine, length: int, vocab: int, device) -> dict:
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    row = {"length": length, "tokens": metrics["tokens"], "seconds": round(seconds, 2),
-           "tokens_per_s": round(metrics["tokens"] / seconds, 1), "loss": metrics["loss"]}
+    row = {
+        "length": length,
+        "tokens": metrics["tokens"],
+        "seconds": round(seconds, 2),
+        "tokens_per_s": round(metrics["tokens"] / seconds, 1),
+        "loss": metrics["loss"],
+    }
     if device.type == "cuda":
         row["peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         row["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 2)
@@ -139,11 +177,19 @@ def main(argv=None) -> int:
         return 2
     parallel.init_distributed(device)
     attn = attn_kernel(device)
-    result = {"model": "Qwen3-8B shape, random weights" if not args.tiny else "tiny Qwen3 shape", "arch": arch,
-              "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-              "attn_implementation": attn, "zero_stage": 2, "bf16": True, "gradient_checkpointing": True,
-              "response_tokens": RESPONSE_TOKENS, "step": "LOGO, 1 chosen + 1 rejected, grad cache, lean logits",
-              "optimizer": "torch SGD", "cells": []}
+    result = {
+        "model": "Qwen3-8B shape, random weights" if not args.tiny else "tiny Qwen3 shape",
+        "arch": arch,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "attn_implementation": attn,
+        "zero_stage": 2,
+        "bf16": True,
+        "gradient_checkpointing": True,
+        "response_tokens": RESPONSE_TOKENS,
+        "step": "LOGO, 1 chosen + 1 rejected, grad cache, lean logits",
+        "optimizer": "torch SGD",
+        "cells": [],
+    }
     start = time.perf_counter()
     model = build(arch, max(lengths) + 64, device, attn)
     result["params"] = sum(p.numel() for p in model.parameters())

@@ -75,18 +75,33 @@ def make_pair(rng, tok, docs, entities, values, length: int, kind: str, n_facts:
     wrong = vals[rng.randrange(1, n_facts)] if kind == "hard" else vals[-1]
     context = make_context(rng, tok, docs, facts, length)
     resp = "The {a} of {e} is {v}."
-    return {"context": context, "question": f"What is the {ATTR} of {ents[0]}?",
-            "chosen": resp.format(a=ATTR, e=ents[0], v=vals[0]), "rejected": resp.format(a=ATTR, e=ents[0], v=wrong),
-            "kind": kind, "length": length}
+    return {
+        "context": context,
+        "question": f"What is the {ATTR} of {ents[0]}?",
+        "chosen": resp.format(a=ATTR, e=ents[0], v=vals[0]),
+        "rejected": resp.format(a=ATTR, e=ents[0], v=wrong),
+        "kind": kind,
+        "length": length,
+    }
 
 
 def bench_item(pair: dict):
     from longrm.data.records import BenchItem
 
     content = pair["context"] + "\n\nQuestion: " + pair["question"]
-    return BenchItem.from_dict({"id": "x", "task": "LongQA", "tasktype": "PairWise", "subtype": "same",
-                                "prompt_template": [{"role": "user", "content": content}],
-                                "chosen": pair["chosen"], "rejected": pair["rejected"]}, "<learnability>", 1)
+    return BenchItem.from_dict(
+        {
+            "id": "x",
+            "task": "LongQA",
+            "tasktype": "PairWise",
+            "subtype": "same",
+            "prompt_template": [{"role": "user", "content": content}],
+            "chosen": pair["chosen"],
+            "rejected": pair["rejected"],
+        },
+        "<learnability>",
+        1,
+    )
 
 
 def encode(tok, fmt: str, pair: dict, chosen_first: bool) -> list[tuple[list[int], list[int]]]:
@@ -111,9 +126,9 @@ def batch_tensors(tok, seqs):
     lab = torch.full_like(ids, -100)
     for b, (p, t) in enumerate(seqs):
         x = p + t
-        ids[b, :len(x)] = torch.tensor(x)
-        att[b, :len(x)] = 1
-        lab[b, len(p):len(x)] = torch.tensor(t)
+        ids[b, : len(x)] = torch.tensor(x)
+        att[b, : len(x)] = 1
+        lab[b, len(p) : len(x)] = torch.tensor(t)
     return ids, att, lab
 
 
@@ -149,7 +164,7 @@ def evaluate(model, tok, fmt: str, cell: list[dict], bf16: bool, ids: dict) -> f
     model.eval()
     score = 0.0
     for i in range(0, len(cell), 8):
-        chunk = cell[i:i + 8]
+        chunk = cell[i : i + 8]
         if fmt == "pairwise":
             seqs = [encode(tok, fmt, p, (i + k) % 2 == 0)[0] for k, p in enumerate(chunk)]
             lg = decision_logits(model, tok, seqs, bf16, ids["letter_at"])
@@ -191,14 +206,23 @@ def run(args) -> dict:
     entities, values = word_pools(tok, args.seed)
     eval_lengths = [int(x) for x in args.eval_lengths.split(",")]
     rng = random.Random(f"{args.seed}-eval")
-    cells = {(L, kind): [make_pair(rng, tok, docs, entities, values, L, kind, args.facts)
-                         for _ in range(args.eval_pairs)] for L in eval_lengths for kind in ("easy", "hard")}
+    cells = {
+        (L, kind): [make_pair(rng, tok, docs, entities, values, L, kind, args.facts) for _ in range(args.eval_pairs)]
+        for L in eval_lengths
+        for kind in ("easy", "hard")
+    }
     if args.init:
         model = load_causal_lm(args.init)
     else:
-        model = init_model(tok, seed=args.seed, hidden_size=args.hidden, num_layers=args.layers,
-                           num_heads=args.heads, num_kv_heads=max(1, args.heads // 2),
-                           intermediate_size=4 * args.hidden)
+        model = init_model(
+            tok,
+            seed=args.seed,
+            hidden_size=args.hidden,
+            num_layers=args.layers,
+            num_heads=args.heads,
+            num_kv_heads=max(1, args.heads // 2),
+            intermediate_size=4 * args.hidden,
+        )
     bf16 = cpu_supports_bf16() and not args.fp32
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
     ids = probe_ids(tok)
@@ -208,8 +232,11 @@ def run(args) -> dict:
     total, step, start = sum(n for _, n in phases), 0, time.monotonic()
 
     def record():
-        row = {"step": step, "elapsed_s": round(time.monotonic() - start, 1),
-               "loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4)}
+        row = {
+            "step": step,
+            "elapsed_s": round(time.monotonic() - start, 1),
+            "loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4),
+        }
         for (L, kind), cell in cells.items():
             row[f"{L}/{kind}"] = evaluate(model, tok, args.format, cell, bf16, ids)
         curve.append(row)
@@ -231,24 +258,42 @@ def run(args) -> dict:
             step += 1
             if step % args.eval_every == 0 or step == total:
                 record()
-    return {"name": args.name, "format": args.format, "phases": args.phases, "init": args.init or "scratch",
-            "parameters": sum(p.numel() for p in model.parameters()), "facts_per_context": args.facts,
-            "batch": args.batch, "lr": args.lr, "hard_share": args.hard_share, "eval_pairs": args.eval_pairs,
-            "bf16": bf16, "threads": args.threads, "train_s": round(time.monotonic() - start, 1),
-            "final": curve[-1], "curve": curve}
+    return {
+        "name": args.name,
+        "format": args.format,
+        "phases": args.phases,
+        "init": args.init or "scratch",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "facts_per_context": args.facts,
+        "batch": args.batch,
+        "lr": args.lr,
+        "hard_share": args.hard_share,
+        "eval_pairs": args.eval_pairs,
+        "bf16": bf16,
+        "threads": args.threads,
+        "train_s": round(time.monotonic() - start, 1),
+        "final": curve[-1],
+        "curve": curve,
+    }
 
 
 def summary_md(runs: dict) -> str:
-    lines = ["# Learnability of tell-free context judging (tiny model)", "",
-             "Accuracy per (eval context length / negative kind) at the last step; chance = 0.5; "
-             "each cell has the run's `eval_pairs` pairs. Curves: learnability_context.json.", "",
-             "| run | format | init | params | phases (len:steps) | train s | cells at the end |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Learnability of tell-free context judging (tiny model)",
+        "",
+        "Accuracy per (eval context length / negative kind) at the last step; chance = 0.5; "
+        "each cell has the run's `eval_pairs` pairs. Curves: learnability_context.json.",
+        "",
+        "| run | format | init | params | phases (len:steps) | train s | cells at the end |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name in sorted(runs):
         r = runs[name]
         cells = ", ".join(f"{k} {v}" for k, v in r["final"].items() if "/" in k)
-        lines.append(f"| {name} | {r['format']} | {Path(r['init']).name} | {r['parameters']} | {r['phases']} "
-                     f"| {r['train_s']} | {cells} |")
+        lines.append(
+            f"| {name} | {r['format']} | {Path(r['init']).name} | {r['parameters']} | {r['phases']} "
+            f"| {r['train_s']} | {cells} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -271,8 +316,9 @@ def main(argv=None) -> int:
     ap.add_argument("--hard-share", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--fp32", action="store_true")
-    ap.add_argument("--skip-initial-eval", action="store_true", help="no step-0 row (another run of the same "
-                    "--init has it)")
+    ap.add_argument(
+        "--skip-initial-eval", action="store_true", help="no step-0 row (another run of the same --init has it)"
+    )
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--name", required=True)
     ap.add_argument("--out", default="results/benchmarks/learnability_context.json")

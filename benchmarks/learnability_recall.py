@@ -33,16 +33,18 @@ def recall_row(rng, tok, docs: list[list[str]], ents, vals, attrs, seq_len: int,
     left by the facts and questions that distractor prose fills; 0 = the facts alone, MQAR-style)."""
     es, vs = rng.sample(ents, facts), rng.sample(vals, facts)
     attr = rng.choice(attrs)
-    qa = "".join(f"\nQuestion: What is the {attr} of {e}?\nAnswer: {v}" for e, v in
-                 sorted(zip(es, vs), key=lambda _: rng.random()))
+    qa = "".join(
+        f"\nQuestion: What is the {attr} of {e}?\nAnswer: {v}"
+        for e, v in sorted(zip(es, vs), key=lambda _: rng.random())
+    )
     fact_text = [f"The {attr} of {e} is {v}." for e, v in zip(es, vs)]
     budget = prose * (seq_len - len(tok(qa + " ".join(fact_text), add_special_tokens=False)["input_ids"]))
     words: list[str] = []
     while len(words) < budget * 0.75:  # ~1.3 tokens a word in this prose
         d = docs[rng.randrange(len(docs))]
         s = rng.randrange(max(1, len(d) - 40))
-        words += d[s:s + 40]
-    words = words[:max(0, int(budget * 0.75))]
+        words += d[s : s + 40]
+    words = words[: max(0, int(budget * 0.75))]
     for f in fact_text:
         words.insert(rng.randint(0, len(words)), f)
     ids = tok(" ".join(words), add_special_tokens=False)["input_ids"]
@@ -71,18 +73,18 @@ def batch(tok, rows):
     att = torch.zeros_like(ids)
     pos_b, pos_t = [], []
     for b, (x, ans) in enumerate(rows):
-        ids[b, :len(x)] = torch.tensor(x)
-        att[b, :len(x)] = 1
+        ids[b, : len(x)] = torch.tensor(x)
+        att[b, : len(x)] = 1
         for a in ans:
             if 0 < a < len(x):
                 pos_b.append(b)
-                pos_t.append(a - 1)   # position a-1 predicts the answer token at a
+                pos_t.append(a - 1)  # position a-1 predicts the answer token at a
     return ids, att, torch.tensor(pos_b), torch.tensor(pos_t)
 
 
 def answer_logits(model, ids, att, pos_b, pos_t):
-    hidden = model.model(input_ids=ids, attention_mask=att).last_hidden_state   # (B, T, H)
-    return model.lm_head(hidden[pos_b, pos_t])                                  # (A, V)
+    hidden = model.model(input_ids=ids, attention_mask=att).last_hidden_state  # (B, T, H)
+    return model.lm_head(hidden[pos_b, pos_t])  # (A, V)
 
 
 def accuracy(model, tok, rows) -> float:
@@ -92,7 +94,7 @@ def accuracy(model, tok, rows) -> float:
     hit = n = 0
     with torch.no_grad():
         for i in range(0, len(rows), 16):
-            ids, att, pb, pt = batch(tok, rows[i:i + 16])
+            ids, att, pb, pt = batch(tok, rows[i : i + 16])
             pred = answer_logits(model, ids, att, pb, pt).argmax(-1)
             hit += int((pred == ids[pb, pt + 1]).sum())
             n += len(pb)
@@ -118,17 +120,29 @@ def run(args) -> dict:
     attrs = list(ATTRIBUTES)
     pool = [tok(" " + w, add_special_tokens=False)["input_ids"][0] for w in ents + vals]
     rng = random.Random(f"{args.seed}-eval")
-    evals = {L: [recall_row(rng, tok, held_docs, ents, vals, attrs, L, args.facts) for _ in range(args.eval_rows)]
-             for L in args.eval_lengths}
-    model = init_model(tok, seed=args.seed, hidden_size=args.hidden, num_layers=args.layers,
-                       num_heads=args.heads, num_kv_heads=args.kv_heads, intermediate_size=args.ffn or 4 * args.hidden)
+    evals = {
+        L: [recall_row(rng, tok, held_docs, ents, vals, attrs, L, args.facts) for _ in range(args.eval_rows)]
+        for L in args.eval_lengths
+    }
+    model = init_model(
+        tok,
+        seed=args.seed,
+        hidden_size=args.hidden,
+        num_layers=args.layers,
+        num_heads=args.heads,
+        num_kv_heads=args.kv_heads,
+        intermediate_size=args.ffn or 4 * args.hidden,
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.01)
     train_rng = random.Random(f"{args.seed}-train")
     curve, losses, start = [], [], time.monotonic()
 
     def record(step):
-        row = {"step": step, "elapsed_s": round(time.monotonic() - start, 1),
-               "loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4)}
+        row = {
+            "step": step,
+            "elapsed_s": round(time.monotonic() - start, 1),
+            "loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4),
+        }
         row.update({f"recall@{L}": accuracy(model, tok, rows) for L, rows in evals.items()})
         curve.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
@@ -140,8 +154,10 @@ def run(args) -> dict:
             g["lr"] = lr
         n_copy = round(args.batch * args.copy_share)
         rows = [repeat_row(train_rng, pool, args.seq_len) for _ in range(n_copy)]
-        rows += [recall_row(train_rng, tok, train_docs, ents, vals, attrs, args.seq_len, args.facts, args.prose)
-                 for _ in range(args.batch - n_copy)]
+        rows += [
+            recall_row(train_rng, tok, train_docs, ents, vals, attrs, args.seq_len, args.facts, args.prose)
+            for _ in range(args.batch - n_copy)
+        ]
         ids, att, pb, pt = batch(tok, rows)
         loss = F.cross_entropy(answer_logits(model, ids, att, pb, pt), ids[pb, pt + 1])
         opt.zero_grad(set_to_none=True)
@@ -154,23 +170,46 @@ def run(args) -> dict:
     if args.save:
         model.save_pretrained(args.save, safe_serialization=True)
         tok.save_pretrained(args.save)
-    return {"name": args.name, "hidden": args.hidden, "layers": args.layers, "heads": args.heads, "ffn": args.ffn or 4 * args.hidden,
-            "parameters": sum(p.numel() for p in model.parameters()), "seq_len": args.seq_len,
-            "facts": args.facts, "copy_share": args.copy_share, "prose": args.prose, "batch": args.batch, "lr": args.lr, "steps": args.steps,
-            "threads": args.threads, "entities": len(ents), "values": len(vals), "eval_rows": args.eval_rows,
-            "train_s": round(time.monotonic() - start, 1), "final": curve[-1], "curve": curve}
+    return {
+        "name": args.name,
+        "hidden": args.hidden,
+        "layers": args.layers,
+        "heads": args.heads,
+        "ffn": args.ffn or 4 * args.hidden,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "seq_len": args.seq_len,
+        "facts": args.facts,
+        "copy_share": args.copy_share,
+        "prose": args.prose,
+        "batch": args.batch,
+        "lr": args.lr,
+        "steps": args.steps,
+        "threads": args.threads,
+        "entities": len(ents),
+        "values": len(vals),
+        "eval_rows": args.eval_rows,
+        "train_s": round(time.monotonic() - start, 1),
+        "final": curve[-1],
+        "curve": curve,
+    }
 
 
 def summary_md(runs: dict) -> str:
-    lines = ["# In-context recall of the tiny base: learning curves", "",
-             "Held-out first-token recall (top-1, teacher forced); chance ~ 1/values. Curves in the JSON.", "",
-             "| run | params | hidden x layers | seq | facts | batch | lr | steps | train s | final |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# In-context recall of the tiny base: learning curves",
+        "",
+        "Held-out first-token recall (top-1, teacher forced); chance ~ 1/values. Curves in the JSON.",
+        "",
+        "| run | params | hidden x layers | seq | facts | batch | lr | steps | train s | final |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name in sorted(runs):
         r = runs[name]
         final = ", ".join(f"{k} {v}" for k, v in r["final"].items() if k.startswith("recall"))
-        lines.append(f"| {name} | {r['parameters']} | {r['hidden']}x{r['layers']} | {r['seq_len']} | {r['facts']} "
-                     f"| {r['batch']} | {r['lr']} | {r['steps']} | {r['train_s']} | {final} |")
+        lines.append(
+            f"| {name} | {r['parameters']} | {r['hidden']}x{r['layers']} | {r['seq_len']} | {r['facts']} "
+            f"| {r['batch']} | {r['lr']} | {r['steps']} | {r['train_s']} | {final} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -186,10 +225,18 @@ def main(argv=None) -> int:
     ap.add_argument("--ffn", type=int, default=0, help="MLP width (default 4 x hidden)")
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--facts", type=int, default=6)
-    ap.add_argument("--copy-share", type=float, default=0.0, help="share of each batch that is repeated random "
-                    "words (induction-head rows, loss on the repeat)")
-    ap.add_argument("--prose", type=float, default=1.0, help="share of each training row's free room filled "
-                    "with distractor prose (evaluation rows: always 1.0)")
+    ap.add_argument(
+        "--copy-share",
+        type=float,
+        default=0.0,
+        help="share of each batch that is repeated random words (induction-head rows, loss on the repeat)",
+    )
+    ap.add_argument(
+        "--prose",
+        type=float,
+        default=1.0,
+        help="share of each training row's free room filled with distractor prose (evaluation rows: always 1.0)",
+    )
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--steps", type=int, default=600)

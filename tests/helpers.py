@@ -14,9 +14,18 @@ TEXTS = [
 def tiny_checkpoint(out_dir: Path, vocab_size: int = 400, hidden_size: int = 32, seed: int = 0) -> Path:
     from longrm.inputs.tiny import build_tiny_checkpoint
 
-    return build_tiny_checkpoint(out_dir, TEXTS, vocab_size=vocab_size, seed=seed, hidden_size=hidden_size,
-                                 num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64,
-                                 max_position_embeddings=4096)
+    return build_tiny_checkpoint(
+        out_dir,
+        TEXTS,
+        vocab_size=vocab_size,
+        seed=seed,
+        hidden_size=hidden_size,
+        num_layers=2,
+        num_heads=2,
+        num_kv_heads=1,
+        intermediate_size=64,
+        max_position_embeddings=4096,
+    )
 
 
 def config_in(tmp_dir: Path, **top) -> Path:

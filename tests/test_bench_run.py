@@ -60,12 +60,12 @@ def test_plan_covers_every_order_and_marks_the_official_one(tmp_path):
         n = len(it.responses)
         assert list(range(n)) in orders and list(range(n))[::-1] in orders
         assert len({tuple(o) for o in orders}) == len(orders)
-        if n > 2:   # the n rotations of the identity and of the reverse, plus the official order if new
+        if n > 2:  # the n rotations of the identity and of the reverse, plus the official order if new
             official = official_of[it.id]
             balanced = [o for o in orders if o != official] if len(orders) == 2 * n + 1 else orders
             assert len(balanced) == 2 * n and official in orders
     bon = [(i, o) for i, o, _ in tasks if i.tasktype == "BestOfN"]
-    assert len(bon) == 6 + 9 + 6       # n = 3 (official among the 3! = 6), n = 4 (8 + official), n = 3
+    assert len(bon) == 6 + 9 + 6  # n = 3 (official among the 3! = 6), n = 4 (8 + official), n = 3
 
 
 @pytest.mark.parametrize("n", [3, 4])
@@ -77,10 +77,10 @@ def test_bon_orders_are_position_balanced(n, bon_orders):
     assert orders[:2] == [list(range(n)), list(range(1, n)) + [0]]
     assert official in orders
     balanced = orders[: bon_orders * n]
-    assert orders[bon_orders * n:] in ([], [official])
+    assert orders[bon_orders * n :] in ([], [official])
     if bon_orders == 2:
         assert list(range(n))[::-1] in balanced
-    for pos in range(n):    # every response equally often at every position
+    for pos in range(n):  # every response equally often at every position
         assert Counter(o[pos] for o in balanced) == {k: bon_orders for k in range(n)}
     # always-first ranks by position; its mean BoN partial credit over the balanced orders is chance, 1/n.
     # By hand for n = 3, bon_orders = 2: the rotations of (0,1,2) earn 1, 0, 0 and those of (2,1,0),
@@ -115,10 +115,10 @@ def test_resume_skips_finished_records(tmp_path):
     assert not out.exists()
     part = partial_path(out)
     first_pass = [json.loads(line) for line in part.read_text().splitlines()]
-    assert len(first_pass) == 8                                   # two chunks flushed
+    assert len(first_pass) == 8  # two chunks flushed
     with part.open("a") as f:
-        f.write('{"id": "lrb-00')                                 # torn line of the interrupted write
-    with pytest.raises(KeyboardInterrupt):                        # interrupted again after one chunk
+        f.write('{"id": "lrb-00')  # torn line of the interrupted write
+    with pytest.raises(KeyboardInterrupt):  # interrupted again after one chunk
         run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False)
     first_pass = [json.loads(line) for line in part.read_text().splitlines()]
     assert len(first_pass) == 12
@@ -146,18 +146,34 @@ def test_a_partial_file_resumes_only_under_its_own_settings(tmp_path, capsys):
     items = load_items(write_bench(tmp_path / "b.jsonl"))
     out = tmp_path / "r.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False,
-                  settings={"inputs": {"model": "sha-1"}})
-    stats = run_bench(CountingJudge(), "first", items, out, chunk=4, progress=False,
-                      settings={"inputs": {"model": "sha-2"}})
+        run_bench(
+            CountingJudge(fail_on_call=2),
+            "first",
+            items,
+            out,
+            chunk=4,
+            progress=False,
+            settings={"inputs": {"model": "sha-1"}},
+        )
+    stats = run_bench(
+        CountingJudge(), "first", items, out, chunk=4, progress=False, settings={"inputs": {"model": "sha-2"}}
+    )
     assert stats["discarded_stale_partial"] == ["inputs"] and stats["resumed"] == 0
     assert stats["judged_now"] == stats["records"]
     assert "started under other settings (inputs changed): discarded" in capsys.readouterr().err
     with pytest.raises(KeyboardInterrupt):
-        run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False,
-                  settings={"inputs": {"model": "sha-2"}})
-    stats = run_bench(CountingJudge(), "first", items, out, chunk=4, progress=False,
-                      settings={"inputs": {"model": "sha-2"}})
+        run_bench(
+            CountingJudge(fail_on_call=2),
+            "first",
+            items,
+            out,
+            chunk=4,
+            progress=False,
+            settings={"inputs": {"model": "sha-2"}},
+        )
+    stats = run_bench(
+        CountingJudge(), "first", items, out, chunk=4, progress=False, settings={"inputs": {"model": "sha-2"}}
+    )
     assert stats["resumed"] == 4 and stats["discarded_stale_partial"] == []
 
 
@@ -181,8 +197,14 @@ def test_baselines(tmp_path):
     assert [r.ranking for r in longer] == [[0, 1], [0, 1]]
     rnd = BaselineJudge("random", seed=3)
     a = [r.ranking for r in rnd.judge(items, [[1, 0]] * 6 + [[0, 1, 2], [0, 1, 2, 3], [0, 1, 2]])]
-    b = [r.ranking for r in BaselineJudge("random", seed=3).judge(items, [[1, 0]] * 6 + [[0, 1, 2], [0, 1, 2, 3], [0, 1, 2]])]
-    c = [r.ranking for r in BaselineJudge("random", seed=4).judge(items, [[1, 0]] * 6 + [[0, 1, 2], [0, 1, 2, 3], [0, 1, 2]])]
+    b = [
+        r.ranking
+        for r in BaselineJudge("random", seed=3).judge(items, [[1, 0]] * 6 + [[0, 1, 2], [0, 1, 2, 3], [0, 1, 2]])
+    ]
+    c = [
+        r.ranking
+        for r in BaselineJudge("random", seed=4).judge(items, [[1, 0]] * 6 + [[0, 1, 2], [0, 1, 2, 3], [0, 1, 2]])
+    ]
     assert a == b and a != c
 
 
@@ -201,8 +223,10 @@ def study(tmp_path_factory):
     cfg = yaml.safe_load(open("config/default.yaml"))
     cfg["results_dir"] = str(root)  # outputs go under root (the CLI refuses paths outside results_dir)
     cfg["bench"].update(max_model_len=512, max_new_tokens=6, batch_size=4, bootstrap=50)
-    cfg["bench"]["models"] = [{"name": "base", "kind": "generative", "path": str(gen)},
-                              {"name": "disrm", "kind": "discriminative", "path": str(rm)}]
+    cfg["bench"]["models"] = [
+        {"name": "base", "kind": "generative", "path": str(gen)},
+        {"name": "disrm", "kind": "discriminative", "path": str(rm)},
+    ]
     (root / "config.yaml").write_text(yaml.safe_dump(cfg))
     return root, write_bench(root / "bench.jsonl")
 
@@ -215,8 +239,25 @@ def test_cli_end_to_end(study, name):
     cfg = str(root / "config.yaml")
     rec, met = root / name / "records.jsonl", root / name / "metrics.json"
     assert main(["bench", "run", "--config", cfg, "--model", name, "--bench", str(bench), "--out", str(rec)]) == 0
-    assert main(["bench", "score", "--config", cfg, "--records", str(rec), "--bench", str(bench),
-                 "--out", str(met), "--table", str(root / name / "table.md")]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "score",
+                "--config",
+                cfg,
+                "--records",
+                str(rec),
+                "--bench",
+                str(bench),
+                "--out",
+                str(met),
+                "--table",
+                str(root / name / "table.md"),
+            ]
+        )
+        == 0
+    )
     recs = read_jsonl(rec)
     m = json.loads(met.read_text())
     assert len(recs) == m["n_records"] == 33 and m["n_items"] == 9
@@ -256,11 +297,15 @@ def test_reruns_give_the_same_judgments_and_metrics_bytes(study):
     for k in range(2):
         rec, met = root / f"again{k}" / "records.jsonl", root / f"again{k}" / "metrics.json"
         assert main(["bench", "run", "--config", cfg, "--model", "base", "--bench", str(bench), "--out", str(rec)]) == 0
-        assert main(["bench", "score", "--config", cfg, "--records", str(rec), "--bench", str(bench),
-                     "--out", str(met)]) == 0
+        assert (
+            main(["bench", "score", "--config", cfg, "--records", str(rec), "--bench", str(bench), "--out", str(met)])
+            == 0
+        )
         metrics.append(met.read_bytes())
-    strip = [[{k: v for k, v in r.items() if k != "latency_s"} for r in read_jsonl(root / f"again{k}" / "records.jsonl")]
-             for k in range(2)]
+    strip = [
+        [{k: v for k, v in r.items() if k != "latency_s"} for r in read_jsonl(root / f"again{k}" / "records.jsonl")]
+        for k in range(2)
+    ]
     assert strip[0] == strip[1] and metrics[0] == metrics[1]
 
 
@@ -274,7 +319,7 @@ def test_a_complete_last_record_without_its_newline_is_judged_again(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False)
     part = partial_path(out)
-    part.write_bytes(part.read_bytes().rstrip(b"\n"))             # the last record lost its newline
+    part.write_bytes(part.read_bytes().rstrip(b"\n"))  # the last record lost its newline
     judge = CountingJudge()
     stats = run_bench(judge, "first", items, out, chunk=4, progress=False)
     assert stats["resumed"] == 3 and stats["judged_now"] == 30
@@ -289,7 +334,7 @@ def test_input_fingerprints_follow_the_weights_and_the_bench_file(tmp_path):
     model.mkdir()
     (model / "model.safetensors").write_bytes(b"weights v1")
     first = input_fingerprints(str(bench), {"path": str(model)})
-    (model / "model.safetensors").write_bytes(b"weights v2")     # retrained in place: same path
+    (model / "model.safetensors").write_bytes(b"weights v2")  # retrained in place: same path
     second = input_fingerprints(str(bench), {"path": str(model)})
     assert first["bench"] == second["bench"] and first["model"] != second["model"]
     assert input_fingerprints(str(bench), {"path": "Org/hub-name"})["model"] == "Org/hub-name"

@@ -20,17 +20,41 @@ CTX = [{"role": "system", "content": "Read the document."}, {"role": "user", "co
 
 def official_line(id_, task, subtype, bucket, n=2):
     """A line with exactly the fields of the released benchmark files."""
-    base = {"id": id_, "prompt_template": CTX, "question": "Question?", "source": task.lower(), "subtask": "",
-            "task": task, "subtype": subtype, "ctx_length_for_length": bucket, "ctx_length_for_words": bucket,
-            "length": 4000, "words_count": 3000}
+    base = {
+        "id": id_,
+        "prompt_template": CTX,
+        "question": "Question?",
+        "source": task.lower(),
+        "subtask": "",
+        "task": task,
+        "subtype": subtype,
+        "ctx_length_for_length": bucket,
+        "ctx_length_for_words": bucket,
+        "length": 4000,
+        "words_count": 3000,
+    }
     if n == 2:
-        base.update(tasktype="PairWise", chosen=f"good answer {id_}", rejected=f"bad answer {id_}",
-                    chosen_model="m1", rejected_model="m2" if subtype != "same" else "m1",
-                    candidates=None, candidates_model=None, candidates_score=None)
+        base.update(
+            tasktype="PairWise",
+            chosen=f"good answer {id_}",
+            rejected=f"bad answer {id_}",
+            chosen_model="m1",
+            rejected_model="m2" if subtype != "same" else "m1",
+            candidates=None,
+            candidates_model=None,
+            candidates_score=None,
+        )
     else:
-        base.update(tasktype="BestOfN", chosen=None, rejected=None, chosen_model=None, rejected_model=None,
-                    candidates=[f"cand {k} of {id_}" for k in range(n)], candidates_model=["m"] * n,
-                    candidates_score=[float(10 - k) for k in range(n)])
+        base.update(
+            tasktype="BestOfN",
+            chosen=None,
+            rejected=None,
+            chosen_model=None,
+            rejected_model=None,
+            candidates=[f"cand {k} of {id_}" for k in range(n)],
+            candidates_model=["m"] * n,
+            candidates_score=[float(10 - k) for k in range(n)],
+        )
     return base
 
 
@@ -51,7 +75,7 @@ FIXTURE = [
 
 def output(behaviour, order):
     """Scripted judge output for canonical responses shown in `order` (order[k] at letter k)."""
-    at = [order.index(k) for k in range(len(order))]          # position of canonical response k
+    at = [order.index(k) for k in range(len(order))]  # position of canonical response k
     if behaviour == "correct":
         return f"[Analysis] A is grounded.\n[[{letter(at[0])}]]"
     if behaviour == "wrong":
@@ -84,9 +108,17 @@ class ScriptedJudge(Judge):
         for item, order in zip(items, orders):
             raw = output(self.behaviours[item.id], list(order))
             pos = parse_verdict(raw, len(order))
-            out.append(Judgment(id=item.id, judge=self.name, order=list(order), raw=raw,
-                                ranking=None if pos is None else [order[p] for p in pos],
-                                prompt_tokens=100, output_tokens=len(raw.split())))
+            out.append(
+                Judgment(
+                    id=item.id,
+                    judge=self.name,
+                    order=list(order),
+                    raw=raw,
+                    ranking=None if pos is None else [order[p] for p in pos],
+                    prompt_tokens=100,
+                    output_tokens=len(raw.split()),
+                )
+            )
         return out
 
 
@@ -96,15 +128,23 @@ def judged(tmp_path):
     bench.write_text("".join(json.dumps(official_line(*row[:5])) + "\n" for row in FIXTURE))
     items = load_items(bench)
     records = tmp_path / "records.jsonl"
-    run_bench(ScriptedJudge({r[0]: r[5] for r in FIXTURE}), "scripted", items, records, bon_orders=2, seed=42,
-              chunk=3, progress=False)
+    run_bench(
+        ScriptedJudge({r[0]: r[5] for r in FIXTURE}),
+        "scripted",
+        items,
+        records,
+        bon_orders=2,
+        seed=42,
+        chunk=3,
+        progress=False,
+    )
     recs = [(Judgment.from_dict(o), i + 1) for i, o in enumerate(read_jsonl(records))]
     return items, recs, bench, records
 
 
 def test_fixture_official_orders_are_as_planned(judged):
     items, _, _, _ = judged
-    orders = release_orders(items, 42)     # per task (the release's per-file seed), file order
+    orders = release_orders(items, 42)  # per task (the release's per-file seed), file order
     assert orders["lrb-003"] == [0, 1]
     assert orders["lrb-005"] == [1, 0]
     assert orders["lrb-009"] == [1, 0]
@@ -124,7 +164,7 @@ def test_official_columns_match_hand_computation(judged):
     assert off["tasks"]["LongQA"]["value"] == approx(F(1, 2))
     assert off["tasks"]["Cite"]["value"] == approx(F(1, 3))
     assert off["tasks"]["Code"]["value"] == approx(1)
-    assert "Math" not in off["tasks"]                          # per-task columns are pairwise only
+    assert "Math" not in off["tasks"]  # per-task columns are pairwise only
     assert off["Same"]["value"] == approx(F(2, 3)) and off["Same"]["n"] == 3
     assert off["Diff"]["value"] == approx(F(1, 3)) and off["Diff"]["n"] == 3
     assert off["PairWise"]["value"] == approx(F(1, 2)) and off["PairWise"]["n"] == 6
@@ -132,10 +172,10 @@ def test_official_columns_match_hand_computation(judged):
     assert off["Rank4"]["value"] == approx(F(1, 2)) and off["Rank4"]["n"] == 1
     assert off["Rank2"]["n"] == 0 and off["Rank2"]["value"] is None
     assert off["BestOfN"]["value"] == approx(F(1, 2))
-    assert off["length"]["4k"]["value"] == approx(F(2, 3))     # pairwise only: 001, 003, 009
-    assert off["length"]["8k"]["value"] == approx(F(1, 3))     # 002, 004, 005
+    assert off["length"]["4k"]["value"] == approx(F(2, 3))  # pairwise only: 001, 003, 009
+    assert off["length"]["8k"]["value"] == approx(F(1, 3))  # 002, 004, 005
     assert off["length_all"]["8k"]["value"] == approx(F(3, 2) / 4)  # + BoN 008 (1/2)
-    assert off["AVG"]["value"] == approx(F(9, 2) / 9)          # (3 pair + 1.5 BoN) / 9, pooled
+    assert off["AVG"]["value"] == approx(F(9, 2) / 9)  # (3 pair + 1.5 BoN) / 9, pooled
     lo, hi = off["AVG"]["ci_low"], off["AVG"]["ci_high"]
     assert lo <= off["AVG"]["value"] <= hi and lo < hi
 
@@ -152,7 +192,7 @@ def test_our_columns_score_unparseable_as_chance_and_average_orders(judged):
     assert ours["BestOfN"]["value"] == approx(F(11, 18))
     assert ours["AVG"]["value"] == approx(F(16, 27))
     assert ours["macro"]["value"] == approx((F(7, 12) + F(11, 18)) / 2)
-    assert ours["AVG"]["ci_low"] is None                       # bootstrap off
+    assert ours["AVG"]["ci_low"] is None  # bootstrap off
 
 
 def test_first_match_column_shows_what_echoes_earn(judged):
@@ -160,7 +200,7 @@ def test_first_match_column_shows_what_echoes_earn(judged):
     fm = score_records(recs, items, n_boot=0, seed=1)["protocols"]["official_first_match"]
     # release reading: '[[A]]' anywhere wins. 003's echo picks A = chosen (1); 005 says [[B]] then [[A]],
     # first match A = rejected in its official order (0).
-    assert fm["tasks"]["Cite"]["value"] == approx(F(1, 3))     # 003 1, 004 0, 005 0
+    assert fm["tasks"]["Cite"]["value"] == approx(F(1, 3))  # 003 1, 004 0, 005 0
     assert fm["PairWise"]["value"] == approx(F(1, 2))
 
 
@@ -213,15 +253,18 @@ def test_records_that_do_not_match_the_bench_are_refused(judged, tmp_path):
         score_records([(wrong, 3)], items)
 
 
-@pytest.mark.parametrize("text,n,expected", [
-    ("Answer with [[A]] or [[B]]", 2, [0, 1]),     # the release counts an echo as A
-    ("[[B]] then [[A]]", 2, [0, 1]),               # '[[A]]' anywhere wins
-    ("[[B]]", 2, [1, 0]),
-    ("", 2, None),
-    ("[[C>A>B]] later [[A>B>C]]", 3, [2, 0, 1]),   # first ranking
-    ("[[A>A>B]]", 3, None),
-    ("Ranking: [B>C>A] and later [[A>B>C]]", 3, [1, 2, 0]),   # single brackets count for the release
-])
+@pytest.mark.parametrize(
+    "text,n,expected",
+    [
+        ("Answer with [[A]] or [[B]]", 2, [0, 1]),  # the release counts an echo as A
+        ("[[B]] then [[A]]", 2, [0, 1]),  # '[[A]]' anywhere wins
+        ("[[B]]", 2, [1, 0]),
+        ("", 2, None),
+        ("[[C>A>B]] later [[A>B>C]]", 3, [2, 0, 1]),  # first ranking
+        ("[[A>A>B]]", 3, None),
+        ("Ranking: [B>C>A] and later [[A>B>C]]", 3, [1, 2, 0]),  # single brackets count for the release
+    ],
+)
 def test_first_match_reading(text, n, expected):
     assert first_match_positions(text, n) == expected
 

@@ -41,8 +41,9 @@ def test_index_holds_refs_and_plans_like_the_items(tmp_path):
     assert all(isinstance(r, ItemRef) for r in index.refs)
     assert [r.id for r in index.refs] == [it.id for it in items]
     assert [r.line for r in index.refs] == [2 * k + 2 for k in range(len(items))]
-    assert [(t[0].id, t[1], t[2]) for t in plan(index.refs, 2, 42)] == \
-        [(t[0].id, t[1], t[2]) for t in plan(items, 2, 42)]
+    assert [(t[0].id, t[1], t[2]) for t in plan(index.refs, 2, 42)] == [
+        (t[0].id, t[1], t[2]) for t in plan(items, 2, 42)
+    ]
     assert index.read(index.refs[::-1]) == {it.id: it for it in items}
 
 
@@ -54,7 +55,7 @@ def test_streamed_run_gives_the_judgments_of_an_in_memory_run(tmp_path):
     stats = run_bench(streamed, "random", index_bench(bench), tmp_path / "streamed.jsonl", chunk=4, progress=False)
     assert stats["items"] == 9 and stats["records"] == 33
     assert without_latency(tmp_path / "streamed.jsonl") == without_latency(tmp_path / "mem.jsonl")
-    assert streamed.seen == mem.seen                              # same items, same batches, same order
+    assert streamed.seen == mem.seen  # same items, same batches, same order
     assert max(len({it.id for it in batch}) for batch in streamed.seen) <= 4
 
 
@@ -62,7 +63,7 @@ def test_a_line_moved_between_the_passes_is_refused(tmp_path):
     bench = write_bench(tmp_path / "b.jsonl")
     index = index_bench(bench)
     lines = bench.read_text().splitlines(keepends=True)
-    bench.write_text("".join([lines[1], lines[0]] + lines[2:]))   # another id now sits at line 1's offset
+    bench.write_text("".join([lines[1], lines[0]] + lines[2:]))  # another id now sits at line 1's offset
     out = tmp_path / "r.jsonl"
     with pytest.raises(InputError, match="no longer holds id") as e:
         run_bench(BaselineJudge("first"), "first", index, out, chunk=4, progress=False)

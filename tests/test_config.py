@@ -78,9 +78,9 @@ def test_load_config_fills_the_schema_defaults(tmp_path):
     got = load_config(path)
     assert got["vote"]["splits"]["analysis"] == schema_default("vote.splits.analysis") == "before"
     assert got["train"]["common"]["grad_cache"] is True and got["train"]["common"]["share_prompt"] is True
-    assert got["train"]["common"]["max_length"] == cfg["train"]["common"]["max_length"]   # given: kept
+    assert got["train"]["common"]["max_length"] == cfg["train"]["common"]["max_length"]  # given: kept
     assert "short" not in got["train"]
     assert got["train"]["sft"]["grad_accum"] == 1
     assert got["bench"]["bootstrap"] == 1000 and got["report"]["claims"]["chance_margin"] == 0.05
     assert got["bench"]["models"][0]["format"] == "pairwise"
-    assert "trust_remote_code" not in got["bench"]["models"][0]   # inherits the top-level value
+    assert "trust_remote_code" not in got["bench"]["models"][0]  # inherits the top-level value

@@ -17,21 +17,34 @@ def synth_item(item_id, task, bucket, source, context, question="Which code open
     msgs = [{"role": "user", "content": f"{context}\n\nQuestion: {question}"}]
     if system:
         msgs.insert(0, {"role": "system", "content": "Answer from the documents."})
-    return {"id": item_id, "task": task, "tasktype": "PairWise", "subtype": "same", "question": question,
-            "prompt_template": msgs, "chosen": f"good {item_id}", "rejected": f"bad {item_id}",
-            "ctx_length_for_length": bucket, "length": 100 + len(item_id), "source_id": source,
-            "difficulty": "hard"}
+    return {
+        "id": item_id,
+        "task": task,
+        "tasktype": "PairWise",
+        "subtype": "same",
+        "question": question,
+        "prompt_template": msgs,
+        "chosen": f"good {item_id}",
+        "rejected": f"bad {item_id}",
+        "ctx_length_for_length": bucket,
+        "length": 100 + len(item_id),
+        "source_id": source,
+        "difficulty": "hard",
+    }
 
 
 def fixture_items():
     items = []
     for task in ("LongQA", "Code"):
         for bucket in ("512", "1k"):
-            for s in range(5):                          # 5 sources x 2 items: siblings share evidence
+            for s in range(5):  # 5 sources x 2 items: siblings share evidence
                 for v in range(2):
                     src = f"{task}-{bucket}-s{s}"
-                    items.append(synth_item(f"{src}-{v}", task, bucket, src,
-                                            f"Doc one.\n\nEvidence of {src}: code {s}{v}.\n\nDoc two."))
+                    items.append(
+                        synth_item(
+                            f"{src}-{v}", task, bucket, src, f"Doc one.\n\nEvidence of {src}: code {s}{v}.\n\nDoc two."
+                        )
+                    )
     items.append(synth_item("alone-0", "Math", "2k", "alone", "The only Math item at 2k."))
     return items
 
@@ -47,15 +60,17 @@ def test_swap_keeps_task_and_bucket_and_never_gives_an_item_its_own_or_a_sibling
     out, report = control_items(src, "swap", seed=7)
     by_id = {it["id"]: it for it in items}
     assert report["left_out"] == {"Math/2k": ["alone-0"]} and report["items_out"] == len(items) - 1
-    assert [o["id"] for o in out] == [it["id"] for it in items if it["id"] != "alone-0"]   # file order
+    assert [o["id"] for o in out] == [it["id"] for it in items if it["id"] != "alone-0"]  # file order
     donors = [o["context_from"] for o in out]
-    assert sorted(donors) == sorted(o["id"] for o in out)         # a permutation: every context used once
+    assert sorted(donors) == sorted(o["id"] for o in out)  # a permutation: every context used once
     for o in out:
         own, donor = by_id[o["id"]], by_id[o["context_from"]]
         assert (donor["task"], donor["ctx_length_for_length"]) == (own["task"], own["ctx_length_for_length"])
         assert donor["source_id"] != own["source_id"]
         content = o["prompt_template"][0]["content"]
-        assert content == donor["prompt_template"][0]["content"].rsplit("\n\n", 1)[0] + "\n\nQuestion: " + own["question"]
+        assert (
+            content == donor["prompt_template"][0]["content"].rsplit("\n\n", 1)[0] + "\n\nQuestion: " + own["question"]
+        )
         assert f"Evidence of {own['source_id']}:" not in content
         assert o["context_length"] == donor["length"] and o["control"] == "swap"
         # everything but the prompt is the item's own
@@ -74,8 +89,25 @@ def test_swap_is_deterministic_bytes_independent_of_file_order_and_seeded(tmp_pa
     outs = []
     for k in range(2):
         out = tmp_path / f"swap{k}.jsonl"
-        assert main(["bench", "control", "--config", str(cfg), "--kind", "swap", "--bench", str(a), "--out", str(out),
-                     "--report", str(tmp_path / f"swap{k}.report.json")]) == 0
+        assert (
+            main(
+                [
+                    "bench",
+                    "control",
+                    "--config",
+                    str(cfg),
+                    "--kind",
+                    "swap",
+                    "--bench",
+                    str(a),
+                    "--out",
+                    str(out),
+                    "--report",
+                    str(tmp_path / f"swap{k}.report.json"),
+                ]
+            )
+            == 0
+        )
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
     assert (tmp_path / "swap0.jsonl.prov.json").exists()
@@ -101,16 +133,28 @@ def test_nocontext_removes_the_context_and_nothing_else(tmp_path):
         user = [m for m in o["prompt_template"] if m["role"] != "system"]
         assert user == [{"role": "user", "content": f"Question: {it['question']}"}]
         assert o["control"] == "none" and o["context_from"] is None
-        assert {k: v for k, v in o.items() if k not in ("prompt_template", "control", "context_from")} == \
-            {k: v for k, v in it.items() if k != "prompt_template"}
+        assert {k: v for k, v in o.items() if k not in ("prompt_template", "control", "context_from")} == {
+            k: v for k, v in it.items() if k != "prompt_template"
+        }
     assert out[0]["prompt_template"][0] == {"role": "system", "content": "Answer from the documents."}
 
 
 def test_official_schema_item_with_a_template_around_the_context():
-    obj = {"id": "LongQA-3", "task": "LongQA", "tasktype": "PairWise", "question": "Who won?", "chosen": "x", "rejected": "y",
-           "prompt_template": [{"role": "system", "content": "You are helpful."},
-                               {"role": "user", "content": "Read the documents.\n\n<doc>A long text.</doc>\n\n"
-                                                           "Now answer: Who won?\nAnswer briefly."}]}
+    obj = {
+        "id": "LongQA-3",
+        "task": "LongQA",
+        "tasktype": "PairWise",
+        "question": "Who won?",
+        "chosen": "x",
+        "rejected": "y",
+        "prompt_template": [
+            {"role": "system", "content": "You are helpful."},
+            {
+                "role": "user",
+                "content": "Read the documents.\n\n<doc>A long text.</doc>\n\nNow answer: Who won?\nAnswer briefly.",
+            },
+        ],
+    }
     split = split_prompt(BenchItem.from_dict(obj))
     assert split.tail == "Now answer: Who won?\nAnswer briefly."
     assert split.without_context() == [obj["prompt_template"][0], {"role": "user", "content": split.tail}]
@@ -126,14 +170,32 @@ def test_an_item_whose_question_is_not_in_its_prompt_is_an_error_naming_line_and
 
 def test_response_pairs_keep_the_question_and_the_responses(tmp_path):
     pairs = tmp_path / "disrm.jsonl"
-    rec = {"id": "p1", "prompt": "Doc a.\n\nDoc b.\n\nQuestion: what?", "chosen": "c", "rejected": ["r1", "r2"],
-           "source_id": "s"}
+    rec = {
+        "id": "p1",
+        "prompt": "Doc a.\n\nDoc b.\n\nQuestion: what?",
+        "chosen": "c",
+        "rejected": ["r1", "r2"],
+        "source_id": "s",
+    }
     pairs.write_text(json.dumps(rec) + "\n")
     [out] = response_only_pairs(pairs)
     assert out == {**rec, "prompt": "Question: what?", "control": "none"}
     cfg = config_in(tmp_path)
-    assert main(["bench", "response-pairs", "--config", str(cfg), "--pairs", str(pairs),
-                 "--out", str(tmp_path / "out.jsonl")]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "response-pairs",
+                "--config",
+                str(cfg),
+                "--pairs",
+                str(pairs),
+                "--out",
+                str(tmp_path / "out.jsonl"),
+            ]
+        )
+        == 0
+    )
     assert read_jsonl(tmp_path / "out.jsonl") == [out]
 
 
@@ -146,14 +208,16 @@ def test_bench_sets_default_from_the_schema_and_checked(tmp_path):
 
     cfg = load_config(config_in(tmp_path))
     sets = {s.name: s for s in bench_sets(cfg)}
-    assert list(sets) == ["heldout", "swap", "nocontext", "short"]   # the schema's default list
+    assert list(sets) == ["heldout", "swap", "nocontext", "short"]  # the schema's default list
     assert sets["heldout"].file == f"{tmp_path}/splits/bench.jsonl" and "random" in sets["heldout"].models
     assert sets["swap"].control == "swap" and sets["swap"].file == f"{tmp_path}/controls/swap.jsonl"
     assert "disrm-response" in sets["nocontext"].models and "random" not in sets["swap"].models
     raw = yaml.safe_load(config_in(tmp_path).read_text())
-    raw["bench"]["sets"] = [{"name": "heldout", "file": "splits/bench.jsonl"},
-                            {"name": "short", "file": "/data/short.jsonl", "models": ["base-pointwise", "logo-pointwise"]},
-                            {"name": "swap", "control": "swap", "of": "heldout", "models": ["nope"]}]
+    raw["bench"]["sets"] = [
+        {"name": "heldout", "file": "splits/bench.jsonl"},
+        {"name": "short", "file": "/data/short.jsonl", "models": ["base-pointwise", "logo-pointwise"]},
+        {"name": "swap", "control": "swap", "of": "heldout", "models": ["nope"]},
+    ]
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match=r"bench.sets.2.models.*'nope'"):
@@ -164,4 +228,4 @@ def test_bench_sets_default_from_the_schema_and_checked(tmp_path):
         bench_sets(load_config(bad))
     raw["bench"]["sets"][2]["of"] = "short"
     bad.write_text(yaml.safe_dump(raw))
-    assert bench_sets(load_config(bad))[1].file == "/data/short.jsonl"   # an absolute file set is used as is
+    assert bench_sets(load_config(bad))[1].file == "/data/short.jsonl"  # an absolute file set is used as is

@@ -8,8 +8,14 @@ from longrm.errors import InputError
 
 
 def _short(i, **kw):
-    d = {"id": f"s{i}", "task": "LongQA", "question": "q?", "evidence": ["the code is 7"],
-         "candidates": ["7", "8"], "answer": "7"}
+    d = {
+        "id": f"s{i}",
+        "task": "LongQA",
+        "question": "q?",
+        "evidence": ["the code is 7"],
+        "candidates": ["7", "8"],
+        "answer": "7",
+    }
     d.update(kw)
     return d
 
@@ -79,9 +85,15 @@ def test_atomic_write_binary(tmp_path):
 
 
 def _bench(**kw):
-    d = {"id": "b1", "task": "Cite", "tasktype": "PairWise", "subtype": "same",
-         "prompt_template": [{"role": "user", "content": "ctx"}, {"role": "user", "content": "q?"}],
-         "chosen": "good", "rejected": "bad"}
+    d = {
+        "id": "b1",
+        "task": "Cite",
+        "tasktype": "PairWise",
+        "subtype": "same",
+        "prompt_template": [{"role": "user", "content": "ctx"}, {"role": "user", "content": "q?"}],
+        "chosen": "good",
+        "rejected": "bad",
+    }
     d.update(kw)
     return d
 
@@ -90,8 +102,9 @@ def test_bench_item_task_prompt_and_gold():
     item = BenchItem.from_dict(_bench())
     assert item.task_prompt == "ctx\n\nq?"
     assert item.responses == ["good", "bad"] and item.gold_ranking == [0, 1]
-    bon = BenchItem.from_dict(_bench(tasktype="BestOfN", subtype="3", candidates=["x", "y", "z"],
-                                     candidates_score=[1.0, 3.0, 2.0]))
+    bon = BenchItem.from_dict(
+        _bench(tasktype="BestOfN", subtype="3", candidates=["x", "y", "z"], candidates_score=[1.0, 3.0, 2.0])
+    )
     assert bon.gold_ranking == [1, 2, 0]
 
 

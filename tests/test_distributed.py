@@ -37,9 +37,18 @@ def gqa_ckpt(tmp_path_factory):
     """4 attention heads, 2 KV heads: SP=2 divides both."""
     from longrm.inputs.tiny import build_tiny_checkpoint
 
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("gqa"), TEXTS, vocab_size=400, seed=0, hidden_size=32,
-                                 num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=64,
-                                 max_position_embeddings=4096)
+    return build_tiny_checkpoint(
+        tmp_path_factory.mktemp("gqa"),
+        TEXTS,
+        vocab_size=400,
+        seed=0,
+        hidden_size=32,
+        num_layers=2,
+        num_heads=4,
+        num_kv_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=4096,
+    )
 
 
 def _zero2(tmp_path):
@@ -59,8 +68,14 @@ def test_ulysses_sp2_zero2_gives_one_process_loss_and_gradients(shm_op, gqa_ckpt
     write_jsonl(tmp_path / "pref.jsonl", pref_records(2, m=2))
     args = [str(gqa_ckpt), str(tmp_path / "sft.jsonl"), str(tmp_path / "pref.jsonl")]
     worker = "tests/distributed/step_worker.py"
-    one = subprocess.run([sys.executable, worker, *args, "none", "1", str(tmp_path / "one")],
-                         env=rank_env(0, 1, 0), cwd=REPO, capture_output=True, text=True, timeout=300)
+    one = subprocess.run(
+        [sys.executable, worker, *args, "none", "1", str(tmp_path / "one")],
+        env=rank_env(0, 1, 0),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
     codes = run_ranks([worker, *args, str(_zero2(tmp_path)), "2", str(tmp_path / "sp2")], 2, tmp_path / "logs")
     assert codes == [0, 0], tail(tmp_path / "logs")
@@ -78,16 +93,30 @@ def test_ulysses_sp2_zero2_gives_one_process_loss_and_gradients(shm_op, gqa_ckpt
 def _train_cfg(tmp_path, ds_path):
     cfg_path = config_in(tmp_path)
     cfg = yaml.safe_load(cfg_path.read_text())
-    cfg["train"]["common"].update(checkpoint_every=1, log_every=1, max_length=256, bf16=False,
-                                  deepspeed=str(ds_path))
+    cfg["train"]["common"].update(checkpoint_every=1, log_every=1, max_length=256, bf16=False, deepspeed=str(ds_path))
     cfg["train"]["logo"].update(batch_size=2, epochs=1)
     cfg_path.write_text(yaml.safe_dump(cfg))
     return cfg_path, cfg
 
 
 def _cli(cfg_path, data, init, out, ckpts):
-    return ["-m", "longrm.cli", "train", "logo", "--config", str(cfg_path), "--data", str(data), "--init",
-            str(init), "--out", str(out), "--checkpoints", str(ckpts), "--auto-resume"]
+    return [
+        "-m",
+        "longrm.cli",
+        "train",
+        "logo",
+        "--config",
+        str(cfg_path),
+        "--data",
+        str(data),
+        "--init",
+        str(init),
+        "--out",
+        str(out),
+        "--checkpoints",
+        str(ckpts),
+        "--auto-resume",
+    ]
 
 
 def test_two_rank_data_parallel_and_kill_resume(shm_op, gqa_ckpt, tmp_path):
@@ -113,17 +142,19 @@ def test_two_rank_data_parallel_and_kill_resume(shm_op, gqa_ckpt, tmp_path):
 
     # (iii) SIGKILL both ranks right after step 2, rerun the same command
     cut, ckpts = tmp_path / "cut", tmp_path / "ck-cut"
-    codes = run_ranks(_cli(cfg_path, data, gqa_ckpt, cut, ckpts), 2, tmp_path / "log-cut",
-                      extra_env={"LONGRM_TRAIN_KILL_AFTER": "2"})
+    codes = run_ranks(
+        _cli(cfg_path, data, gqa_ckpt, cut, ckpts), 2, tmp_path / "log-cut", extra_env={"LONGRM_TRAIN_KILL_AFTER": "2"}
+    )
     assert codes == [-9, -9], tail(tmp_path / "log-cut")
     assert not cut.exists()  # no partial model folder
     assert (ckpts / "latest").read_text().strip() == "step-2"
     # (iv) every rank's partition and RNG state in the one checkpoint folder
     engine_files = sorted(p.name for p in (ckpts / "step-2" / "engine" / "state").iterdir())
     assert [f for f in engine_files if f.startswith("zero_pp_rank_")] == [
-        "zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"]
-    assert sorted(p.name for p in (ckpts / "step-2" / "rng").iterdir()) == ["rank-0.safetensors",
-                                                                             "rank-1.safetensors"]
+        "zero_pp_rank_0_mp_rank_00_optim_states.pt",
+        "zero_pp_rank_1_mp_rank_00_optim_states.pt",
+    ]
+    assert sorted(p.name for p in (ckpts / "step-2" / "rng").iterdir()) == ["rank-0.safetensors", "rank-1.safetensors"]
     codes = run_ranks(_cli(cfg_path, data, gqa_ckpt, cut, ckpts), 2, tmp_path / "log-resume")
     assert codes == [0, 0], tail(tmp_path / "log-resume")
     summary = read_json(cut / "train_summary.json")

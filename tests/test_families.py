@@ -40,19 +40,36 @@ def build(out, family):
     from longrm.inputs.tiny import train_tokenizer
 
     tok = train_tokenizer(TEXTS, vocab_size=400)
-    small = dict(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                 num_key_value_heads=1, intermediate_size=64, eos_token_id=tok.eos_token_id,
-                 pad_token_id=tok.pad_token_id, bos_token_id=None, tie_word_embeddings=True)
-    if family == "qwen3":       # as Qwen3-8B: 40,960 positions in its config, native 32,768
+    small = dict(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        intermediate_size=64,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    if family == "qwen3":  # as Qwen3-8B: 40,960 positions in its config, native 32,768
         conf = Qwen3Config(**small, head_dim=16, max_position_embeddings=40960, rope_theta=1_000_000.0)
         tok.chat_template = QWEN3_TEMPLATE
-    elif family == "llama31":   # as Llama-3.1-8B: llama3 RoPE to 131,072
-        conf = LlamaConfig(**small, max_position_embeddings=131072,
-                           rope_parameters={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192,
-                                            "rope_theta": 500000.0})
+    elif family == "llama31":  # as Llama-3.1-8B: llama3 RoPE to 131,072
+        conf = LlamaConfig(
+            **small,
+            max_position_embeddings=131072,
+            rope_parameters={
+                "rope_type": "llama3",
+                "factor": 8.0,
+                "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 8192,
+                "rope_theta": 500000.0,
+            },
+        )
         tok.chat_template = LLAMA31_TEMPLATE
-    else:                       # GLM-4-shaped (partial rotary)
+    else:  # GLM-4-shaped (partial rotary)
         conf = GlmConfig(**small, head_dim=16, max_position_embeddings=131072)
         tok.chat_template = GLM_TEMPLATE
     torch.manual_seed(0)
@@ -73,9 +90,17 @@ def cfg_with(max_model_len=131072):
     return cfg
 
 
-ITEM = BenchItem.from_dict({"id": "x", "task": "LongQA", "tasktype": "PairWise", "subtype": "same",
-                            "prompt_template": [{"role": "user", "content": "The code is 4812. Question: code?"}],
-                            "chosen": "4812", "rejected": "4821"})
+ITEM = BenchItem.from_dict(
+    {
+        "id": "x",
+        "task": "LongQA",
+        "tasktype": "PairWise",
+        "subtype": "same",
+        "prompt_template": [{"role": "user", "content": "The code is 4812. Question: code?"}],
+        "chosen": "4812",
+        "rejected": "4821",
+    }
+)
 
 
 def test_yarn_reaches_transformers_and_vllm_the_same_way(checkpoints):
@@ -86,9 +111,9 @@ def test_yarn_reaches_transformers_and_vllm_the_same_way(checkpoints):
     assert judge.max_model_len == 131072 and conf.max_position_embeddings == 131072
     assert conf.rope_parameters["rope_type"] == "yarn" and conf.rope_parameters["factor"] == 4.0
     assert conf.rope_parameters["original_max_position_embeddings"] == 32768
-    assert conf.rope_parameters["rope_theta"] == 1_000_000.0            # the checkpoint's own theta kept
+    assert conf.rope_parameters["rope_theta"] == 1_000_000.0  # the checkpoint's own theta kept
     assert judge.model.model.rotary_emb.attention_scaling == pytest.approx(0.1 * math.log(4.0) + 1.0)
-    (rec,) = judge.judge([ITEM], [[0, 1]])                              # it runs, with the scaled RoPE
+    (rec,) = judge.judge([ITEM], [[0, 1]])  # it runs, with the scaled RoPE
     assert rec.prompt_tokens > 0 and rec.output_tokens > 0
     args = vllm_engine_args(path, spec, cfg, bench_params(cfg))
     assert args["max_model_len"] == 131072
@@ -125,7 +150,7 @@ def test_thinking_is_switched_off_where_the_template_takes_it(checkpoints):
     assert chat_template_kwargs(qwen) == {"enable_thinking": False}
     _, after = chat_wrappers(qwen)
     assert after.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
-    text = qwen.decode(official_prompt(qwen, ITEM, [1, 0]).input_ids)      # the release passes it too
+    text = qwen.decode(official_prompt(qwen, ITEM, [1, 0]).input_ids)  # the release passes it too
     assert text.endswith("<think>\n\n</think>\n\n") and "[User Question]" in text
     glm = load_tokenizer(checkpoints["glm"])
     assert chat_template_kwargs(glm) == {} and chat_wrappers(glm)[1].endswith("<|assistant|>")
@@ -153,7 +178,7 @@ def test_trust_remote_code_per_entry_reaches_the_loaders(checkpoints, monkeypatc
     judge = make_judge(spec, cfg)
     assert seen == [("tokenizer", expected), ("model", expected)]
     assert vllm_engine_args(path, spec, cfg, bench_params(cfg))["trust_remote_code"] is expected
-    assert judge.max_model_len == 4096            # the config's limit, below the model's 131,072
+    assert judge.max_model_len == 4096  # the config's limit, below the model's 131,072
     judge.close()
 
 
@@ -163,20 +188,30 @@ def test_the_schema_takes_the_family_keys(tmp_path):
     from longrm.config import DEFAULT_CONFIG, validate
 
     cfg = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    cfg["bench"]["models"].append({"name": "qwen3-8b", "kind": "generative", "path": "models/Qwen3-8B",
-                                   "rope_scaling": YARN, "trust_remote_code": False})
+    cfg["bench"]["models"].append(
+        {
+            "name": "qwen3-8b",
+            "kind": "generative",
+            "path": "models/Qwen3-8B",
+            "rope_scaling": YARN,
+            "trust_remote_code": False,
+        }
+    )
     validate(cfg)
     cfg["bench"]["models"][-1]["rope_scaling"] = {"rope_type": "yarn", "factor": 4.0}
     with pytest.raises(Exception, match="original_max_position_embeddings"):
         validate(cfg)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("<think>[[A]] looks right</think>\n[[B]]", [1, 0]),
-    ("<think>maybe [[A]]", None),                         # cut while thinking: nothing to read
-    ("[[A]] is my draft</think>\nFinal: [[B]]", [1, 0]),  # the block was opened in the prompt
-    ("<think>\n\n</think>\n\n[[A]]", [0, 1]),             # thinking switched off: empty block
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("<think>[[A]] looks right</think>\n[[B]]", [1, 0]),
+        ("<think>maybe [[A]]", None),  # cut while thinking: nothing to read
+        ("[[A]] is my draft</think>\nFinal: [[B]]", [1, 0]),  # the block was opened in the prompt
+        ("<think>\n\n</think>\n\n[[A]]", [0, 1]),  # thinking switched off: empty block
+    ],
+)
 def test_a_verdict_inside_thinking_is_never_read(text, expected):
     assert parse_verdict(text, 2) == expected
 

@@ -19,8 +19,14 @@ def test_gpu_check_script_parses():
 def test_gpu_check_runs_its_step_on_the_cpu_with_a_tiny_shape(tmp_path):
     pytest.importorskip("deepspeed")
     out = tmp_path / "gpu_check.json"
-    proc = subprocess.run([sys.executable, "benchmarks/gpu_check.py", "--tiny", "--out", str(out)], cwd=REPO,
-                          env=rank_env(0, 1, 0), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/gpu_check.py", "--tiny", "--out", str(out)],
+        cwd=REPO,
+        env=rank_env(0, 1, 0),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["gradient_checkpointing"] and result["bf16"] and result["zero_stage"] == 2

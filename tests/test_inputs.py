@@ -23,10 +23,26 @@ REPO = Path(__file__).resolve().parents[1]
 def tiny_config(tmp: Path, **pretrain) -> Path:
     cfg = yaml.safe_load(DEFAULT_CONFIG.read_text())
     cfg["inputs"].update(items_per_task=6, rejected_per_item=3, distractor_docs=24, tokenizer={"vocab_size": 400})
-    cfg["inputs"]["base_model"] = dict(architecture="qwen2", hidden_size=32, num_layers=2, num_heads=2,
-                                       num_kv_heads=1, intermediate_size=64, max_position_embeddings=512)
-    cfg["inputs"]["pretrain"] = dict(max_steps=3, minutes=5.0, seq_len=128, batch_size=4, lr=3e-3,
-                                     warmup_steps=1, log_every=1, eval_examples=8, **pretrain)
+    cfg["inputs"]["base_model"] = dict(
+        architecture="qwen2",
+        hidden_size=32,
+        num_layers=2,
+        num_heads=2,
+        num_kv_heads=1,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    cfg["inputs"]["pretrain"] = dict(
+        max_steps=3,
+        minutes=5.0,
+        seq_len=128,
+        batch_size=4,
+        lr=3e-3,
+        warmup_steps=1,
+        log_every=1,
+        eval_examples=8,
+        **pretrain,
+    )
     cfg["results_dir"] = str(tmp / "results")
     path = tmp / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -62,7 +78,10 @@ def test_all_seven_tasks_with_documented_fields(built):
         assert len(it.candidates) == 4 and len(it.candidates_model) == 4 and len(it.candidates_score) == 4
         assert it.candidates_score == sorted(it.candidates_score, reverse=True) and it.candidates_score[0] == 1.0
         assert len(set(it.candidates_score)) == 4, "graded: no two candidates share a score"
-        assert it.extra["difficulty"] in ("easy", "hard") and it.extra["difficulty"] == it.extra["candidates_difficulty"][1]
+        assert (
+            it.extra["difficulty"] in ("easy", "hard")
+            and it.extra["difficulty"] == it.extra["candidates_difficulty"][1]
+        )
         assert set(it.candidates_model) <= {"gen-a", "gen-b"}
         same = [m == it.candidates_model[0] for m in it.candidates_model[1:]]
         assert any(same) and not all(same), "each item offers a Same and a Diff rejected response"
@@ -84,8 +103,9 @@ def test_hard_and_easy_rejected_facts(built):
     kinds = set()
     for it in raw_items(built):
         text = "\n".join(it.evidence)
-        for resp, diff, fact in zip(it.candidates[1:], it.extra["candidates_difficulty"][1:],
-                                    it.extra["candidates_fact"][1:]):
+        for resp, diff, fact in zip(
+            it.candidates[1:], it.extra["candidates_difficulty"][1:], it.extra["candidates_fact"][1:]
+        ):
             kinds.add(diff)
             if diff == "hard":
                 assert mentions(text, fact) and mentions(resp, fact) and fact != it.answer, it.id
@@ -136,10 +156,22 @@ def test_rebuild_in_a_fresh_process_is_byte_identical(built, tmp_path):
     copy["results_dir"] = str(tmp_path)  # the CLI refuses outputs outside results_dir
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(copy))
-    calls = [["inputs", "raw", "--config", str(cfg), "--out", str(tmp_path / "raw.jsonl")],
-             ["inputs", "distractors", "--config", str(cfg), "--out", str(tmp_path / "distractors.jsonl")],
-             ["inputs", "tokenizer", "--config", str(cfg), "--raw", str(tmp_path / "raw.jsonl"),
-              "--distractors", str(tmp_path / "distractors.jsonl"), "--out", str(tmp_path / "tokenizer")]]
+    calls = [
+        ["inputs", "raw", "--config", str(cfg), "--out", str(tmp_path / "raw.jsonl")],
+        ["inputs", "distractors", "--config", str(cfg), "--out", str(tmp_path / "distractors.jsonl")],
+        [
+            "inputs",
+            "tokenizer",
+            "--config",
+            str(cfg),
+            "--raw",
+            str(tmp_path / "raw.jsonl"),
+            "--distractors",
+            str(tmp_path / "distractors.jsonl"),
+            "--out",
+            str(tmp_path / "tokenizer"),
+        ],
+    ]
     script = f"import sys; from longrm.cli import main; sys.exit(max(main(a) for a in {calls!r}))"
     env = {**os.environ, "PYTHONHASHSEED": "17", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
@@ -216,27 +248,29 @@ def test_repeat_rows_and_batch_composition(built, tmp_path):
     one = [w for w in words if len(tok(" " + w, add_special_tokens=False)["input_ids"]) == 1]
     assert len(one) >= 4
     kept = single_token_vocab(tok, corpus.Vocab(tuple(one[:4]) + ("zqxjkvbwplm",), tuple(one[:4])))
-    assert kept == corpus.Vocab(tuple(one[:4]), tuple(one[:4]))            # the multi-token word dropped
+    assert kept == corpus.Vocab(tuple(one[:4]), tuple(one[:4]))  # the multi-token word dropped
     vocab = corpus.Vocab(tuple(one[:4]), tuple(one[:4]))
     pool = one_token_ids(tok, vocab)
-    assert len(pool) == 4                                                     # entities and values: the same 4
+    assert len(pool) == 4  # entities and values: the same 4
     ids, mask = copy_row(random.Random(3), pool, 64)
     assert set(ids) <= set(pool)
     half = len(ids) // 2
     assert ids[:half] == ids[half:] and len(mask) == len(ids)
-    assert mask[:half + 1] == [0] * (half + 1) and set(mask[half + 1:]) == {1}
+    assert mask[: half + 1] == [0] * (half + 1) and set(mask[half + 1 :]) == {1}
 
     cfg = load_config(tiny_config(tmp_path, recall_share=0.5, copy_share=0.25))
     cfg["inputs"]["pretrain"]["batch_size"] = 8
     batches = Batches(cfg, tok, tmp / "raw.jsonl", tmp / "distractors.jsonl")
     assert (batches.n_recall, batches.n_copy, batches.n_lm) == (4, 2, 2)
     _, att, ans = batches.rows(0)
-    assert all(2 in row.tolist() for row in ans[:4])                        # recall answers' first tokens
-    assert all(set(row.tolist()) == {0, 1} for row in ans[4:6])             # repeats
+    assert all(2 in row.tolist() for row in ans[:4])  # recall answers' first tokens
+    assert all(set(row.tolist()) == {0, 1} for row in ans[4:6])  # repeats
     assert all(set(row[att[6 + i].bool()].tolist()) == {LM_TARGET} for i, row in enumerate(ans[6:]))
     again = Batches(cfg, tok, tmp / "raw.jsonl", tmp / "distractors.jsonl").rows(0)
-    assert all(bool((x == y).all()) for x, y in zip(Batches(cfg, tok, tmp / "raw.jsonl",
-                                                           tmp / "distractors.jsonl").rows(0), again))
+    assert all(
+        bool((x == y).all())
+        for x, y in zip(Batches(cfg, tok, tmp / "raw.jsonl", tmp / "distractors.jsonl").rows(0), again)
+    )
 
 
 def test_raw_path_is_validated_and_copied(built, tmp_path):

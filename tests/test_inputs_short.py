@@ -35,15 +35,19 @@ def run_split(tmp_path, raw, source_ids, share=0.3):
     cfg = load_config()
     cfg["vote"]["splits"]["bench_share"] = share
     report = short_split(cfg, raw, tmp_path / "items.jsonl", tmp_path / "train.jsonl", tmp_path / "bench.jsonl")
-    return cfg, report, read_jsonl(tmp_path / "train.jsonl", SFTExample.from_dict), \
-        read_jsonl(tmp_path / "bench.jsonl", BenchItem.from_dict)
+    return (
+        cfg,
+        report,
+        read_jsonl(tmp_path / "train.jsonl", SFTExample.from_dict),
+        read_jsonl(tmp_path / "bench.jsonl", BenchItem.from_dict),
+    )
 
 
 def test_held_out_sources_are_vote_splits_and_never_train(raw, tmp_path):
     from longrm.vote import split
 
     ids = [it.id for it in read_jsonl(raw, ShortItem.from_dict)]
-    long_sources = ids[:-3]   # three raw items no long item was built from: never benchmarked
+    long_sources = ids[:-3]  # three raw items no long item was built from: never benchmarked
     cfg, report, train, bench = run_split(tmp_path, raw, long_sources)
     held = assign_sources(long_sources, 0.3, cfg["seed"])
     assert split.assign_sources is assign_sources, "one assignment function for both splits"
@@ -63,8 +67,9 @@ def test_bench_items_are_short_pairs_whose_context_is_the_evidence(raw, tmp_path
         assert b.rejected in src.rejected and b.extra["difficulty"] in ("easy", "hard")
         assert all(e.strip() in b.task_prompt for e in src.evidence)
         assert b.task_prompt.endswith(f"Question: {src.question}")
-        assert b.subtype == ("same" if src.candidates_model[src.candidates.index(b.rejected)]
-                             == src.candidates_model[0] else "diff")
+        assert b.subtype == (
+            "same" if src.candidates_model[src.candidates.index(b.rejected)] == src.candidates_model[0] else "diff"
+        )
 
 
 def test_training_targets_name_the_chosen_response(raw, tmp_path):
@@ -113,8 +118,23 @@ def test_train_short_reads_its_own_settings(raw, tmp_path):
     cfg["train"]["short"] = {"max_steps": 2, "batch_size": 2, "lr": 1e-3}
     cfg["train"]["sft"]["max_steps"] = 5
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["train", "short", "--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path / "train.jsonl"),
-                 "--init", str(ckpt), "--out", str(tmp_path / "base")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "short",
+                "--config",
+                str(tmp_path / "c.yaml"),
+                "--data",
+                str(tmp_path / "train.jsonl"),
+                "--init",
+                str(ckpt),
+                "--out",
+                str(tmp_path / "base"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "base" / "train_summary.json").read_text())
     assert summary["steps"] == 2 and summary["loss_type"] == "sft"
     prov = json.loads((tmp_path / "base" / "provenance.json").read_text())

@@ -10,7 +10,7 @@ from longrm.config import DEFAULT_CONFIG
 from longrm.data.records import ShortItem
 from longrm.inputs.tells import length_stats, response_only_probe
 
-MARGIN = 0.07   # ~3 standard deviations of a chance accuracy on ~420 held-out pairs
+MARGIN = 0.07  # ~3 standard deviations of a chance accuracy on ~420 held-out pairs
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +33,22 @@ def test_response_only_classifier_is_at_chance(items):
 
 def test_probe_finds_a_planted_tell(items):
     """The probe is able to fail: an invented claim added to every rejected response is found."""
-    planted = [ShortItem.from_dict({**it.to_dict(), "candidates": [it.chosen] + [
-        r + " This was decided by the maintainers in 2012." for r in it.rejected]}) for it in items]
+    planted = [
+        ShortItem.from_dict(
+            {
+                **it.to_dict(),
+                "candidates": [it.chosen] + [r + " This was decided by the maintainers in 2012." for r in it.rejected],
+            }
+        )
+        for it in items
+    ]
     assert response_only_probe(planted, seed=1234)["accuracy"] > 0.95
 
 
 def test_chosen_and_rejected_lengths_match(items):
     stats = length_stats(items)
     assert abs(stats["chosen_mean_chars"] - stats["rejected_mean_chars"]) <= 0.03 * stats["chosen_mean_chars"], stats
-    assert abs(stats["longer_accuracy"] - 0.5) <= MARGIN, stats   # before issue 11: 0.33
+    assert abs(stats["longer_accuracy"] - 0.5) <= MARGIN, stats  # before issue 11: 0.33
 
 
 def test_style_is_independent_of_correctness(items):
@@ -54,7 +61,10 @@ def test_style_is_independent_of_correctness(items):
                 diff += 1
                 diff_chosen_verbose += it.candidates_model[0] == "gen-b"
             else:
-                lead_c, lead_r = it.chosen.split(":")[0] if ":" in it.chosen else "", r.split(":")[0] if ":" in r else ""
+                lead_c, lead_r = (
+                    it.chosen.split(":")[0] if ":" in it.chosen else "",
+                    r.split(":")[0] if ":" in r else "",
+                )
                 if it.candidates_model[0] == "gen-b":
                     assert it.chosen[:20] == r[:20] or lead_c == lead_r, (it.id, it.chosen, r)
     assert diff >= 200 and abs(diff_chosen_verbose / diff - 0.5) <= 0.1

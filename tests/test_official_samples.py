@@ -25,7 +25,9 @@ def test_released_sft_data_reads(samples_dir):
 def test_validate_prints_counts_and_lengths(samples_dir):
     out = subprocess.run(
         [sys.executable, "-m", "longrm.cli", "data", "validate", str(samples_dir / "SimPO_Data_Sampled20")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "train: 16 records" in out and "eval: 2 records" in out
     summary = summarize(samples_dir / "SimPO_Data_Sampled20")

@@ -29,7 +29,7 @@ def test_the_tiny_tokenizer_has_single_token_digits(ckpt):
 def test_parse_score_takes_the_last_well_formed_score():
     assert parse_score("[Analysis] fine.\n[Score: 7]") == 7
     assert parse_score("[Score: 2] then [score:9 ]") == 9
-    assert parse_score("Give your score as [Score: k]") is None      # the instruction's echo
+    assert parse_score("Give your score as [Score: k]") is None  # the instruction's echo
     assert parse_score("[Score: 42]") is None and parse_score("") is None
     assert parse_score("[Score: 10]") == 10 and parse_score("[Score: 3] [Score: 11]") == 3
 
@@ -48,8 +48,10 @@ def test_scores_by_rank_and_target_layouts():
 def test_the_verdict_request_comes_before_the_context_and_the_prompt_ends_with_the_response():
     """A small judge decides right after the response (judges/prompts.py): nothing may follow it."""
     item = long_item("p1", n=3)
-    for parts, last in ((prompt_parts(item, [2, 0, 1]), item.responses[1]),
-                        (point_prompt_parts(item, 2), item.responses[2])):
+    for parts, last in (
+        (prompt_parts(item, [2, 0, 1]), item.responses[1]),
+        (point_prompt_parts(item, 2), item.responses[2]),
+    ):
         assert "Give your" in parts.prefix and "[Context and question]" in parts.prefix
         assert parts.suffix.endswith(last + "\n\n")
     assert "[Score: k]" in point_prompt_parts(item, 0).prefix
@@ -58,14 +60,14 @@ def test_the_verdict_request_comes_before_the_context_and_the_prompt_ends_with_t
 
 def test_expected_score_reads_the_digit_step_of_the_parsed_score():
     digits = DigitTokens(plain={11: 1, 12: 2, 19: 9}, spaced={21: 1, 29: 9})
-    watch = digits.watch_ids                                          # [11, 12, 19, 21, 29]
-    new_ids = [5, 12, 6, 29, 7]                                       # "2" early, then " 9" (the parsed score)
+    watch = digits.watch_ids  # [11, 12, 19, 21, 29]
+    new_ids = [5, 12, 6, 29, 7]  # "2" early, then " 9" (the parsed score)
     probs = [[0.0] * 5, [0.1, 0.8, 0.1, 0, 0], [0.0] * 5, [0, 0, 0.3, 0.25, 0.75], [0.0] * 5]
     # the spaced digits at step 3: (0.25 * 1 + 0.75 * 9) / 1.0
     assert expected_score(new_ids, probs, digits, watch, 9) == pytest.approx(7.0)
     # a parsed score of 2 reads step 1, over the plain digits: (0.1 * 1 + 0.8 * 2 + 0.1 * 9) / 1.0
     assert expected_score(new_ids, probs, digits, watch, 2) == pytest.approx(2.6)
-    assert expected_score(new_ids, probs, digits, watch, 5) is None   # "10"-style or absent: no expectation
+    assert expected_score(new_ids, probs, digits, watch, 5) is None  # "10"-style or absent: no expectation
 
 
 def test_watched_probabilities_are_the_models_next_token_softmax(ckpt):
@@ -118,8 +120,9 @@ def _judge_with_outputs(ckpt, outputs):
 def test_pointwise_records_rank_by_expected_score_in_every_order(ckpt):
     item = long_item("p1", n=3)
     # response 0 -> 7 (expected 0.4 * 7 + 0.6 * 9 = 8.2), 1 -> 7 (0.7 * 7 + 0.3 * 4 = 6.1), 2 -> 2
-    judge = _judge_with_outputs(ckpt, [("[Score: 7]", {7: 0.4, 9: 0.6}), ("[Score: 7]", {7: 0.7, 4: 0.3}),
-                                       ("[Score: 2]", {2: 1.0})])
+    judge = _judge_with_outputs(
+        ckpt, [("[Score: 7]", {7: 0.4, 9: 0.6}), ("[Score: 7]", {7: 0.7, 4: 0.3}), ("[Score: 2]", {2: 1.0})]
+    )
     orders = [[0, 1, 2], [2, 1, 0], [1, 2, 0]]
     recs = judge.judge([item] * 3, orders)
     for rec, order in zip(recs, orders):
@@ -164,8 +167,10 @@ def test_vllm_pointwise_reads_logprobs_of_the_digits(ckpt, monkeypatch):
 
         def generate(self, prompts, sampling, use_tqdm=True):
             lp = [{} for _ in ids]
-            lp[step] = {by_score[6]: types.SimpleNamespace(logprob=math.log(0.5)),
-                        by_score[8]: types.SimpleNamespace(logprob=math.log(0.5))}
+            lp[step] = {
+                by_score[6]: types.SimpleNamespace(logprob=math.log(0.5)),
+                by_score[8]: types.SimpleNamespace(logprob=math.log(0.5)),
+            }
             comp = types.SimpleNamespace(text="[Score: 6]", token_ids=ids, logprobs=lp)
             return [types.SimpleNamespace(outputs=[comp]) for _ in prompts]
 
@@ -182,7 +187,7 @@ def test_pointwise_cache_keeps_only_the_latest_items_and_rescores_the_same(ckpt)
     judge = _judge_with_outputs(ckpt, texts + texts[:2])
     judge.CACHE_ITEMS = 5
     items = [long_item(f"p{i}") for i in range(20)]
-    first = judge.judge(items, [[0, 1]] * 20)                     # one call larger than the cache: fine
+    first = judge.judge(items, [[0, 1]] * 20)  # one call larger than the cache: fine
     assert len(judge._points) == 5 and list(judge._points) == [f"p{i}" for i in range(15, 20)]
-    again = judge.judge(items[:1], [[1, 0]])[0]                   # evicted: scored again, same scores
+    again = judge.judge(items[:1], [[1, 0]])[0]  # evicted: scored again, same scores
     assert again.scores == first[0].scores and again.extra["outputs"] == first[0].extra["outputs"]

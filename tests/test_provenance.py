@@ -28,18 +28,36 @@ def chain(tmp_path):
     items = tmp_path / "synth" / "items.jsonl"
     items.parent.mkdir()
     items.write_text('{"id": "a-512"}\n')
-    _step(["synth", "--raw", str(raw)], raw=str(raw), out=str(items),
-          prov_inputs=("raw",), prov_outputs=("out",), prov_params=("seed", "synth"))
+    _step(
+        ["synth", "--raw", str(raw)],
+        raw=str(raw),
+        out=str(items),
+        prov_inputs=("raw",),
+        prov_outputs=("out",),
+        prov_params=("seed", "synth"),
+    )
     metrics = tmp_path / "bench" / "base" / "metrics.json"
     metrics.parent.mkdir(parents=True)
     metrics.write_text('{"avg": 0.5}\n')
-    _step(["bench"], bench=str(items), out=str(metrics), prov_inputs=("bench",), prov_outputs=("out",),
-          prov_params=("bench",))
+    _step(
+        ["bench"],
+        bench=str(items),
+        out=str(metrics),
+        prov_inputs=("bench",),
+        prov_outputs=("out",),
+        prov_params=("bench",),
+    )
     tables = tmp_path / "tables"
     tables.mkdir()
     (tables / "main.csv").write_text("model,avg\nbase,0.5\n")
-    _step(["report", "tables"], metrics=[f"base={metrics}"], out_dir=str(tables),
-          prov_inputs=("metrics",), prov_outputs=("out_dir",), prov_params=("bench.models",))
+    _step(
+        ["report", "tables"],
+        metrics=[f"base={metrics}"],
+        out_dir=str(tables),
+        prov_inputs=("metrics",),
+        prov_outputs=("out_dir",),
+        prov_params=("bench.models",),
+    )
     return Namespace(raw=raw, items=items, metrics=metrics, tables=tables)
 
 

@@ -26,29 +26,49 @@ def columns(level: float) -> dict:
     """Accuracy columns of a model whose accuracy is `level` at the shortest length, falling with length."""
     return {
         "tasks": {t: cell(round(level - 0.01 * i, 4)) for i, t in enumerate(TASKS)},
-        "Same": cell(level), "Diff": cell(level - 0.02), "PairWise": cell(level - 0.01),
-        "Rank2": cell(level - 0.1), "Rank3": cell(level - 0.2), "Rank4": cell(level - 0.25),
+        "Same": cell(level),
+        "Diff": cell(level - 0.02),
+        "PairWise": cell(level - 0.01),
+        "Rank2": cell(level - 0.1),
+        "Rank3": cell(level - 0.2),
+        "Rank4": cell(level - 0.25),
         "BestOfN": cell(level - 0.18),
         "length": {b: cell(round(level - 0.05 * i, 4)) for i, b in enumerate(BUCKETS)},
         "length_all": {b: cell(round(level - 0.06 * i, 4)) for i, b in enumerate(BUCKETS)},
-        "AVG": cell(level - 0.05), "macro": cell(level - 0.06),
+        "AVG": cell(level - 0.05),
+        "macro": cell(level - 0.06),
     }
 
 
 def metrics(level: float, parse_fail: float) -> dict:
     rate = lambda v: {"value": v, "n": 100}  # noqa: E731
     return {
-        "models": ["x"], "n_items": 120, "n_records": 260, "missing_items": 0,
-        "protocols": {"ours": columns(level), "official": columns(level - 0.03),
-                      "official_first_match": columns(level - 0.04)},
-        "order_consistency": {"all": cell(0.8), "PairWise": cell(0.8), "BestOfN": cell(0.7),
-                              "length": {b: cell(0.9 - 0.1 * i) for i, b in enumerate(BUCKETS)}},
+        "models": ["x"],
+        "n_items": 120,
+        "n_records": 260,
+        "missing_items": 0,
+        "protocols": {
+            "ours": columns(level),
+            "official": columns(level - 0.03),
+            "official_first_match": columns(level - 0.04),
+        },
+        "order_consistency": {
+            "all": cell(0.8),
+            "PairWise": cell(0.8),
+            "BestOfN": cell(0.7),
+            "length": {b: cell(0.9 - 0.1 * i) for i, b in enumerate(BUCKETS)},
+        },
         "order_consistency_top1": {"all": cell(0.85), "length": {}},
-        "parse_failure": {"all_orders": rate(parse_fail), "official_order": rate(parse_fail),
-                          "length": {b: rate(parse_fail * (i + 1)) for i, b in enumerate(BUCKETS)}},
+        "parse_failure": {
+            "all_orders": rate(parse_fail),
+            "official_order": rate(parse_fail),
+            "length": {b: rate(parse_fail * (i + 1)) for i, b in enumerate(BUCKETS)},
+        },
         "truncation": {"all": rate(0.0), "length": {b: rate(0.0) for b in BUCKETS}},
         "position_bias": {"first_position_rate": rate(0.5)},
-        "auc": None, "tokens": {}, "settings": {"bootstrap": 10, "seed": 1, "official_seed": 42},
+        "auc": None,
+        "tokens": {},
+        "settings": {"bootstrap": 10, "seed": 1, "official_seed": 42},
     }
 
 
@@ -61,24 +81,45 @@ def results(tmp_path):
         p.parent.mkdir(parents=True)
         p.write_text(json.dumps(metrics(level, pf)))
         named.append(f"{name}={p}")
-    audit = {"items": 100, "judges": ["a", "b", "c"], "threshold": 0.6,
-             "by_k": [{"k": k, "judges": ["a", "b", "c"][:k],
-                       "config_order": {"kept": 90 - 10 * k, "yield": 0.9 - 0.1 * k, "accuracy": 0.7 + 0.08 * k},
-                       "all_subsets": {"n_subsets": 3, "accuracy": 0.69 + 0.08 * k, "yield": 0.88 - 0.1 * k}}
-                      for k in (1, 2, 3)],
-             "by_threshold": [{"threshold": t, "kept": 50, "yield": 1.1 - t, "accuracy": t} for t in (0.5, 0.6, 1.0)]}
+    audit = {
+        "items": 100,
+        "judges": ["a", "b", "c"],
+        "threshold": 0.6,
+        "by_k": [
+            {
+                "k": k,
+                "judges": ["a", "b", "c"][:k],
+                "config_order": {"kept": 90 - 10 * k, "yield": 0.9 - 0.1 * k, "accuracy": 0.7 + 0.08 * k},
+                "all_subsets": {"n_subsets": 3, "accuracy": 0.69 + 0.08 * k, "yield": 0.88 - 0.1 * k},
+            }
+            for k in (1, 2, 3)
+        ],
+        "by_threshold": [{"threshold": t, "kept": 50, "yield": 1.1 - t, "accuracy": t} for t in (0.5, 0.6, 1.0)],
+    }
     (r / "vote").mkdir(parents=True)
     (r / "vote" / "audit.json").write_text(json.dumps(audit))
     runs = []
     for stage in ("sft", "logo"):
         d = r / "models" / stage
         d.mkdir(parents=True)
-        (d / "train_log.jsonl").write_text("".join(
-            json.dumps({"step": s, "loss": 2.0 / s, "accuracy": 0.5 + 0.04 * s, "lr": 1e-3}) + "\n"
-            for s in range(1, 11)))
-        (d / "train_summary.json").write_text(json.dumps({"steps": 10, "final_loss": 0.2, "final_accuracy": 0.9,
-                                                          "tokens_per_s": 1000.0, "peak_rss_mb": 900.0,
-                                                          "wall_s": 12.0}))
+        (d / "train_log.jsonl").write_text(
+            "".join(
+                json.dumps({"step": s, "loss": 2.0 / s, "accuracy": 0.5 + 0.04 * s, "lr": 1e-3}) + "\n"
+                for s in range(1, 11)
+            )
+        )
+        (d / "train_summary.json").write_text(
+            json.dumps(
+                {
+                    "steps": 10,
+                    "final_loss": 0.2,
+                    "final_accuracy": 0.9,
+                    "tokens_per_s": 1000.0,
+                    "peak_rss_mb": 900.0,
+                    "wall_s": 12.0,
+                }
+            )
+        )
         runs.append(str(d))
     return {"dir": r, "metrics": named, "audit": str(r / "vote" / "audit.json"), "runs": runs}
 
@@ -96,8 +137,18 @@ def _config_with_tmp_results(tmp_path, monkeypatch):
 
 
 def _args(res, out_dir, benchmarks=None):
-    args = ["--config", str(DEFAULT_CONFIG), "--metrics", *res["metrics"], "--audit", res["audit"],
-            "--train-runs", *res["runs"], "--out-dir", str(out_dir)]
+    args = [
+        "--config",
+        str(DEFAULT_CONFIG),
+        "--metrics",
+        *res["metrics"],
+        "--audit",
+        res["audit"],
+        "--train-runs",
+        *res["runs"],
+        "--out-dir",
+        str(out_dir),
+    ]
     return args + (["--benchmarks-dir", str(benchmarks)] if benchmarks else [])
 
 
@@ -144,14 +195,28 @@ def test_readings_follow_the_data(results, tmp_path):
 def test_figures_and_report_md(results, tmp_path):
     bench_dir = tmp_path / "benchmarks"
     bench_dir.mkdir()
-    (bench_dir / "train_throughput.json").write_text(json.dumps(
-        {"runs": [{"length": 1024, "tokens_per_s": 1900.0, "peak_rss_mb": 1200.0},
-                  {"length": 4096, "tokens_per_s": 800.0, "peak_rss_mb": 2400.0}]}))
+    (bench_dir / "train_throughput.json").write_text(
+        json.dumps(
+            {
+                "runs": [
+                    {"length": 1024, "tokens_per_s": 1900.0, "peak_rss_mb": 1200.0},
+                    {"length": 4096, "tokens_per_s": 800.0, "peak_rss_mb": 2400.0},
+                ]
+            }
+        )
+    )
     tables, figures = results["dir"] / "tables", results["dir"] / "figures"
     assert main(["report", "tables", *_args(results, tables, bench_dir)]) == 0
     assert main(["report", "figures", *_args(results, figures, bench_dir)]) == 0
-    for name in ("accuracy_vs_length", "per_task_heatmap", "bon_ranks", "reliability_by_length",
-                 "vote_vs_judges", "training_curves", "benchmark"):
+    for name in (
+        "accuracy_vs_length",
+        "per_task_heatmap",
+        "bon_ranks",
+        "reliability_by_length",
+        "vote_vs_judges",
+        "training_curves",
+        "benchmark",
+    ):
         png, pdf = figures / f"{name}.png", figures / f"{name}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert pdf.read_bytes()[:5] == b"%PDF-", name
@@ -160,13 +225,30 @@ def test_figures_and_report_md(results, tmp_path):
     assert "tokens_per_s = 1900" in fig_index["benchmark"]["reading"]
 
     report = results["dir"] / "REPORT.md"
-    assert main(["report", "md", "--config", str(DEFAULT_CONFIG), "--tables", str(tables),
-                 "--figures", str(figures), "--out", str(report)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "md",
+                "--config",
+                str(DEFAULT_CONFIG),
+                "--tables",
+                str(tables),
+                "--figures",
+                str(figures),
+                "--out",
+                str(report),
+            ]
+        )
+        == 0
+    )
     text = report.read_text()
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert len(images) == 7
     assert all((report.parent / p).is_file() for p in images)
-    assert text.count("Reading: ") == 7 + 14  # every figure and table (vote_fair, claims, difficulty included) has its line
+    assert (
+        text.count("Reading: ") == 7 + 14
+    )  # every figure and table (vote_fair, claims, difficulty included) has its line
     assert "_Skipped: no Snakemake job records" in text  # the per-job figure, without --stage-benchmarks
     assert "| logo |" in text and "LongRM study (default)" in text
 
@@ -221,13 +303,27 @@ def test_train_memory_benchmark_figure_reads_the_fit_and_longest_cells(results, 
     bench_dir = tmp_path / "benchmarks"
     bench_dir.mkdir()
     cell = lambda impl, n, mb, tps: {"impl": impl, "length": n, "peak_delta_mb": mb, "tokens_per_s": tps}  # noqa: E731
-    (bench_dir / "train_memory.json").write_text(json.dumps({
-        "params": 31392, "fit_ours": {"mb_per_1k_tokens": 5.0, "r2": 0.999}, "fit_trl": {"mb_per_1k_tokens": 6.5},
-        "ours": [cell("ours", 1024, 7.0, 30000.0), cell("ours", 16384, 85.0, 11000.0)],
-        "trl": [cell("trl", 1024, 24.0, 8000.0), cell("trl", 16384, 177.0, 14000.0)]}))
-    (bench_dir / "streaming.json").write_text(json.dumps({"rows": [
-        {"reader": "iter_bench", "file_mb": 30.0, "growth_mb": 0.7},
-        {"reader": "iter_bench", "file_mb": 300.0, "growth_mb": 0.8}]}))
+    (bench_dir / "train_memory.json").write_text(
+        json.dumps(
+            {
+                "params": 31392,
+                "fit_ours": {"mb_per_1k_tokens": 5.0, "r2": 0.999},
+                "fit_trl": {"mb_per_1k_tokens": 6.5},
+                "ours": [cell("ours", 1024, 7.0, 30000.0), cell("ours", 16384, 85.0, 11000.0)],
+                "trl": [cell("trl", 1024, 24.0, 8000.0), cell("trl", 16384, 177.0, 14000.0)],
+            }
+        )
+    )
+    (bench_dir / "streaming.json").write_text(
+        json.dumps(
+            {
+                "rows": [
+                    {"reader": "iter_bench", "file_mb": 30.0, "growth_mb": 0.7},
+                    {"reader": "iter_bench", "file_mb": 300.0, "growth_mb": 0.8},
+                ]
+            }
+        )
+    )
     figures = results["dir"] / "figures"
     assert main(["report", "figures", *_args(results, figures, bench_dir)]) == 0
     reading = {e["name"]: e for e in json.loads((figures / "index.json").read_text())}["benchmark"]["reading"]
@@ -244,12 +340,17 @@ def test_one_colour_per_model_in_every_panel_and_figure(monkeypatch, tmp_path):
     from longrm.report import figures as F
 
     log = lambda acc: [{"step": s, "loss": 1.0 / s, **({"accuracy": 0.5} if acc else {})} for s in (1, 2, 3)]
-    runs = {"base_model": {"log": log(False)}, "disrm": {"log": log(False)}, "sft": {"log": log(True)},
-            "logo": {"log": log(True)}}
+    runs = {
+        "base_model": {"log": log(False)},
+        "disrm": {"log": log(False)},
+        "sft": {"log": log(True)},
+        "logo": {"log": log(True)},
+    }
     m = {"sft-pointwise": metrics(0.8, 0.0), "logo-pointwise": metrics(0.7, 0.0), "first": metrics(0.5, 0.0)}
     figs = {}
-    monkeypatch.setattr(F, "save", lambda fig, out_dir, name: (figs.setdefault(name, fig), tmp_path / name,
-                                                               tmp_path / name)[1:])
+    monkeypatch.setattr(
+        F, "save", lambda fig, out_dir, name: (figs.setdefault(name, fig), tmp_path / name, tmp_path / name)[1:]
+    )
     monkeypatch.setattr(F, "FIGURES", {k: F.FIGURES[k] for k in ("accuracy_vs_length", "training_curves")})
     F.write_figures({"metrics": m, "runs": runs}, tmp_path)
 
@@ -260,4 +361,4 @@ def test_one_colour_per_model_in_every_panel_and_figure(monkeypatch, tmp_path):
     assert set(acc) == {"sft", "logo"} and all(acc[n] == loss[n] for n in acc)
     by_length = {c.get_label(): to_hex(c.lines[0].get_color()) for c in figs["accuracy_vs_length"].axes[0].containers}
     assert by_length["sft-pointwise"] == loss["sft"] and by_length["logo-pointwise"] == loss["logo"]
-    assert len(set(loss.values()) | {by_length["first"]}) == len(runs) + 1   # distinct models, distinct colours
+    assert len(set(loss.values()) | {by_length["first"]}) == len(runs) + 1  # distinct models, distinct colours

@@ -15,8 +15,19 @@ from tests.helpers import config_in
 
 
 def items(prefix: str, bucket: str, n: int, difficulty: str = "") -> list[ScoreItem]:
-    return [ScoreItem(f"{prefix}{bucket}-{k}", "LongQA", "PairWise", "same", bucket, [0, 1], (None, None),
-                      difficulty=difficulty if difficulty else ("easy" if k % 2 else "hard")) for k in range(n)]
+    return [
+        ScoreItem(
+            f"{prefix}{bucket}-{k}",
+            "LongQA",
+            "PairWise",
+            "same",
+            bucket,
+            [0, 1],
+            (None, None),
+            difficulty=difficulty if difficulty else ("easy" if k % 2 else "hard"),
+        )
+        for k in range(n)
+    ]
 
 
 def scores_at(its: list[ScoreItem], accuracy: float) -> dict[str, float]:
@@ -29,10 +40,23 @@ def write_model(root, set_name, name, its, scores):
     d = root / "bench" / set_name / name
     d.mkdir(parents=True)
     cols = columns(its, scores, 200, 1, "ours")
-    m = {"models": [name], "n_items": len(its), "protocols": {p: cols for p in ("ours", "official", "official_first_match")}}
+    m = {
+        "models": [name],
+        "n_items": len(its),
+        "protocols": {p: cols for p in ("ours", "official", "official_first_match")},
+    }
     (d / "metrics.json").write_text(json.dumps(m))
-    rows = [{"id": it.id, "tasktype": it.tasktype, "length_bucket": it.length_bucket, "difficulty": it.difficulty,
-             "ours": scores[it.id], "official": scores[it.id]} for it in its]
+    rows = [
+        {
+            "id": it.id,
+            "tasktype": it.tasktype,
+            "length_bucket": it.length_bucket,
+            "difficulty": it.difficulty,
+            "ours": scores[it.id],
+            "official": scores[it.id],
+        }
+        for it in its
+    ]
     (d / "item_scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return f"{set_name}/{name}={d / 'metrics.json'}", f"{set_name}/{name}={d / 'item_scores.jsonl'}"
 
@@ -66,9 +90,18 @@ def study(tmp_path):
 
 
 def tables(study, out, audit=None, drop=()):
-    args = ["report", "tables", "--config", str(study["cfg"]),
-            "--metrics", *[m for m in study["metrics"] if not m.startswith(drop)],
-            "--item-scores", *[s for s in study["scores"] if not s.startswith(drop)], "--out-dir", str(out)]
+    args = [
+        "report",
+        "tables",
+        "--config",
+        str(study["cfg"]),
+        "--metrics",
+        *[m for m in study["metrics"] if not m.startswith(drop)],
+        "--item-scores",
+        *[s for s in study["scores"] if not s.startswith(drop)],
+        "--out-dir",
+        str(out),
+    ]
     if audit:
         args += ["--audit", str(audit)]
     assert main(args) == 0
@@ -100,7 +133,7 @@ def test_claims_hold_fail_and_go_unmeasured_from_the_files(study, tmp_path):
 
     main_rows = {r["model"]: r for r in csv.DictReader((tmp_path / "tables" / "main.csv").open())}
     assert main_rows["disrm"]["controls_at_chance"] == "False" and main_rows["sft"]["controls_at_chance"] == "True"
-    assert main_rows["base"]["controls_at_chance"] == ""      # never judged on a control
+    assert main_rows["base"]["controls_at_chance"] == ""  # never judged on a control
     controls = (tmp_path / "tables" / "controls.csv").read_text()
     assert "FLAG" in controls
     assert "hard" in (tmp_path / "tables" / "difficulty.csv").read_text()
@@ -116,9 +149,17 @@ def test_missing_inputs_say_so_instead_of_failing(study, tmp_path):
 
 def test_vote_claim_reads_the_fair_comparison(study, tmp_path):
     audit = tmp_path / "audit.json"
-    fair = {"same_items": {"n": 300, "vote": {"acc": 0.81, "lo": 0.77, "hi": 0.85}, "best_judge": "retrieval",
-                           "judges": {"retrieval": {"acc": 0.84, "lo": 0.8, "hi": 0.88},
-                                      "overlap": {"acc": 0.7, "lo": 0.65, "hi": 0.75}}}}
+    fair = {
+        "same_items": {
+            "n": 300,
+            "vote": {"acc": 0.81, "lo": 0.77, "hi": 0.85},
+            "best_judge": "retrieval",
+            "judges": {
+                "retrieval": {"acc": 0.84, "lo": 0.8, "hi": 0.88},
+                "overlap": {"acc": 0.7, "lo": 0.65, "hi": 0.75},
+            },
+        }
+    }
     audit.write_text(json.dumps({"by_k": [], "fair": fair}))
     e = tables(study, tmp_path / "t", audit=audit)["e"]
     assert e["status"] == FAILS and "retrieval 0.840" in e["measured"] and "[0.770, 0.850]" in e["ci95"]
@@ -134,8 +175,23 @@ def test_report_md_puts_the_claims_first(study, tmp_path):
     figs.mkdir()
     (figs / "index.json").write_text("[]")
     report = tmp_path / "REPORT.md"
-    assert main(["report", "md", "--config", str(study["cfg"]), "--tables", str(out), "--figures", str(figs),
-                 "--out", str(report)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "md",
+                "--config",
+                str(study["cfg"]),
+                "--tables",
+                str(out),
+                "--figures",
+                str(figs),
+                "--out",
+                str(report),
+            ]
+        )
+        == 0
+    )
     text = report.read_text()
     assert text.index("## The paper's claims") < text.index("## Figures")
     assert "| a | Base accuracy falls" in text and "does not hold" in text

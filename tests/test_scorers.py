@@ -6,17 +6,24 @@ from longrm.data.records import BenchItem
 from longrm.judges.base import judge_orders
 from longrm.judges.scorers import SCORERS, bm25_scores, context_and_question, make_scorer
 
-CONTEXT = ("Visitors to Ren remember the quiet harbour and the trade fairs.\n\n"
-           "The town of Delmar was surveyed by Holfen. Its population is 4210, according to Holfen.\n\n"
-           "Kelvo wrote about railways and the old roads near Tasmi.")
+CONTEXT = (
+    "Visitors to Ren remember the quiet harbour and the trade fairs.\n\n"
+    "The town of Delmar was surveyed by Holfen. Its population is 4210, according to Holfen.\n\n"
+    "Kelvo wrote about railways and the old roads near Tasmi."
+)
 QUESTION = "What is the population of Delmar?"
 GOOD = "The population of Delmar is 4210, as recorded by Holfen."
 BAD = "The population of Delmar is 7780, as recorded by Quasorbex."
 
 
 def _item(responses, tasktype="PairWise"):
-    d = {"id": "it-1", "task": "LongQA", "tasktype": tasktype, "question": QUESTION,
-         "prompt_template": [{"role": "user", "content": CONTEXT + "\n\nQuestion: " + QUESTION}]}
+    d = {
+        "id": "it-1",
+        "task": "LongQA",
+        "tasktype": tasktype,
+        "question": QUESTION,
+        "prompt_template": [{"role": "user", "content": CONTEXT + "\n\nQuestion: " + QUESTION}],
+    }
     if tasktype == "PairWise":
         d.update(chosen=responses[0], rejected=responses[1])
     else:
@@ -79,24 +86,35 @@ def test_unknown_scorer():
 
 
 def _ctx_item(context, question, responses):
-    return BenchItem.from_dict({"id": "x", "task": "Math", "tasktype": "PairWise", "question": question,
-                                "chosen": responses[0], "rejected": responses[1],
-                                "prompt_template": [{"role": "user", "content": context + "\n\nQuestion: " + question}]})
+    return BenchItem.from_dict(
+        {
+            "id": "x",
+            "task": "Math",
+            "tasktype": "PairWise",
+            "question": question,
+            "chosen": responses[0],
+            "rejected": responses[1],
+            "prompt_template": [{"role": "user", "content": context + "\n\nQuestion: " + question}],
+        }
+    )
 
 
 def test_answer_in_context_checks_arithmetic_and_anchor_sentences():
     ctx = "Filler text about roads.\n\njson holds 19 tickets. importlib holds 30 tickets. shelve holds 5 tickets."
     q = "How many more tickets does importlib hold than shelve?"
-    item = _ctx_item(ctx, q, ["30 - 5 = 25, so the difference is 25 tickets.",
-                              "30 - 5 = 19, so the difference is 19 tickets."])  # 19 is in the context, wrongly
+    item = _ctx_item(
+        ctx, q, ["30 - 5 = 25, so the difference is 25 tickets.", "30 - 5 = 19, so the difference is 19 tickets."]
+    )  # 19 is in the context, wrongly
     js = _judge("answer_in_context", item)
     assert [j.ranking for j in js] == [[0, 1], [0, 1]]
     assert js[0].scores[0] == 1.0 and js[0].scores[1] < 1.0
 
 
 def test_answer_in_context_checks_citations():
-    ctx = ("[1] The label of venv is sections.\n\n[2] The label of pty is special.\n\n"
-           "[3] Some other words here. The label of heapq is documents.")
+    ctx = (
+        "[1] The label of venv is sections.\n\n[2] The label of pty is special.\n\n"
+        "[3] Some other words here. The label of heapq is documents."
+    )
     q = "Which passage states the label of heapq? Cite it as [n]."
     item = _ctx_item(ctx, q, ["The label of heapq is documents [3].", "The label of heapq is documents [1]."])
     assert [j.ranking for j in _judge("answer_in_context", item)] == [[0, 1], [0, 1]]
@@ -106,14 +124,19 @@ def test_key_tokens_ignore_style_words():
     from longrm.judges.scorers import key_tokens
 
     vocab = {"tag", "zipapp", "mode", "binding"}
-    keys = key_tokens("Having read the passages carefully: The tag of zipapp is mode. Decided in 2015 by Kelvo.",
-                      {"tag", "zipapp"}, vocab)
+    keys = key_tokens(
+        "Having read the passages carefully: The tag of zipapp is mode. Decided in 2015 by Kelvo.",
+        {"tag", "zipapp"},
+        vocab,
+    )
     assert keys == ["mode", "2015", "kelvo"]
 
 
 def test_bm25_retrieves_the_fact_sentence_not_a_distractor_fact():
-    ctx = ("The tag of codeop is binding. The tag of lzma is split.\n\nVisitors remember the harbour.\n\n"
-           "The tag of zipapp is mode. Other words follow here.")
+    ctx = (
+        "The tag of codeop is binding. The tag of lzma is split.\n\nVisitors remember the harbour.\n\n"
+        "The tag of zipapp is mode. Other words follow here."
+    )
     item = _ctx_item(ctx, "What is the tag of zipapp?", ["The tag of zipapp is mode.", "The tag of zipapp is binding."])
     js = _judge("bm25", item)
     assert [j.ranking for j in js] == [[0, 1], [0, 1]] and "zipapp is mode" in js[0].raw

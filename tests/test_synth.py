@@ -29,7 +29,9 @@ def files(tmp_path):
 
 
 def _synth(cfg, d, name="items.jsonl", tok=None):
-    return run(cfg, d / "raw.jsonl", d / "dis.jsonl", tok or WhitespaceTokenizer(), d / name, d / (name + ".report.json"))
+    return run(
+        cfg, d / "raw.jsonl", d / "dis.jsonl", tok or WhitespaceTokenizer(), d / name, d / (name + ".report.json")
+    )
 
 
 def test_bucket_labels():
@@ -61,15 +63,20 @@ def test_items_follow_schema_lengths_and_record_placement(files):
         # each recorded token offset is where an evidence piece starts
         for off, idx in zip(x["insert_positions"], x["insert_index"]):
             piece = it.task_prompt.split("\n\n")[idx].split()
-            assert words[off:off + len(piece)] == piece
+            assert words[off : off + len(piece)] == piece
         assert x["source_id"] and isinstance(x["seed"], int) and x["answer"]
         assert x["hops"] == len(x["insert_positions"]) or x["hops"] == 1
         if x["position"] == "start":
             assert x["insert_positions"][0] == 0
         assert it.prompt_template[-1]["content"].endswith("Question: " + it.question)
     kinds = {(i.tasktype, i.subtype) for i in items}
-    assert {("PairWise", "same"), ("PairWise", "diff"), ("BestOfN", "2"), ("BestOfN", "3"),
-            ("BestOfN", "4")} <= kinds, "Rank2, Rank3 and Rank4 are all produced"
+    assert {
+        ("PairWise", "same"),
+        ("PairWise", "diff"),
+        ("BestOfN", "2"),
+        ("BestOfN", "3"),
+        ("BestOfN", "4"),
+    } <= kinds, "Rank2, Rank3 and Rank4 are all produced"
     spread = [i for i in items if i.extra["hops"] > 1]
     assert spread and all(i.extra["position"] == "spread" for i in spread)
     assert all(len(set(i.extra["insert_index"])) == i.extra["hops"] for i in spread)
@@ -118,14 +125,16 @@ def test_perturbations_change_the_fact_and_are_deterministic():
     assert inv.startswith(chosen) and len(inv) > len(chosen)
     assert perturb("ignore", chosen, "q", ev, "4210", 1, "x") != chosen
     # no answer given: a shared word or number is swapped instead
-    assert perturb("contradict", "Delmar was surveyed by Holfen.", "q", ["Holfen surveyed Delmar."], "", 2, "y") \
+    assert (
+        perturb("contradict", "Delmar was surveyed by Holfen.", "q", ["Holfen surveyed Delmar."], "", 2, "y")
         != "Delmar was surveyed by Holfen."
+    )
 
 
 def test_bad_raw_items_are_counted_with_reasons(tmp_path):
     good = demo_short_items(3)
     bad = [
-        dict(good[0]),                                     # duplicate id
+        dict(good[0]),  # duplicate id
         dict(good[1], id="no-chosen", candidates=[]),
         dict(good[1], id="blank-chosen", candidates=["  ", "x"]),
         dict(good[1], id="no-evidence", evidence=[]),
@@ -137,8 +146,13 @@ def test_bad_raw_items_are_counted_with_reasons(tmp_path):
     write_jsonl(tmp_path / "dis.jsonl", demo_distractors(30))
     cfg = _cfg(lengths=[512, 1024], items_per_source=2)
     rep = _synth(cfg, tmp_path)
-    assert rep["skipped"] == {"duplicate_id": 1, "missing_chosen": 2, "empty_evidence": 2,
-                              "longer_than_bucket": 2, "missing_id": 1}
+    assert rep["skipped"] == {
+        "duplicate_id": 1,
+        "missing_chosen": 2,
+        "empty_evidence": 2,
+        "longer_than_bucket": 2,
+        "missing_id": 1,
+    }
     assert rep["raw_lines"] == 10 and rep["sources_used"] == 3
     reasons = {(e["id"], e["reason"]) for e in rep["skipped_examples"]}
     assert ("too-long", "longer_than_bucket") in reasons and ("no-chosen", "missing_chosen") in reasons

@@ -21,22 +21,31 @@ def ckpt(tmp_path_factory):
 def pref_records(n=8, m=3):
     recs = []
     for i in range(n):
-        recs.append({"id": f"p{i}", "prompt": f"Context: the secret code of door {i} is {4800 + i}. " * 3
-                     + "Question: what is the code?",
-                     "chosen": f"[Analysis] The context says {4800 + i}. [[A]]",
-                     "rejected": [f"[Analysis] The lazy dog {j}. [[B]]" for j in range(m)]})
+        recs.append(
+            {
+                "id": f"p{i}",
+                "prompt": f"Context: the secret code of door {i} is {4800 + i}. " * 3 + "Question: what is the code?",
+                "chosen": f"[Analysis] The context says {4800 + i}. [[A]]",
+                "rejected": [f"[Analysis] The lazy dog {j}. [[B]]" for j in range(m)],
+            }
+        )
     return recs
 
 
 def sft_records(n=8):
-    return [{"id": f"s{i}", "prompt": f"Context: the code is {4800 + i}. Question: what is the code?",
-             "response": f"[Analysis] The code is {4800 + i}. [[A]]"} for i in range(n)]
+    return [
+        {
+            "id": f"s{i}",
+            "prompt": f"Context: the code is {4800 + i}. Question: what is the code?",
+            "response": f"[Analysis] The code is {4800 + i}. [[A]]",
+        }
+        for i in range(n)
+    ]
 
 
 def small_cfg(**common):
     cfg = load_config()
-    cfg["train"]["common"].update({"checkpoint_every": 2, "log_every": 1, "max_length": 256, "bf16": False,
-                                   **common})
+    cfg["train"]["common"].update({"checkpoint_every": 2, "log_every": 1, "max_length": 256, "bf16": False, **common})
     for stage in ("sft", "logo", "disrm"):
         cfg["train"][stage].update(batch_size=2, epochs=1)
     return cfg
@@ -46,9 +55,16 @@ def make_parts(model, grad_cache=True, chunk=1024, share_prompt=False, head=None
     from longrm.train.forward import body_of
     from longrm.train.steps import Parts
 
-    return Parts(body=body_of(model), head=head if head is not None else model.get_output_embeddings(), amp=None,
-                 device=torch.device("cpu"), backward=lambda loss: loss.backward(), chunk=chunk,
-                 grad_cache=grad_cache, share_prompt=share_prompt)
+    return Parts(
+        body=body_of(model),
+        head=head if head is not None else model.get_output_embeddings(),
+        amp=None,
+        device=torch.device("cpu"),
+        backward=lambda loss: loss.backward(),
+        chunk=chunk,
+        grad_cache=grad_cache,
+        share_prompt=share_prompt,
+    )
 
 
 def test_response_logprobs_match_full_logits_and_never_touch_prompt_positions(ckpt):
@@ -77,7 +93,7 @@ def test_packed_items_never_attend_to_each_other(ckpt):
     model = load_causal_lm(ckpt)
     ex = Example("x", list(range(5, 45)), [[7, 8, 9, 10], [11, 12, 13], [14, 15, 16, 17, 18], [19, 20]])
     changed = Example("x", ex.prompt_ids, [ex.responses[0], ex.responses[1], [99, 98, 97, 96, 95], ex.responses[3]])
-    for share in (False, True):   # separate sequences, and continuations of one shared prompt cache
+    for share in (False, True):  # separate sequences, and continuations of one shared prompt cache
         parts = make_parts(model, share_prompt=share)
         a, b = response_rewards(parts, ex), response_rewards(parts, changed)
         assert torch.equal(a[[0, 1, 3]], b[[0, 1, 3]])
@@ -94,8 +110,10 @@ def test_shared_prompt_gives_the_separate_sequences_loss_and_gradient(ckpt, loss
     from longrm.train.data import Example
     from longrm.train.steps import disrm_step, logo_step
 
-    batch = [Example("a", list(range(5, 35)), [[7, 8, 9], [11, 12], [14, 15, 16, 17]]),
-             Example("b", list(range(40, 60)), [[21, 22], [23, 24, 25], [26]])]
+    batch = [
+        Example("a", list(range(5, 35)), [[7, 8, 9], [11, 12], [14, 15, 16, 17]]),
+        Example("b", list(range(40, 60)), [[21, 22], [23, 24, 25], [26]]),
+    ]
     results = {}
     for share in (False, True):
         torch.manual_seed(0)
@@ -123,14 +141,14 @@ def test_epoch_order_keeps_each_group_together_and_shuffles_the_groups():
     from longrm.seeding import rng_for
     from longrm.train.loop import epoch_order
 
-    groups = [f"item{i // 3}" for i in range(30)]              # 10 items x 3 examples, in file order
+    groups = [f"item{i // 3}" for i in range(30)]  # 10 items x 3 examples, in file order
     order = epoch_order(groups, 7, "sft", 0)
     assert sorted(order) == list(range(30))
-    runs = [order[k:k + 3] for k in range(0, 30, 3)]
+    runs = [order[k : k + 3] for k in range(0, 30, 3)]
     assert all(r == sorted(r) and len({groups[i] for i in r}) == 1 for r in runs)
-    assert [groups[r[0]] for r in runs] != sorted({*groups}, key=groups.index)   # the groups are shuffled
+    assert [groups[r[0]] for r in runs] != sorted({*groups}, key=groups.index)  # the groups are shuffled
     assert order == epoch_order(groups, 7, "sft", 0) and order != epoch_order(groups, 7, "sft", 1)
-    singles = [f"x{i}" for i in range(12)]                     # ungrouped data: a plain seeded shuffle
+    singles = [f"x{i}" for i in range(12)]  # ungrouped data: a plain seeded shuffle
     plain = list(range(12))
     rng_for(7, "train", "sft", "epoch", 0).shuffle(plain)
     assert epoch_order(singles, 7, "sft", 0) == plain
@@ -141,8 +159,10 @@ def test_grad_cache_gives_the_joint_loss_gradient(ckpt):
     from longrm.train.data import Example
     from longrm.train.steps import logo_step
 
-    batch = [Example("a", list(range(5, 35)), [[7, 8, 9], [11, 12], [14, 15, 16, 17]]),
-             Example("b", list(range(40, 60)), [[21, 22], [23, 24, 25], [26]])]
+    batch = [
+        Example("a", list(range(5, 35)), [[7, 8, 9], [11, 12], [14, 15, 16, 17]]),
+        Example("b", list(range(40, 60)), [[21, 22], [23, 24, 25], [26]]),
+    ]
     grads = {}
     for gc in (True, False):
         model = load_causal_lm(ckpt)
@@ -215,8 +235,23 @@ def test_sft_then_logo_via_cli_writes_a_loadable_causal_lm(ckpt, tmp_path):
     cfg.pop("_path")
     cfg["results_dir"] = str(tmp_path)  # the CLI refuses outputs outside results_dir
     cfg_path.write_text(yaml.safe_dump(cfg))
-    assert main(["train", "sft", "--config", str(cfg_path), "--data", str(tmp_path / "sft.jsonl"),
-                 "--init", str(ckpt), "--out", str(tmp_path / "sft")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "sft",
+                "--config",
+                str(cfg_path),
+                "--data",
+                str(tmp_path / "sft.jsonl"),
+                "--init",
+                str(ckpt),
+                "--out",
+                str(tmp_path / "sft"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "sft" / "train_summary.json").read_text())
     assert summary["stage"] == "sft" and summary["steps"] == 3 and summary["tokens_seen"] > 0
     model = load_causal_lm(tmp_path / "sft")
@@ -259,8 +294,10 @@ def test_disrm_with_lora_saves_a_merged_sequence_classifier_whose_score_matches(
     assert model.config.num_labels == 1 and model.config.pad_token_id is not None
     tok = load_tokenizer(tmp_path / "rm")
     r = recs[0]
-    ids = [prompt_token_ids(tok, r["prompt"]) + tok(x, add_special_tokens=False)["input_ids"]
-           for x in (r["chosen"], r["rejected"][0])]
+    ids = [
+        prompt_token_ids(tok, r["prompt"]) + tok(x, add_special_tokens=False)["input_ids"]
+        for x in (r["chosen"], r["rejected"][0])
+    ]
     width = max(map(len, ids))
     padded = torch.tensor([x + [tok.pad_token_id] * (width - len(x)) for x in ids])
     mask = (padded != tok.pad_token_id).long()
@@ -302,6 +339,7 @@ def test_requesting_missing_gpu_features_is_a_clear_error():
 
     try:
         import flash_attn  # noqa: F401
+
         has_flash = torch.cuda.is_available()
     except ImportError:
         has_flash = False
@@ -315,8 +353,10 @@ def test_deepspeed_configs_are_valid_zero_2_and_3():
     from longrm.config import REPO_ROOT
     from longrm.train.gpu import load_deepspeed_config
 
-    stages = {p.name: load_deepspeed_config(p)["zero_optimization"]["stage"]
-              for p in (REPO_ROOT / "workflow" / "deepspeed").glob("*.json")}
+    stages = {
+        p.name: load_deepspeed_config(p)["zero_optimization"]["stage"]
+        for p in (REPO_ROOT / "workflow" / "deepspeed").glob("*.json")
+    }
     assert stages == {"zero2.json": 2, "zero3.json": 3}
 
 

@@ -20,11 +20,17 @@ def _untouched(tmp_path):
     return root
 
 
-@pytest.mark.parametrize("common, match", [
-    ({"sequence_parallel": 2, "deepspeed": "workflow/deepspeed/zero2.json"}, "does not divide the model's 1 KV heads"),
-    ({"sequence_parallel": 2}, "set train.common.deepspeed"),
-    ({"deepspeed": "no/such/zero9.json"}, "no/such/zero9.json not found"),
-])
+@pytest.mark.parametrize(
+    "common, match",
+    [
+        (
+            {"sequence_parallel": 2, "deepspeed": "workflow/deepspeed/zero2.json"},
+            "does not divide the model's 1 KV heads",
+        ),
+        ({"sequence_parallel": 2}, "set train.common.deepspeed"),
+        ({"deepspeed": "no/such/zero9.json"}, "no/such/zero9.json not found"),
+    ],
+)
 def test_bad_cluster_settings_fail_before_any_work_and_keep_old_checkpoints(ckpt, tmp_path, common, match):  # noqa: F811
     from longrm.train.loop import train
 
@@ -196,9 +202,21 @@ def test_cli_auto_resume_and_checkpoints_flags(ckpt, tmp_path):  # noqa: F811
     cfg["train"]["common"].update(max_length=256, bf16=False, checkpoint_every=1)
     cfg["train"]["logo"].update(batch_size=2)
     cfg_path.write_text(yaml.safe_dump(cfg))
-    argv = ["train", "logo", "--config", str(cfg_path), "--data", str(tmp_path / "pref.jsonl"), "--init", str(ckpt),
-            "--out", str(tmp_path / "models" / "logo"), "--checkpoints", str(tmp_path / "checkpoints" / "logo"),
-            "--auto-resume"]
+    argv = [
+        "train",
+        "logo",
+        "--config",
+        str(cfg_path),
+        "--data",
+        str(tmp_path / "pref.jsonl"),
+        "--init",
+        str(ckpt),
+        "--out",
+        str(tmp_path / "models" / "logo"),
+        "--checkpoints",
+        str(tmp_path / "checkpoints" / "logo"),
+        "--auto-resume",
+    ]
     assert main(argv) == 0
     assert (tmp_path / "checkpoints" / "logo" / "latest").read_text().strip() == "step-2"
     prov = json.loads((tmp_path / "models" / "logo" / "provenance.json").read_text())

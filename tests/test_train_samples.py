@@ -11,8 +11,9 @@ from tests.helpers import tiny_checkpoint
 
 
 def bench_module():
-    spec = importlib.util.spec_from_file_location("bench_train_memory",
-                                                  REPO_ROOT / "benchmarks" / "bench_train_memory.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_train_memory", REPO_ROOT / "benchmarks" / "bench_train_memory.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

@@ -55,9 +55,20 @@ class NoisyJudge(Judge):
 
 
 def _pair_items(n):
-    return [BenchItem.from_dict({"id": f"p{i}", "task": "LongQA", "tasktype": "PairWise", "chosen": "good",
-                                 "rejected": "bad", "source_id": f"s{i}",
-                                 "prompt_template": [{"role": "user", "content": "ctx"}]}) for i in range(n)]
+    return [
+        BenchItem.from_dict(
+            {
+                "id": f"p{i}",
+                "task": "LongQA",
+                "tasktype": "PairWise",
+                "chosen": "good",
+                "rejected": "bad",
+                "source_id": f"s{i}",
+                "prompt_template": [{"role": "user", "content": "ctx"}],
+            }
+        )
+        for i in range(n)
+    ]
 
 
 def test_vote_beats_best_single_judge_with_independent_judges():
@@ -92,13 +103,60 @@ def pipeline(tmp_path_factory):
     cfg["results_dir"] = str(d)  # the CLI refuses outputs outside results_dir
     (d / "cfg.yaml").write_text(json.dumps(cfg))
     c = ["--config", str(d / "cfg.yaml")]
-    assert main(["synth", *c, "--raw", str(d / "raw.jsonl"), "--distractors", str(d / "dis.jsonl"),
-                 "--tokenizer", str(tok), "--out", str(d / "items.jsonl"), "--report", str(d / "synth.json")]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                *c,
+                "--raw",
+                str(d / "raw.jsonl"),
+                "--distractors",
+                str(d / "dis.jsonl"),
+                "--tokenizer",
+                str(tok),
+                "--out",
+                str(d / "items.jsonl"),
+                "--report",
+                str(d / "synth.json"),
+            ]
+        )
+        == 0
+    )
     assert main(["vote", "run", *c, "--items", str(d / "items.jsonl"), "--out", str(d / "votes.jsonl")]) == 0
-    assert main(["vote", "audit", *c, "--items", str(d / "items.jsonl"), "--votes", str(d / "votes.jsonl"),
-                 "--out", str(d / "audit.json"), "--figure", str(d / "audit.png")]) == 0
-    assert main(["vote", "split", *c, "--items", str(d / "items.jsonl"), "--votes", str(d / "votes.jsonl"),
-                 "--out-dir", str(d / "splits")]) == 0
+    assert (
+        main(
+            [
+                "vote",
+                "audit",
+                *c,
+                "--items",
+                str(d / "items.jsonl"),
+                "--votes",
+                str(d / "votes.jsonl"),
+                "--out",
+                str(d / "audit.json"),
+                "--figure",
+                str(d / "audit.png"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "vote",
+                "split",
+                *c,
+                "--items",
+                str(d / "items.jsonl"),
+                "--votes",
+                str(d / "votes.jsonl"),
+                "--out-dir",
+                str(d / "splits"),
+            ]
+        )
+        == 0
+    )
     return d, cfg
 
 
@@ -149,14 +207,15 @@ def test_training_targets_carry_the_voted_label(pipeline):
     formats = Counter()
     for ex in read_jsonl(d / "splits" / "sft.jsonl", SFTExample.from_dict):
         v = votes[ex.id.split("/")[0]]
-        assert v["kept"] and ex.extra["group"] == v["id"]      # batched together in training
+        assert v["kept"] and ex.extra["group"] == v["id"]  # batched together in training
         formats[ex.extra["format"]] += 1
         if ex.extra["format"] == "pairwise":
             order = ex.extra["order"]
             assert ex.response == format_verdict([order.index(i) for i in v["majority"]])  # analysis: none
             assert ex.prompt.index("Give your") < ex.prompt.index("[Context and question]")
-            assert ex.prompt.endswith(f"\n\n[Response {letter(len(order) - 1)}]\n"
-                                      f"{items[v['id']].responses[order[-1]]}\n\n")
+            assert ex.prompt.endswith(
+                f"\n\n[Response {letter(len(order) - 1)}]\n{items[v['id']].responses[order[-1]]}\n\n"
+            )
         else:
             idx = ex.extra["response_index"]
             score = score_for_rank(v["majority"].index(idx), len(v["majority"]))
@@ -223,16 +282,18 @@ def test_lm_judge_through_the_factory(tmp_path):
 
     ck = tiny_checkpoint(tmp_path / "lm")
     cfg = load_config()
-    cfg["vote"]["judges"] = [{"name": "ov", "kind": "scorer", "scorer": "evidence_overlap"},
-                             {"name": "lm", "kind": "transformers", "model": str(ck)}]
+    cfg["vote"]["judges"] = [
+        {"name": "ov", "kind": "scorer", "scorer": "evidence_overlap"},
+        {"name": "lm", "kind": "transformers", "model": str(ck)},
+    ]
     cfg["vote"]["max_new_tokens"] = 4
-    cfg = with_defaults(cfg)   # the new judge entries get the schema's defaults, as load_config gives them
+    cfg = with_defaults(cfg)  # the new judge entries get the schema's defaults, as load_config gives them
     judges = make_judges(cfg)
     assert [j.name for j in judges] == ["ov", "lm"]
     votes = list(run_votes(_pair_items(3), judges, cfg["vote"]))
     assert all(len(v["judges"]["lm"]["rankings"]) == 2 for v in votes)
     cfg["vote"]["judges"][1]["format"] = "pointwise"
-    validate({k: v for k, v in cfg.items() if not k.startswith("_")})   # the schema knows `format`
+    validate({k: v for k, v in cfg.items() if not k.startswith("_")})  # the schema knows `format`
     (pointwise,) = [j for j in make_judges(cfg) if j.name == "lm"]
     assert pointwise.format == "pointwise"
     votes = list(run_votes(_pair_items(3), [pointwise], cfg["vote"]))

@@ -40,10 +40,10 @@ def always_verdict_checkpoint(src: Path, out: Path, letter: str = "B") -> Path:
         emb, head = model.model.embed_tokens.weight, model.lm_head.weight
         emb.zero_()
         head.zero_()
-        emb[:, 0] = 1.0                 # any other token: direction 0 -> the first answer token
+        emb[:, 0] = 1.0  # any other token: direction 0 -> the first answer token
         for k, tid in enumerate(chain[:-1]):
             emb[tid, 0] = 0.0
-            emb[tid, k + 1] = 1.0       # answer token k: direction k + 1 -> answer token k + 1
+            emb[tid, k + 1] = 1.0  # answer token k: direction k + 1 -> answer token k + 1
         for k, tid in enumerate(chain):
             head[tid, k] = 10.0
         model.model.norm.weight.fill_(1.0)
@@ -69,12 +69,30 @@ def setup(tmp_path_factory):
     cfg["vote"]["max_new_tokens"] = 6
     cfg["vote"]["judges"] = [j for j in cfg["vote"]["judges"] if j["kind"] == "scorer"] + [
         {"name": "lm", "kind": "transformers", "model": str(tok)},
-        {"name": "lm-b", "kind": "transformers", "model": str(always_b)}]
-    cfg = with_defaults(cfg)                      # the added judges' defaults, as load_config fills them
+        {"name": "lm-b", "kind": "transformers", "model": str(always_b)},
+    ]
+    cfg = with_defaults(cfg)  # the added judges' defaults, as load_config fills them
     (d / "cfg.yaml").write_text(json.dumps(cfg))
-    assert main(["synth", "--config", str(d / "cfg.yaml"), "--raw", str(d / "raw.jsonl"), "--distractors",
-                 str(d / "dis.jsonl"), "--tokenizer", str(tok), "--out", str(d / "items.jsonl"),
-                 "--report", str(d / "synth.json")]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                "--config",
+                str(d / "cfg.yaml"),
+                "--raw",
+                str(d / "raw.jsonl"),
+                "--distractors",
+                str(d / "dis.jsonl"),
+                "--tokenizer",
+                str(tok),
+                "--out",
+                str(d / "items.jsonl"),
+                "--report",
+                str(d / "synth.json"),
+            ]
+        )
+        == 0
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(vote_run, "CHUNK", SMALL_CHUNK)
         # today's single process: every judge live, side by side (the reference bytes)
@@ -88,8 +106,20 @@ def setup(tmp_path_factory):
         c = ["--config", str(d / "cfg.yaml"), "--items", str(d / "items.jsonl")]
         for name, path in files.items():
             assert main(["vote", "judge", *c, "--judge", name, "--out", path]) == 0
-        assert main(["vote", "tally", *c, "--judgments", *(f"{n}={p}" for n, p in files.items()),
-                     "--out", str(d / "vote" / "votes.jsonl")]) == 0
+        assert (
+            main(
+                [
+                    "vote",
+                    "tally",
+                    *c,
+                    "--judgments",
+                    *(f"{n}={p}" for n, p in files.items()),
+                    "--out",
+                    str(d / "vote" / "votes.jsonl"),
+                ]
+            )
+            == 0
+        )
     return d, cfg, files
 
 
@@ -105,7 +135,7 @@ def test_tally_of_per_judge_files_is_byte_identical_to_the_single_process_vote(s
     assert pairs and all(v["judges"]["lm-b"]["rankings"] == [[1, 0], [0, 1]] for v in pairs)  # always "B"
     assert not any(parts_dir(p).exists() for p in files.values())
     prov = json.loads(Path(str(d / "vote" / "votes.jsonl") + ".prov.json").read_text())
-    assert all(p in json.dumps(prov["inputs"]) for p in files.values())   # the judge files are its inputs
+    assert all(p in json.dumps(prov["inputs"]) for p in files.values())  # the judge files are its inputs
 
 
 def _failing_after(calls: int):
@@ -141,8 +171,10 @@ def test_a_killed_judge_job_resumes_from_its_finished_chunks(setup, tmp_path, mo
         m.setattr(factory, "make_judge", _failing_after(2))
         with pytest.raises(KeyboardInterrupt):
             judge_cmd(cfg, d / "items.jsonl", "lm-b", out)
-    assert not out.exists() and sorted(p.name for p in parts_dir(out).glob("c*.jsonl")) == ["c000000.jsonl",
-                                                                                         "c000001.jsonl"]
+    assert not out.exists() and sorted(p.name for p in parts_dir(out).glob("c*.jsonl")) == [
+        "c000000.jsonl",
+        "c000001.jsonl",
+    ]
     # a finished chunk that does not hold the expected jobs is judged again, never trusted
     second = parts_dir(out) / "c000001.jsonl"
     second.write_text("\n".join(second.read_text().splitlines()[:-1]) + "\n")
@@ -212,8 +244,8 @@ def test_negatives_come_from_the_lm_judges_real_disagreeing_judgments(setup, tmp
             assert set(sources) == {"template"}
             continue
         order, voted = pp.extra["order"], pp.extra["voted"]
-        says_b = [order[1], order[0]]              # what the always-"B" judge ranks in this order
-        if len(order) == 2 and says_b != voted:    # it disagrees with the vote: its judgment comes first
+        says_b = [order[1], order[0]]  # what the always-"B" judge ranks in this order
+        if len(order) == 2 and says_b != voted:  # it disagrees with the vote: its judgment comes first
             assert sources[0] == "lm-b" and pp.rejected[0] == "[[B]]", pp.id
             with_judge += 1
         else:
@@ -250,11 +282,21 @@ def _vote(i: int, gold: list[int], rankings: dict[str, list[list[int] | None]]) 
 
     labels = {n: consistent_label(r) for n, r in rankings.items()}
     t = tally(labels, 0.6, 2)
-    return {"id": f"i{i}", "gold": gold, "judge_names": list(rankings), "kept": t.kept, "majority": t.majority,
-            "correct": None if t.majority is None else t.majority == gold, "task": "LongQA",
-            "length_bucket": "1k", "tasktype": "PairWise", "position": None,
-            "judges": {n: {"rankings": r, "consistent": labels[n] is not None, "label": labels[n]}
-                       for n, r in rankings.items()}}
+    return {
+        "id": f"i{i}",
+        "gold": gold,
+        "judge_names": list(rankings),
+        "kept": t.kept,
+        "majority": t.majority,
+        "correct": None if t.majority is None else t.majority == gold,
+        "task": "LongQA",
+        "length_bucket": "1k",
+        "tasktype": "PairWise",
+        "position": None,
+        "judges": {
+            n: {"rankings": r, "consistent": labels[n] is not None, "label": labels[n]} for n, r in rankings.items()
+        },
+    }
 
 
 def _fair_votes() -> list[dict]:
@@ -282,7 +324,7 @@ def test_fair_comparison_puts_vote_and_judges_on_the_same_items():
     assert own["a"]["vote"]["acc"] == pytest.approx(10 / 11, abs=1e-6)
     for cell in [same["vote"], *same["judges"].values(), *(c for o in own.values() for c in (o["judge"], o["vote"]))]:
         assert set(cell) == {"acc", "lo", "hi"} and cell["lo"] <= cell["acc"] <= cell["hi"]
-    assert same["vote"]["lo"] < same["vote"]["acc"]          # a real interval around 10/11
+    assert same["vote"]["lo"] < same["vote"]["acc"]  # a real interval around 10/11
     paired = rep["fair_paired"]["same_items"]["a"]
     assert paired["diff"] == pytest.approx(-1 / 11, abs=1e-6) and paired["lo"] <= paired["diff"] <= paired["hi"] <= 0
     # seeded: the same seed gives the same intervals, another seed other ones
@@ -294,9 +336,24 @@ def test_fair_comparison_puts_vote_and_judges_on_the_same_items():
 @pytest.mark.slow
 def test_fair_comparison_in_the_audit_file(setup):
     d, cfg, files = setup
-    out = d / "vote" / "audit.json"   # the CLI writes under results_dir only
-    assert main(["vote", "audit", "--config", str(d / "cfg.yaml"), "--items", str(d / "items.jsonl"),
-                 "--votes", str(d / "vote" / "votes.jsonl"), "--out", str(out)]) == 0
+    out = d / "vote" / "audit.json"  # the CLI writes under results_dir only
+    assert (
+        main(
+            [
+                "vote",
+                "audit",
+                "--config",
+                str(d / "cfg.yaml"),
+                "--items",
+                str(d / "items.jsonl"),
+                "--votes",
+                str(d / "vote" / "votes.jsonl"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     fair = json.loads(out.read_text())["fair"]
     names = [j["name"] for j in cfg["vote"]["judges"]]
     assert set(fair) == {"same_items", "own_consistent"}
@@ -307,7 +364,7 @@ def test_fair_comparison_in_the_audit_file(setup):
     for name, o in fair["own_consistent"].items():
         assert set(o) == {"n", "judge", "vote"}
         assert o["n"] == sum(v["judges"][name]["consistent"] for v in votes)
-    assert fair["own_consistent"]["lm-b"]["n"] == 0          # position-biased: never consistent on a pair
+    assert fair["own_consistent"]["lm-b"]["n"] == 0  # position-biased: never consistent on a pair
 
 
 def test_report_vote_table_and_figure_lead_with_the_fair_comparison(tmp_path):

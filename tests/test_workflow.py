@@ -20,19 +20,46 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 STUBS = REPO / "workflow" / "scripts" / "slurm-stub"
-DEFAULT_RULES = {"inputs_raw": 1, "inputs_distractors": 1, "inputs_tokenizer": 1, "inputs_pretrain": 1, "synth": 1,
-                 "short_split": 1, "train_short": 1,
-                 "vote_run": 1, "vote_audit": 1, "vote_split": 1, "train_sft": 1, "train_logo": 1, "train_disrm": 1,
-                 "response_pairs": 1, "train_disrm_response": 1, "bench_control": 2, "report_benchmarks": 1,
-                 "bench_run": 17, "bench_baseline": 4, "bench_score": 21, "report_tables": 1, "report_figures": 1,
-                 "report_md": 1, "all": 1}
+DEFAULT_RULES = {
+    "inputs_raw": 1,
+    "inputs_distractors": 1,
+    "inputs_tokenizer": 1,
+    "inputs_pretrain": 1,
+    "synth": 1,
+    "short_split": 1,
+    "train_short": 1,
+    "vote_run": 1,
+    "vote_audit": 1,
+    "vote_split": 1,
+    "train_sft": 1,
+    "train_logo": 1,
+    "train_disrm": 1,
+    "response_pairs": 1,
+    "train_disrm_response": 1,
+    "bench_control": 2,
+    "report_benchmarks": 1,
+    "bench_run": 17,
+    "bench_baseline": 4,
+    "bench_score": 21,
+    "report_tables": 1,
+    "report_figures": 1,
+    "report_md": 1,
+    "all": 1,
+}
 
 
 def snakemake(*args, cwd=REPO, env=None, timeout=240):
     """Run Snakemake in its own process group; on timeout end the whole group (jobs included)."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", **(env or {})}
-    proc = subprocess.Popen([SNAKEMAKE, "--nolock", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [SNAKEMAKE, "--nolock", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -75,8 +102,12 @@ def test_paper_dry_run_under_the_slurm_profile():
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout + out.stderr
     # multi-GPU training starts the same CLI on every GPU of the job through DeepSpeed's launcher
-    assert re.search(r"^Shell command: deepspeed --no_local_rank --num_gpus 8 --module longrm\.cli train sft "
-                     r"--config config/paper\.yaml", text, re.M)
+    assert re.search(
+        r"^Shell command: deepspeed --no_local_rank --num_gpus 8 --module longrm\.cli train sft "
+        r"--config config/paper\.yaml",
+        text,
+        re.M,
+    )
     stats = job_stats(text)
     assert not any(r.startswith("inputs_") for r in stats)  # raw data and base model are local paths
     # the paper evaluates what the paper evaluates: Long-RewardBench as released (imported from
@@ -86,11 +117,14 @@ def test_paper_dry_run_under_the_slurm_profile():
     assert stats["bench_run"] == 33 and stats["bench_control"] == 4
     assert "short_split" not in stats  # no short judge at paper scale: the base is a real checkpoint
     blocks = jobs(text)
-    assert any("--bench results/paper/external/long-rewardbench.jsonl" in b and "--model base" in b
-               for b in blocks["bench_run"])
+    assert any(
+        "--bench results/paper/external/long-rewardbench.jsonl" in b and "--model base" in b
+        for b in blocks["bench_run"]
+    )
     assert any("--bench results/paper/controls/swap.jsonl" in b for b in blocks["bench_run"])
-    assert any("--bench results/paper/external/rewardbench.jsonl" in b and "--model logo" in b
-               for b in blocks["bench_run"])
+    assert any(
+        "--bench results/paper/external/rewardbench.jsonl" in b and "--model logo" in b for b in blocks["bench_run"]
+    )
     (imp,) = blocks["import_released"]
     assert "--src data/paper/long-rewardbench" in imp
     assert stats["train_sft"] == stats["train_logo"] == stats["train_disrm"] == 1
@@ -100,14 +134,18 @@ def test_paper_dry_run_under_the_slurm_profile():
         for block in blocks[rule]:
             assert f"gpu={gpus}" in block and "slurm_partition=gpu" in block and "slurm_account=" in block, rule
     # one job per LM judge of the vote (one vLLM engine per process); the tally runs on a CPU node
-    assert sorted(re.search(r"--judge (\S+)", b).group(1) for b in blocks["vote_judge"]) == \
-        ["glm-4-9b", "llama-3.1-8b", "qwen3-8b"]
+    assert sorted(re.search(r"--judge (\S+)", b).group(1) for b in blocks["vote_judge"]) == [
+        "glm-4-9b",
+        "llama-3.1-8b",
+        "qwen3-8b",
+    ]
     (tally,) = blocks["vote_run"]
     assert "gpu=" not in tally and "slurm_partition=cpu" in tally and tally.count("=results/paper/vote/judges/") == 3
     (synth,) = blocks["synth"]
     assert "slurm_partition=cpu" in synth and "gpu=" not in synth
     assert "results/paper/models/logo" in blocks["bench_run"][2] or any(
-        "results/paper/models/logo" in b for b in blocks["bench_run"])
+        "results/paper/models/logo" in b for b in blocks["bench_run"]
+    )
 
 
 def test_invalid_config_fails_at_load_naming_the_key(tmp_path):
@@ -190,10 +228,18 @@ def test_rerun_does_nothing_and_one_parameter_reruns_only_downstream(study_copy)
     assert changed.returncode == 0, changed.stderr[-2000:]
     stats = job_stats(changed.stdout + changed.stderr)
     # the LOGO checkpoint is judged (pointwise prompts) on the held-out set, its controls and the short set
-    assert stats == {"train_logo": 1, "bench_run": 4, "bench_score": 4, "report_tables": 1, "report_figures": 1,
-                     "report_md": 1, "all": 1}
+    assert stats == {
+        "train_logo": 1,
+        "bench_run": 4,
+        "bench_score": 4,
+        "report_tables": 1,
+        "report_figures": 1,
+        "report_md": 1,
+        "all": 1,
+    }
     assert {f"wildcards: set={s}, name=logo-pointwise" for s in ("heldout", "swap", "nocontext", "short")} == set(
-        re.findall(r"wildcards: set=\w+, name=[\w-]+", changed.stdout + changed.stderr))
+        re.findall(r"wildcards: set=\w+, name=[\w-]+", changed.stdout + changed.stderr)
+    )
 
 
 # ---------------------------------------------------------------- slurm submission, with stub commands
@@ -202,8 +248,9 @@ def test_rerun_does_nothing_and_one_parameter_reruns_only_downstream(study_copy)
 def run_until_submitted(cmd, cwd, env, log: Path, want: int, timeout: float = 90.0) -> str:
     """Start Snakemake in its own process group, wait until `want` sbatch lines were logged (or the
     timeout), then end the whole group: Snakemake would otherwise wait for the stub jobs forever."""
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -234,20 +281,35 @@ def test_slurm_profile_submits_training_with_partition_gpus_memory_and_time(tmp_
     (results / "splits").mkdir(parents=True)
     (results / "splits" / "sft.jsonl").write_text("{}\n")
     log = tmp_path / "sbatch.log"
-    env = {**os.environ, "PATH": f"{STUBS}:{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "SLURM_STUB_LOG": str(log), "SLURM_STUB_ACCOUNTS": "your_account"}
-    cmd = [SNAKEMAKE, "--nolock", "--profile", "workflow/profiles/slurm",
-           # the local profile too, as Snakemake would add it on its own: it must not wipe the cluster keys
-           "--workflow-profile", "workflow/profiles/default",
-           "--configfile", str(paper), "--allowed-rules", "train_sft", "--latency-wait", "1",
-           str(results / "models" / "sft")]
+    env = {
+        **os.environ,
+        "PATH": f"{STUBS}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "SLURM_STUB_LOG": str(log),
+        "SLURM_STUB_ACCOUNTS": "your_account",
+    }
+    cmd = [
+        SNAKEMAKE,
+        "--nolock",
+        "--profile",
+        "workflow/profiles/slurm",
+        # the local profile too, as Snakemake would add it on its own: it must not wipe the cluster keys
+        "--workflow-profile",
+        "workflow/profiles/default",
+        "--configfile",
+        str(paper),
+        "--allowed-rules",
+        "train_sft",
+        "--latency-wait",
+        "1",
+        str(results / "models" / "sft"),
+    ]
     text = run_until_submitted(cmd, REPO, env, log, want=1)
     (line,) = [x for x in text.splitlines() if x.startswith("sbatch ")]
     assert "--comment rule_train_sft" in line
     assert "-A your_account" in line and "-p gpu" in line
     assert "--gpus=8" in line and "--cpus-per-gpu=8" in line
     assert "--mem 480000" in line and "-t 2880" in line
-    script = (tmp_path / "sbatch.log.scripts")
+    script = tmp_path / "sbatch.log.scripts"
     assert "train_sft" in line + (script.read_text() if script.exists() else "")
 
 
@@ -259,33 +321,76 @@ def write_report_inputs(r: Path) -> None:
     from longrm.config import load_config
     from tests.test_report import metrics
 
-    levels = {"base": 0.55, "sft": 0.65, "logo": 0.75, "base-pointwise": 0.5, "sft-pointwise": 0.6,
-              "logo-pointwise": 0.75, "disrm": 0.7, "disrm-response": 0.6, "random": 0.5, "longer": 0.45, "first": 0.5}
+    levels = {
+        "base": 0.55,
+        "sft": 0.65,
+        "logo": 0.75,
+        "base-pointwise": 0.5,
+        "sft-pointwise": 0.6,
+        "logo-pointwise": 0.75,
+        "disrm": 0.7,
+        "disrm-response": 0.6,
+        "random": 0.5,
+        "longer": 0.45,
+        "first": 0.5,
+    }
     for bench_set in bench_sets(load_config(REPO / "config" / "default.yaml")):
         for name in bench_set.models:
             d = r / "bench" / bench_set.name / name
             d.mkdir(parents=True)
             level = levels[name] if not bench_set.control else 0.5
             (d / "metrics.json").write_text(json.dumps(metrics(level, 0.1)))
-            (d / "item_scores.jsonl").write_text(json.dumps({"id": "i1", "tasktype": "PairWise", "length_bucket": "512",
-                                                             "ours": 1.0, "official": 1.0}) + "\n")
+            (d / "item_scores.jsonl").write_text(
+                json.dumps({"id": "i1", "tasktype": "PairWise", "length_bucket": "512", "ours": 1.0, "official": 1.0})
+                + "\n"
+            )
     (r / "vote").mkdir()
-    (r / "vote" / "audit.json").write_text(json.dumps(
-        {"by_k": [{"k": 1, "judges": ["a"], "config_order": {"accuracy": 0.7, "yield": 0.8},
-                   "all_subsets": {"accuracy": 0.7, "yield": 0.8, "n_subsets": 1}}], "by_threshold": []}))
-    for run, log in (("models/sft", "train_log.jsonl"), ("models/logo", "train_log.jsonl"),
-                     ("models/disrm", "train_log.jsonl"), ("models/disrm_response", "train_log.jsonl"),
-                     ("models/base", "train_log.jsonl"),
-                     ("inputs/base_model", "pretrain_log.jsonl")):
+    (r / "vote" / "audit.json").write_text(
+        json.dumps(
+            {
+                "by_k": [
+                    {
+                        "k": 1,
+                        "judges": ["a"],
+                        "config_order": {"accuracy": 0.7, "yield": 0.8},
+                        "all_subsets": {"accuracy": 0.7, "yield": 0.8, "n_subsets": 1},
+                    }
+                ],
+                "by_threshold": [],
+            }
+        )
+    )
+    for run, log in (
+        ("models/sft", "train_log.jsonl"),
+        ("models/logo", "train_log.jsonl"),
+        ("models/disrm", "train_log.jsonl"),
+        ("models/disrm_response", "train_log.jsonl"),
+        ("models/base", "train_log.jsonl"),
+        ("inputs/base_model", "pretrain_log.jsonl"),
+    ):
         (r / run).mkdir(parents=True)
         (r / run / log).write_text("".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(1, 5)))
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     sets = bench_sets(load_config(REPO / "config" / "default.yaml"))
-    jobs = ["inputs_raw", "inputs_distractors", "inputs_tokenizer", "inputs_pretrain", "synth", "short_split",
-            "train_short", "vote_run",
-            "vote_audit", "vote_split", "train_sft", "train_logo", "train_disrm", "response_pairs",
-            "train_disrm_response", *(f"bench_control/{s.name}" for s in sets if s.control),
-            *(f"{rule}/{s.name}/{name}" for rule in ("bench_run", "bench_score") for s in sets for name in s.models)]
+    jobs = [
+        "inputs_raw",
+        "inputs_distractors",
+        "inputs_tokenizer",
+        "inputs_pretrain",
+        "synth",
+        "short_split",
+        "train_short",
+        "vote_run",
+        "vote_audit",
+        "vote_split",
+        "train_sft",
+        "train_logo",
+        "train_disrm",
+        "response_pairs",
+        "train_disrm_response",
+        *(f"bench_control/{s.name}" for s in sets if s.control),
+        *(f"{rule}/{s.name}/{name}" for rule in ("bench_run", "bench_score") for s in sets for name in s.models),
+    ]
     for job in jobs:  # Snakemake's record of each job, which the report declares and reads
         tsv = r / "logs" / "benchmark" / f"{job}.tsv"
         tsv.parent.mkdir(parents=True, exist_ok=True)
@@ -300,17 +405,38 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
     r = tmp_path / "results"
     write_report_inputs(r)
-    out = snakemake("--cores", "1", "--allowed-rules", "report_benchmarks", "report_tables", "report_figures",
-                    "report_md", "all", cwd=tmp_path, timeout=300)
+    out = snakemake(
+        "--cores",
+        "1",
+        "--allowed-rules",
+        "report_benchmarks",
+        "report_tables",
+        "report_figures",
+        "report_md",
+        "all",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     report = (r / "REPORT.md").read_text()
     assert "Highest AVG (every order, unparseable = chance): logo-pointwise 0.700" in report
     # every figure but the memory/throughput one (results/benchmarks is empty here); the job records are read
     assert re.findall(r"!\[[^\]]*\]\(figures/(\w+)\.png\)", report) == [
-        "accuracy_vs_length", "per_task_heatmap", "bon_ranks", "reliability_by_length", "vote_vs_judges",
-        "training_curves", "stage_times"]
-    audit = subprocess.run([str(Path(sys.executable).parent / "longrm"), "audit", "results/tables/main.csv"],
-                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        "accuracy_vs_length",
+        "per_task_heatmap",
+        "bon_ranks",
+        "reliability_by_length",
+        "vote_vs_judges",
+        "training_curves",
+        "stage_times",
+    ]
+    audit = subprocess.run(
+        [str(Path(sys.executable).parent / "longrm"), "audit", "results/tables/main.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert audit.returncode == 0, audit.stderr
     assert "results/bench/heldout/logo-pointwise/metrics.json  (source: no sidecar)" in audit.stdout
     assert "results/bench/swap/logo-pointwise/metrics.json  (source: no sidecar)" in audit.stdout
@@ -322,8 +448,10 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
 
     dry = snakemake("-n", "-p", "--forceall", "all", cwd=tmp_path)
     jobs = declared_inputs(dry.stdout + dry.stderr)
-    for rule, side in (("report_tables", r / "tables" / "provenance.json"),
-                       ("report_figures", r / "figures" / "provenance.json"),
-                       ("report_md", r / "REPORT.md.prov.json")):
+    for rule, side in (
+        ("report_tables", r / "tables" / "provenance.json"),
+        ("report_figures", r / "figures" / "provenance.json"),
+        ("report_md", r / "REPORT.md.prov.json"),
+    ):
         ((_, inputs),) = jobs[rule]
         assert undeclared_reads(side, inputs) == [], rule

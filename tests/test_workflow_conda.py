@@ -30,9 +30,25 @@ def repo_as_the_workflow_sets_it(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("snakefile")
     probe = tmp / "Snakefile"
     probe.write_text(f'include: "{REPO / "Snakefile"}"\nprint("LONGRM_REPO=" + os.environ["LONGRM_REPO"])\n')
-    out = subprocess.run([SNAKEMAKE, "-s", str(probe), "-n", "--nolock", "--cores", "1", "--workflow-profile", "none",
-                          "--directory", str(REPO)], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+    out = subprocess.run(
+        [
+            SNAKEMAKE,
+            "-s",
+            str(probe),
+            "-n",
+            "--nolock",
+            "--cores",
+            "1",
+            "--workflow-profile",
+            "none",
+            "--directory",
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     (line,) = [x for x in (out.stdout + out.stderr).splitlines() if x.startswith("LONGRM_REPO=")]
     return line.split("=", 1)[1]
@@ -51,10 +67,28 @@ def test_env_file_copied_by_snakemake_installs_this_checkout(env_name, extras, r
     assert len(local) == 1, requirements
     req_file = conda_dir / "condaenv.test.requirements.txt"  # conda's pip installer writes it there
     req_file.write_text(local[0] + "\n")
-    out = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-index",
-                          "--no-build-isolation", "--quiet", "--report", "-", "-r", req_file.name],
-                         cwd=conda_dir, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "LONGRM_REPO": repo_as_the_workflow_sets_it})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--quiet",
+            "--report",
+            "-",
+            "-r",
+            req_file.name,
+        ],
+        cwd=conda_dir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "LONGRM_REPO": repo_as_the_workflow_sets_it},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     (installed,) = json.loads(out.stdout)["install"]
     assert installed["metadata"]["name"] == "longrm"

@@ -25,8 +25,17 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-COPIED = ("Snakefile", "workflow", "config", "envs", "Makefile", ".gitignore", ".dvcignore", ".dvc/config",
-          ".dvc/.gitignore")
+COPIED = (
+    "Snakefile",
+    "workflow",
+    "config",
+    "envs",
+    "Makefile",
+    ".gitignore",
+    ".dvcignore",
+    ".dvc/config",
+    ".dvc/.gitignore",
+)
 TINY = "config/tiny.yaml"
 
 
@@ -36,10 +45,18 @@ def tiny_config() -> dict:
     cfg = yaml.safe_load((REPO / "config" / "default.yaml").read_text())
     cfg["name"] = "tiny"
     cfg["inputs"].update(items_per_task=5, rejected_per_item=2, distractor_docs=20, tokenizer={"vocab_size": 300})
-    cfg["inputs"]["base_model"] = dict(architecture="qwen2", hidden_size=16, num_layers=1, num_heads=2,
-                                       num_kv_heads=1, intermediate_size=32, max_position_embeddings=1024)
-    cfg["inputs"]["pretrain"] = dict(max_steps=2, minutes=5.0, seq_len=64, batch_size=2, lr=3e-3, warmup_steps=1,
-                                     log_every=1, eval_examples=2)
+    cfg["inputs"]["base_model"] = dict(
+        architecture="qwen2",
+        hidden_size=16,
+        num_layers=1,
+        num_heads=2,
+        num_kv_heads=1,
+        intermediate_size=32,
+        max_position_embeddings=1024,
+    )
+    cfg["inputs"]["pretrain"] = dict(
+        max_steps=2, minutes=5.0, seq_len=64, batch_size=2, lr=3e-3, warmup_steps=1, log_every=1, eval_examples=2
+    )
     cfg["synth"].update(lengths=[512], items_per_source=1)
     cfg["vote"]["bon_orders"] = 1
     cfg["train"]["common"].update(max_length=768, log_every=1)
@@ -47,16 +64,25 @@ def tiny_config() -> dict:
         cfg["train"][stage].update(max_steps=1, batch_size=2)
     cfg["bench"].update(max_model_len=768, max_new_tokens=4, bootstrap=10, bon_orders=1)
     cfg["bench"]["models"] = [m for m in cfg["bench"]["models"] if m["name"] in ("base-pointwise", "logo-pointwise")]
-    cfg["bench"]["sets"] = [{"name": "heldout", "file": "splits/bench.jsonl"},
-                            {"name": "nocontext", "control": "none", "of": "heldout", "models": ["logo-pointwise"]}]
+    cfg["bench"]["sets"] = [
+        {"name": "heldout", "file": "splits/bench.jsonl"},
+        {"name": "nocontext", "control": "none", "of": "heldout", "models": ["logo-pointwise"]},
+    ]
     cfg["bench"]["baselines"] = ["first"]
     return cfg
 
 
 def sh(*cmd, cwd, env, timeout=600, check=True) -> subprocess.CompletedProcess:
     """Run in its own process group; on timeout end the whole group (jobs included)."""
-    proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(c) for c in cmd],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -76,8 +102,17 @@ def timed(*cmd, **kw) -> tuple[subprocess.CompletedProcess, float]:
 
 
 def snakemake(*args, cwd, env, **kw):
-    return sh(BIN / "snakemake", "--configfile", TINY, "--workflow-profile", "workflow/profiles/default",
-              *args, cwd=cwd, env=env, **kw)
+    return sh(
+        BIN / "snakemake",
+        "--configfile",
+        TINY,
+        "--workflow-profile",
+        "workflow/profiles/default",
+        *args,
+        cwd=cwd,
+        env=env,
+        **kw,
+    )
 
 
 def dvc(*args, cwd, env, **kw):
@@ -132,11 +167,28 @@ def study(tmp_path_factory):
         dst.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
     (repo / TINY).write_text(yaml.safe_dump(tiny_config(), sort_keys=False))
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "GIT_AUTHOR_NAME": "t",
-           "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
-    sh(sys.executable, "workflow/scripts/make_dvc_yaml.py", "--configfile", TINY, "--out", "dvc.yaml", cwd=repo,
-       env=env)
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
+    sh(
+        sys.executable,
+        "workflow/scripts/make_dvc_yaml.py",
+        "--configfile",
+        TINY,
+        "--out",
+        "dvc.yaml",
+        cwd=repo,
+        env=env,
+    )
     sh("git", "init", "-q", cwd=repo, env=env)
     sh("git", "add", "-A", cwd=repo, env=env)
     sh("git", "commit", "-qm", "tiny study", cwd=repo, env=env)
@@ -179,8 +231,13 @@ def test_dvc_records_the_study_and_a_fresh_clone_pulls_it(study):
     cfg["train"]["logo"]["beta"] = 3.0
     (repo / TINY).write_text(yaml.safe_dump(cfg, sort_keys=False))
     planned = planned_stages(snakemake("-n", "-p", cwd=repo, env=env).stdout)
-    assert {"train_logo", "bench_run_heldout_logo-pointwise", "bench_score_heldout_logo-pointwise",
-            "bench_run_nocontext_logo-pointwise", "report_md"} <= planned
+    assert {
+        "train_logo",
+        "bench_run_heldout_logo-pointwise",
+        "bench_score_heldout_logo-pointwise",
+        "bench_run_nocontext_logo-pointwise",
+        "report_md",
+    } <= planned
     assert not {"train_sft", "bench_run_heldout_base-pointwise", "synth"} & planned
     rerun = dvc("repro", cwd=repo, env=env, timeout=900)
     ran = set(re.findall(r"^Running stage '([^']+)'", rerun.stdout, re.M))
@@ -198,16 +255,24 @@ def test_dvc_records_the_study_and_a_fresh_clone_pulls_it(study):
     _, push_s = timed(BIN / "dvc", "push", cwd=repo, env=env)
     remote = root / "dvc-remote"
     assert remote.is_dir()
-    print(f"dvc push {push_s:.1f} s: {folder_size(remote) / 1e6:.2f} MB in the remote "
-          f"({folder_size(repo / 'results') / 1e6:.2f} MB of results)")
+    print(
+        f"dvc push {push_s:.1f} s: {folder_size(remote) / 1e6:.2f} MB in the remote "
+        f"({folder_size(repo / 'results') / 1e6:.2f} MB of results)"
+    )
     clone = root / "clone"
     sh("git", "clone", "-q", repo, clone, cwd=root, env=env)
     assert not (clone / "results" / "tables").exists()
     dvc("pull", "dvc.yaml", cwd=clone, env=env)  # `make pull`: pull, then touch in DAG order
     snakemake("--touch", "--cores", "1", cwd=clone, env=env)
     audit = sh(BIN / "longrm", "audit", "results/tables/main.csv", cwd=clone, env=env)
-    assert "results/bench/heldout/logo-pointwise/metrics.json" in audit.stdout and "made by: longrm bench score" in audit.stdout
-    assert "(source: no sidecar)" not in audit.stdout.split("results/bench/heldout/logo-pointwise/metrics.json", 1)[1].split("\n")[0]
+    assert (
+        "results/bench/heldout/logo-pointwise/metrics.json" in audit.stdout
+        and "made by: longrm bench score" in audit.stdout
+    )
+    assert (
+        "(source: no sidecar)"
+        not in audit.stdout.split("results/bench/heldout/logo-pointwise/metrics.json", 1)[1].split("\n")[0]
+    )
     dry = snakemake("-n", cwd=clone, env=env)
     assert "Nothing to be done" in dry.stdout, dry.stdout[-3000:]
     assert "Data and pipelines are up to date" in dvc("status", cwd=clone, env=env).stdout

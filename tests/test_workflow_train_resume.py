@@ -25,8 +25,21 @@ def test_a_killed_training_job_is_retried_and_continues_from_its_checkpoint(tmp_
     cfg["train"].pop("short", None)  # SFT starts from the pre-trained base, not a short judge
     cfg_path.write_text(yaml.safe_dump(cfg))
     env = {"LONGRM_TRAIN_KILL_AFTER": "2", "LONGRM_THREADS": "1"}  # SIGKILL after step 2, once
-    out = snakemake("--cores", "1", "--configfile", str(cfg_path), "--allowed-rules", "train_sft",
-                    "--retries", "1", "--latency-wait", "1", str(results / "models" / "sft"), env=env, timeout=600)
+    out = snakemake(
+        "--cores",
+        "1",
+        "--configfile",
+        str(cfg_path),
+        "--allowed-rules",
+        "train_sft",
+        "--retries",
+        "1",
+        "--latency-wait",
+        "1",
+        str(results / "models" / "sft"),
+        env=env,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-4000:]
     assert "Trying to restart job" in out.stderr or "attempt" in out.stderr.lower(), out.stderr[-4000:]
     summary = read_json(results / "models" / "sft" / "train_summary.json")

@@ -28,7 +28,8 @@ STAGE_CLIS = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="longrm", description="The LongRM study, stage by stage: each subcommand is one stage of the DAG.")
+        prog="longrm", description="The LongRM study, stage by stage: each subcommand is one stage of the DAG."
+    )
     parser.add_argument("--version", action="version", version=f"longrm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -60,15 +61,19 @@ def check_outputs_inside_results(args) -> None:
     cfg = load_config(getattr(args, "config", None))
     if cfg["allow_outside_results"]:
         return
-    allowed = [Path(cfg["results_dir"]).resolve(), (Path.cwd() / ".dvc" / "cache").resolve(),
-               (REPO_ROOT / ".dvc" / "cache").resolve()]
+    allowed = [
+        Path(cfg["results_dir"]).resolve(),
+        (Path.cwd() / ".dvc" / "cache").resolve(),
+        (REPO_ROOT / ".dvc" / "cache").resolve(),
+    ]
     for dest in dests:
         for raw in _output_paths(getattr(args, dest, None)):
             path = Path(raw).resolve()
             if not any(path == root or root in path.parents for root in allowed):
                 raise ConfigError(
                     f"{cfg['_path']}: output --{dest.replace('_', '-')} {raw} resolves to {path}, outside "
-                    f"results_dir {allowed[0]}; set allow_outside_results: true in the config to allow it")
+                    f"results_dir {allowed[0]}; set allow_outside_results: true in the config to allow it"
+                )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,8 +5,19 @@
 from __future__ import annotations
 
 # The `bench` keys a judge's engine reads (longrm.judges.factory.bench_params).
-GENERATION_KEYS = ("backend", "batch_size", "device", "dtype", "gpu_memory_utilization", "max_batch_tokens",
-                   "max_model_len", "max_new_tokens", "tensor_parallel_size", "threads", "use_chat_template")
+GENERATION_KEYS = (
+    "backend",
+    "batch_size",
+    "device",
+    "dtype",
+    "gpu_memory_utilization",
+    "max_batch_tokens",
+    "max_model_len",
+    "max_new_tokens",
+    "tensor_parallel_size",
+    "threads",
+    "use_chat_template",
+)
 _GENERATION = tuple(f"bench.{k}" for k in GENERATION_KEYS)
 
 READS: dict[str, tuple[str, ...]] = {

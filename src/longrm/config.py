@@ -119,4 +119,4 @@ def schema_default(*keys: str) -> Any:
     props = {k: v["default"] for k, v in (node.get("properties") or {}).items() if "default" in v}
     if not props:
         raise ConfigError(f"{SCHEMA_PATH}: key '{dotted}' has no default")
-    return copy.deepcopy(props)   # an object: the defaults of its keys
+    return copy.deepcopy(props)  # an object: the defaults of its keys

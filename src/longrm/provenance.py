@@ -29,8 +29,25 @@ from longrm.errors import InputError
 
 SIDECAR_SUFFIX = ".prov.json"
 DIR_SIDECAR = "provenance.json"
-PACKAGES = ("longrm", "torch", "transformers", "tokenizers", "datasets", "trl", "peft", "accelerate",
-            "deepspeed", "vllm", "flash-attn", "numpy", "pandas", "matplotlib", "seaborn", "snakemake", "dvc")
+PACKAGES = (
+    "longrm",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "trl",
+    "peft",
+    "accelerate",
+    "deepspeed",
+    "vllm",
+    "flash-attn",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "seaborn",
+    "snakemake",
+    "dvc",
+)
 FORMAT_VERSION = 1
 
 
@@ -191,17 +208,18 @@ def build_record(args, argv: list[str] | None = None) -> dict:
     for dest in getattr(args, "prov_inputs", ()) or ():
         for p in _paths_of(getattr(args, dest, None)):
             side = find_sidecar(p) if Path(p).exists() else None
-            inputs.append({"arg": dest, "path": p, **hash_path(p),
-                           "sidecar": str(side) if side else None})
+            inputs.append({"arg": dest, "path": p, **hash_path(p), "sidecar": str(side) if side else None})
     config_path = getattr(args, "config", None)
     argv = list(sys.argv[1:] if argv is None else argv)
     return {
         "format": FORMAT_VERSION,
         "command": ["longrm", *argv],
         "cwd": os.getcwd(),
-        "config": {"path": config_path,
-                   "sha256": sha256_file(config_path) if config_path and Path(config_path).is_file() else None,
-                   "sections": _config_sections(config_path, getattr(args, "prov_params", ()) or ())},
+        "config": {
+            "path": config_path,
+            "sha256": sha256_file(config_path) if config_path and Path(config_path).is_file() else None,
+            "sections": _config_sections(config_path, getattr(args, "prov_params", ()) or ()),
+        },
         "inputs": inputs,
         "code": git_state(),
         "packages": package_versions(),
@@ -323,7 +341,9 @@ def _audit(args) -> int:
     print(json.dumps(tree, indent=2, sort_keys=True) if args.json else format_chain(tree))
     bad = broken(tree)
     if bad:
-        print(f"longrm audit: {len(bad)} file(s) changed or missing since they were recorded: "
-              + ", ".join(bad), file=sys.stderr)
+        print(
+            f"longrm audit: {len(bad)} file(s) changed or missing since they were recorded: " + ", ".join(bad),
+            file=sys.stderr,
+        )
         return 1
     return 0

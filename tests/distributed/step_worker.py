@@ -36,7 +36,7 @@ def main(ckpt: str, sft_data: str, pref_data: str, ds_path: str, sp: int, out_di
     optimizer = torch.optim.AdamW(trainable, lr=1e-3)
     engine = mpu = None
     body = body_of(model)
-    backward = (lambda loss: loss.backward())
+    backward = lambda loss: loss.backward()
     if ds_path != "none":
         parallel.init_distributed(device)
         if sp > 1:
@@ -45,8 +45,16 @@ def main(ckpt: str, sft_data: str, pref_data: str, ds_path: str, sp: int, out_di
         backward = EngineBackward(engine, loss_scale=1.0 / sp)
         if mpu is not None:
             body = parallel.UlyssesBody(body, mpu)
-    parts = steps.Parts(body=body, head=model.get_output_embeddings(), amp=None, device=device,
-                        backward=backward, chunk=8, grad_cache=True, share_prompt=False)
+    parts = steps.Parts(
+        body=body,
+        head=model.get_output_embeddings(),
+        amp=None,
+        device=device,
+        backward=backward,
+        chunk=8,
+        grad_cache=True,
+        share_prompt=False,
+    )
     for stage, data in (("sft", sft_data), ("logo", pref_data)):
         batch = tokenize(read_records(Path(data), stage), tok, stage, 512, 2)[0][:2]
         if engine is not None:

@@ -26,8 +26,14 @@ def ledger(request):
         path = os.environ.get(LEDGER_ENV)
         if not path:
             return
-        row = {"kind": kind, "case": case, "stage": stage, "outcome": outcome, "lost": lost,
-               "test": request.node.nodeid}
+        row = {
+            "kind": kind,
+            "case": case,
+            "stage": stage,
+            "outcome": outcome,
+            "lost": lost,
+            "test": request.node.nodeid,
+        }
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row, sort_keys=True) + "\n")
 
@@ -73,8 +79,9 @@ def cli_cmd(*argv) -> list[str]:
 def start(cmd: list[str], cwd=None, **kw) -> subprocess.Popen:
     """A subprocess in its own process group (so a kill reaches its children too)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        cmd, cwd=cwd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+    )
 
 
 def kill_group(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:

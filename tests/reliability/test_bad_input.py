@@ -147,8 +147,14 @@ def test_item_longer_than_every_bucket_is_skipped_and_counted(tmp_path, capsys, 
     write_jsonl(tmp_path / "dis.jsonl", demo_distractors(60))
     cfg = load_config()
     cfg["synth"]["lengths"] = [512, 1024]
-    rep = run(cfg, tmp_path / "raw.jsonl", tmp_path / "dis.jsonl", WhitespaceTokenizer(), tmp_path / "items.jsonl",
-              tmp_path / "report.json")
+    rep = run(
+        cfg,
+        tmp_path / "raw.jsonl",
+        tmp_path / "dis.jsonl",
+        WhitespaceTokenizer(),
+        tmp_path / "items.jsonl",
+        tmp_path / "report.json",
+    )
     # counted once per long item it would have made (items_per_source), and under no other reason
     assert rep["skipped"] == {"longer_than_bucket": cfg["synth"]["items_per_source"]}
     ids = {json.loads(x)["source_id"] for x in (tmp_path / "items.jsonl").read_text().splitlines()}
@@ -157,8 +163,10 @@ def test_item_longer_than_every_bucket_is_skipped_and_counted(tmp_path, capsys, 
     ledger("bad input", "item longer than every length bucket", "synth", "skipped, counted in report")
 
 
-@pytest.mark.parametrize("change,key", [({"vote.colour": "red"}, "vote"), ({"seed": "1234"}, "seed"),
-                                        ({"vote.threshold": "high"}, "vote.threshold")])
+@pytest.mark.parametrize(
+    "change,key",
+    [({"vote.colour": "red"}, "vote"), ({"seed": "1234"}, "seed"), ({"vote.threshold": "high"}, "vote.threshold")],
+)
 def test_bad_config(bench_env, capsys, ledger, change, key, tmp_path):
     """Seen failing on a broken copy: load_config without validate() -> rc 0 and the records rewritten."""
     cfg, bench, out, before = bench_env
@@ -167,7 +175,9 @@ def test_bad_config(bench_env, capsys, ledger, change, key, tmp_path):
     assert rc == 2 and "bad.yaml" in err and f"key '{key}'" in err, err
     assert snapshot(out.parent) == before and not temp_leftovers(out.parent)
     what = "unknown key" if "colour" in str(change) else "wrong type"
-    ledger("bad input", f"config {what} ({next(iter(change))})", "config (any stage)", "error names file and key, exit 2")
+    ledger(
+        "bad input", f"config {what} ({next(iter(change))})", "config (any stage)", "error names file and key, exit 2"
+    )
 
 
 def test_duplicate_ids_for_vote(tmp_path, capsys, ledger):

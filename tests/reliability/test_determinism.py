@@ -14,24 +14,93 @@ from tests.reliability.conftest import write_config
 # stage -> (output relative to the run dir, function building argv from (cfg, inputs dir, out dir))
 STAGES = {
     "inputs raw": ("raw.jsonl", lambda c, i, o: ["inputs", "raw", "--config", c, "--out", o / "raw.jsonl"]),
-    "inputs distractors": ("dis.jsonl", lambda c, i, o: ["inputs", "distractors", "--config", c,
-                                                         "--out", o / "dis.jsonl"]),
-    "inputs tokenizer": ("tok", lambda c, i, o: ["inputs", "tokenizer", "--config", c, "--raw", i / "raw.jsonl",
-                                                 "--distractors", i / "dis.jsonl", "--out", o / "tok"]),
-    "synth": ("items.jsonl", lambda c, i, o: ["synth", "--config", c, "--raw", i / "raw.jsonl", "--distractors",
-                                              i / "dis.jsonl", "--tokenizer", i / "tok", "--out", o / "items.jsonl",
-                                              "--report", o / "synth.json"]),
-    "vote run": ("votes.jsonl", lambda c, i, o: ["vote", "run", "--config", c, "--items", i / "items.jsonl",
-                                                 "--out", o / "votes.jsonl"]),
-    "vote split": ("splits", lambda c, i, o: ["vote", "split", "--config", c, "--items", i / "items.jsonl",
-                                              "--votes", i / "votes.jsonl", "--out-dir", o / "splits"]),
+    "inputs distractors": (
+        "dis.jsonl",
+        lambda c, i, o: ["inputs", "distractors", "--config", c, "--out", o / "dis.jsonl"],
+    ),
+    "inputs tokenizer": (
+        "tok",
+        lambda c, i, o: [
+            "inputs",
+            "tokenizer",
+            "--config",
+            c,
+            "--raw",
+            i / "raw.jsonl",
+            "--distractors",
+            i / "dis.jsonl",
+            "--out",
+            o / "tok",
+        ],
+    ),
+    "synth": (
+        "items.jsonl",
+        lambda c, i, o: [
+            "synth",
+            "--config",
+            c,
+            "--raw",
+            i / "raw.jsonl",
+            "--distractors",
+            i / "dis.jsonl",
+            "--tokenizer",
+            i / "tok",
+            "--out",
+            o / "items.jsonl",
+            "--report",
+            o / "synth.json",
+        ],
+    ),
+    "vote run": (
+        "votes.jsonl",
+        lambda c, i, o: ["vote", "run", "--config", c, "--items", i / "items.jsonl", "--out", o / "votes.jsonl"],
+    ),
+    "vote split": (
+        "splits",
+        lambda c, i, o: [
+            "vote",
+            "split",
+            "--config",
+            c,
+            "--items",
+            i / "items.jsonl",
+            "--votes",
+            i / "votes.jsonl",
+            "--out-dir",
+            o / "splits",
+        ],
+    ),
     # bench run (baseline 'random', seeded) feeds bench score; both are checked
-    "bench run (random)": ("records.jsonl", lambda c, i, o: ["bench", "run", "--config", c, "--model", "random",
-                                                             "--bench", i / "splits" / "bench.jsonl",
-                                                             "--out", o / "records.jsonl"]),
-    "bench score": ("metrics.json", lambda c, i, o: ["bench", "score", "--config", c, "--records",
-                                                     i / "records.jsonl", "--bench", i / "splits" / "bench.jsonl",
-                                                     "--out", o / "metrics.json"]),
+    "bench run (random)": (
+        "records.jsonl",
+        lambda c, i, o: [
+            "bench",
+            "run",
+            "--config",
+            c,
+            "--model",
+            "random",
+            "--bench",
+            i / "splits" / "bench.jsonl",
+            "--out",
+            o / "records.jsonl",
+        ],
+    ),
+    "bench score": (
+        "metrics.json",
+        lambda c, i, o: [
+            "bench",
+            "score",
+            "--config",
+            c,
+            "--records",
+            i / "records.jsonl",
+            "--bench",
+            i / "splits" / "bench.jsonl",
+            "--out",
+            o / "metrics.json",
+        ],
+    ),
 }
 
 
@@ -51,12 +120,23 @@ def digest(path: Path) -> str:
 
 
 def tiny(tmp: Path, seed: int) -> Path:
-    return write_config(tmp / "c.yaml", tmp, **{
-        "seed": seed, "inputs.items_per_task": 4, "inputs.distractor_docs": 40, "inputs.tokenizer": {"vocab_size": 400},
-        "synth.lengths": [256, 512], "bench.bootstrap": 50,
-        "vote.judges": [{"name": "overlap", "kind": "scorer", "scorer": "evidence_overlap"},
-                        {"name": "retrieval", "kind": "scorer", "scorer": "bm25"},
-                        {"name": "random", "kind": "scorer", "scorer": "random"}]})
+    return write_config(
+        tmp / "c.yaml",
+        tmp,
+        **{
+            "seed": seed,
+            "inputs.items_per_task": 4,
+            "inputs.distractor_docs": 40,
+            "inputs.tokenizer": {"vocab_size": 400},
+            "synth.lengths": [256, 512],
+            "bench.bootstrap": 50,
+            "vote.judges": [
+                {"name": "overlap", "kind": "scorer", "scorer": "evidence_overlap"},
+                {"name": "retrieval", "kind": "scorer", "scorer": "bm25"},
+                {"name": "random", "kind": "scorer", "scorer": "random"},
+            ],
+        },
+    )
 
 
 @pytest.fixture(scope="module")

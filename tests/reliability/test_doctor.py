@@ -17,8 +17,9 @@ def test_doctor_names_bad_config_key_and_exits_1(tmp_path):
     cfg["bench"]["max_new_tokens"] = -3
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run([sys.executable, "-m", "longrm.cli", "doctor", "--config", str(bad)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "longrm.cli", "doctor", "--config", str(bad)], capture_output=True, text=True
+    )
     assert proc.returncode == 1
     assert "bench.max_new_tokens" in proc.stdout and "[FAIL] config" in proc.stdout
 

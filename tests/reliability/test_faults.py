@@ -38,8 +38,14 @@ def wait_for(predicate, proc, timeout: float, what: str) -> None:
 
 
 def sft_records(n):
-    return [{"id": f"s{i}", "prompt": f"Context: the code of door {i} is {4800 + i}. " * 4 + "Question: the code?",
-             "response": f"[Analysis] The code is {4800 + i}. [[A]]"} for i in range(n)]
+    return [
+        {
+            "id": f"s{i}",
+            "prompt": f"Context: the code of door {i} is {4800 + i}. " * 4 + "Question: the code?",
+            "response": f"[Analysis] The code is {4800 + i}. [[A]]",
+        }
+        for i in range(n)
+    ]
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -49,9 +55,18 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def train_config(tmp_path: Path) -> Path:
-    return write_config(tmp_path / "c.yaml", tmp_path, **{
-        "train.common.checkpoint_every": 4, "train.common.log_every": 1, "train.common.max_length": 256,
-        "train.sft.batch_size": 1, "train.sft.epochs": 1, "train.sft.max_steps": 40})
+    return write_config(
+        tmp_path / "c.yaml",
+        tmp_path,
+        **{
+            "train.common.checkpoint_every": 4,
+            "train.common.log_every": 1,
+            "train.common.max_length": 256,
+            "train.sft.batch_size": 1,
+            "train.sft.epochs": 1,
+            "train.sft.max_steps": 40,
+        },
+    )
 
 
 def test_training_killed_mid_step_resumes_to_the_same_weights(ckpt, tmp_path, ledger):
@@ -65,8 +80,12 @@ def test_training_killed_mid_step_resumes_to_the_same_weights(ckpt, tmp_path, le
 
     proc = start(cli_cmd(*base, "--out", tmp_path / "cut"))
     ckpts = tmp_path / "cut.checkpoints"  # beside the output folder (docs/formats/train.md)
-    wait_for(lambda: any((p / "trainer_state.json").exists() for p in ckpts.glob("step-*")), proc, 120,
-             "the first checkpoint")
+    wait_for(
+        lambda: any((p / "trainer_state.json").exists() for p in ckpts.glob("step-*")),
+        proc,
+        120,
+        "the first checkpoint",
+    )
     kill_group(proc, signal.SIGKILL)
     rc, _, _ = finish(proc, 30)
     assert rc == -signal.SIGKILL
@@ -84,8 +103,12 @@ def test_training_killed_mid_step_resumes_to_the_same_weights(ckpt, tmp_path, le
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6, rtol=0), k
     assert [r["step"] for r in read_jsonl(tmp_path / "cut" / "train_log.jsonl")] == list(range(1, 41))
-    ledger("fault", f"SIGKILL during `train sft` (after checkpoint step-{killed_at})", "train",
-           f"--resume from step-{resumed['resumed_from']}; final weights equal the uninterrupted run (atol 1e-6)")
+    ledger(
+        "fault",
+        f"SIGKILL during `train sft` (after checkpoint step-{killed_at})",
+        "train",
+        f"--resume from step-{resumed['resumed_from']}; final weights equal the uninterrupted run (atol 1e-6)",
+    )
 
 
 def test_evaluation_killed_mid_way_resumes_without_rejudging(ckpt, tmp_path, ledger):
@@ -93,9 +116,17 @@ def test_evaluation_killed_mid_way_resumes_without_rejudging(ckpt, tmp_path, led
     Seen failing on a broken copy: run_bench discarding the records read from the partial file -> every
     pair judged again ('0 resumed')."""
     res = tmp_path / "results"
-    cfg = write_config(tmp_path / "c.yaml", res, **{
-        "bench.models": [{"name": "base", "kind": "generative", "path": str(ckpt)}],
-        "bench.max_model_len": 256, "bench.max_new_tokens": 8, "bench.batch_size": 1, "bench.threads": 1})
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        res,
+        **{
+            "bench.models": [{"name": "base", "kind": "generative", "path": str(ckpt)}],
+            "bench.max_model_len": 256,
+            "bench.max_new_tokens": 8,
+            "bench.batch_size": 1,
+            "bench.threads": 1,
+        },
+    )
     bench = res / "bench.jsonl"
     write_jsonl(bench, [official_line(f"q{i:03d}", "LongQA", "same" if i % 2 else "diff", "4k") for i in range(60)])
     out = res / "bench" / "base" / "records.jsonl"
@@ -117,8 +148,12 @@ def test_evaluation_killed_mid_way_resumes_without_rejudging(ckpt, tmp_path, led
     recs = read_jsonl(out)
     assert len(recs) == total and len({(r["id"], tuple(r["order"])) for r in recs}) == total
     assert not part.exists()
-    ledger("fault", f"SIGKILL during `bench run` ({done}/{total} records flushed)", "bench run",
-           f"rerun judged only the {total - done} missing; each (item, order) once")
+    ledger(
+        "fault",
+        f"SIGKILL during `bench run` ({done}/{total} records flushed)",
+        "bench run",
+        f"rerun judged only the {total - done} missing; each (item, order) once",
+    )
 
 
 SNAKEFILE = """
@@ -175,8 +210,11 @@ def test_interrupted_snakemake_job_is_never_taken_as_complete(tmp_path, ledger, 
     if sig == signal.SIGKILL:
         assert refused  # killed outright, snakemake cannot clean up: only its incomplete marker protects us
     name = "SIGKILL" if sig == signal.SIGKILL else "SIGINT"
-    how = ("plain rerun refuses (IncompleteFilesException); --rerun-incomplete rebuilds" if refused
-           else "plain rerun rebuilds the output")
+    how = (
+        "plain rerun refuses (IncompleteFilesException); --rerun-incomplete rebuilds"
+        if refused
+        else "plain rerun rebuilds the output"
+    )
     ledger("fault", f"{name} to snakemake mid-rule (output half-written)", "workflow", how)
 
 
@@ -201,8 +239,9 @@ def test_truncated_or_corrupted_checkpoint_is_named(ckpt, tmp_path, ledger):
     (bad / "model.safetensors").write_bytes(bytes(raw))
     with pytest.raises(InputError, match="corrupted safetensors"):
         check_checkpoint(bad)
-    ledger("fault", "truncated / corrupted model.safetensors", "modeling.check_checkpoint",
-           "InputError naming the file")
+    ledger(
+        "fault", "truncated / corrupted model.safetensors", "modeling.check_checkpoint", "InputError naming the file"
+    )
 
 
 def test_truncated_resume_checkpoint_is_named(ckpt, tmp_path, ledger):
@@ -221,5 +260,9 @@ def test_truncated_resume_checkpoint_is_named(ckpt, tmp_path, ledger):
     with pytest.raises(InputError) as err:
         train("sft", cfg, data, ckpt, tmp_path / "o", resume=True)
     assert str(opt) in str(err.value) and "truncated" in str(err.value)
-    ledger("fault", "truncated optimizer.safetensors in the resume checkpoint", "train --resume",
-           "InputError naming the file; nothing overwritten")
+    ledger(
+        "fault",
+        "truncated optimizer.safetensors in the resume checkpoint",
+        "train --resume",
+        "InputError naming the file; nothing overwritten",
+    )

@@ -14,9 +14,18 @@ from longrm.judges.prompts import format_verdict
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
 short_items = st.builds(
-    lambda i, q, ev, c: {"id": f"i{i}", "task": "Math", "question": q, "evidence": [ev + "x"],
-                         "candidates": [x + "y" for x in c], "answer": "7"},
-    st.integers(0, 10**6), text, text, st.lists(text, min_size=2, max_size=4),
+    lambda i, q, ev, c: {
+        "id": f"i{i}",
+        "task": "Math",
+        "question": q,
+        "evidence": [ev + "x"],
+        "candidates": [x + "y" for x in c],
+        "answer": "7",
+    },
+    st.integers(0, 10**6),
+    text,
+    text,
+    st.lists(text, min_size=2, max_size=4),
 )
 
 

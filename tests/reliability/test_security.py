@@ -49,8 +49,9 @@ def test_pickle_checkpoint_is_refused_without_the_flag(tmp_path, ledger):
         load_causal_lm(ckpt)
     assert not marker.exists()
     assert check_checkpoint(ckpt, allow_pickle=True) == ckpt  # only an explicit flag lets it through
-    ledger("security", "pickle .bin checkpoint (code in __reduce__)", "modeling.load_causal_lm",
-           "refused; code not run")
+    ledger(
+        "security", "pickle .bin checkpoint (code in __reduce__)", "modeling.load_causal_lm", "refused; code not run"
+    )
 
 
 def test_safetensors_win_over_a_smuggled_pickle_beside_them(tmp_path, ledger):
@@ -64,13 +65,20 @@ def test_safetensors_win_over_a_smuggled_pickle_beside_them(tmp_path, ledger):
     (ckpt / "pytorch_model.bin").write_bytes(pickle.dumps(Smuggled(str(marker))))
     load_causal_lm(ckpt)
     assert not marker.exists()
-    ledger("security", "pickle .bin beside safetensors weights", "modeling.load_causal_lm",
-           "safetensors loaded; the pickle not executed")
+    ledger(
+        "security",
+        "pickle .bin beside safetensors weights",
+        "modeling.load_causal_lm",
+        "safetensors loaded; the pickle not executed",
+    )
 
 
 def _calls(tree, attr):
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-            and n.func.attr == attr]
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == attr
+    ]
 
 
 def test_every_from_pretrained_passes_trust_remote_code_not_true():
@@ -106,8 +114,9 @@ def test_trust_remote_code_is_false_unless_the_config_enables_it(tmp_path, monke
 
     assert load_config()["trust_remote_code"] is False
     seen = []
-    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained",
-                        classmethod(lambda cls, *a, **kw: seen.append(kw)))
+    monkeypatch.setattr(
+        transformers.AutoModelForCausalLM, "from_pretrained", classmethod(lambda cls, *a, **kw: seen.append(kw))
+    )
     ckpt = tiny_checkpoint(tmp_path / "ckpt")
     load_causal_lm(ckpt)
     assert seen[-1]["trust_remote_code"] is False and seen[-1]["local_files_only"] is True
@@ -153,13 +162,14 @@ def test_no_unsafe_loaders_or_shell_strings_in_src(tmp_path, ledger):
     bad.mkdir()
     (bad / "config.py").write_text((SRC / "config.py").read_text().replace("yaml.safe_load(f)", "yaml." + "load(f)"))
     assert forbidden_uses(bad) != []
-    ledger("security", "unsafe YAML / pickle / shell=True / os.system in src/", "all stages (grep)",
-           "none found")
+    ledger("security", "unsafe YAML / pickle / shell=True / os.system in src/", "all stages (grep)", "none found")
 
 
 # Placeholders a rule may leave unquoted: values fixed by the workflow code itself, never data.
-UNQUOTED_OK = {"params.launcher": "'longrm' or a fixed deepspeed launcher line (train.smk train_launcher)",
-               "params.stage": "the rule's own stage name from TRAINED (sft|logo|disrm)"}
+UNQUOTED_OK = {
+    "params.launcher": "'longrm' or a fixed deepspeed launcher line (train.smk train_launcher)",
+    "params.stage": "the rule's own stage name from TRAINED (sft|logo|disrm)",
+}
 
 
 def unquoted_placeholders(text: str) -> set[str]:
@@ -185,11 +195,16 @@ def test_workflow_rules_quote_every_value_from_data_or_config(ledger):
     assert unquoted_placeholders('    shell:\n        "longrm x --raw {input.raw} --out {output:q}"\n') == {"input.raw"}
     train = (REPO_ROOT / "workflow" / "rules" / "train.smk").read_text()
     assert 'return "longrm"' in train and "deepspeed --no_local_rank --num_gpus {gpus} --module longrm.cli" in train
-    ledger("security", "unquoted data/config values in workflow shell commands", "Snakefile + rules",
-           "all quoted ({...:q}) or fixed")
+    ledger(
+        "security",
+        "unquoted data/config values in workflow shell commands",
+        "Snakefile + rules",
+        "all quoted ({...:q}) or fixed",
+    )
 
 
 # ------------------------------------------------------------ outputs stay inside results_dir
+
 
 @pytest.fixture
 def bench_setup(tmp_path):
@@ -210,22 +225,41 @@ def test_outputs_outside_results_dir_are_refused(bench_setup, tmp_path, capsys, 
     else:
         (res / "link").symlink_to(tmp_path / "elsewhere")
         out = res / "link" / "records.jsonl"
-    rc, err = cli(["bench", "run", "--config", cfg, "--model", "first", "--bench", res / "bench.jsonl",
-                   "--out", out], capsys)
+    rc, err = cli(
+        ["bench", "run", "--config", cfg, "--model", "first", "--bench", res / "bench.jsonl", "--out", out], capsys
+    )
     assert rc == 2 and "--out" in err and str(out) in err and "allow_outside_results" in err, err
     assert not (tmp_path / "elsewhere" / "records.jsonl").exists()
-    ledger("security", f"output path outside results_dir ({where})", "cli (every stage)",
-           "refused before the stage runs, exit 2")
+    ledger(
+        "security",
+        f"output path outside results_dir ({where})",
+        "cli (every stage)",
+        "refused before the stage runs, exit 2",
+    )
 
 
 def test_outputs_outside_results_dir_are_allowed_when_the_config_says_so(bench_setup, tmp_path, capsys):
     res, _ = bench_setup
     cfg = write_config(tmp_path / "open.yaml", res, allow_outside_results=True)
     out = tmp_path / "elsewhere" / "records.jsonl"
-    rc, err = cli(["bench", "run", "--config", cfg, "--model", "first", "--bench", res / "bench.jsonl",
-                   "--out", out], capsys)
+    rc, err = cli(
+        ["bench", "run", "--config", cfg, "--model", "first", "--bench", res / "bench.jsonl", "--out", out], capsys
+    )
     assert rc == 0, err
     assert out.exists()
-    rc, err = cli(["bench", "run", "--config", write_config(tmp_path / "c2.yaml", res), "--model", "first",
-                   "--bench", res / "bench.jsonl", "--out", res / "bench" / "first" / "r.jsonl"], capsys)
+    rc, err = cli(
+        [
+            "bench",
+            "run",
+            "--config",
+            write_config(tmp_path / "c2.yaml", res),
+            "--model",
+            "first",
+            "--bench",
+            res / "bench.jsonl",
+            "--out",
+            res / "bench" / "first" / "r.jsonl",
+        ],
+        capsys,
+    )
     assert rc == 0, err

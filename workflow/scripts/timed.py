@@ -29,8 +29,7 @@ def record_row(wall_s: float, usage: resource.struct_rusage) -> list[str]:
     """One TSV row: seconds, h:m:s, max RSS in MB (Linux reports KiB), CPU seconds (user + system)."""
     hms = str(datetime.timedelta(seconds=round(wall_s)))
     cpu_s = usage.ru_utime + usage.ru_stime
-    return [f"{wall_s:.2f}", hms, f"{usage.ru_maxrss / 1024:.2f}", "NA", "NA", "NA", "NA", "NA", "NA",
-            f"{cpu_s:.2f}"]
+    return [f"{wall_s:.2f}", hms, f"{usage.ru_maxrss / 1024:.2f}", "NA", "NA", "NA", "NA", "NA", "NA", f"{cpu_s:.2f}"]
 
 
 def write_tsv(path: Path, row: list[str]) -> None:

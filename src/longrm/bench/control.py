@@ -107,8 +107,15 @@ def control_items(path: str | Path, kind: str, seed: int) -> tuple[list[dict], d
             if item.id not in donors:
                 continue
             _, donor, donor_split = by_id[donors[item.id]]
-            out.append({**obj, "prompt_template": split.with_context(donor_split), "control": "swap",
-                        "context_from": donor.id, "context_length": donor.length})
+            out.append(
+                {
+                    **obj,
+                    "prompt_template": split.with_context(donor_split),
+                    "control": "swap",
+                    "context_from": donor.id,
+                    "context_length": donor.length,
+                }
+            )
         report["groups"] = len({(it.task, it.length_bucket) for _, _, it, _ in rows})
         report["left_out"] = left_out
         report["left_out_items"] = sum(map(len, left_out.values()))
@@ -116,7 +123,9 @@ def control_items(path: str | Path, kind: str, seed: int) -> tuple[list[dict], d
     return out, report
 
 
-def write_control(path: str | Path, out: str | Path, kind: str, seed: int, report_path: str | Path | None = None) -> dict:
+def write_control(
+    path: str | Path, out: str | Path, kind: str, seed: int, report_path: str | Path | None = None
+) -> dict:
     records, report = control_items(path, kind, seed)
     if not records:
         raise InputError(path, f"the {kind} control left no items (every group has a single source)")

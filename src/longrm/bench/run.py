@@ -53,15 +53,21 @@ class ItemRef(NamedTuple):
 
     id: str
     responses: tuple
-    length: int        # len(task_prompt) + total len(responses): longest first makes even batches
-    line: int          # 1-based line in the bench file
-    offset: int        # byte offset of that line
-    group: str = ""    # the official order's group (release file, else task): judges.official.order_group
+    length: int  # len(task_prompt) + total len(responses): longest first makes even batches
+    line: int  # 1-based line in the bench file
+    offset: int  # byte offset of that line
+    group: str = ""  # the official order's group (release file, else task): judges.official.order_group
 
 
 def ref_of(item: BenchItem, line: int, offset: int) -> ItemRef:
-    return ItemRef(item.id, (None,) * len(item.responses),
-                   len(item.task_prompt) + sum(map(len, item.responses)), line, offset, order_group(item))
+    return ItemRef(
+        item.id,
+        (None,) * len(item.responses),
+        len(item.task_prompt) + sum(map(len, item.responses)),
+        line,
+        offset,
+        order_group(item),
+    )
 
 
 def line_offsets(path: Path) -> Iterator[int]:
@@ -80,9 +86,8 @@ class BenchIndex:
         self.path = Path(path)
         self.refs: list[ItemRef] = []
         offsets, at_line, offset = line_offsets(self.path), 0, 0
-        for item, line in iter_jsonl(self.path, lambda obj, p, no: (BenchItem.from_dict(obj, p, no), no),
-                                     unique="id"):
-            while at_line < line:              # blank lines are skipped by iter_jsonl, not here
+        for item, line in iter_jsonl(self.path, lambda obj, p, no: (BenchItem.from_dict(obj, p, no), no), unique="id"):
+            while at_line < line:  # blank lines are skipped by iter_jsonl, not here
                 offset, at_line = next(offsets), at_line + 1
             self.refs.append(ref_of(item, line, offset))
         if not self.refs:
@@ -104,12 +109,21 @@ class BenchIndex:
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     obj = None
                 if not isinstance(obj, dict) or obj.get("id") != ref.id:
-                    raise InputError(self.path, f"changed while being judged: line {ref.line} no longer holds id "
-                                     f"{ref.id!r}; rerun to resume on the new file", ref.line, "id")
+                    raise InputError(
+                        self.path,
+                        f"changed while being judged: line {ref.line} no longer holds id "
+                        f"{ref.id!r}; rerun to resume on the new file",
+                        ref.line,
+                        "id",
+                    )
                 item = BenchItem.from_dict(obj, str(self.path), ref.line)
                 if ref_of(item, ref.line, ref.offset) != ref:
-                    raise InputError(self.path, f"changed while being judged: item {ref.id!r} has other "
-                                     "responses or prompt; rerun to resume on the new file", ref.line)
+                    raise InputError(
+                        self.path,
+                        f"changed while being judged: item {ref.id!r} has other "
+                        "responses or prompt; rerun to resume on the new file",
+                        ref.line,
+                    )
                 items[ref.id] = item
         return items
 
@@ -133,9 +147,9 @@ class ReleasedIndex(BenchIndex):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.refs = []
-        self.where: dict[str, tuple[Path, int]] = {}     # id -> (file, release_index)
+        self.where: dict[str, tuple[Path, int]] = {}  # id -> (file, release_index)
         offsets: dict[str, Iterator[int]] = {}
-        at: dict[str, tuple[int, int]] = {}              # file -> (line reached, its offset)
+        at: dict[str, tuple[int, int]] = {}  # file -> (line reached, its offset)
         for item, file, line in iter_released_bench(self.path):
             if file not in offsets:
                 offsets[file], at[file] = line_offsets(Path(file)), (0, 0)
@@ -161,8 +175,13 @@ class ReleasedIndex(BenchIndex):
             except (json.JSONDecodeError, UnicodeDecodeError, InputError, TypeError):
                 item = None
             if item is None or ref_of(item, ref.line, ref.offset) != ref:
-                raise InputError(file, f"changed while being judged: line {ref.line} no longer holds item "
-                                 f"{ref.id!r} as before; rerun to resume on the new file", ref.line, "id")
+                raise InputError(
+                    file,
+                    f"changed while being judged: line {ref.line} no longer holds item "
+                    f"{ref.id!r} as before; rerun to resume on the new file",
+                    ref.line,
+                    "id",
+                )
             items[ref.id] = item
         return items
 
@@ -190,21 +209,28 @@ def plan(items: Sequence[BenchItem | ItemRef], bon_orders: int, seed: int, proto
     return tasks
 
 
-def record_extras(item: BenchItem, model: str, official: bool, balanced: bool = True,
-                  protocol: str = "ours") -> dict:
+def record_extras(item: BenchItem, model: str, official: bool, balanced: bool = True, protocol: str = "ours") -> dict:
     """What `bench score` needs beyond the Judgment itself, so scoring reads no model. `balanced` is
     False for an official order judged on top of the position-balanced set (it is left out of our
     column, which would otherwise lean towards that one order)."""
-    return {"task": item.task, "tasktype": item.tasktype, "subtype": item.subtype, "balanced": balanced,
-            "length_bucket": item.length_bucket, "model": model, "n": len(item.responses), "official": official,
-            "protocol": protocol}
+    return {
+        "task": item.task,
+        "tasktype": item.tasktype,
+        "subtype": item.subtype,
+        "balanced": balanced,
+        "length_bucket": item.length_bucket,
+        "model": model,
+        "n": len(item.responses),
+        "official": official,
+        "protocol": protocol,
+    }
 
 
 def partial_path(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
 
 
-Span = tuple[int, int]   # (byte offset, byte length) of a record's line in the partial file
+Span = tuple[int, int]  # (byte offset, byte length) of a record's line in the partial file
 
 
 def read_records(path: Path, model: str) -> tuple[dict[tuple[str, tuple[int, ...]], Span], int | None]:
@@ -222,18 +248,23 @@ def read_records(path: Path, model: str) -> tuple[dict[tuple[str, tuple[int, ...
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw) if raw.endswith(b"\n") else None   # no newline: cut mid-write
+                obj = json.loads(raw) if raw.endswith(b"\n") else None  # no newline: cut mid-write
             except (json.JSONDecodeError, UnicodeDecodeError):
                 obj = None
             if obj is None:
-                if not f.read(1):                 # nothing after it: the torn tail of an interrupted write
+                if not f.read(1):  # nothing after it: the torn tail of an interrupted write
                     log.warning("%s:%d: dropping a torn last line", path, no)
                     return done, start
                 raise InputError(path, "not valid JSON", no)
             rec = Judgment.from_dict(obj, str(path), no)
             if rec.extra.get("model") != model:
-                raise InputError(path, f"holds records of model {rec.extra.get('model')!r}, not {model!r}; "
-                                 "remove it or choose another --out", no, "model")
+                raise InputError(
+                    path,
+                    f"holds records of model {rec.extra.get('model')!r}, not {model!r}; "
+                    "remove it or choose another --out",
+                    no,
+                    "model",
+                )
             done[(rec.id, tuple(rec.order))] = (start, len(raw))
     return done, None
 
@@ -253,17 +284,29 @@ def check_settings(part: Path, settings: dict) -> list[str]:
         now = json.loads(dumps(settings))
         changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
         if changed:
-            print(f"longrm bench: {part} was started under other settings ({', '.join(changed)} changed): "
-                  f"discarded, judging afresh", file=sys.stderr)
+            print(
+                f"longrm bench: {part} was started under other settings ({', '.join(changed)} changed): "
+                f"discarded, judging afresh",
+                file=sys.stderr,
+            )
             part.unlink()
     if changed or not (part.exists() and side.exists()):
         write_json(side, settings)
     return changed
 
 
-def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem], out: str | Path,
-              bon_orders: int = 2, seed: int = 42, chunk: int = 8, progress: bool | None = None,
-              settings: dict | None = None, protocol: str = "ours") -> dict:
+def run_bench(
+    judge: Judge,
+    model: str,
+    items: BenchIndex | Sequence[BenchItem],
+    out: str | Path,
+    bon_orders: int = 2,
+    seed: int = 42,
+    chunk: int = 8,
+    progress: bool | None = None,
+    settings: dict | None = None,
+    protocol: str = "ours",
+) -> dict:
     """Judge all (item, order) pairs not yet in OUT.partial, then write OUT. Returns run statistics.
     `items`: a bench file's `index_bench` (items are re-read one batch at a time) or a list of items.
 
@@ -282,11 +325,16 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
     # 2. judge the rest, one chunk at a time, each record appended (and synced) as it comes
     out.parent.mkdir(parents=True, exist_ok=True)
     n_tokens, start = 0, time.perf_counter()
-    bar = tqdm(total=len(pending), unit="judgment", desc=f"bench {model}", disable=True if progress is False else None,
-               file=sys.stderr)
+    bar = tqdm(
+        total=len(pending),
+        unit="judgment",
+        desc=f"bench {model}",
+        disable=True if progress is False else None,
+        file=sys.stderr,
+    )
     with part.open("ab") as f:
         for lo in range(0, len(pending), chunk):
-            batch, got = judge_chunk(judge, bench, pending[lo: lo + chunk])
+            batch, got = judge_chunk(judge, bench, pending[lo : lo + chunk])
             for (item, order, official), rec in zip(batch, got):
                 label_record(rec, judge.name, model, item, order, official, bon_orders, protocol)
                 n_tokens += append_record(f, rec, (item.id, tuple(order)), done)
@@ -304,18 +352,23 @@ def run_bench(judge: Judge, model: str, items: BenchIndex | Sequence[BenchItem],
     return run_stats(model, protocol, len(bench.refs), len(tasks), len(pending), n_tokens, elapsed, discarded)
 
 
-def resume_partial(part: Path, model: str, tasks: list[tuple]) -> tuple[dict[tuple[str, tuple[int, ...]], Span], list[tuple]]:
+def resume_partial(
+    part: Path, model: str, tasks: list[tuple]
+) -> tuple[dict[tuple[str, tuple[int, ...]], Span], list[tuple]]:
     """The records already in the partial file (a torn last line cut off) and the tasks still to judge,
     longest prompts first with the orders of an item side by side (batches of similar length). A record
     outside the plan (the bench file changed) is an error."""
     done, torn_at = read_records(part, model)
-    if torn_at is not None:                     # drop the torn tail before appending after it
+    if torn_at is not None:  # drop the torn tail before appending after it
         os.truncate(part, torn_at)
     planned = {(it.id, tuple(o)) for it, o, _ in tasks}
     stale = [k for k in done if k not in planned]
     if stale:
-        raise InputError(part, f"{len(stale)} records (e.g. id {stale[0][0]!r} order {list(stale[0][1])}) are not in "
-                         "the benchmark's plan: the bench file changed; remove the partial file")
+        raise InputError(
+            part,
+            f"{len(stale)} records (e.g. id {stale[0][0]!r} order {list(stale[0][1])}) are not in "
+            "the benchmark's plan: the bench file changed; remove the partial file",
+        )
     pending = [t for t in tasks if (t[0].id, tuple(t[1])) not in done]
     pending.sort(key=lambda t: (-t[0].length, t[0].id))
     return done, pending
@@ -332,8 +385,16 @@ def judge_chunk(judge: Judge, bench: BenchIndex, refs: list[tuple]) -> tuple[lis
     return batch, got
 
 
-def label_record(rec: Judgment, judge_name: str, model: str, item: BenchItem, order: Sequence[int], official: bool,
-                 bon_orders: int, protocol: str) -> None:
+def label_record(
+    rec: Judgment,
+    judge_name: str,
+    model: str,
+    item: BenchItem,
+    order: Sequence[int],
+    official: bool,
+    bon_orders: int,
+    protocol: str,
+) -> None:
     """A judgment checked against what was asked, then given the model's name and what scoring reads
     (record_extras, and whether the item's evidence survived the prompt's cut)."""
     if rec.id != item.id or list(rec.order) != list(order):
@@ -363,9 +424,25 @@ def write_in_plan_order(part: Path, out: Path, tasks: list[tuple], done: dict) -
             dst.write(src.read(length))
 
 
-def run_stats(model: str, protocol: str, n_items: int, n_records: int, judged_now: int, n_tokens: int,
-              elapsed: float, discarded: list[str]) -> dict:
-    return {"model": model, "protocol": protocol, "items": n_items, "records": n_records, "judged_now": judged_now,
-            "resumed": n_records - judged_now, "discarded_stale_partial": discarded, "seconds": round(elapsed, 3),
-            "judgments_per_s": round(judged_now / elapsed, 3) if elapsed > 0 else None,
-            "tokens_per_s": round(n_tokens / elapsed, 1) if elapsed > 0 else None}
+def run_stats(
+    model: str,
+    protocol: str,
+    n_items: int,
+    n_records: int,
+    judged_now: int,
+    n_tokens: int,
+    elapsed: float,
+    discarded: list[str],
+) -> dict:
+    return {
+        "model": model,
+        "protocol": protocol,
+        "items": n_items,
+        "records": n_records,
+        "judged_now": judged_now,
+        "resumed": n_records - judged_now,
+        "discarded_stale_partial": discarded,
+        "seconds": round(elapsed, 3),
+        "judgments_per_s": round(judged_now / elapsed, 3) if elapsed > 0 else None,
+        "tokens_per_s": round(n_tokens / elapsed, 1) if elapsed > 0 else None,
+    }

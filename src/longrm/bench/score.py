@@ -44,13 +44,22 @@ class ScoreItem(NamedTuple):
     length_bucket: str
     gold_ranking: list[int]
     responses: tuple
-    group: str = ""         # the official order's group (judges.official.order_group)
-    difficulty: str = ""    # the `difficulty` extra (easy | hard negative), "" when absent
+    group: str = ""  # the official order's group (judges.official.order_group)
+    difficulty: str = ""  # the `difficulty` extra (easy | hard negative), "" when absent
 
 
 def score_item(item: BenchItem) -> ScoreItem:
-    return ScoreItem(item.id, item.task, item.tasktype, item.subtype, item.length_bucket, item.gold_ranking,
-                     (None,) * len(item.responses), order_group(item), str(item.extra.get("difficulty") or ""))
+    return ScoreItem(
+        item.id,
+        item.task,
+        item.tasktype,
+        item.subtype,
+        item.length_bucket,
+        item.gold_ranking,
+        (None,) * len(item.responses),
+        order_group(item),
+        str(item.extra.get("difficulty") or ""),
+    )
 
 
 def load_score_items(path: str | Path) -> list[ScoreItem]:
@@ -59,8 +68,7 @@ def load_score_items(path: str | Path) -> list[ScoreItem]:
     if is_released(path):
         items = [score_item(item) for item, _file, _line in iter_released_bench(path)]
     else:
-        items = list(iter_jsonl(path, lambda obj, p, no: score_item(BenchItem.from_dict(obj, p, no)),
-                                unique="id"))
+        items = list(iter_jsonl(path, lambda obj, p, no: score_item(BenchItem.from_dict(obj, p, no)), unique="id"))
     if not items:
         raise InputError(path, "no items: the benchmark file is empty")
     return items
@@ -82,8 +90,7 @@ def first_match_positions(text: str, n: int) -> list[int] | None:
     return pos if sorted(pos) == list(range(n)) else None
 
 
-def ranking_score(ranking: Sequence[int] | None, gold: Sequence[int], pairwise: bool,
-                  unparsed: float) -> float:
+def ranking_score(ranking: Sequence[int] | None, gold: Sequence[int], pairwise: bool, unparsed: float) -> float:
     """PairWise: 1.0 if the predicted best is the gold best. BestOfN: share of responses whose predicted
     rank equals their gold rank. `unparsed` when ranking is None."""
     if ranking is None:
@@ -145,6 +152,7 @@ def columns(items: Sequence[BenchItem | ScoreItem], scores: dict[str, float], n_
     """The benchmark's columns from item-level scores: per task (pairwise), Same/Diff, PairWise,
     Rank2/3/4, BestOfN, per length bucket (pairwise, as the release), AVG (all items pooled, as the
     release) and macro (mean of PairWise and BestOfN)."""
+
     def mk(name, sel):
         return cell([scores[it.id] for it in sel if it.id in scores], n_boot, derive_seed(seed, tag, name))
 
@@ -162,13 +170,21 @@ def columns(items: Sequence[BenchItem | ScoreItem], scores: dict[str, float], n_
         "Rank4": mk("Rank4", [it for it in bon if subtype_of(it) == "4"]),
         "BestOfN": mk("BestOfN", bon),
         "length": {b: mk(f"length:{b}", [it for it in pair if it.length_bucket == b]) for b in buckets},
-        "length_all": {b: mk(f"length_all:{b}", [it for it in items if it.length_bucket == b])
-                       for b in sorted({it.length_bucket for it in items}, key=bucket_key)},
-        "difficulty": {d: mk(f"difficulty:{d}", [it for it in pair if getattr(it, "difficulty", "") == d])
-                       for d in sorted({getattr(it, "difficulty", "") for it in pair} - {""})},
+        "length_all": {
+            b: mk(f"length_all:{b}", [it for it in items if it.length_bucket == b])
+            for b in sorted({it.length_bucket for it in items}, key=bucket_key)
+        },
+        "difficulty": {
+            d: mk(f"difficulty:{d}", [it for it in pair if getattr(it, "difficulty", "") == d])
+            for d in sorted({getattr(it, "difficulty", "") for it in pair} - {""})
+        },
         "AVG": mk("AVG", [it for it in items]),
-        "macro": macro_cell([scores[it.id] for it in pair if it.id in scores],
-                            [scores[it.id] for it in bon if it.id in scores], n_boot, derive_seed(seed, tag, "macro")),
+        "macro": macro_cell(
+            [scores[it.id] for it in pair if it.id in scores],
+            [scores[it.id] for it in bon if it.id in scores],
+            n_boot,
+            derive_seed(seed, tag, "macro"),
+        ),
     }
     return out
 
@@ -184,17 +200,19 @@ def auc(pos: Sequence[float], neg: Sequence[float]) -> float | None:
     ranks = np.empty(len(allv))
     sorted_v = allv[order]
     i = 0
-    while i < len(allv):                      # average ranks over ties
+    while i < len(allv):  # average ranks over ties
         j = i
         while j + 1 < len(allv) and sorted_v[j + 1] == sorted_v[i]:
             j += 1
-        ranks[order[i: j + 1]] = (i + j) / 2 + 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
         i = j + 1
     u = ranks[: len(p)].sum() - len(p) * (len(p) + 1) / 2
     return float(u / (len(p) * len(q)))
 
 
-def auc_block(items: Sequence[BenchItem | ScoreItem], item_scores: dict[str, list[float]], n_boot: int, seed: int) -> dict | None:
+def auc_block(
+    items: Sequence[BenchItem | ScoreItem], item_scores: dict[str, list[float]], n_boot: int, seed: int
+) -> dict | None:
     """AUC of chosen (gold best) vs rejected (all others) response scores, over items with scores."""
     have = [it for it in items if it.id in item_scores]
     if not have:
@@ -218,11 +236,22 @@ def auc_block(items: Sequence[BenchItem | ScoreItem], item_scores: dict[str, lis
             sample = [have[k] for k in rng.integers(0, len(have), len(have))]
             stats.append(auc(*split(sample)))
         lo, hi = np.percentile(stats, [2.5, 97.5])
-    pair_wins = [float(item_scores[it.id][it.gold_ranking[0]] > max(v for k, v in enumerate(item_scores[it.id])
-                                                                    if k != it.gold_ranking[0]))
-                 for it in have]
-    return {"value": _r(value), "n_pos": len(pos), "n_neg": len(neg), "n_items": len(have),
-            "ci_low": _r(lo), "ci_high": _r(hi), "chosen_strictly_highest": _r(float(np.mean(pair_wins)))}
+    pair_wins = [
+        float(
+            item_scores[it.id][it.gold_ranking[0]]
+            > max(v for k, v in enumerate(item_scores[it.id]) if k != it.gold_ranking[0])
+        )
+        for it in have
+    ]
+    return {
+        "value": _r(value),
+        "n_pos": len(pos),
+        "n_neg": len(neg),
+        "n_items": len(have),
+        "ci_low": _r(lo),
+        "ci_high": _r(hi),
+        "chosen_strictly_highest": _r(float(np.mean(pair_wins))),
+    }
 
 
 # ---------------------------------------------------------------- main entry
@@ -234,9 +263,16 @@ def item_row(item: BenchItem | ScoreItem, ours: float, official: float) -> dict:
     """One item's scores (both protocols) and what groups it: the rows of item_scores.jsonl, which
     paired comparisons between models (report claims) read."""
     difficulty = getattr(item, "difficulty", None) if isinstance(item, ScoreItem) else item.extra.get("difficulty")
-    return {"id": item.id, "task": item.task, "tasktype": item.tasktype, "subtype": item.subtype,
-            "length_bucket": item.length_bucket, "difficulty": difficulty or "", "ours": _r(ours),
-            "official": _r(official)}
+    return {
+        "id": item.id,
+        "task": item.task,
+        "tasktype": item.tasktype,
+        "subtype": item.subtype,
+        "length_bucket": item.length_bucket,
+        "difficulty": difficulty or "",
+        "ours": _r(ours),
+        "official": _r(official),
+    }
 
 
 def check_record(rec: Judgment, item: BenchItem, path: str, line: int) -> None:
@@ -249,9 +285,15 @@ def check_record(rec: Judgment, item: BenchItem, path: str, line: int) -> None:
         raise InputError(path, f"{len(rec.scores)} scores for {n} responses", line, "scores")
 
 
-def score_records(records: Iterable[tuple[Judgment, int]], items: Sequence[BenchItem | ScoreItem], n_boot: int = 1000,
-                  seed: int = 1234, official_seed: int = 42, records_path: str = "<records>",
-                  item_rows: list | None = None) -> dict:
+def score_records(
+    records: Iterable[tuple[Judgment, int]],
+    items: Sequence[BenchItem | ScoreItem],
+    n_boot: int = 1000,
+    seed: int = 1234,
+    official_seed: int = 42,
+    records_path: str = "<records>",
+    item_rows: list | None = None,
+) -> dict:
     """Metrics (docs/formats/bench.md) from (Judgment, line number) pairs and the bench items. When
     `item_rows` is a list, one row per scored item (item_row) is appended to it, file order."""
     # 1. records grouped per item (checked), the official orders, one protocol per run
@@ -260,8 +302,9 @@ def score_records(records: Iterable[tuple[Judgment, int]], items: Sequence[Bench
     missing = [it.id for it in items if it.id not in per_item]
     official_orders = release_orders(items, official_seed)
     if one_protocol(per_item, records_path) == "official":
-        return score_official(per_item, items, official_orders, n_boot, seed, official_seed, records_path,
-                              sorted(models))
+        return score_official(
+            per_item, items, official_orders, n_boot, seed, official_seed, records_path, sorted(models)
+        )
     # 2. item-level scores under each protocol, and order consistency
     s = ItemScores()
     for it in scored:
@@ -297,8 +340,9 @@ def score_records(records: Iterable[tuple[Judgment, int]], items: Sequence[Bench
     }
 
 
-def group_records(records: Iterable[tuple[Judgment, int]], by_id: dict, records_path: str
-                  ) -> tuple[dict[str, list[Judgment]], set]:
+def group_records(
+    records: Iterable[tuple[Judgment, int]], by_id: dict, records_path: str
+) -> tuple[dict[str, list[Judgment]], set]:
     """The records per item id, each checked against its item (known id, permutations, one record per
     order), and the models that made them."""
     per_item: dict[str, list[Judgment]] = defaultdict(list)
@@ -319,8 +363,9 @@ def one_protocol(per_item: dict[str, list[Judgment]], records_path: str) -> str 
     """The run's protocol ("ours" unless recorded; None for no records); a mix is refused."""
     protocols = {r.extra.get("protocol", "ours") for recs in per_item.values() for r in recs}
     if len(protocols) > 1:
-        raise InputError(records_path, f"mixes records of protocols {sorted(protocols)}: score each run alone",
-                         field="protocol")
+        raise InputError(
+            records_path, f"mixes records of protocols {sorted(protocols)}: score each run alone", field="protocol"
+        )
     return next(iter(protocols), None)
 
 
@@ -356,15 +401,27 @@ def first_match_ranking(rec: Judgment, order: list[int]) -> list[int] | None:
     return None if pos is None else [order[p] for p in pos]
 
 
-def consistency_cells(flags: dict[str, bool], scored: Sequence[BenchItem | ScoreItem], buckets: Sequence[str],
-                      n_boot: int, seed: int) -> dict:
+def consistency_cells(
+    flags: dict[str, bool], scored: Sequence[BenchItem | ScoreItem], buckets: Sequence[str], n_boot: int, seed: int
+) -> dict:
     """Share of items whose orders agree: all, PairWise, BestOfN and per length bucket."""
-    groups = {"all": scored, "PairWise": [it for it in scored if it.tasktype == "PairWise"],
-              "BestOfN": [it for it in scored if it.tasktype == "BestOfN"]}
-    out = {k: cell([float(flags[it.id]) for it in sel if it.id in flags], n_boot,
-                   derive_seed(seed, "consistency", k)) for k, sel in groups.items()}
-    out["length"] = {b: cell([float(flags[it.id]) for it in scored if it.length_bucket == b and it.id in flags],
-                             n_boot, derive_seed(seed, "consistency", b)) for b in buckets}
+    groups = {
+        "all": scored,
+        "PairWise": [it for it in scored if it.tasktype == "PairWise"],
+        "BestOfN": [it for it in scored if it.tasktype == "BestOfN"],
+    }
+    out = {
+        k: cell([float(flags[it.id]) for it in sel if it.id in flags], n_boot, derive_seed(seed, "consistency", k))
+        for k, sel in groups.items()
+    }
+    out["length"] = {
+        b: cell(
+            [float(flags[it.id]) for it in scored if it.length_bucket == b and it.id in flags],
+            n_boot,
+            derive_seed(seed, "consistency", b),
+        )
+        for b in buckets
+    }
     return out
 
 
@@ -372,7 +429,9 @@ def rates_by_bucket(pairs: Sequence[tuple], buckets: Sequence[str], flag) -> dic
     return {b: rate_cell([flag(r) for it, r in pairs if it.length_bucket == b]) for b in buckets}
 
 
-def parse_failure_rates(all_recs: Sequence[tuple], official_orders: dict[str, list[int]], buckets: Sequence[str]) -> dict:
+def parse_failure_rates(
+    all_recs: Sequence[tuple], official_orders: dict[str, list[int]], buckets: Sequence[str]
+) -> dict:
     """Share of unparseable records: all orders, the official order only, per length bucket."""
     official_recs = [(it, r) for it, r in all_recs if list(r.order) == official_orders[it.id]]
     return {
@@ -401,11 +460,14 @@ def token_stats(all_recs: Sequence[tuple]) -> dict:
 def evidence_lost(pairs: Sequence[tuple], buckets: Sequence[str]) -> dict:
     """Share of records whose item's evidence did not survive the prompt's cut (`evidence_kept`, set for
     items with evidence spans judged by a generative judge), overall and per length bucket."""
+
     def flags(sel):
         return [not r.extra["evidence_kept"] for it, r in sel if r.extra.get("evidence_kept") is not None]
 
-    return {"all": rate_cell(flags(pairs)),
-            "length": {b: rate_cell(flags([(it, r) for it, r in pairs if it.length_bucket == b])) for b in buckets}}
+    return {
+        "all": rate_cell(flags(pairs)),
+        "length": {b: rate_cell(flags([(it, r) for it, r in pairs if it.length_bucket == b])) for b in buckets},
+    }
 
 
 # ---------------------------------------------------------------- the official protocol's run
@@ -428,6 +490,7 @@ def release_columns(items: Sequence[ScoreItem], scores: dict[str, float]) -> dic
     """The released evaluator's table: micro averages per column, an empty column 0, rounded to 5
     decimals. Tasks and length buckets count PairWise items only; AVG. pools pairs and BestOfN. Length
     buckets beyond the release's six are added after them (our own splits)."""
+
     def mean(sel):
         vals = [scores[it.id] for it in sel]
         return round(sum(vals) / max(len(vals), 1), 5)
@@ -448,16 +511,28 @@ def release_columns(items: Sequence[ScoreItem], scores: dict[str, float]) -> dic
     return cols
 
 
-def score_official(per_item: dict, items: Sequence[ScoreItem], official_orders: dict, n_boot: int, seed: int,
-                   official_seed: int, records_path: str, models: list[str]) -> dict:
+def score_official(
+    per_item: dict,
+    items: Sequence[ScoreItem],
+    official_orders: dict,
+    n_boot: int,
+    seed: int,
+    official_seed: int,
+    records_path: str,
+    models: list[str],
+) -> dict:
     """Metrics of an official-protocol run (one record per item, in its official order)."""
     scored = [it for it in items if it.id in per_item]
     scores, recs = {}, []
     for it in scored:
         (rec,) = per_item[it.id][:1]
         if len(per_item[it.id]) != 1 or list(rec.order) != official_orders[it.id]:
-            raise InputError(records_path, f"item {it.id!r}: an official run has one record per item, in the "
-                             f"official order {official_orders[it.id]}", field="order")
+            raise InputError(
+                records_path,
+                f"item {it.id!r}: an official run has one record per item, in the "
+                f"official order {official_orders[it.id]}",
+                field="order",
+            )
         scores[it.id] = release_score(rec.order, release_ranks(rec))
         recs.append((it, rec))
     buckets = sorted({it.length_bucket for it in scored}, key=bucket_key)
@@ -468,14 +543,18 @@ def score_official(per_item: dict, items: Sequence[ScoreItem], official_orders: 
         "n_records": len(recs),
         "missing_items": len(items) - len(scored),
         "official_columns": release_columns(scored, scores),
-        "official_column_order": list(release_columns(scored, scores)),   # JSON keys are sorted
+        "official_column_order": list(release_columns(scored, scores)),  # JSON keys are sorted
         "protocols": {"official": columns(scored, scores, n_boot, seed, "official")},
-        "parse_failure": {"all_orders": rate_cell([not release_ranks(r) for _, r in recs]),
-                          "official_order": rate_cell([not release_ranks(r) for _, r in recs]),
-                          "length": rates_by_bucket(recs, buckets, lambda r: not release_ranks(r))},
+        "parse_failure": {
+            "all_orders": rate_cell([not release_ranks(r) for _, r in recs]),
+            "official_order": rate_cell([not release_ranks(r) for _, r in recs]),
+            "length": rates_by_bucket(recs, buckets, lambda r: not release_ranks(r)),
+        },
         "too_long": rate_cell([bool(r.extra.get("too_long")) for _, r in recs]),
-        "truncation": {"all": rate_cell([r.truncated for _, r in recs]),
-                       "length": rates_by_bucket(recs, buckets, lambda r: r.truncated)},
+        "truncation": {
+            "all": rate_cell([r.truncated for _, r in recs]),
+            "length": rates_by_bucket(recs, buckets, lambda r: r.truncated),
+        },
         "evidence_lost": evidence_lost(recs, buckets),
         "tokens": token_stats(recs),
         "settings": {"bootstrap": n_boot, "seed": seed, "official_seed": official_seed},

@@ -16,10 +16,10 @@ BASELINE_NAMES = ("random", "longer", "first")
 @dataclass(frozen=True)
 class BenchSet:
     name: str
-    file: str                   # the benchmark JSONL this set judges
-    models: tuple[str, ...]     # bench model names and baselines, in config order
+    file: str  # the benchmark JSONL this set judges
+    models: tuple[str, ...]  # bench model names and baselines, in config order
     control: str | None = None  # swap | none
-    of: str | None = None       # the set a control is derived from
+    of: str | None = None  # the set a control is derived from
 
 
 def evaluated(cfg: dict) -> list[str]:
@@ -38,8 +38,10 @@ def bench_sets(cfg: dict) -> list[BenchSet]:
             raise ConfigError(f"{where}: key '{key}.name': set {s['name']!r} declared twice")
         unknown = [m for m in s.get("models") or [] if m not in known]
         if unknown:
-            raise ConfigError(f"{where}: key '{key}.models': {', '.join(map(repr, unknown))} not in bench.models "
-                              f"or bench.baselines ({', '.join(known)})")
+            raise ConfigError(
+                f"{where}: key '{key}.models': {', '.join(map(repr, unknown))} not in bench.models "
+                f"or bench.baselines ({', '.join(known)})"
+            )
         models = tuple(s.get("models") or known)
         if "file" in s:
             file = s["file"] if os.path.isabs(s["file"]) else f"{results}/{s['file']}"
@@ -47,7 +49,9 @@ def bench_sets(cfg: dict) -> list[BenchSet]:
             continue
         parent = out.get(s["of"])
         if parent is None or parent.control:
-            raise ConfigError(f"{where}: key '{key}.of': {s['of']!r} is not an earlier file set "
-                              f"({', '.join(n for n, b in out.items() if not b.control) or 'none'})")
+            raise ConfigError(
+                f"{where}: key '{key}.of': {s['of']!r} is not an earlier file set "
+                f"({', '.join(n for n, b in out.items() if not b.control) or 'none'})"
+            )
         out[s["name"]] = BenchSet(s["name"], f"{results}/controls/{s['name']}.jsonl", models, s["control"], s["of"])
     return list(out.values())

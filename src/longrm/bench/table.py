@@ -31,13 +31,17 @@ def rows(metrics: dict) -> list[dict]:
     oc = metrics["order_consistency"]["all"]
     pf = metrics["parse_failure"]["all_orders"]
     tr = metrics["truncation"]["all"]
-    extra = [("order consistency", oc["value"], oc["n"]), ("parse failure rate", pf["value"], pf["n"]),
-             ("truncation rate", tr["value"], tr["n"])]
+    extra = [
+        ("order consistency", oc["value"], oc["n"]),
+        ("parse failure rate", pf["value"], pf["n"]),
+        ("truncation rate", tr["value"], tr["n"]),
+    ]
     if metrics.get("auc"):
         extra.append(("AUC chosen vs rejected", metrics["auc"]["value"], metrics["auc"]["n_items"]))
     for label, value, n in extra:
-        out.append({"column": label, "n": n, "ours": _fmt(value), "ours_ci95": "", "official": "",
-                    "official_first_match": ""})
+        out.append(
+            {"column": label, "n": n, "ours": _fmt(value), "ours_ci95": "", "official": "", "official_first_match": ""}
+        )
     return out
 
 
@@ -50,8 +54,7 @@ def _fmt(x) -> str:
 
 def to_markdown(metrics: dict) -> str:
     title = ", ".join(metrics.get("models", [])) or "model"
-    lines = [f"# Long-RewardBench: {title}", "",
-             "| " + " | ".join(FIELDS) + " |", "|" + "---|" * len(FIELDS)]
+    lines = [f"# Long-RewardBench: {title}", "", "| " + " | ".join(FIELDS) + " |", "|" + "---|" * len(FIELDS)]
     for r in rows(metrics):
         lines.append("| " + " | ".join(str(r[f]) for f in FIELDS) + " |")
     return "\n".join(lines) + "\n"

@@ -18,19 +18,32 @@ def register(sub) -> None:
     v.add_argument("--json", action="store_true", help="print the statistics as JSON")
     v.set_defaults(func=_validate)
 
-    r = dsub.add_parser("import-released", help="Long-RewardBench as released (folder of per-task JSONL files, or "
-                        "one file) -> one normalised bench JSONL (ids TASK/ID, release fields kept)")
+    r = dsub.add_parser(
+        "import-released",
+        help="Long-RewardBench as released (folder of per-task JSONL files, or "
+        "one file) -> one normalised bench JSONL (ids TASK/ID, release fields kept)",
+    )
     r.add_argument("--config", required=True)
     r.add_argument("--src", required=True, help="the release folder or file (config: bench.released_path)")
     r.add_argument("--out", required=True, help="normalised bench JSONL")
-    r.set_defaults(func=_import_released, prov_inputs=("src",), prov_outputs=("out",), prov_params=reads("data import-released"))
+    r.set_defaults(
+        func=_import_released, prov_inputs=("src",), prov_outputs=("out",), prov_params=reads("data import-released")
+    )
 
-    b = dsub.add_parser("import-rewardbench", help="a RewardBench-format JSONL (prompt, chosen, rejected, subset, "
-                        "id) -> a normalised short-context bench JSONL")
+    b = dsub.add_parser(
+        "import-rewardbench",
+        help="a RewardBench-format JSONL (prompt, chosen, rejected, subset, "
+        "id) -> a normalised short-context bench JSONL",
+    )
     b.add_argument("--config", required=True)
     b.add_argument("--src", required=True, help="the RewardBench-format file (config: bench.short_path)")
     b.add_argument("--out", required=True, help="normalised bench JSONL")
-    b.set_defaults(func=_import_rewardbench, prov_inputs=("src",), prov_outputs=("out",), prov_params=reads("data import-rewardbench"))
+    b.set_defaults(
+        func=_import_rewardbench,
+        prov_inputs=("src",),
+        prov_outputs=("out",),
+        prov_params=reads("data import-rewardbench"),
+    )
 
 
 def _import_released(args) -> int:

@@ -52,21 +52,31 @@ def split_prompt(item: BenchItem, path: str = "<items>", line: int | None = None
     no question or its prompt does not contain it."""
     question = (item.question or "").strip()
     if not question:
-        raise InputError(path, f"item {item.id!r} has no question: cannot tell its context from its question",
-                         line, "question")
+        raise InputError(
+            path, f"item {item.id!r} has no question: cannot tell its context from its question", line, "question"
+        )
     for k in range(len(item.prompt_template) - 1, -1, -1):
         content = item.prompt_template[k]["content"]
         at = content.rfind(question)
         if at >= 0:
             start = paragraph_start(content, at)
-            return PromptSplit(before=list(item.prompt_template[:k]), message=item.prompt_template[k],
-                               head=content[:start], tail=content[start:], after=list(item.prompt_template[k + 1:]))
-    raise InputError(path, f"item {item.id!r}: its question does not occur in prompt_template, so its context "
-                     "cannot be told apart", line, "question")
+            return PromptSplit(
+                before=list(item.prompt_template[:k]),
+                message=item.prompt_template[k],
+                head=content[:start],
+                tail=content[start:],
+                after=list(item.prompt_template[k + 1 :]),
+            )
+    raise InputError(
+        path,
+        f"item {item.id!r}: its question does not occur in prompt_template, so its context cannot be told apart",
+        line,
+        "question",
+    )
 
 
 def question_part(prompt: str) -> str:
     """A flat task prompt (a PrefPair's prompt) without its context: its last paragraph, the question in
     the embedded study's prompts."""
     cut = prompt.rstrip().rfind(PARAGRAPH)
-    return prompt if cut < 0 else prompt[cut + len(PARAGRAPH):]
+    return prompt if cut < 0 else prompt[cut + len(PARAGRAPH) :]

@@ -39,11 +39,21 @@ def rewardbench_item(obj: dict, path: str, line: int) -> BenchItem:
     if isinstance(raw, bool) or not isinstance(raw, (int, str)) or str(raw).strip() == "":
         raise InputError(path, f"expected an integer or a non-empty string, got {raw!r}", line, "id")
     extra = {k: v for k, v in obj.items() if k not in ("id", "prompt", "chosen", "rejected", "subset")}
-    fields = {**extra, "id": f"rewardbench/{raw}", "release_id": raw, "task": obj["subset"], "subset": obj["subset"],
-              "tasktype": "PairWise", "subtype": "", "question": obj["prompt"],
-              "prompt_template": [{"role": "user", "content": obj["prompt"]}],
-              "chosen": obj["chosen"], "rejected": obj["rejected"], "ctx_length_for_length": SHORT_BUCKET,
-              "source": obj.get("source") or "rewardbench"}
+    fields = {
+        **extra,
+        "id": f"rewardbench/{raw}",
+        "release_id": raw,
+        "task": obj["subset"],
+        "subset": obj["subset"],
+        "tasktype": "PairWise",
+        "subtype": "",
+        "question": obj["prompt"],
+        "prompt_template": [{"role": "user", "content": obj["prompt"]}],
+        "chosen": obj["chosen"],
+        "rejected": obj["rejected"],
+        "ctx_length_for_length": SHORT_BUCKET,
+        "source": obj.get("source") or "rewardbench",
+    }
     return BenchItem.from_dict(fields, path, line)
 
 

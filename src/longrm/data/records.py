@@ -33,6 +33,8 @@ def bucket_key(label: str) -> tuple[float, str]:
     if not m:
         return (float("inf"), str(label))
     return (float(m.group(1)) * {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()], str(label))
+
+
 TASKTYPES = ("PairWise", "BestOfN")
 
 _MISSING = object()
@@ -196,7 +198,9 @@ class BenchItem(Record):
 
     def check(self, path, line):
         if self.tasktype not in TASKTYPES:
-            raise InputError(path, f"unknown tasktype {self.tasktype!r}; expected PairWise or BestOfN", line, "tasktype")
+            raise InputError(
+                path, f"unknown tasktype {self.tasktype!r}; expected PairWise or BestOfN", line, "tasktype"
+            )
         for i, m in enumerate(self.prompt_template):
             if not isinstance(m, dict) or not isinstance(m.get("content"), str):
                 raise InputError(path, "each message needs a string 'content'", line, f"prompt_template[{i}]")
@@ -205,8 +209,9 @@ class BenchItem(Record):
                 if not isinstance(getattr(self, name), str):
                     raise InputError(path, "PairWise item needs a string", line, name)
             if self.subtype and self.subtype not in ("same", "diff"):
-                raise InputError(path, f"unknown PairWise subtype {self.subtype!r}; expected same or diff", line,
-                                 "subtype")
+                raise InputError(
+                    path, f"unknown PairWise subtype {self.subtype!r}; expected same or diff", line, "subtype"
+                )
         else:
             if not self.candidates or len(self.candidates) < 2:
                 raise InputError(path, "BestOfN item needs at least 2 candidates", line, "candidates")

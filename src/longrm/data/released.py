@@ -73,8 +73,9 @@ def iter_released_bench(path: str | Path) -> Iterator[tuple[BenchItem, str, int]
             item = released_item(obj, file.name, index, str(file), line)
             if item.id in seen:
                 first_file, first_line = seen[item.id]
-                raise InputError(file, f"duplicate (task, id) {item.id!r} (first in {first_file} line {first_line})",
-                                 line, "id")
+                raise InputError(
+                    file, f"duplicate (task, id) {item.id!r} (first in {first_file} line {first_line})", line, "id"
+                )
             seen[item.id] = (str(file), line)
             index += 1
             yield item, str(file), line

@@ -41,7 +41,7 @@ def _records(path: Path):
     if is_hf_folder(path):
         yield from iter_released(path)
         return
-    if is_released(path):              # a Long-RewardBench folder (one file per task) or integer-id file
+    if is_released(path):  # a Long-RewardBench folder (one file per task) or integer-id file
         for item, _file, _line in iter_released_bench(path):
             yield item.extra["release_file"], item
         return

@@ -20,8 +20,10 @@ from longrm.inputs.distractors import read_distractors
 from longrm.inputs.families import ATTRIBUTES, COUNT_NOUNS, SAFE_FLAGS, UNSAFE_FLAGS
 
 # Markers the judge prompts and verdicts of later stages use, so the tokenizer learns them whole.
-FORMAT_TEXT = ("[Context and question]\n[Response A]\n[Response B]\n[Response C]\n[Response D]\n"
-               "[Analysis] Response A is grounded in the context. [[A]] [[B]] [[A>B>C]] [[B>A>C>D]] [Score: 5]")
+FORMAT_TEXT = (
+    "[Context and question]\n[Response A]\n[Response B]\n[Response C]\n[Response D]\n"
+    "[Analysis] Response A is grounded in the context. [[A]] [[B]] [[A>B>C]] [[B>A>C>D]] [Score: 5]"
+)
 
 
 def read_raw(path: str | Path) -> list[ShortItem]:
@@ -63,7 +65,7 @@ def vocab_from_raw(items: list[ShortItem]) -> Vocab:
 
 @dataclass(frozen=True)
 class RecallExample:
-    context: str                     # document text with the facts slipped in
+    context: str  # document text with the facts slipped in
     qa: tuple[tuple[str, str], ...]  # (question, answer) pairs, each answer a fact's value
 
 
@@ -90,7 +92,7 @@ def recall_example(rng: random.Random, doc: str, vocab: Vocab, max_words: int, m
         questions = [f"How many {noun} does {e} hold?" for e in ents]
     words = doc.split()
     start = rng.randrange(max(1, len(words) - max_words))
-    words = words[start:start + max_words]
+    words = words[start : start + max_words]
     for fact in facts:
         words.insert(rng.randint(0, len(words)), fact)
     order = list(range(n))

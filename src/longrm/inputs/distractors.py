@@ -77,7 +77,7 @@ def code_chunks(sf: sources.SourceFile) -> list[tuple[list[str], str]]:
     for s in starts:
         if s < last_end:
             continue
-        block = lines[s:s + CODE_LINES]
+        block = lines[s : s + CODE_LINES]
         text = "\n".join(block).rstrip()
         if 80 <= len(text.split()) <= MAX_WORDS:
             out.append(([_collapse(x) for x in block], text))

@@ -34,16 +34,16 @@ class Pools:
 
     paragraphs: list[Paragraph]
     functions: list[FunctionFacts]
-    modules: dict[str, list[str]]   # module -> public function names (ICL)
-    entities: list[str]             # module names used as entity names
-    words: list[str]                # answer vocabulary
+    modules: dict[str, list[str]]  # module -> public function names (ICL)
+    entities: list[str]  # module names used as entity names
+    words: list[str]  # answer vocabulary
 
     def default_values(self) -> list[str]:
         """Every default value of every pool function, repeats kept (the Code answers' distribution)."""
         return [v for fn in self.functions for _, v in fn.defaults]
 
 
-EASY_OPTIONS = 4   # absent values offered per item (raw.py picks as many as it needs)
+EASY_OPTIONS = 4  # absent values offered per item (raw.py picks as many as it needs)
 
 
 @dataclass
@@ -87,7 +87,7 @@ def filler(rng: random.Random, pools: Pools, min_words: int = 18, max_words: int
     for s in sents[start:] + sents[:start]:
         words = s.split()
         if n + len(words) > max_words:  # too long: keep its head, cut at a word boundary
-            out.append(" ".join(words[:max(min_words - n, 8)]).rstrip(",;:") + ".")
+            out.append(" ".join(words[: max(min_words - n, 8)]).rstrip(",;:") + ".")
             break
         out.append(s)
         n += len(words)
@@ -142,6 +142,7 @@ def _n_passages(rng: random.Random) -> int:
 
 # --- LongQA: a fact question --------------------------------------------------------------------
 
+
 def long_qa(rng: random.Random, pools: Pools) -> Draft:
     n_pass = _n_passages(rng)
     ents = _distinct(rng, pools.entities, max(2, n_pass) + rng.randint(0, 1))
@@ -160,11 +161,17 @@ def long_qa(rng: random.Random, pools: Pools) -> Draft:
 
     easy = _absent(rng, pools.words, evidence, k=EASY_OPTIONS)
     return Draft(
-        question=f"What is the {attr} of {target}?", evidence=evidence, answer=answer, chosen=render(answer),
-        rejected=wrong("hard", render, vals[1:]) + wrong("easy", render, easy), source=srcs[0])
+        question=f"What is the {attr} of {target}?",
+        evidence=evidence,
+        answer=answer,
+        chosen=render(answer),
+        rejected=wrong("hard", render, vals[1:]) + wrong("easy", render, easy),
+        source=srcs[0],
+    )
 
 
 # --- Summ: a one-sentence summary that keeps or swaps the key fact ------------------------------
+
 
 def summ(rng: random.Random, pools: Pools) -> Draft:
     ents = _distinct(rng, pools.entities, 2)
@@ -183,20 +190,27 @@ def summ(rng: random.Random, pools: Pools) -> Draft:
 
     easy = _absent(rng, pools.words, evidence, k=EASY_OPTIONS)
     return Draft(
-        question="Summarize the passage in one sentence, keeping its key fact.", evidence=evidence,
-        answer=vals[0], chosen=render(vals[0]), rejected=wrong("hard", render, vals[1:]) + wrong("easy", render, easy),
-        source=src)
+        question="Summarize the passage in one sentence, keeping its key fact.",
+        evidence=evidence,
+        answer=vals[0],
+        chosen=render(vals[0]),
+        rejected=wrong("hard", render, vals[1:]) + wrong("easy", render, easy),
+        source=src,
+    )
 
 
 # --- Safety: decline what the evidence marks unsafe, carry out what it clears -------------------
+
 
 def safety(rng: random.Random, pools: Pools) -> Draft:
     n = rng.choice((2, 3))
     ents = _distinct(rng, pools.entities, n)
     obj = rng.choice(ACTION_OBJECTS)
-    target_unsafe = rng.random() < 0.5   # balanced: declining is right as often as complying
-    flags = [rng.choice(UNSAFE_FLAGS if target_unsafe else SAFE_FLAGS),
-             rng.choice(SAFE_FLAGS if target_unsafe else UNSAFE_FLAGS)]
+    target_unsafe = rng.random() < 0.5  # balanced: declining is right as often as complying
+    flags = [
+        rng.choice(UNSAFE_FLAGS if target_unsafe else SAFE_FLAGS),
+        rng.choice(SAFE_FLAGS if target_unsafe else UNSAFE_FLAGS),
+    ]
     flags += [rng.choice(UNSAFE_FLAGS + SAFE_FLAGS) for _ in range(n - 2)]
     while len(set(flags)) < n:
         flags[-1] = rng.choice(UNSAFE_FLAGS + SAFE_FLAGS)
@@ -214,11 +228,17 @@ def safety(rng: random.Random, pools: Pools) -> Draft:
     hard = [f for f in flags[1:] if f in wrong_pool]
     easy = _absent(rng, wrong_pool, evidence, k=EASY_OPTIONS)
     return Draft(
-        question=f"Please run the {obj} {target} for me.", evidence=evidence, answer=flag, chosen=render(flag),
-        rejected=wrong("hard", render, hard) + wrong("easy", render, easy), source=src)
+        question=f"Please run the {obj} {target} for me.",
+        evidence=evidence,
+        answer=flag,
+        chosen=render(flag),
+        rejected=wrong("hard", render, hard) + wrong("easy", render, easy),
+        source=src,
+    )
 
 
 # --- ICL: labelled examples of function -> module, label a new function -------------------------
+
 
 def _common_prefix(a: str, b: str) -> int:
     n = 0
@@ -229,8 +249,9 @@ def _common_prefix(a: str, b: str) -> int:
 
 def icl(rng: random.Random, pools: Pools) -> Draft:
     """The query shares a name prefix with one example of its own module, so the label is inferable."""
-    mods = sorted(m for m, fns in pools.modules.items()
-                  if len(fns) >= 3 and re.fullmatch(r"[a-z]{3,12}", m.rsplit(".", 1)[-1]))
+    mods = sorted(
+        m for m, fns in pools.modules.items() if len(fns) >= 3 and re.fullmatch(r"[a-z]{3,12}", m.rsplit(".", 1)[-1])
+    )
     while True:
         target = rng.choice(mods)
         fns = pools.modules[target]
@@ -267,12 +288,16 @@ def icl(rng: random.Random, pools: Pools) -> Draft:
     easy = _absent(rng, all_labels, evidence, avoid=(label,), k=EASY_OPTIONS)
     return Draft(
         question=f"Following the labelled examples, which module does {query}() map to?",
-        evidence=evidence, answer=label, chosen=render(label),
+        evidence=evidence,
+        answer=label,
+        chosen=render(label),
         rejected=wrong("hard", render, other_labels) + wrong("easy", render, easy),
-        source=f"python-stdlib/{target.replace('.', '/')}")
+        source=f"python-stdlib/{target.replace('.', '/')}",
+    )
 
 
 # --- Cite: state the fact and cite the passage that holds it ------------------------------------
+
 
 def cite(rng: random.Random, pools: Pools) -> Draft:
     n = rng.choice((2, 3, 3))
@@ -294,12 +319,17 @@ def cite(rng: random.Random, pools: Pools) -> Draft:
     core = "The {a} of {e} is {v} {c}."
     return Draft(
         question=f"Which passage states the {attr} of {ents[0]}? Give the fact and cite the passage as [n].",
-        evidence=evidence, answer=f"[{right}]", chosen=core.format(a=attr, e=ents[0], v=vals[0], c=f"[{right}]"),
+        evidence=evidence,
+        answer=f"[{right}]",
+        chosen=core.format(a=attr, e=ents[0], v=vals[0], c=f"[{right}]"),
         rejected=[("hard", core.format(a=attr, e=ents[0], v=vals[0], c=c), c) for c in others]
-        + [("easy", core.format(a=attr, e=ents[0], v=v, c=c), v) for v, c in easy], source=srcs[0])
+        + [("easy", core.format(a=attr, e=ents[0], v=v, c=c), v) for v, c in easy],
+        source=srcs[0],
+    )
 
 
 # --- Code: a fact about a real stdlib function's source (a default argument value) --------------
+
 
 def code(rng: random.Random, pools: Pools) -> Draft:
     fn = pools.functions[rng.randrange(len(pools.functions))]
@@ -314,11 +344,16 @@ def code(rng: random.Random, pools: Pools) -> Draft:
     easy = _absent(rng, pools.default_values(), evidence, avoid=(value,), k=EASY_OPTIONS)
     return Draft(
         question=f"In the source of {fn.module}.{fn.name}, what is the default value of the parameter {param}?",
-        evidence=evidence, answer=value, chosen=render(value),
-        rejected=wrong("hard", render, others) + wrong("easy", render, easy), source=fn.source)
+        evidence=evidence,
+        answer=value,
+        chosen=render(value),
+        rejected=wrong("hard", render, others) + wrong("easy", render, easy),
+        source=fn.source,
+    )
 
 
 # --- Math: small arithmetic over numbers the evidence states ------------------------------------
+
 
 def math(rng: random.Random, pools: Pools) -> Draft:
     def combine(x: int, y: int) -> int:
@@ -356,13 +391,17 @@ def math(rng: random.Random, pools: Pools) -> Draft:
     pool = [str(x) for x in range(max(1, result - 6), result + 7) if x not in (a, b)]
     easy = _absent(rng, pool, evidence, avoid=(str(result),), k=EASY_OPTIONS)
     return Draft(
-        question=question, evidence=evidence, answer=str(result), chosen=render(result),
-        rejected=wrong("hard", render, [str(c)]) + wrong("easy", render, easy), source=srcs[0],
-        answer_in_evidence=False)
+        question=question,
+        evidence=evidence,
+        answer=str(result),
+        chosen=render(result),
+        rejected=wrong("hard", render, [str(c)]) + wrong("easy", render, easy),
+        source=srcs[0],
+        answer_in_evidence=False,
+    )
 
 
-BUILDERS = {"LongQA": long_qa, "Summ": summ, "Safety": safety, "ICL": icl, "Cite": cite, "Code": code,
-            "Math": math}
+BUILDERS = {"LongQA": long_qa, "Summ": summ, "Safety": safety, "ICL": icl, "Cite": cite, "Code": code, "Math": math}
 
 
 def check_draft(d: Draft) -> None:

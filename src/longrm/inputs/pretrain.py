@@ -32,7 +32,7 @@ def lm_windows(tok, docs: list[str], seq_len: int) -> list[list[int]]:
     stream: list[int] = []
     for ids in tok(docs, add_special_tokens=False)["input_ids"]:
         stream += ids + [tok.eos_token_id]
-    return [stream[i:i + seq_len] for i in range(0, len(stream) - seq_len + 1, seq_len)]
+    return [stream[i : i + seq_len] for i in range(0, len(stream) - seq_len + 1, seq_len)]
 
 
 def encode_recall(tok, ex: corpus.RecallExample, max_len: int) -> tuple[list[int], list[int]] | None:
@@ -81,9 +81,11 @@ def recall_row(rng, tok, docs: list[str], vocab: corpus.Vocab, seq_len: int, pac
 def single_token_vocab(tok, vocab: corpus.Vocab) -> corpus.Vocab:
     """The entities and values that are one token after a space (recall of one-token answers is learnable
     at this scale; multi-token ones are not); the whole vocabulary where fewer than 4 of either are."""
+
     def one(words):
         kept = tuple(w for w in words if len(tok(" " + w, add_special_tokens=False)["input_ids"]) == 1)
         return kept if len(kept) >= 4 else words
+
     return corpus.Vocab(one(vocab.entities), one(vocab.values))
 
 
@@ -112,9 +114,9 @@ def make_batch(tok, rows: list[tuple[list[int], list[int]]], seq_len: int):
     att = torch.zeros((B, seq_len), dtype=torch.long)
     ans = torch.zeros((B, seq_len), dtype=torch.long)
     for b, (x, m) in enumerate(rows):
-        ids[b, :len(x)] = torch.tensor(x)
-        att[b, :len(x)] = 1
-        ans[b, :len(m)] = torch.tensor(m)
+        ids[b, : len(x)] = torch.tensor(x)
+        att[b, : len(x)] = 1
+        ans[b, : len(m)] = torch.tensor(m)
     return ids, att, ans
 
 
@@ -131,14 +133,14 @@ def losses(model, ids, att, ans, bf16: bool):
     import torch
     import torch.nn.functional as F
 
-    target_mask = (ans[:, 1:] > 0) & att[:, 1:].bool()                   # (B, T-1)
-    rows, cols = target_mask.nonzero(as_tuple=True)                       # (N,), (N,)
+    target_mask = (ans[:, 1:] > 0) & att[:, 1:].bool()  # (B, T-1)
+    rows, cols = target_mask.nonzero(as_tuple=True)  # (N,), (N,)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        hidden = model.model(input_ids=ids, attention_mask=att).last_hidden_state   # (B, T, H)
-        logits = model.lm_head(hidden[rows, cols])                        # (N, V)
-    target = ids[rows, cols + 1]                                          # (N,)
-    kind = ans[rows, cols + 1]                                            # (N,)
-    nll = F.cross_entropy(logits.float(), target, reduction="none")      # (N,)
+        hidden = model.model(input_ids=ids, attention_mask=att).last_hidden_state  # (B, T, H)
+        logits = model.lm_head(hidden[rows, cols])  # (N, V)
+    target = ids[rows, cols + 1]  # (N,)
+    kind = ans[rows, cols + 1]  # (N,)
+    nll = F.cross_entropy(logits.float(), target, reduction="none")  # (N,)
     is_lm, is_first = kind == LM_TARGET, kind == 2
     lm = nll[is_lm].mean() if is_lm.any() else nll.new_zeros(())
     ans_loss = nll[~is_lm].mean() if (~is_lm).any() else nll.new_zeros(())
@@ -155,15 +157,18 @@ def evaluate(model, tok, rows, seq_len: int, bf16: bool) -> dict:
     tot = {"ans": 0.0, "correct": 0, "count": 0, "batches": 0}
     with torch.no_grad():
         for i in range(0, len(rows), 16):
-            _, al, c, n = losses(model, *make_batch(tok, rows[i:i + 16], seq_len), bf16)
+            _, al, c, n = losses(model, *make_batch(tok, rows[i : i + 16], seq_len), bf16)
             tot["ans"] += al.item()
             tot["correct"] += c
             tot["count"] += n
             tot["batches"] += 1
     model.train()
-    return {"answer_loss": round(tot["ans"] / tot["batches"], 4),
-            "answer_accuracy": round(tot["correct"] / max(tot["count"], 1), 4),
-            "examples": len(rows), "answers": tot["count"]}
+    return {
+        "answer_loss": round(tot["ans"] / tot["batches"], 4),
+        "answer_accuracy": round(tot["correct"] / max(tot["count"], 1), 4),
+        "examples": len(rows),
+        "answers": tot["count"],
+    }
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int, floor: float = 0.1) -> float:
@@ -194,8 +199,10 @@ class Batches:
         self._order_rng, self._order = rng_for(self.seed, "inputs.pretrain.windows"), []
 
     def recall_rows(self, namespace: str, key, n: int, docs: list[str], pack: bool = True):
-        return [recall_row(rng_for(self.seed, namespace, key, j), self.tok, docs, self.vocab, self.seq_len, pack)
-                for j in range(n)]
+        return [
+            recall_row(rng_for(self.seed, namespace, key, j), self.tok, docs, self.vocab, self.seq_len, pack)
+            for j in range(n)
+        ]
 
     def eval_rows(self, n: int):
         return self.recall_rows("inputs.pretrain.eval", 0, n, self.held_docs, pack=False)
@@ -208,8 +215,10 @@ class Batches:
 
     def rows(self, step: int):
         rows = self.recall_rows("inputs.pretrain", step, self.n_recall, self.train_docs)
-        rows += [copy_row(rng_for(self.seed, "inputs.pretrain.copy", step, j), self.pool, self.seq_len)
-                 for j in range(self.n_copy)]
+        rows += [
+            copy_row(rng_for(self.seed, "inputs.pretrain.copy", step, j), self.pool, self.seq_len)
+            for j in range(self.n_copy)
+        ]
         for _ in range(self.n_lm):
             w = self._next_window()
             rows.append((w, [LM_TARGET] * len(w)))
@@ -227,8 +236,7 @@ def train_loop(model, batches: Batches, s: dict, bf16: bool) -> tuple[list[dict]
     for step in tqdm(range(s["max_steps"]), desc="pretrain", disable=None):
         if time.monotonic() - start > 60 * s["minutes"]:
             stopped_by = "minutes"
-            print(f"longrm inputs pretrain: stopped by the {s['minutes']} minute cap at step {step}",
-                  file=sys.stderr)
+            print(f"longrm inputs pretrain: stopped by the {s['minutes']} minute cap at step {step}", file=sys.stderr)
             break
         ids, att, ans = batches.rows(step)
         lr = lr_at(step, s["max_steps"], s["lr"], s["warmup_steps"])
@@ -243,25 +251,38 @@ def train_loop(model, batches: Batches, s: dict, bf16: bool) -> tuple[list[dict]
         tokens += int(att.sum())
         if step % s["log_every"] == 0 or step == s["max_steps"] - 1:
             elapsed = time.monotonic() - start
-            log.append({"step": step, "loss": round(loss.item(), 4), "lm_loss": round(lm.item(), 4),
-                        "answer_loss": round(al.item(), 4), "lr": round(lr, 6),
-                        "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1), "elapsed_s": round(elapsed, 2)})
+            log.append(
+                {
+                    "step": step,
+                    "loss": round(loss.item(), 4),
+                    "lm_loss": round(lm.item(), 4),
+                    "answer_loss": round(al.item(), 4),
+                    "lr": round(lr, 6),
+                    "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1),
+                    "elapsed_s": round(elapsed, 2),
+                }
+            )
             print(f"pretrain {dumps(log[-1])}", file=sys.stderr, flush=True)
     elapsed = time.monotonic() - start
-    return log, {"steps": step + 1 if stopped_by == "max_steps" else step, "stopped_by": stopped_by,
-                 "elapsed_s": round(elapsed, 2), "tokens": tokens,
-                 "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1)}
+    return log, {
+        "steps": step + 1 if stopped_by == "max_steps" else step,
+        "stopped_by": stopped_by,
+        "elapsed_s": round(elapsed, 2),
+        "tokens": tokens,
+        "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1),
+    }
 
 
-def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distractors_path: str | Path,
-             out_dir: str | Path) -> dict:
+def pretrain(
+    cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distractors_path: str | Path, out_dir: str | Path
+) -> dict:
     import torch
 
     from longrm.inputs.tiny import init_model
     from longrm.modeling import cpu_supports_bf16, load_tokenizer, set_threads
 
     set_threads()
-    s = cfg["inputs"]["pretrain"]   # defaults filled from the schema by load_config
+    s = cfg["inputs"]["pretrain"]  # defaults filled from the schema by load_config
     out_dir = Path(out_dir)
     tok = load_tokenizer(tokenizer_dir)
     batches = Batches(cfg, tok, raw_path, distractors_path)
@@ -272,11 +293,18 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
     log, run = train_loop(model, batches, s, bf16)
     after = evaluate(model, tok, eval_set, s["seq_len"], bf16)
     summary = {
-        **run, "max_steps": s["max_steps"],
-        "parameters": sum(p.numel() for p in model.parameters()), "bf16_autocast": bf16,
-        "threads": torch.get_num_threads(), "first_loss": log[0]["loss"] if log else None,
-        "last_loss": log[-1]["loss"] if log else None, "heldout_before": before, "heldout_after": after,
-        "lm_windows": len(batches.windows), "recall_per_batch": batches.n_recall, "copy_per_batch": batches.n_copy,
+        **run,
+        "max_steps": s["max_steps"],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "bf16_autocast": bf16,
+        "threads": torch.get_num_threads(),
+        "first_loss": log[0]["loss"] if log else None,
+        "last_loss": log[-1]["loss"] if log else None,
+        "heldout_before": before,
+        "heldout_after": after,
+        "lm_windows": len(batches.windows),
+        "recall_per_batch": batches.n_recall,
+        "copy_per_batch": batches.n_copy,
         "recall_vocab": {"entities": len(batches.vocab.entities), "values": len(batches.vocab.values)},
         "settings": s,
     }
@@ -286,6 +314,8 @@ def pretrain(cfg: dict, tokenizer_dir: str | Path, raw_path: str | Path, distrac
         with (tmp / "pretrain_log.jsonl").open("w", encoding="utf-8") as f:
             f.writelines(dumps(r) + "\n" for r in log)
         write_json(tmp / "pretrain_summary.json", summary)
-    print(json.dumps({k: summary[k] for k in ("steps", "stopped_by", "elapsed_s", "first_loss", "last_loss")}),
-          file=sys.stderr)
+    print(
+        json.dumps({k: summary[k] for k in ("steps", "stopped_by", "elapsed_s", "first_loss", "last_loss")}),
+        file=sys.stderr,
+    )
     return summary

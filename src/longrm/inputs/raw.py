@@ -27,8 +27,11 @@ GENERATORS = ("gen-a", "gen-b")
 MAX_ATTEMPTS = 50
 
 
-LEADS = ("Based on the evidence, here is the answer.", "Having read the passages carefully:",
-         "Looking at what the context states:")
+LEADS = (
+    "Based on the evidence, here is the answer.",
+    "Having read the passages carefully:",
+    "Looking at what the context states:",
+)
 
 
 def style(generator: str, core: str, lead: str) -> str:
@@ -51,8 +54,9 @@ def build_pools(seed: int) -> families.Pools:
     entities = sorted({m for m in modules if re.fullmatch(r"[a-z]{3,12}", m)})
     if not paras or not funcs:
         raise InputError(sources.stdlib_root(), "found no prose or no functions with defaults to build items from")
-    return families.Pools(paragraphs=paras, functions=funcs, modules=modules, entities=entities,
-                          words=sources.answer_words(seed))
+    return families.Pools(
+        paragraphs=paras, functions=funcs, modules=modules, entities=entities, words=sources.answer_words(seed)
+    )
 
 
 def grade(n_rejected: int) -> list[float]:
@@ -113,11 +117,23 @@ def build_item(task: str, index: int, seed: int, pools: families.Pools, n_reject
     else:
         raise RuntimeError(f"{item_id}: no valid item after {MAX_ATTEMPTS} attempts")
     return ShortItem(
-        id=item_id, task=task, question=draft.question, evidence=draft.evidence, candidates=candidates,
-        candidates_model=models, candidates_score=grade(len(plan)), answer=draft.answer, source=draft.source,
-        extra={"difficulty": plan[0][0], "candidates_difficulty": [""] + [p[0] for p in plan],
-               "candidates_kind": ["chosen"] + [p[0] for p in plan],
-               "candidates_fact": [draft.answer] + [p[2] for p in plan], "hops": len(draft.evidence)})
+        id=item_id,
+        task=task,
+        question=draft.question,
+        evidence=draft.evidence,
+        candidates=candidates,
+        candidates_model=models,
+        candidates_score=grade(len(plan)),
+        answer=draft.answer,
+        source=draft.source,
+        extra={
+            "difficulty": plan[0][0],
+            "candidates_difficulty": [""] + [p[0] for p in plan],
+            "candidates_kind": ["chosen"] + [p[0] for p in plan],
+            "candidates_fact": [draft.answer] + [p[2] for p in plan],
+            "hops": len(draft.evidence),
+        },
+    )
 
 
 def build_raw(cfg: dict) -> list[ShortItem]:

@@ -25,7 +25,7 @@ from longrm.judges.prompts import SCORE_MAX, SCORE_MIN, build_point_prompt, buil
 from longrm.seeding import assign_sources
 
 SHORT_BUCKET = "short"
-CONTEXT_JOIN = "\n\n"   # the blank line synth puts between passages and before the question
+CONTEXT_JOIN = "\n\n"  # the blank line synth puts between passages and before the question
 
 
 def source_ids(items_path: str | Path) -> list[str]:
@@ -44,15 +44,28 @@ def pair_item(raw: ShortItem, j: int) -> BenchItem:
     models = raw.candidates_model or [""] * len(raw.candidates)
     kinds = raw.extra.get("candidates_difficulty") or []
     content = CONTEXT_JOIN.join([*(e.strip() for e in raw.evidence), f"Question: {raw.question}"])
-    return BenchItem.from_dict({
-        "id": f"{raw.id}-short-{j}", "task": raw.task, "tasktype": "PairWise",
-        "subtype": "same" if models[0] and models[0] == models[j] else "diff",
-        "prompt_template": [{"role": "user", "content": content}], "question": raw.question,
-        "source": raw.source or "raw", "chosen": raw.candidates[0], "rejected": raw.candidates[j],
-        "chosen_model": models[0], "rejected_model": models[j], "ctx_length_for_length": SHORT_BUCKET,
-        "words_count": len(content.split()), "source_id": raw.id, "length_bucket": SHORT_BUCKET,
-        "difficulty": kinds[j] if j < len(kinds) else "", "answer": raw.answer, "hops": 1,
-    })
+    return BenchItem.from_dict(
+        {
+            "id": f"{raw.id}-short-{j}",
+            "task": raw.task,
+            "tasktype": "PairWise",
+            "subtype": "same" if models[0] and models[0] == models[j] else "diff",
+            "prompt_template": [{"role": "user", "content": content}],
+            "question": raw.question,
+            "source": raw.source or "raw",
+            "chosen": raw.candidates[0],
+            "rejected": raw.candidates[j],
+            "chosen_model": models[0],
+            "rejected_model": models[j],
+            "ctx_length_for_length": SHORT_BUCKET,
+            "words_count": len(content.split()),
+            "source_id": raw.id,
+            "length_bucket": SHORT_BUCKET,
+            "difficulty": kinds[j] if j < len(kinds) else "",
+            "answer": raw.answer,
+            "hops": 1,
+        }
+    )
 
 
 def training_examples(raw: ShortItem, formats: list[str]):
@@ -62,21 +75,32 @@ def training_examples(raw: ShortItem, formats: list[str]):
         for j in range(1, len(raw.candidates)):
             item = pair_item(raw, j)
             for order in ([0, 1], [1, 0]):
-                yield SFTExample(id=f"{item.id}/o{order[0]}", prompt=build_prompt(item, order),
-                                 response=format_verdict([order.index(0), order.index(1)]),
-                                 extra={**base, "format": "pairwise", "order": order,
-                                        "difficulty": item.extra.get("difficulty", "")})
+                yield SFTExample(
+                    id=f"{item.id}/o{order[0]}",
+                    prompt=build_prompt(item, order),
+                    response=format_verdict([order.index(0), order.index(1)]),
+                    extra={
+                        **base,
+                        "format": "pairwise",
+                        "order": order,
+                        "difficulty": item.extra.get("difficulty", ""),
+                    },
+                )
     if "pointwise" in formats:
         for idx in range(len(raw.candidates)):
             item, shown = (pair_item(raw, 1), 0) if idx == 0 else (pair_item(raw, idx), 1)
             score = SCORE_MAX if idx == 0 else SCORE_MIN + 1
-            yield SFTExample(id=f"{raw.id}-short/p{idx}", prompt=build_point_prompt(item, shown),
-                             response=format_score(score),
-                             extra={**base, "format": "pointwise", "response_index": idx, "score": score})
+            yield SFTExample(
+                id=f"{raw.id}-short/p{idx}",
+                prompt=build_point_prompt(item, shown),
+                response=format_score(score),
+                extra={**base, "format": "pointwise", "response_index": idx, "score": score},
+            )
 
 
-def short_split(cfg: dict, raw_path: str | Path, items_path: str | Path, out_train: str | Path,
-                out_bench: str | Path) -> dict:
+def short_split(
+    cfg: dict, raw_path: str | Path, items_path: str | Path, out_train: str | Path, out_bench: str | Path
+) -> dict:
     scfg = cfg["vote"]["splits"]
     share = scfg["bench_share"]
     formats = scfg["formats"]

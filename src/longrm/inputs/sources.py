@@ -21,14 +21,29 @@ from pathlib import Path
 from longrm.seeding import derive_seed
 
 # Stdlib folders that are tests, vendored tools or platform glue rather than library text.
-STDLIB_SKIP = {"test", "tests", "site-packages", "dist-packages", "idlelib", "lib2to3", "turtledemo",
-               "lib-dynload", "ensurepip", "__pycache__", "tkinter", "distutils", "encodings", "__phello__"}
+STDLIB_SKIP = {
+    "test",
+    "tests",
+    "site-packages",
+    "dist-packages",
+    "idlelib",
+    "lib2to3",
+    "turtledemo",
+    "lib-dynload",
+    "ensurepip",
+    "__pycache__",
+    "tkinter",
+    "distutils",
+    "encodings",
+    "__phello__",
+}
 LICENSE_DIRS = (Path("/usr/share/common-licenses"),)
 EVIDENCE_SHARE = 4  # one file in EVIDENCE_SHARE goes to the evidence share
 
 # Never answers: function words (they would appear in any context) and the words of the response
 # templates and lead-ins (a rejected response would contain the answer by accident).
-STOPWORDS = set("""
+STOPWORDS = set(
+    """
 a about above after again against all also an and any are as at be because been before being below
 between both but by can could did do does doing down during each either else even every few for from
 further had has have having here how if in into is it its itself just may might more most must no nor
@@ -39,21 +54,22 @@ value values return returns returned true false none self default object objects
 method methods class classes module modules argument arguments parameter parameters string strings
 based evidence answer having read passages passage carefully looking context states opens general
 background point keyword password label code word marked holds text give given summary summarize
-""".split())
+""".split()
+)
 
 
 @dataclass(frozen=True)
 class SourceFile:
-    name: str   # stable name recorded in items, e.g. "python-stdlib/json/decoder.py"
+    name: str  # stable name recorded in items, e.g. "python-stdlib/json/decoder.py"
     path: Path
-    kind: str   # "code" | "license"
+    kind: str  # "code" | "license"
 
 
 @dataclass(frozen=True)
 class Paragraph:
     source: str
-    text: str                        # whitespace collapsed
-    lines: tuple[str, ...] = ()      # its source lines, each whitespace collapsed
+    text: str  # whitespace collapsed
+    lines: tuple[str, ...] = ()  # its source lines, each whitespace collapsed
 
 
 @dataclass(frozen=True)
@@ -63,7 +79,7 @@ class FunctionFacts:
     source: str
     module: str
     name: str
-    code: str                      # the function's source, docstring included, cut to a few lines
+    code: str  # the function's source, docstring included, cut to a few lines
     defaults: tuple[tuple[str, str], ...]  # (parameter, literal as written in the source)
 
 
@@ -85,8 +101,11 @@ def source_files() -> tuple[SourceFile, ...]:
         files.append(SourceFile("python-stdlib/LICENSE.txt", root / "LICENSE.txt", "license"))
     for d in LICENSE_DIRS:
         if d.is_dir():
-            files += [SourceFile(f"common-licenses/{p.name}", p, "license") for p in d.iterdir()
-                      if p.is_file() and not p.is_symlink()]
+            files += [
+                SourceFile(f"common-licenses/{p.name}", p, "license")
+                for p in d.iterdir()
+                if p.is_file() and not p.is_symlink()
+            ]
     return tuple(sorted(files, key=lambda f: f.name))
 
 
@@ -132,8 +151,11 @@ def _string_blocks(sf: SourceFile) -> tuple[str, ...]:
     tree = parse_module(sf.path)
     if tree is None:
         return ()
-    return tuple(node.value for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) >= 120)
+    return tuple(
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) >= 120
+    )
 
 
 def paragraphs(sf: SourceFile, min_words: int = 20) -> list[Paragraph]:
@@ -173,7 +195,7 @@ def functions_with_defaults(sf: SourceFile, max_lines: int = 14) -> list[Functio
             continue
         a = node.args
         params = a.posonlyargs + a.args
-        pairs = list(zip([p.arg for p in params[len(params) - len(a.defaults):]], a.defaults))
+        pairs = list(zip([p.arg for p in params[len(params) - len(a.defaults) :]], a.defaults))
         pairs += [(p.arg, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
         lits = [(name, ast.unparse(d)) for name, d in pairs]
         lits = [(n, v) for n, v in lits if _SIMPLE_LITERAL.match(v)]
@@ -181,7 +203,7 @@ def functions_with_defaults(sf: SourceFile, max_lines: int = 14) -> list[Functio
             continue
         sig_end = node.body[0].lineno - 1 if node.body else node.lineno
         end = min(node.end_lineno or sig_end, max(sig_end, node.lineno - 1 + max_lines))
-        code = "\n".join(lines[node.lineno - 1:end])
+        code = "\n".join(lines[node.lineno - 1 : end])
         if len(code) > 1200 or any(code.count(v) == 0 for _, v in lits):
             continue
         out.append(FunctionFacts(sf.name, module_name(sf), node.name, code, tuple(lits)))
@@ -211,7 +233,7 @@ def answer_words(seed: int, skip: int = 100, count: int = 600) -> list[str]:
         for p in paragraphs(sf):
             counts.update(w for w in re.findall(r"\b[a-z]{4,9}\b", p.text) if w not in STOPWORDS)
     ranked = sorted(counts, key=lambda w: (-counts[w], w))
-    return ranked[skip:skip + count]
+    return ranked[skip : skip + count]
 
 
 def evidence_lines(seed: int, min_len: int = 30) -> frozenset[str]:

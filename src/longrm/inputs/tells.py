@@ -34,8 +34,9 @@ def pairs(items: list[ShortItem]) -> list[tuple[str, str, str, str]]:
     out = []
     for it in items:
         kinds = it.extra.get("candidates_difficulty") or [""] * len(it.candidates)
-        out += [(it.id, it.chosen, r, str(kinds[j + 1] if j + 1 < len(kinds) else ""))
-                for j, r in enumerate(it.rejected)]
+        out += [
+            (it.id, it.chosen, r, str(kinds[j + 1] if j + 1 < len(kinds) else "")) for j, r in enumerate(it.rejected)
+        ]
     return out
 
 
@@ -43,8 +44,9 @@ def _rows(pair_list, seed: int):
     """(features of first - features of second, label 1 if the first is chosen, difficulty)."""
     rows = []
     for item_id, chosen, rejected, kind in pair_list:
-        first, second = (chosen, rejected) if rng_for(seed, "tells", item_id, rejected).random() < 0.5 \
-            else (rejected, chosen)
+        first, second = (
+            (chosen, rejected) if rng_for(seed, "tells", item_id, rejected).random() < 0.5 else (rejected, chosen)
+        )
         diff = features(first)
         diff.subtract(features(second))
         rows.append(({k: v for k, v in diff.items() if v}, int(first == chosen), kind))
@@ -96,5 +98,9 @@ def length_stats(items: list[ShortItem]) -> dict:
     chosen = [len(c) for _, c, _, _ in rows]
     rejected = [len(r) for _, _, r, _ in rows]
     longer = sum(1.0 if c > r else 0.5 if c == r else 0.0 for c, r in zip(chosen, rejected)) / len(rows)
-    return {"pairs": len(rows), "chosen_mean_chars": round(sum(chosen) / len(rows), 2),
-            "rejected_mean_chars": round(sum(rejected) / len(rows), 2), "longer_accuracy": round(longer, 4)}
+    return {
+        "pairs": len(rows),
+        "chosen_mean_chars": round(sum(chosen) / len(rows), 2),
+        "rejected_mean_chars": round(sum(rejected) / len(rows), 2),
+        "longer_accuracy": round(longer, 4),
+    }

@@ -20,30 +20,49 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, out_dir: str |
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(texts, trainer=trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>", bos_token=None,
-        model_max_length=1 << 20, clean_up_tokenization_spaces=False,
+        tokenizer_object=tok,
+        eos_token="<|endoftext|>",
+        pad_token="<|pad|>",
+        bos_token=None,
+        model_max_length=1 << 20,
+        clean_up_tokenization_spaces=False,
     )
     if out_dir is not None:
         fast.save_pretrained(str(out_dir))
     return fast
 
 
-def model_config(tokenizer, architecture: str = "qwen2", hidden_size: int = 128, num_layers: int = 2,
-                 num_heads: int = 4, num_kv_heads: int = 2, intermediate_size: int = 512,
-                 max_position_embeddings: int = 8192):
+def model_config(
+    tokenizer,
+    architecture: str = "qwen2",
+    hidden_size: int = 128,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    intermediate_size: int = 512,
+    max_position_embeddings: int = 8192,
+):
     from transformers import LlamaConfig, Qwen2Config
 
     cls = {"qwen2": Qwen2Config, "llama": LlamaConfig}[architecture]
     return cls(
-        vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers,
-        num_attention_heads=num_heads, num_key_value_heads=num_kv_heads,
-        intermediate_size=intermediate_size, max_position_embeddings=max_position_embeddings,
-        tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        intermediate_size=intermediate_size,
+        max_position_embeddings=max_position_embeddings,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
     )
 
@@ -57,8 +76,9 @@ def init_model(tokenizer, seed: int = 0, **arch):
     return AutoModelForCausalLM.from_config(model_config(tokenizer, **arch))
 
 
-def build_tiny_checkpoint(out_dir: str | Path, texts: Iterable[str], vocab_size: int = 512, seed: int = 0,
-                          **arch) -> Path:
+def build_tiny_checkpoint(
+    out_dir: str | Path, texts: Iterable[str], vocab_size: int = 512, seed: int = 0, **arch
+) -> Path:
     """Tokenizer + randomly initialised model saved as one save_pretrained folder (safetensors)."""
     out_dir = Path(out_dir)
     tok = train_tokenizer(texts, vocab_size=vocab_size, out_dir=out_dir)

@@ -45,6 +45,13 @@ class BaselineJudge(Judge):
         out = []
         for item, order in zip(items, orders):
             pos = self.positions(item, list(order))
-            out.append(Judgment(id=item.id, judge=self.name, order=list(order), raw=format_verdict(pos),
-                                ranking=[order[p] for p in pos]))
+            out.append(
+                Judgment(
+                    id=item.id,
+                    judge=self.name,
+                    order=list(order),
+                    raw=format_verdict(pos),
+                    ranking=[order[p] for p in pos],
+                )
+            )
         return out

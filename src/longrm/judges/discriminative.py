@@ -56,27 +56,34 @@ def load_scalar_rm(path: str | Path, dtype=None, trust_remote_code: bool = False
         from transformers import AutoModelForSequenceClassification
 
         model = AutoModelForSequenceClassification.from_pretrained(
-            str(path), dtype=dtype, trust_remote_code=trust_remote_code, local_files_only=True,
-            use_safetensors=True)
+            str(path), dtype=dtype, trust_remote_code=trust_remote_code, local_files_only=True, use_safetensors=True
+        )
         if model.config.num_labels != 1:
-            raise InputError(path, f"a scalar RM needs num_labels 1, found {model.config.num_labels}",
-                             field="num_labels")
+            raise InputError(
+                path, f"a scalar RM needs num_labels 1, found {model.config.num_labels}", field="num_labels"
+            )
         head = model.score
         weight = head.weight.detach().float()
         bias = head.bias.detach().float() if getattr(head, "bias", None) is not None else None
         return model.base_model, weight, bias
     head_file = path / SCORE_HEAD_FILE
     if not head_file.exists():
-        raise InputError(path, f"neither a *ForSequenceClassification checkpoint nor a causal LM with "
-                         f"{SCORE_HEAD_FILE}: not a discriminative RM")
+        raise InputError(
+            path,
+            f"neither a *ForSequenceClassification checkpoint nor a causal LM with "
+            f"{SCORE_HEAD_FILE}: not a discriminative RM",
+        )
     tensors = load_file(str(head_file))
     if "weight" not in tensors:
         raise InputError(head_file, "no 'weight' tensor", field="weight")
     model = load_causal_lm(path, dtype=dtype, trust_remote_code=trust_remote_code)
     weight = tensors["weight"].float().reshape(1, -1)
     if weight.shape[1] != model.config.hidden_size:
-        raise InputError(head_file, f"weight has {weight.shape[1]} columns, the model's hidden size is "
-                         f"{model.config.hidden_size}", field="weight")
+        raise InputError(
+            head_file,
+            f"weight has {weight.shape[1]} columns, the model's hidden size is {model.config.hidden_size}",
+            field="weight",
+        )
     bias = tensors["bias"].float().reshape(1) if "bias" in tensors else None
     return model.base_model, weight, bias
 
@@ -97,19 +104,31 @@ def last_token_scores(backbone, weight, bias, sequences: Sequence[Sequence[int]]
         mask[b, : len(s)] = 1
     with torch.inference_mode():
         # a lone sequence runs without a mask: the causal fast path of the attention kernel
-        hidden = backbone(input_ids=ids.to(device), attention_mask=None if B == 1 else mask.to(device)).last_hidden_state
-        last = mask.sum(-1).to(device) - 1                                # (B,)
-        h = hidden[torch.arange(B, device=device), last].float()          # (B, H)
-        s = h @ weight.to(device).T                                       # (B, 1)
+        hidden = backbone(
+            input_ids=ids.to(device), attention_mask=None if B == 1 else mask.to(device)
+        ).last_hidden_state
+        last = mask.sum(-1).to(device) - 1  # (B,)
+        h = hidden[torch.arange(B, device=device), last].float()  # (B, H)
+        s = h @ weight.to(device).T  # (B, 1)
         if bias is not None:
             s = s + bias.to(device)
     return s[:, 0].tolist()
 
 
 class DiscriminativeJudge(Judge):
-    def __init__(self, path: str | Path, name: str = "disrm", max_model_len: int = 4096, batch_size: int = 8,
-                 max_batch_tokens: int = 8192, dtype: str = "auto", device: str = "auto",
-                 trust_remote_code: bool = False, use_chat_template: bool = True, threads: int | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        name: str = "disrm",
+        max_model_len: int = 4096,
+        batch_size: int = 8,
+        max_batch_tokens: int = 8192,
+        dtype: str = "auto",
+        device: str = "auto",
+        trust_remote_code: bool = False,
+        use_chat_template: bool = True,
+        threads: int | None = None,
+    ):
         from longrm.modeling import load_tokenizer, set_threads
 
         set_threads(threads)
@@ -144,8 +163,9 @@ class DiscriminativeJudge(Judge):
         seconds = [0.0] * len(inputs)
         for batch in plan_batches([len(f.input_ids) for f in inputs], self.batch_size, self.max_batch_tokens):
             start = time.perf_counter()
-            got = last_token_scores(self.backbone, self.weight, self.bias, [inputs[i].input_ids for i in batch],
-                                    self.pad_id)
+            got = last_token_scores(
+                self.backbone, self.weight, self.bias, [inputs[i].input_ids for i in batch], self.pad_id
+            )
             dt = (time.perf_counter() - start) / len(batch)
             for i, s in zip(batch, got):
                 scores[i], seconds[i] = s, dt
@@ -164,10 +184,21 @@ class DiscriminativeJudge(Judge):
         for item, order in zip(items, orders):
             c = self._cache[item.id]
             order = list(order)
-            out.append(Judgment(id=item.id, judge=self.name, order=order, raw="", scores=c["scores"],
-                                ranking=rank_by_scores(c["scores"], order), truncated=c["truncated"],
-                                prompt_tokens=c["prompt_tokens"], output_tokens=0,
-                                latency_s=round(c["latency_s"], 6), extra={"dtype": str(self.dtype)}))
+            out.append(
+                Judgment(
+                    id=item.id,
+                    judge=self.name,
+                    order=order,
+                    raw="",
+                    scores=c["scores"],
+                    ranking=rank_by_scores(c["scores"], order),
+                    truncated=c["truncated"],
+                    prompt_tokens=c["prompt_tokens"],
+                    output_tokens=0,
+                    latency_s=round(c["latency_s"], 6),
+                    extra={"dtype": str(self.dtype)},
+                )
+            )
         return out
 
     def close(self) -> None:

@@ -34,8 +34,9 @@ def find_model_spec(cfg: dict, name: str) -> dict:
     if name in BASELINES:
         return {"name": name, "kind": "baseline"}
     names = [m["name"] for m in cfg["bench"]["models"]] + list(BASELINES)
-    raise ConfigError(f"{cfg.get('_path', '<config>')}: no bench model or baseline named {name!r}; "
-                      f"choose one of {', '.join(names)}")
+    raise ConfigError(
+        f"{cfg.get('_path', '<config>')}: no bench model or baseline named {name!r}; choose one of {', '.join(names)}"
+    )
 
 
 def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
@@ -59,26 +60,51 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
     if kind == "transformers":
         from longrm.judges.transformers_backend import TransformersJudge
 
-        return TransformersJudge(path, name=name, max_model_len=p["max_model_len"],
-                                 max_new_tokens=p["max_new_tokens"], batch_size=p["batch_size"],
-                                 max_batch_tokens=p["max_batch_tokens"], dtype=p["dtype"], device=p["device"],
-                                 trust_remote_code=trust, use_chat_template=p["use_chat_template"],
-                                 threads=p["threads"] or None, format=spec["format"],
-                                 overrides=model_overrides(spec, stored_config(path)) or None)
+        return TransformersJudge(
+            path,
+            name=name,
+            max_model_len=p["max_model_len"],
+            max_new_tokens=p["max_new_tokens"],
+            batch_size=p["batch_size"],
+            max_batch_tokens=p["max_batch_tokens"],
+            dtype=p["dtype"],
+            device=p["device"],
+            trust_remote_code=trust,
+            use_chat_template=p["use_chat_template"],
+            threads=p["threads"] or None,
+            format=spec["format"],
+            overrides=model_overrides(spec, stored_config(path)) or None,
+        )
     if kind == "vllm":
         from longrm.judges.vllm_backend import VLLMJudge
 
-        return VLLMJudge(path, name=name, max_model_len=p["max_model_len"], max_new_tokens=p["max_new_tokens"],
-                         tensor_parallel_size=spec.get("tensor_parallel_size", p["tensor_parallel_size"]),
-                         dtype=p["dtype"], trust_remote_code=trust,
-                         gpu_memory_utilization=p["gpu_memory_utilization"], seed=cfg["seed"],
-                         use_chat_template=p["use_chat_template"], format=spec["format"],
-                         hf_overrides=model_overrides(spec, stored_config(path)) or None)
+        return VLLMJudge(
+            path,
+            name=name,
+            max_model_len=p["max_model_len"],
+            max_new_tokens=p["max_new_tokens"],
+            tensor_parallel_size=spec.get("tensor_parallel_size", p["tensor_parallel_size"]),
+            dtype=p["dtype"],
+            trust_remote_code=trust,
+            gpu_memory_utilization=p["gpu_memory_utilization"],
+            seed=cfg["seed"],
+            use_chat_template=p["use_chat_template"],
+            format=spec["format"],
+            hf_overrides=model_overrides(spec, stored_config(path)) or None,
+        )
     if kind == "discriminative":
         from longrm.judges.discriminative import DiscriminativeJudge
 
-        return DiscriminativeJudge(path, name=name, max_model_len=p["max_model_len"], batch_size=p["batch_size"],
-                                   max_batch_tokens=p["max_batch_tokens"], dtype=p["dtype"],
-                                   device=p["device"], trust_remote_code=trust,
-                                   use_chat_template=p["use_chat_template"], threads=p["threads"] or None)
+        return DiscriminativeJudge(
+            path,
+            name=name,
+            max_model_len=p["max_model_len"],
+            batch_size=p["batch_size"],
+            max_batch_tokens=p["max_batch_tokens"],
+            dtype=p["dtype"],
+            device=p["device"],
+            trust_remote_code=trust,
+            use_chat_template=p["use_chat_template"],
+            threads=p["threads"] or None,
+        )
     raise ConfigError(f"{cfg.get('_path', '<config>')}: judge {name!r}: unknown kind {kind!r}")

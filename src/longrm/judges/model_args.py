@@ -43,8 +43,9 @@ def model_overrides(spec: dict, conf: dict) -> dict:
         return {}
     factor, original = scaling.get("factor"), scaling.get("original_max_position_embeddings")
     if not factor or not original:
-        raise ConfigError(f"bench model {spec.get('name')!r}: rope_scaling needs factor and "
-                          "original_max_position_embeddings")
+        raise ConfigError(
+            f"bench model {spec.get('name')!r}: rope_scaling needs factor and original_max_position_embeddings"
+        )
     rope = {**base_rope(conf), **scaling}
     rope["rope_type"] = rope.pop("type", None) or rope.get("rope_type", "yarn")
     return {"rope_parameters": rope, "max_position_embeddings": int(round(factor * original))}
@@ -57,17 +58,32 @@ def trust_remote_code(spec: dict, cfg: dict) -> bool:
 def chat_template_kwargs(tokenizer) -> dict:
     """Extra chat-template variables: thinking off where the template has the switch."""
     template = getattr(tokenizer, "chat_template", None) or ""
-    if isinstance(template, dict):           # named templates
+    if isinstance(template, dict):  # named templates
         template = " ".join(template.values())
     return {"enable_thinking": False} if "enable_thinking" in template else {}
 
 
-def llm_kwargs(path, max_model_len: int, tensor_parallel_size: int, dtype: str, trust: bool, seed: int,
-               gpu_memory_utilization: float, hf_overrides: dict | None = None) -> dict:
+def llm_kwargs(
+    path,
+    max_model_len: int,
+    tensor_parallel_size: int,
+    dtype: str,
+    trust: bool,
+    seed: int,
+    gpu_memory_utilization: float,
+    hf_overrides: dict | None = None,
+) -> dict:
     """Keyword arguments of `vllm.LLM` (what judges/vllm_backend.py passes)."""
-    args = dict(model=str(path), tokenizer=str(path), max_model_len=max_model_len,
-                tensor_parallel_size=tensor_parallel_size, dtype=dtype, trust_remote_code=trust, seed=seed,
-                gpu_memory_utilization=gpu_memory_utilization)
+    args = dict(
+        model=str(path),
+        tokenizer=str(path),
+        max_model_len=max_model_len,
+        tensor_parallel_size=tensor_parallel_size,
+        dtype=dtype,
+        trust_remote_code=trust,
+        seed=seed,
+        gpu_memory_utilization=gpu_memory_utilization,
+    )
     if hf_overrides:
         args["hf_overrides"] = hf_overrides
     return args
@@ -75,6 +91,13 @@ def llm_kwargs(path, max_model_len: int, tensor_parallel_size: int, dtype: str, 
 
 def vllm_engine_args(path: str | Path, spec: dict, cfg: dict, params: dict) -> dict:
     """`vllm.LLM` keyword arguments for a model entry (params: the merged bench settings)."""
-    return llm_kwargs(path, params["max_model_len"], spec.get("tensor_parallel_size", params["tensor_parallel_size"]),
-                      params["dtype"], trust_remote_code(spec, cfg), cfg["seed"],
-                      params["gpu_memory_utilization"], model_overrides(spec, stored_config(path)) or None)
+    return llm_kwargs(
+        path,
+        params["max_model_len"],
+        spec.get("tensor_parallel_size", params["tensor_parallel_size"]),
+        params["dtype"],
+        trust_remote_code(spec, cfg),
+        cfg["seed"],
+        params["gpu_memory_utilization"],
+        model_overrides(spec, stored_config(path)) or None,
+    )

@@ -29,10 +29,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-CUT_AT = 131_072          # prompts of at least this many tokens are cut ...
-KEEP_HEAD = 65_536        # ... to their first KEEP_HEAD tokens
-KEEP_TAIL = 65_531        # ... and their last KEEP_TAIL tokens
-MAX_GREATER = 9           # a ranking output with more '>' than this reads as nothing
+CUT_AT = 131_072  # prompts of at least this many tokens are cut ...
+KEEP_HEAD = 65_536  # ... to their first KEEP_HEAD tokens
+KEEP_TAIL = 65_531  # ... and their last KEEP_TAIL tokens
+MAX_GREATER = 9  # a ranking output with more '>' than this reads as nothing
 
 PAIR_SYSTEM = (
     "Please act as an impartial judge and evaluate the quality of the responses provided by two AI assistants "
@@ -105,15 +105,19 @@ def system_prompt(item, n: int) -> str:
 
 
 def user_prompt(task_prompt: str, answers: Sequence[str]) -> str:
-    blocks = [f"[The Start of Assistant {letter(k)}'s Answer]\n{a}\n[The End of Assistant {letter(k)}'s Answer]"
-              for k, a in enumerate(answers)]
+    blocks = [
+        f"[The Start of Assistant {letter(k)}'s Answer]\n{a}\n[The End of Assistant {letter(k)}'s Answer]"
+        for k, a in enumerate(answers)
+    ]
     return f"[User Question]\n{task_prompt}\n\n" + "\n\n".join(blocks)
 
 
 def messages(item, order: Sequence[int]) -> list[dict]:
     answers = [item.responses[i] for i in order]
-    return [{"role": "system", "content": system_prompt(item, len(order))},
-            {"role": "user", "content": user_prompt(item.task_prompt, answers)}]
+    return [
+        {"role": "system", "content": system_prompt(item, len(order))},
+        {"role": "user", "content": user_prompt(item.task_prompt, answers)},
+    ]
 
 
 def _ids(out) -> list[int]:
@@ -128,8 +132,9 @@ def template_ids(tokenizer, msgs: list[dict]) -> list[int]:
     the template raises), or the zero_shot format tokenized with special tokens."""
     if getattr(tokenizer, "chat_template", None):
         try:
-            return _ids(tokenizer.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True,
-                                                      enable_thinking=False))
+            return _ids(
+                tokenizer.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True, enable_thinking=False)
+            )
         except Exception:  # the release retries any template failure without the extra argument
             return _ids(tokenizer.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True))
     text = ZERO_SHOT.format(system=msgs[0]["content"], user=msgs[1]["content"])
@@ -140,15 +145,15 @@ def cut_whole(ids: Sequence[int]) -> tuple[list[int], bool]:
     """The release's middle cut of the whole prompt."""
     if len(ids) < CUT_AT:
         return list(ids), False
-    return list(ids[:KEEP_HEAD]) + list(ids[len(ids) - KEEP_TAIL:]), True
+    return list(ids[:KEEP_HEAD]) + list(ids[len(ids) - KEEP_TAIL :]), True
 
 
 @dataclass(frozen=True)
 class OfficialPrompt:
     input_ids: list[int]
     truncated: bool
-    template_tokens: int     # tokens of the templated prompt before any cut
-    context_start: int | None = None   # where the task prompt starts in those tokens (cut prompts only)
+    template_tokens: int  # tokens of the templated prompt before any cut
+    context_start: int | None = None  # where the task prompt starts in those tokens (cut prompts only)
 
 
 def context_start(tokenizer, msgs: list[dict], ids: Sequence[int]) -> int:
@@ -263,12 +268,25 @@ class OfficialJudge:
             new = list(new)[: max(self.limit - len(p.input_ids), 0)]
             raw = tok.decode(new, skip_special_tokens=True) if new else ""
             ranks = read_output(raw, is_ranking(item))
-            out.append(Judgment(
-                id=item.id, judge=self.name, order=order, raw=raw,
-                ranking=ranking_from_ranks(ranks, order) if ranks else None, truncated=p.truncated,
-                prompt_tokens=len(p.input_ids), output_tokens=len(new), latency_s=round(latency, 6),
-                extra={"release_ranks": ranks, "template_tokens": p.template_tokens, "too_long": i not in outputs,
-                       **({"context_start": p.context_start} if p.context_start is not None else {})}))
+            out.append(
+                Judgment(
+                    id=item.id,
+                    judge=self.name,
+                    order=order,
+                    raw=raw,
+                    ranking=ranking_from_ranks(ranks, order) if ranks else None,
+                    truncated=p.truncated,
+                    prompt_tokens=len(p.input_ids),
+                    output_tokens=len(new),
+                    latency_s=round(latency, 6),
+                    extra={
+                        "release_ranks": ranks,
+                        "template_tokens": p.template_tokens,
+                        "too_long": i not in outputs,
+                        **({"context_start": p.context_start} if p.context_start is not None else {}),
+                    },
+                )
+            )
         return out
 
     def close(self) -> None:

@@ -48,7 +48,7 @@ def parse_verdict(text: str, n: int) -> list[int] | None:
     matches = list(_TOKEN.finditer(text))
     echo = set()
     for i in range(len(matches) - 1):
-        between = text[matches[i].end():matches[i + 1].start()]
+        between = text[matches[i].end() : matches[i + 1].start()]
         if _JOINER.fullmatch(between):
             echo.update((i, i + 1))
     for i in reversed(range(len(matches))):

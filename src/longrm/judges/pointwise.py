@@ -38,7 +38,7 @@ def check_format(fmt: str) -> str:
 class DigitTokens:
     """Token ids of the scale's scores written alone ("7") and after a space (" 7"), where single tokens."""
 
-    plain: dict[int, int]     # token id -> score
+    plain: dict[int, int]  # token id -> score
     spaced: dict[int, int]
 
     @classmethod
@@ -60,8 +60,9 @@ class DigitTokens:
         return sorted(set(self.plain) | set(self.spaced))
 
 
-def expected_score(new_ids: Sequence[int], probs: Sequence[Sequence[float]], digits: DigitTokens,
-                   watch_ids: Sequence[int], score: int) -> float | None:
+def expected_score(
+    new_ids: Sequence[int], probs: Sequence[Sequence[float]], digits: DigitTokens, watch_ids: Sequence[int], score: int
+) -> float | None:
     """E[k] at the LAST generated digit token whose value is `score`, or None (see the module doc)."""
     column = {tid: j for j, tid in enumerate(watch_ids)}
     for step in reversed(range(min(len(new_ids), len(probs)))):
@@ -80,7 +81,7 @@ def expected_score(new_ids: Sequence[int], probs: Sequence[Sequence[float]], dig
 class PointwiseScoring:
     """Mixed into a generative backend (which sets tokenizer, budget, wrappers, name, generate)."""
 
-    CACHE_ITEMS = 512   # scored items kept for their other orders (the bench judges an item's orders together)
+    CACHE_ITEMS = 512  # scored items kept for their other orders (the bench judges an item's orders together)
 
     def _point_cache(self) -> OrderedDict:
         if not hasattr(self, "_points"):
@@ -116,10 +117,12 @@ class PointwiseScoring:
                 parsed.append(score)
                 expected.append(None if exp is None else round(exp, 6))
             cache[it.id] = {
-                "outputs": outputs, "parsed": parsed, "expected": expected,
+                "outputs": outputs,
+                "parsed": parsed,
+                "expected": expected,
                 "truncated": any(fitted[k].truncated for k in ks),
                 "context_tokens": max(fitted[k].context_tokens for k in ks),
-                "context_kept": min(fitted[k].context_kept for k in ks),    # the deepest cut of its prompts
+                "context_kept": min(fitted[k].context_kept for k in ks),  # the deepest cut of its prompts
                 "prompt_tokens": sum(len(fitted[k].input_ids) for k in ks),
                 "output_tokens": sum(len(results[k][0]) for k in ks),
                 "latency_s": sum(results[k][2] for k in ks),
@@ -133,14 +136,28 @@ class PointwiseScoring:
             order = list(order)
             ok = all(p is not None for p in c["parsed"])
             scores = [e if e is not None else float(p) for e, p in zip(c["expected"], c["parsed"])] if ok else None
-            out.append(Judgment(
-                id=item.id, judge=self.name, order=order, raw="", scores=scores,
-                ranking=rank_by_scores(scores, order) if ok else None, truncated=c["truncated"],
-                prompt_tokens=c["prompt_tokens"], output_tokens=c["output_tokens"],
-                latency_s=round(c["latency_s"], 6),
-                extra={"format": "pointwise", "outputs": c["outputs"], "parsed_scores": c["parsed"],
-                       "context_tokens": c["context_tokens"], "context_kept": c["context_kept"],
-                       "expected_scores": c["expected"]}))
-        while len(self._points) > self.CACHE_ITEMS:    # keep the latest items for their other orders
+            out.append(
+                Judgment(
+                    id=item.id,
+                    judge=self.name,
+                    order=order,
+                    raw="",
+                    scores=scores,
+                    ranking=rank_by_scores(scores, order) if ok else None,
+                    truncated=c["truncated"],
+                    prompt_tokens=c["prompt_tokens"],
+                    output_tokens=c["output_tokens"],
+                    latency_s=round(c["latency_s"], 6),
+                    extra={
+                        "format": "pointwise",
+                        "outputs": c["outputs"],
+                        "parsed_scores": c["parsed"],
+                        "context_tokens": c["context_tokens"],
+                        "context_kept": c["context_kept"],
+                        "expected_scores": c["expected"],
+                    },
+                )
+            )
+        while len(self._points) > self.CACHE_ITEMS:  # keep the latest items for their other orders
             self._points.popitem(last=False)
         return out

@@ -23,15 +23,17 @@ from longrm.data.records import BenchItem
 
 FORMATS = ("pairwise", "pointwise")
 ANALYSIS_PLACEMENTS = ("before", "after", "none")
-SCORE_MIN, SCORE_MAX = 1, 9   # single-digit scores: one token each in most tokenizers
+SCORE_MIN, SCORE_MAX = 1, 9  # single-digit scores: one token each in most tokenizers
 
 
 def letter(k: int) -> str:
     return chr(ord("A") + k)
 
 
-_GROUNDED = ("using only facts stated in the context: a good response is grounded in the context, "
-             "a bad one contradicts, ignores or invents facts.")
+_GROUNDED = (
+    "using only facts stated in the context: a good response is grounded in the context, "
+    "a bad one contradicts, ignores or invents facts."
+)
 PAIR_INSTRUCTIONS = (
     "You are a careful judge. Below is a long context with a question, followed by two responses. "
     "Decide which response answers the question better, " + _GROUNDED + " "
@@ -81,8 +83,7 @@ def prompt_parts(item: BenchItem, order: list[int], analysis: bool = False) -> P
 def point_prompt_parts(item: BenchItem, index: int, analysis: bool = False) -> PromptParts:
     """The pointwise judge prompt for response `index` (into item.responses) of `item`."""
     prefix = POINT_INSTRUCTIONS.format(analysis=ANALYSIS_REQUEST if analysis else "")
-    return PromptParts(prefix=prefix, context=item.task_prompt,
-                       suffix=f"\n\n[Response]\n{item.responses[index]}\n\n")
+    return PromptParts(prefix=prefix, context=item.task_prompt, suffix=f"\n\n[Response]\n{item.responses[index]}\n\n")
 
 
 def build_prompt(item: BenchItem, order: list[int], analysis: bool = False) -> str:

@@ -127,9 +127,18 @@ class ScorerJudge(Judge):
             positions = [order.index(i) for i in ranking]
             analysis = self.analysis(scored, scores, order, ranking)
             raw = judgment_target(analysis, format_verdict(positions))
-            out.append(Judgment(id=item.id, judge=self.name, order=list(order), raw=raw,
-                                ranking=ranking, scores=[float(s) for s in scores], latency_s=secs,
-                                extra={"analysis": analysis}))
+            out.append(
+                Judgment(
+                    id=item.id,
+                    judge=self.name,
+                    order=list(order),
+                    raw=raw,
+                    ranking=ranking,
+                    scores=[float(s) for s in scores],
+                    latency_s=secs,
+                    extra={"analysis": analysis},
+                )
+            )
         return out
 
     def adjust(self, scores: list[float], item: BenchItem, order: list[int]) -> list[float]:
@@ -141,8 +150,9 @@ class ScorerJudge(Judge):
         parts = []
         if scored.evidence:
             parts.append(f'The context states: "{quote(scored.evidence)}".')
-        parts.append(f"Response {letter(pos[win])} is the best supported ({scored.what} "
-                     f"{scored.fmt.format(scores[win])}),")
+        parts.append(
+            f"Response {letter(pos[win])} is the best supported ({scored.what} {scored.fmt.format(scores[win])}),"
+        )
         others = ", ".join(f"Response {letter(pos[i])} {scored.fmt.format(scores[i])}" for i in ranking[1:])
         parts.append(f"ahead of {others}.")
         return " ".join(parts)
@@ -174,7 +184,7 @@ def key_tokens(response: str, question_words: set[str], context_vocab: set[str])
         w, lw = m.group(), m.group().lower()
         if lw in question_words or lw in STOPWORDS:
             continue
-        before = response[:m.start()].rstrip()
+        before = response[: m.start()].rstrip()
         mid_capital = w[0].isupper() and bool(before) and before[-1] not in ".:!?"
         if lw in context_vocab or w[0].isdigit() or mid_capital:
             keys.append(lw)
@@ -211,7 +221,7 @@ _CITE = re.compile(r"\[(\d+)\]")
 
 
 def _trigrams(w: str) -> set[str]:
-    return {w[i:i + 3] for i in range(len(w) - 2)}
+    return {w[i : i + 3] for i in range(len(w) - 2)}
 
 
 def _trigram_sim(a: str, b: str) -> float:
@@ -250,8 +260,9 @@ def score_answer_in_context(item: BenchItem) -> Scored:
             if best not in anchor_sents:
                 anchor_sents.append(best)
     near = set().union(*(sents.words[i] for i in anchor_sents)) if anchor_sents else set()
-    cited_ok = {m.group(1) for p in passages(context) if (m := re.match(r"\[(\d+)\]", p))
-                and set(words(p)) & set(anchors)}
+    cited_ok = {
+        m.group(1) for p in passages(context) if (m := re.match(r"\[(\d+)\]", p)) and set(words(p)) & set(anchors)
+    }
     qw = set(words(question))
     scores, keysets = [], []
     for r in item.responses:
@@ -270,6 +281,7 @@ def score_answer_in_context(item: BenchItem) -> Scored:
 def score_length(sign: float) -> Callable[[BenchItem], Scored]:
     def score(item: BenchItem) -> Scored:
         return Scored([sign * len(words(r)) for r in item.responses], "", "length in words:", "{:+.0f}")
+
     return score
 
 

@@ -75,10 +75,10 @@ def _in_place_layer_class():
 
         def update(self, key_states, value_states, *args, **kwargs):
             m = key_states.shape[-2]
-            if self._n + m > self._k.shape[-2]:                    # over capacity: grow the usual way
+            if self._n + m > self._k.shape[-2]:  # over capacity: grow the usual way
                 return super().update(key_states, value_states, *args, **kwargs)
-            self._k[..., self._n: self._n + m, :] = key_states
-            self._v[..., self._n: self._n + m, :] = value_states
+            self._k[..., self._n : self._n + m, :] = key_states
+            self._v[..., self._n : self._n + m, :] = value_states
             self._n += m
             self.keys, self.values = self._k[..., : self._n, :], self._v[..., : self._n, :]
             return self.keys, self.values
@@ -120,7 +120,7 @@ def _grow_in_place(cache, extra: int):
     return cache
 
 
-SHARED_PREFIX_MIN = 64   # tokens; a shorter shared start is recomputed (not worth a cache copy)
+SHARED_PREFIX_MIN = 64  # tokens; a shorter shared start is recomputed (not worth a cache copy)
 
 
 def shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -144,8 +144,9 @@ def _prefill_each(model, prompts: Sequence[Sequence[int]], cache_name: str, min_
         k = min(shared_prefix(prev, p), len(p) - 1) if prev is not None else 0
         if k >= min_shared and prev_kv is not None:
             cache = cache_from_kv(prev_kv, model.config, length=k)
-            out = model(input_ids=torch.tensor([p[k:]], device=device), use_cache=True, logits_to_keep=1,
-                        **{cache_name: cache})
+            out = model(
+                input_ids=torch.tensor([p[k:]], device=device), use_cache=True, logits_to_keep=1, **{cache_name: cache}
+            )
         else:
             out = model(input_ids=torch.tensor([p], device=device), use_cache=True, logits_to_keep=1)
         prev, prev_kv = p, kv_of(cache_of(out))
@@ -153,15 +154,23 @@ def _prefill_each(model, prompts: Sequence[Sequence[int]], cache_name: str, min_
     return outs
 
 
-def greedy_generate(model, prompts: Sequence[Sequence[int]], max_new_tokens: int, eos_ids: set[int],
-                    pad_id: int, prefill: str = "auto") -> list[list[int]]:
+def greedy_generate(
+    model, prompts: Sequence[Sequence[int]], max_new_tokens: int, eos_ids: set[int], pad_id: int, prefill: str = "auto"
+) -> list[list[int]]:
     """Batched greedy decoding with a KV cache. Returns each prompt's new tokens, up to and excluding
     the first end-of-sequence token (see greedy_generate_watching)."""
     return greedy_generate_watching(model, prompts, max_new_tokens, eos_ids, pad_id, prefill)[0]
 
 
-def greedy_generate_watching(model, prompts: Sequence[Sequence[int]], max_new_tokens: int, eos_ids: set[int],
-                             pad_id: int, prefill: str = "auto", watch_ids: Sequence[int] = ()):
+def greedy_generate_watching(
+    model,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    eos_ids: set[int],
+    pad_id: int,
+    prefill: str = "auto",
+    watch_ids: Sequence[int] = (),
+):
     """(new tokens per prompt, per prompt and step the probabilities of `watch_ids`) of batched greedy
     decoding with a KV cache; new tokens stop before the first end-of-sequence token.
 
@@ -181,8 +190,9 @@ def greedy_generate_watching(model, prompts: Sequence[Sequence[int]], max_new_to
         prefill = "separate" if device.type == "cpu" and B > 1 else "batched"
     with torch.inference_mode():
         cache, logits = _prefill(model, prompts, attention_mask, pad_id, prefill, max_new_tokens, cache_name)
-        out_tokens, n_new, watched = _greedy_decode(model, cache, logits, attention_mask, lengths, max_new_tokens,
-                                                    eos_ids, pad_id, cache_name, watch_ids)
+        out_tokens, n_new, watched = _greedy_decode(
+            model, cache, logits, attention_mask, lengths, max_new_tokens, eos_ids, pad_id, cache_name, watch_ids
+        )
     tokens = [out_tokens[b, : int(n_new[b])].tolist() for b in range(B)]
     probs = [[step[b] for step in watched[: len(tokens[b])]] for b in range(B)]
     return tokens, probs
@@ -195,12 +205,19 @@ def _left_padding_mask(lengths: Sequence[int], device):
     B, L = len(lengths), max(lengths)
     attention_mask = torch.zeros((B, L), dtype=torch.long, device=device)
     for b, n in enumerate(lengths):
-        attention_mask[b, L - n:] = 1
+        attention_mask[b, L - n :] = 1
     return attention_mask
 
 
-def _prefill(model, prompts: Sequence[Sequence[int]], attention_mask, pad_id: int, prefill: str,
-             max_new_tokens: int, cache_name: str):
+def _prefill(
+    model,
+    prompts: Sequence[Sequence[int]],
+    attention_mask,
+    pad_id: int,
+    prefill: str,
+    max_new_tokens: int,
+    cache_name: str,
+):
     """(KV cache with room for max_new_tokens, last logits (B, V)) of the prompts: run one at a time and
     merged ("separate", when the cache layout allows), else in one left-padded batch."""
     import torch
@@ -210,7 +227,7 @@ def _prefill(model, prompts: Sequence[Sequence[int]], attention_mask, pad_id: in
         lengths = [len(p) for p in prompts]
         cache = _merge_left_padded([cache_of(o) for o in outs], lengths, model.config, max_new_tokens)
         if cache is not None:
-            return cache, torch.cat([o.logits[:, -1, :] for o in outs])           # (B, V)
+            return cache, torch.cat([o.logits[:, -1, :] for o in outs])  # (B, V)
     return _prefill_batched(model, prompts, attention_mask, pad_id, max_new_tokens)
 
 
@@ -222,29 +239,40 @@ def _prefill_batched(model, prompts: Sequence[Sequence[int]], attention_mask, pa
     device = attention_mask.device
     input_ids = torch.full((B, L), pad_id, dtype=torch.long, device=device)
     for b, p in enumerate(prompts):
-        input_ids[b, L - len(p):] = torch.tensor(p, dtype=torch.long, device=device)
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)      # (B, L): 0.. per real token
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                use_cache=True, logits_to_keep=1)
+        input_ids[b, L - len(p) :] = torch.tensor(p, dtype=torch.long, device=device)
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # (B, L): 0.. per real token
+    out = model(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=True, logits_to_keep=1
+    )
     return _grow_in_place(cache_of(out), max_new_tokens), out.logits[:, -1, :]
 
 
-def _greedy_decode(model, cache, logits, attention_mask, lengths: Sequence[int], max_new_tokens: int,
-                   eos_ids: set[int], pad_id: int, cache_name: str, watch_ids: Sequence[int]):
+def _greedy_decode(
+    model,
+    cache,
+    logits,
+    attention_mask,
+    lengths: Sequence[int],
+    max_new_tokens: int,
+    eos_ids: set[int],
+    pad_id: int,
+    cache_name: str,
+    watch_ids: Sequence[int],
+):
     """Greedy steps from the prefill: (tokens (B, max_new_tokens), pad from the first EOS on; new tokens
     per prompt before its EOS (B,); per step the probabilities of `watch_ids`, (B, W) lists)."""
     import torch
 
     B, device = len(lengths), attention_mask.device
     watch = torch.tensor(list(watch_ids), dtype=torch.long, device=device)
-    watched = []                                                           # per step: (B, W)
+    watched = []  # per step: (B, W)
     eos = torch.tensor(sorted(eos_ids) or [-1], device=device)
     out_tokens = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
     n_new = torch.full((B,), max_new_tokens, dtype=torch.long, device=device)
-    next_pos = torch.tensor(lengths, dtype=torch.long, device=device)     # (B,)
+    next_pos = torch.tensor(lengths, dtype=torch.long, device=device)  # (B,)
     for step in range(max_new_tokens):
-        token = logits.float().argmax(dim=-1)                              # (B,)
+        token = logits.float().argmax(dim=-1)  # (B,)
         if len(watch):
             watched.append(torch.softmax(logits.float(), dim=-1)[:, watch].tolist())
         is_eos = torch.isin(token, eos) & ~done
@@ -255,15 +283,22 @@ def _greedy_decode(model, cache, logits, attention_mask, lengths: Sequence[int],
         if bool(done.all()) or step == max_new_tokens - 1:
             break
         attention_mask = torch.cat([attention_mask, (~done).long()[:, None]], dim=1)
-        out = model(input_ids=token[:, None], attention_mask=attention_mask,
-                    position_ids=next_pos[:, None], use_cache=True, logits_to_keep=1, **{cache_name: cache})
+        out = model(
+            input_ids=token[:, None],
+            attention_mask=attention_mask,
+            position_ids=next_pos[:, None],
+            use_cache=True,
+            logits_to_keep=1,
+            **{cache_name: cache},
+        )
         cache, logits = cache_of(out), out.logits[:, -1, :]
         next_pos = next_pos + 1
     return out_tokens, n_new, watched
 
 
-def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int,
-                 sort_keys: Sequence | None = None) -> list[list[int]]:
+def plan_batches(
+    lengths: Sequence[int], batch_size: int, max_batch_tokens: int, sort_keys: Sequence | None = None
+) -> list[list[int]]:
     """Indices grouped into batches of similar length, longest first (or in `sort_keys` order): at most
     `batch_size` sequences and at most `max_batch_tokens` padded prompt tokens each (a long prompt runs
     alone)."""
@@ -272,7 +307,7 @@ def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int,
     for i in order:
         if batches:
             cur = batches[-1]
-            width = max(lengths[j] for j in cur)                          # longest in the batch
+            width = max(lengths[j] for j in cur)  # longest in the batch
             if len(cur) < batch_size and width * (len(cur) + 1) <= max_batch_tokens:
                 cur.append(i)
                 continue
@@ -283,11 +318,22 @@ def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int,
 class TransformersJudge(PointwiseScoring, Judge):
     """A causal LM judging items as a generative RM, in the pairwise/ranking or the pointwise format."""
 
-    def __init__(self, path: str | Path, name: str = "transformers", max_model_len: int = 4096,
-                 max_new_tokens: int = 48, batch_size: int = 8, max_batch_tokens: int = 32768,
-                 dtype: str = "auto", device: str = "auto", trust_remote_code: bool = False,
-                 use_chat_template: bool = True, threads: int | None = None, format: str = "pairwise",
-                 overrides: dict | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        name: str = "transformers",
+        max_model_len: int = 4096,
+        max_new_tokens: int = 48,
+        batch_size: int = 8,
+        max_batch_tokens: int = 32768,
+        dtype: str = "auto",
+        device: str = "auto",
+        trust_remote_code: bool = False,
+        use_chat_template: bool = True,
+        threads: int | None = None,
+        format: str = "pairwise",
+        overrides: dict | None = None,
+    ):
         from longrm.modeling import load_causal_lm, load_tokenizer, set_threads
 
         set_threads(threads)
@@ -297,22 +343,30 @@ class TransformersJudge(PointwiseScoring, Judge):
         self.device = pick_device(device)
         self.dtype = resolve_dtype(path, dtype, self.device)
         self.tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
-        self.model = load_causal_lm(path, dtype=self.dtype, trust_remote_code=trust_remote_code,
-                                    overrides=overrides).to(self.device)
+        self.model = load_causal_lm(
+            path, dtype=self.dtype, trust_remote_code=trust_remote_code, overrides=overrides
+        ).to(self.device)
         self.model.eval()
         limit = getattr(self.model.config, "max_position_embeddings", None) or max_model_len
         self.max_model_len = min(max_model_len, limit)
         self.max_new_tokens = max_new_tokens
         self.budget = self.max_model_len - max_new_tokens
         if self.budget <= 0:
-            raise InputError(path, f"max_model_len {self.max_model_len} leaves no room for the prompt after "
-                             f"max_new_tokens {max_new_tokens}", field="bench.max_new_tokens")
+            raise InputError(
+                path,
+                f"max_model_len {self.max_model_len} leaves no room for the prompt after "
+                f"max_new_tokens {max_new_tokens}",
+                field="bench.max_new_tokens",
+            )
         self.batch_size = batch_size
         self.max_batch_tokens = max(max_batch_tokens, self.max_model_len)
         self.wrappers = chat_wrappers(self.tokenizer, use_chat_template)
         eos = self.tokenizer.eos_token_id
-        cfg_eos = getattr(self.model.generation_config, "eos_token_id", None) if \
-            getattr(self.model, "generation_config", None) is not None else None
+        cfg_eos = (
+            getattr(self.model.generation_config, "eos_token_id", None)
+            if getattr(self.model, "generation_config", None) is not None
+            else None
+        )
         self.eos_ids = {e for e in ([eos] + (cfg_eos if isinstance(cfg_eos, list) else [cfg_eos])) if e is not None}
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else (eos or 0)
 
@@ -325,8 +379,14 @@ class TransformersJudge(PointwiseScoring, Judge):
         results: list = [None] * len(prompts)
         for batch in plan_batches([len(p) for p in prompts], self.batch_size, self.max_batch_tokens, sort_keys):
             start = time.perf_counter()
-            tokens, probs = greedy_generate_watching(self.model, [prompts[i] for i in batch], self.max_new_tokens,
-                                                     self.eos_ids, self.pad_id, watch_ids=watch_ids)
+            tokens, probs = greedy_generate_watching(
+                self.model,
+                [prompts[i] for i in batch],
+                self.max_new_tokens,
+                self.eos_ids,
+                self.pad_id,
+                watch_ids=watch_ids,
+            )
             latency = (time.perf_counter() - start) / len(batch)
             for i, new, p in zip(batch, tokens, probs):
                 results[i] = (new, p, latency)
@@ -337,17 +397,26 @@ class TransformersJudge(PointwiseScoring, Judge):
             return self.judge_pointwise(items, orders)
         fitted = [self.fit(item, list(order)) for item, order in zip(items, orders)]
         results = []
-        for (new, _, latency), item, order, f in zip(self.generate([f.input_ids for f in fitted]), items, orders,
-                                                     fitted):
+        for (new, _, latency), item, order, f in zip(
+            self.generate([f.input_ids for f in fitted]), items, orders, fitted
+        ):
             order = list(order)
             raw = self.tokenizer.decode(new, skip_special_tokens=True)
             pos = parse_verdict(raw, len(order))
-            results.append(Judgment(
-                id=item.id, judge=self.name, order=order, raw=raw,
-                ranking=None if pos is None else [order[p] for p in pos],
-                truncated=f.truncated, prompt_tokens=len(f.input_ids), output_tokens=len(new),
-                latency_s=round(latency, 6),
-                extra={"context_tokens": f.context_tokens, "context_kept": f.context_kept}))
+            results.append(
+                Judgment(
+                    id=item.id,
+                    judge=self.name,
+                    order=order,
+                    raw=raw,
+                    ranking=None if pos is None else [order[p] for p in pos],
+                    truncated=f.truncated,
+                    prompt_tokens=len(f.input_ids),
+                    output_tokens=len(new),
+                    latency_s=round(latency, 6),
+                    extra={"context_tokens": f.context_tokens, "context_kept": f.context_kept},
+                )
+            )
         return results
 
     def close(self) -> None:

@@ -24,8 +24,8 @@ _SLOT = "\u0000LONGRM_USER_CONTENT\u0000"
 class FittedPrompt:
     input_ids: list[int]
     truncated: bool
-    context_tokens: int        # tokens of the context before cutting
-    context_kept: int          # tokens of the context kept
+    context_tokens: int  # tokens of the context before cutting
+    context_kept: int  # tokens of the context kept
 
 
 def chat_wrappers(tokenizer, use_chat_template: bool = True) -> tuple[str, str]:
@@ -33,8 +33,12 @@ def chat_wrappers(tokenizer, use_chat_template: bool = True) -> tuple[str, str]:
     thinking off where the template has the switch (judges/model_args.chat_template_kwargs)."""
     if not use_chat_template or not getattr(tokenizer, "chat_template", None):
         return "", ""
-    text = tokenizer.apply_chat_template([{"role": "user", "content": _SLOT}], tokenize=False,
-                                         add_generation_prompt=True, **chat_template_kwargs(tokenizer))
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": _SLOT}],
+        tokenize=False,
+        add_generation_prompt=True,
+        **chat_template_kwargs(tokenizer),
+    )
     before, sep, after = text.partition(_SLOT)
     if not sep:
         return "", ""
@@ -49,15 +53,16 @@ def cut_middle(ids: list[int], keep: int) -> list[int]:
         return []
     head = (keep + 1) // 2
     tail = keep - head
-    return list(ids[:head]) + (list(ids[len(ids) - tail:]) if tail else [])
+    return list(ids[:head]) + (list(ids[len(ids) - tail :]) if tail else [])
 
 
 def encode(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
 
 
-def fit_prompt(tokenizer, parts: PromptParts, budget: int, wrappers: tuple[str, str] = ("", ""),
-               response: str | None = None) -> FittedPrompt:
+def fit_prompt(
+    tokenizer, parts: PromptParts, budget: int, wrappers: tuple[str, str] = ("", ""), response: str | None = None
+) -> FittedPrompt:
     """Token ids of prefix | context | suffix (+ response ids for a scalar RM) within `budget` tokens.
 
     A prompt that fits is tokenized whole, exactly as the trainer does (docs/formats/train.md: prompt
@@ -75,7 +80,7 @@ def fit_prompt(tokenizer, parts: PromptParts, budget: int, wrappers: tuple[str, 
     prefix = encode(tokenizer, before + parts.prefix)
     suffix = encode(tokenizer, parts.suffix + after)
     fixed = len(prefix) + len(suffix) + len(tail)
-    if fixed + len(context) <= budget:      # the piecewise ids happen to fit: cut nothing
+    if fixed + len(context) <= budget:  # the piecewise ids happen to fit: cut nothing
         return FittedPrompt(prefix + context + suffix + tail, False, len(context), len(context))
     room = budget - fixed
     if room >= 0:

@@ -22,7 +22,7 @@ from longrm.data.records import bucket_key
 from longrm.seeding import derive_seed
 
 PAIR = "PairWise"
-CHANCE = 0.5        # pairwise chance level
+CHANCE = 0.5  # pairwise chance level
 HOLDS, FAILS, MISSING = "holds", "does not hold", "not measured"
 
 
@@ -35,7 +35,7 @@ class Inputs:
     audit: dict | None
     main_set: str
     control_sets: list[str]
-    roles: dict = field(default_factory=dict)   # report.claims: base, sft, logo, short_set, chance_margin
+    roles: dict = field(default_factory=dict)  # report.claims: base, sft, logo, short_set, chance_margin
     n_boot: int = 1000
     seed: int = 0
 
@@ -46,8 +46,13 @@ def ci_text(lo, hi) -> str:
 
 def pair_scores(rows: dict[str, dict], bucket: str | None = None) -> dict[str, float]:
     """{id: score (ours)} of the pairwise items, of one length bucket when given."""
-    return {i: r["ours"] for i, r in rows.items()
-            if r.get("tasktype") == PAIR and r.get("ours") is not None and (bucket is None or r.get("length_bucket") == bucket)}
+    return {
+        i: r["ours"]
+        for i, r in rows.items()
+        if r.get("tasktype") == PAIR
+        and r.get("ours") is not None
+        and (bucket is None or r.get("length_bucket") == bucket)
+    }
 
 
 def paired_diff(a: dict[str, float], b: dict[str, float], n_boot: int, seed: int) -> dict | None:
@@ -61,8 +66,14 @@ def paired_diff(a: dict[str, float], b: dict[str, float], n_boot: int, seed: int
         rng = np.random.default_rng(seed)
         means = d[rng.integers(0, len(d), (n_boot, len(d)))].mean(1)
         lo, hi = (float(x) for x in np.percentile(means, [2.5, 97.5]))
-    return {"diff": float(d.mean()), "lo": lo, "hi": hi, "n": len(ids),
-            "a": float(np.mean([a[i] for i in ids])), "b": float(np.mean([b[i] for i in ids]))}
+    return {
+        "diff": float(d.mean()),
+        "lo": lo,
+        "hi": hi,
+        "n": len(ids),
+        "a": float(np.mean([a[i] for i in ids])),
+        "b": float(np.mean([b[i] for i in ids])),
+    }
 
 
 def unpaired_diff(a: list[float], b: list[float], n_boot: int, seed: int) -> dict | None:
@@ -76,8 +87,14 @@ def unpaired_diff(a: list[float], b: list[float], n_boot: int, seed: int) -> dic
         da = xa[rng.integers(0, len(xa), (n_boot, len(xa)))].mean(1)
         db = xb[rng.integers(0, len(xb), (n_boot, len(xb)))].mean(1)
         lo, hi = (float(x) for x in np.percentile(da - db, [2.5, 97.5]))
-    return {"diff": float(xa.mean() - xb.mean()), "lo": lo, "hi": hi, "n": len(xa) + len(xb),
-            "a": float(xa.mean()), "b": float(xb.mean())}
+    return {
+        "diff": float(xa.mean() - xb.mean()),
+        "lo": lo,
+        "hi": hi,
+        "n": len(xa) + len(xb),
+        "a": float(xa.mean()),
+        "b": float(xb.mean()),
+    }
 
 
 def pair_cell(m: dict | None, *path) -> dict | None:
@@ -88,10 +105,26 @@ def pair_cell(m: dict | None, *path) -> dict | None:
     return c if isinstance(c, dict) and c.get("value") is not None else None
 
 
-def claim(key: str, statement: str, status: str, measured: str = "", interval: str = "", target: str = "",
-          note: str = "", data: dict | None = None) -> dict:
-    return {"claim": key, "statement": statement, "status": status, "measured": measured, "ci95": interval,
-            "target": target, "note": note, "data": data or {}}
+def claim(
+    key: str,
+    statement: str,
+    status: str,
+    measured: str = "",
+    interval: str = "",
+    target: str = "",
+    note: str = "",
+    data: dict | None = None,
+) -> dict:
+    return {
+        "claim": key,
+        "statement": statement,
+        "status": status,
+        "measured": measured,
+        "ci95": interval,
+        "target": target,
+        "note": note,
+        "data": data or {},
+    }
 
 
 def missing(key: str, statement: str, what: str) -> dict:
@@ -113,8 +146,12 @@ def claim_a(x: Inputs) -> dict:
     short, long_ = buckets[0], buckets[-1]
     rows = x.scores.get(x.main_set, {}).get(base)
     if rows is not None:
-        d = unpaired_diff(list(pair_scores(rows, short).values()), list(pair_scores(rows, long_).values()),
-                          x.n_boot, derive_seed(x.seed, "claims", "a"))
+        d = unpaired_diff(
+            list(pair_scores(rows, short).values()),
+            list(pair_scores(rows, long_).values()),
+            x.n_boot,
+            derive_seed(x.seed, "claims", "a"),
+        )
     else:
         cs, cl = pair_cell(m, "length", short), pair_cell(m, "length", long_)
         d = {"diff": cs["value"] - cl["value"], "lo": None, "hi": None, "a": cs["value"], "b": cl["value"]}
@@ -122,11 +159,16 @@ def claim_a(x: Inputs) -> dict:
         return missing("a", stmt, f"pairwise item scores of {base!r} in buckets {short} and {long_}")
     holds = d["diff"] > 0 and (d["lo"] is None or d["lo"] > 0)
     met = d["a"] >= 0.75 and d["diff"] >= 0.10
-    return claim("a", stmt, HOLDS if holds else FAILS,
-                 f"{base} {d['a']:.3f} at {short} -> {d['b']:.3f} at {long_} (drop {d['diff']:+.3f})",
-                 ci_text(d["lo"], d["hi"]), f"base >= 0.75 at {short} and >= 0.10 lower at {long_}: "
-                 + ("met" if met else "not met"), "" if rows is not None else "no item scores: no interval on the drop",
-                 {"short": short, "long": long_, **d})
+    return claim(
+        "a",
+        stmt,
+        HOLDS if holds else FAILS,
+        f"{base} {d['a']:.3f} at {short} -> {d['b']:.3f} at {long_} (drop {d['diff']:+.3f})",
+        ci_text(d["lo"], d["hi"]),
+        f"base >= 0.75 at {short} and >= 0.10 lower at {long_}: " + ("met" if met else "not met"),
+        "" if rows is not None else "no item scores: no interval on the drop",
+        {"short": short, "long": long_, **d},
+    )
 
 
 def claim_b(x: Inputs) -> dict:
@@ -148,15 +190,19 @@ def claim_b(x: Inputs) -> dict:
     excl = lambda d: d["lo"] is not None and d["lo"] > 0  # noqa: E731
     holds = excl(vs_base) and vs_sft["diff"] > 0
     met = vs_base["diff"] >= 0.15 and vs_sft["diff"] >= 0.03 and excl(vs_base) and excl(vs_sft)
-    return claim("b", stmt, HOLDS if holds else FAILS,
-                 f"at {long_}: {names[0]} {vs_base['b']:.3f}, {names[1]} {vs_sft['b']:.3f}, {names[2]} {vs_base['a']:.3f}; "
-                 f"{names[2]} - {names[0]} {vs_base['diff']:+.3f}, {names[2]} - {names[1]} {vs_sft['diff']:+.3f} "
-                 f"(n = {vs_base['n']})",
-                 f"{names[2]} - {names[0]} {ci_text(vs_base['lo'], vs_base['hi'])}; "
-                 f"{names[2]} - {names[1]} {ci_text(vs_sft['lo'], vs_sft['hi'])}",
-                 "+0.15 over base and +0.03 over SFT, intervals excluding 0: " + ("met" if met else "not met"),
-                 "holds when the lift over base excludes 0 and LOGO is above SFT",
-                 {"bucket": long_, "logo_minus_base": vs_base, "logo_minus_sft": vs_sft})
+    return claim(
+        "b",
+        stmt,
+        HOLDS if holds else FAILS,
+        f"at {long_}: {names[0]} {vs_base['b']:.3f}, {names[1]} {vs_sft['b']:.3f}, {names[2]} {vs_base['a']:.3f}; "
+        f"{names[2]} - {names[0]} {vs_base['diff']:+.3f}, {names[2]} - {names[1]} {vs_sft['diff']:+.3f} "
+        f"(n = {vs_base['n']})",
+        f"{names[2]} - {names[0]} {ci_text(vs_base['lo'], vs_base['hi'])}; "
+        f"{names[2]} - {names[1]} {ci_text(vs_sft['lo'], vs_sft['hi'])}",
+        "+0.15 over base and +0.03 over SFT, intervals excluding 0: " + ("met" if met else "not met"),
+        "holds when the lift over base excludes 0 and LOGO is above SFT",
+        {"bucket": long_, "logo_minus_base": vs_base, "logo_minus_sft": vs_sft},
+    )
 
 
 def control_rows(x: Inputs) -> list[dict]:
@@ -180,8 +226,11 @@ def control_rows(x: Inputs) -> list[dict]:
             elif abs(c["value"] - CHANCE) > margin:
                 at_chance = False
         row["controls_at_chance"] = False if not at_chance else (True if measured else None)
-        row["flag"] = "" if row["controls_at_chance"] else ("not measured" if row["controls_at_chance"] is None
-                                                              else "FLAG: judges without its context")
+        row["flag"] = (
+            ""
+            if row["controls_at_chance"]
+            else ("not measured" if row["controls_at_chance"] is None else "FLAG: judges without its context")
+        )
         rows.append(row)
     return rows
 
@@ -195,13 +244,25 @@ def claim_c(x: Inputs) -> dict:
         return missing("c", stmt, f"metrics on control sets {', '.join(x.control_sets)}")
     off = [r["model"] for r in rows if r["controls_at_chance"] is False]
     unmeasured = [r["model"] for r in rows if r["controls_at_chance"] is None]
-    parts = [f"{r['model']} " + " / ".join("n/a" if r[k] is None else f"{r[k]:.3f}"
-                                           for k in ("own_context", *x.control_sets)) for r in rows]
+    parts = [
+        f"{r['model']} "
+        + " / ".join("n/a" if r[k] is None else f"{r[k]:.3f}" for k in ("own_context", *x.control_sets))
+        for r in rows
+    ]
     status = FAILS if off else (MISSING if unmeasured else HOLDS)
-    note = (f"flagged: {', '.join(off)}. " if off else "") + (f"not every control run for {', '.join(unmeasured)}" if unmeasured else "")
-    return claim("c", stmt, status, f"own context / {' / '.join(x.control_sets)}: " + "; ".join(parts),
-                 "per model in the controls table", "within the margin for every trained judge: "
-                 + ("met" if status == HOLDS else "not met"), note.strip(), {"rows": rows})
+    note = (f"flagged: {', '.join(off)}. " if off else "") + (
+        f"not every control run for {', '.join(unmeasured)}" if unmeasured else ""
+    )
+    return claim(
+        "c",
+        stmt,
+        status,
+        f"own context / {' / '.join(x.control_sets)}: " + "; ".join(parts),
+        "per model in the controls table",
+        "within the margin for every trained judge: " + ("met" if status == HOLDS else "not met"),
+        note.strip(),
+        {"rows": rows},
+    )
 
 
 def claim_d(x: Inputs) -> dict:
@@ -217,10 +278,15 @@ def claim_d(x: Inputs) -> dict:
     if d is None:
         return missing("d", stmt, f"pairwise items judged by both {base} and {logo} on {short!r}")
     holds = d["diff"] >= 0
-    return claim("d", stmt, HOLDS if holds else FAILS,
-                 f"{base} {d['b']:.3f}, {logo} {d['a']:.3f} ({logo} - {base} {d['diff']:+.3f}, n = {d['n']})",
-                 f"{logo} - {base} {ci_text(d['lo'], d['hi'])}", f"{logo} >= {base}: " + ("met" if holds else "not met"),
-                 data=d)
+    return claim(
+        "d",
+        stmt,
+        HOLDS if holds else FAILS,
+        f"{base} {d['b']:.3f}, {logo} {d['a']:.3f} ({logo} - {base} {d['diff']:+.3f}, n = {d['n']})",
+        f"{logo} - {base} {ci_text(d['lo'], d['hi'])}",
+        f"{logo} >= {base}: " + ("met" if holds else "not met"),
+        data=d,
+    )
 
 
 def claim_e(x: Inputs) -> dict:
@@ -232,10 +298,15 @@ def claim_e(x: Inputs) -> dict:
     best = same.get("best_judge") or max(same["judges"], key=lambda j: same["judges"][j]["acc"])
     v, j = same["vote"], same["judges"][best]
     holds = v["acc"] > j["acc"]
-    return claim("e", stmt, HOLDS if holds else FAILS,
-                 f"vote {v['acc']:.3f}, best judge {best} {j['acc']:.3f} (n = {same.get('n')})",
-                 f"vote {ci_text(v.get('lo'), v.get('hi'))}; {best} {ci_text(j.get('lo'), j.get('hi'))}",
-                 "vote > best single judge: " + ("met" if holds else "not met"), data={"vote": v, "best": best, "judge": j})
+    return claim(
+        "e",
+        stmt,
+        HOLDS if holds else FAILS,
+        f"vote {v['acc']:.3f}, best judge {best} {j['acc']:.3f} (n = {same.get('n')})",
+        f"vote {ci_text(v.get('lo'), v.get('hi'))}; {best} {ci_text(j.get('lo'), j.get('hi'))}",
+        "vote > best single judge: " + ("met" if holds else "not met"),
+        data={"vote": v, "best": best, "judge": j},
+    )
 
 
 def all_claims(x: Inputs) -> list[dict]:

@@ -7,19 +7,45 @@ from longrm.commands import reads
 
 def _sources_args(p) -> None:
     p.add_argument("--config", help="the study config (validated; the report reads result files only)")
-    p.add_argument("--metrics", nargs="+", default=[], metavar="NAME=PATH",
-                   help="bench metrics JSON per model, in table/legend order (e.g. base=results/bench/base/metrics.json)")
-    p.add_argument("--item-scores", dest="item_scores", nargs="*", default=[], metavar="NAME=PATH",
-                   help="per-item scores (`bench score --item-scores`) per model, keyed as --metrics; the claims' "
-                        "paired intervals read them")
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        default=[],
+        metavar="NAME=PATH",
+        help="bench metrics JSON per model, in table/legend order (e.g. base=results/bench/base/metrics.json)",
+    )
+    p.add_argument(
+        "--item-scores",
+        dest="item_scores",
+        nargs="*",
+        default=[],
+        metavar="NAME=PATH",
+        help="per-item scores (`bench score --item-scores`) per model, keyed as --metrics; the claims' "
+        "paired intervals read them",
+    )
     p.add_argument("--audit", help="vote audit JSON (results/vote/audit.json)")
-    p.add_argument("--train-runs", dest="train_runs", nargs="*", default=[], metavar="DIR",
-                   help="training folders holding train_log.jsonl (or pretrain_log.jsonl)")
-    p.add_argument("--benchmarks-dir", dest="benchmarks_dir",
-                   help="folder of memory/throughput benchmark JSON (results/benchmarks); skipped when absent")
-    p.add_argument("--stage-benchmarks", dest="stage_benchmarks", nargs="*", default=[], metavar="JOB=TSV",
-                   help="Snakemake `benchmark:` TSV per job (synth=results/logs/benchmark/synth.tsv ...), or a "
-                        "folder of them (results/logs/benchmark); skipped when absent")
+    p.add_argument(
+        "--train-runs",
+        dest="train_runs",
+        nargs="*",
+        default=[],
+        metavar="DIR",
+        help="training folders holding train_log.jsonl (or pretrain_log.jsonl)",
+    )
+    p.add_argument(
+        "--benchmarks-dir",
+        dest="benchmarks_dir",
+        help="folder of memory/throughput benchmark JSON (results/benchmarks); skipped when absent",
+    )
+    p.add_argument(
+        "--stage-benchmarks",
+        dest="stage_benchmarks",
+        nargs="*",
+        default=[],
+        metavar="JOB=TSV",
+        help="Snakemake `benchmark:` TSV per job (synth=results/logs/benchmark/synth.tsv ...), or a "
+        "folder of them (results/logs/benchmark); skipped when absent",
+    )
     p.add_argument("--out-dir", dest="out_dir", required=True)
 
 
@@ -27,8 +53,10 @@ def register(sub) -> None:
     p = sub.add_parser("report", help="tables, figures and REPORT.md from result files")
     rsub = p.add_subparsers(dest="report_command", metavar="ACTION")
     rsub.required = True
-    prov = dict(prov_inputs=("metrics", "item_scores", "audit", "train_runs", "benchmarks_dir", "stage_benchmarks"),
-                prov_outputs=("out_dir",))
+    prov = dict(
+        prov_inputs=("metrics", "item_scores", "audit", "train_runs", "benchmarks_dir", "stage_benchmarks"),
+        prov_outputs=("out_dir",),
+    )
     t = rsub.add_parser("tables", help="results/tables/*.csv + *.md and index.json")
     _sources_args(t)
     t.set_defaults(func=_tables, prov_params=reads("report tables"), **prov)
@@ -37,9 +65,15 @@ def register(sub) -> None:
     f.set_defaults(func=_figures, prov_params=reads("report figures"), **prov)
     b = rsub.add_parser("benchmarks", help="the folder of memory/throughput records (made empty when absent)")
     b.add_argument("--config")
-    b.add_argument("--out-dir", dest="out_dir", required=True,
-                   help="results/benchmarks: `make benchmarks` (benchmarks/*.py) writes its JSON records there")
-    b.set_defaults(func=_benchmarks_folder, prov_inputs=(), prov_outputs=("out_dir",), prov_params=reads("report benchmarks"))
+    b.add_argument(
+        "--out-dir",
+        dest="out_dir",
+        required=True,
+        help="results/benchmarks: `make benchmarks` (benchmarks/*.py) writes its JSON records there",
+    )
+    b.set_defaults(
+        func=_benchmarks_folder, prov_inputs=(), prov_outputs=("out_dir",), prov_params=reads("report benchmarks")
+    )
     m = rsub.add_parser("md", help="results/REPORT.md: every figure and table with a line of reading")
     m.add_argument("--config")
     m.add_argument("--tables", required=True, help="folder written by `longrm report tables`")
@@ -55,12 +89,22 @@ def _set_settings(config_path) -> dict:
 
     if not config_path:
         roles = schema_default("report.claims")
-        return {"main": "heldout", "controls": ["swap", "nocontext"], "roles": roles,
-                "n_boot": schema_default("bench.bootstrap"), "seed": 0}
+        return {
+            "main": "heldout",
+            "controls": ["swap", "nocontext"],
+            "roles": roles,
+            "n_boot": schema_default("bench.bootstrap"),
+            "seed": 0,
+        }
     cfg = load_config(config_path)
     sets = bench_sets(cfg)
-    return {"main": sets[0].name, "controls": [s.name for s in sets if s.control], "roles": cfg["report"]["claims"],
-            "n_boot": cfg["bench"]["bootstrap"], "seed": cfg["seed"]}
+    return {
+        "main": sets[0].name,
+        "controls": [s.name for s in sets if s.control],
+        "roles": cfg["report"]["claims"],
+        "n_boot": cfg["bench"]["bootstrap"],
+        "seed": cfg["seed"],
+    }
 
 
 def _sources(args) -> dict:
@@ -81,18 +125,40 @@ def _sources(args) -> dict:
     scores = by_set(load_item_scores(parse_named(args.item_scores, "--item-scores")), st["main"])
     audit = load_audit(args.audit)
     main = metrics[st["main"]]
-    tagged = lambda sets: {(n if s == st["main"] else f"{n} [{s}]"): m  # noqa: E731
-                           for s in sets if s in metrics for n, m in metrics[s].items()}
-    x = Inputs(metrics, scores, audit, st["main"], [s for s in st["controls"] if s in metrics], st["roles"],
-               st["n_boot"], st["seed"])
+    tagged = lambda sets: {
+        (n if s == st["main"] else f"{n} [{s}]"): m  # noqa: E731
+        for s in sets
+        if s in metrics
+        for n, m in metrics[s].items()
+    }
+    x = Inputs(
+        metrics,
+        scores,
+        audit,
+        st["main"],
+        [s for s in st["controls"] if s in metrics],
+        st["roles"],
+        st["n_boot"],
+        st["seed"],
+    )
     controls = control_rows(x)
-    flags = {r["model"]: r["controls_at_chance"] for r in controls}   # the main table flags each model
-    rows = {n: ({**m, "controls_at_chance": flags[n]} if n in flags else m)
-            for n, m in tagged([st["main"], *st["controls"]]).items()}
-    return {"metrics": main, "table_rows": rows, "metrics_all": tagged(metrics),
-            "sets": metrics if len(metrics) > 1 else {}, "controls": controls, "claims": all_claims(x),
-            "audit": audit, "runs": load_runs(args.train_runs), "benchmarks": load_benchmarks(args.benchmarks_dir),
-            "stage_times": load_stage_benchmarks(args.stage_benchmarks)}
+    flags = {r["model"]: r["controls_at_chance"] for r in controls}  # the main table flags each model
+    rows = {
+        n: ({**m, "controls_at_chance": flags[n]} if n in flags else m)
+        for n, m in tagged([st["main"], *st["controls"]]).items()
+    }
+    return {
+        "metrics": main,
+        "table_rows": rows,
+        "metrics_all": tagged(metrics),
+        "sets": metrics if len(metrics) > 1 else {},
+        "controls": controls,
+        "claims": all_claims(x),
+        "audit": audit,
+        "runs": load_runs(args.train_runs),
+        "benchmarks": load_benchmarks(args.benchmarks_dir),
+        "stage_times": load_stage_benchmarks(args.stage_benchmarks),
+    }
 
 
 def _print_index(index) -> None:
@@ -110,7 +176,7 @@ def _tables(args) -> int:
 
     sources = _sources(args)
     _print_index(write_tables(sources, args.out_dir))
-    write_json(Path(args.out_dir) / "claims.json", sources["claims"])   # the claims with their numbers
+    write_json(Path(args.out_dir) / "claims.json", sources["claims"])  # the claims with their numbers
     return 0
 
 

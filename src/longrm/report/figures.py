@@ -77,10 +77,16 @@ def accuracy_vs_length(metrics: dict, colours: dict | None = None):
         cells = [T._cols(m)["length"].get(b) for b in buckets]
         vals = [_err(c) for c in cells]
         ys = [v for v, _, _ in vals]
-        ax.errorbar(x, [math.nan if y is None else y for y in ys],
-                    yerr=[[lo for _, lo, _ in vals], [hi for _, _, hi in vals]],
-                    marker="o", capsize=3, label=name, color=colour_of(colours, name),
-                    linestyle="--" if name in BASELINE_NAMES else "-")
+        ax.errorbar(
+            x,
+            [math.nan if y is None else y for y in ys],
+            yerr=[[lo for _, lo, _ in vals], [hi for _, _, hi in vals]],
+            marker="o",
+            capsize=3,
+            label=name,
+            color=colour_of(colours, name),
+            linestyle="--" if name in BASELINE_NAMES else "-",
+        )
         ends.append((name, ys[0], ys[-1]))
     ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xticks(x, buckets)
@@ -99,14 +105,23 @@ def per_task_heatmap(metrics: dict):
         return None
     plt, sns = _plt()
     fig, ax = plt.subplots(figsize=(1.0 + 0.9 * df.shape[1], 1.0 + 0.45 * df.shape[0]))
-    sns.heatmap(df.astype(float), annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=ax,
-                cbar_kws={"label": "pairwise accuracy"})
+    sns.heatmap(
+        df.astype(float),
+        annot=True,
+        fmt=".2f",
+        vmin=0,
+        vmax=1,
+        cmap="viridis",
+        ax=ax,
+        cbar_kws={"label": "pairwise accuracy"},
+    )
     ax.set_title("Accuracy per task")
     ax.set_ylabel("")
     stacked = df.astype(float).stack()
     (m_hi, t_hi), (m_lo, t_lo) = stacked.idxmax(), stacked.idxmin()
-    return fig, (f"Highest cell {m_hi} on {t_hi} {T.fmt(stacked.max())}; lowest {m_lo} on {t_lo} "
-                 f"{T.fmt(stacked.min())}.")
+    return fig, (
+        f"Highest cell {m_hi} on {t_hi} {T.fmt(stacked.max())}; lowest {m_lo} on {t_lo} {T.fmt(stacked.min())}."
+    )
 
 
 def bon_ranks(metrics: dict):
@@ -137,13 +152,15 @@ def reliability_by_length(metrics: dict, colours: dict | None = None):
     colours = colours or model_colours(metrics)
     buckets = sorted(df["length"].unique(), key=bucket_key)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), sharex=True)
-    panels = (("order_consistency", "order consistency"), ("parse_failure", "parse-failure rate"),
-              ("truncation", "truncation rate"))
+    panels = (
+        ("order_consistency", "order consistency"),
+        ("parse_failure", "parse-failure rate"),
+        ("truncation", "truncation rate"),
+    )
     for ax, (col, label) in zip(axes, panels):
         for name, g in df.groupby("model", sort=False):
             g = g.set_index("length").reindex(buckets)
-            ax.plot(range(len(buckets)), g[col].astype(float), marker="o", label=name,
-                    color=colour_of(colours, name))
+            ax.plot(range(len(buckets)), g[col].astype(float), marker="o", label=name, color=colour_of(colours, name))
         ax.set_xticks(range(len(buckets)), buckets)
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(label)
@@ -167,8 +184,10 @@ def vote_vs_judges(audit: dict):
         accs = [float(same["vote_acc"].iloc[0])] + list(same["judge_acc"].astype(float))
         los = [same["vote_lo"].iloc[0]] + list(same["judge_lo"])
         his = [same["vote_hi"].iloc[0]] + list(same["judge_hi"])
-        err = [[a - (lo if lo is not None and not math.isnan(lo) else a) for a, lo in zip(accs, los)],
-               [(hi if hi is not None and not math.isnan(hi) else a) - a for a, hi in zip(accs, his)]]
+        err = [
+            [a - (lo if lo is not None and not math.isnan(lo) else a) for a, lo in zip(accs, los)],
+            [(hi if hi is not None and not math.isnan(hi) else a) - a for a, hi in zip(accs, his)],
+        ]
         left.bar(range(len(names)), accs, yerr=err, capsize=3, color=["C3"] + ["C0"] * (len(names) - 1))
         left.set_xticks(range(len(names)), names, rotation=30, ha="right")
         left.set_ylim(0, 1.02)
@@ -176,8 +195,13 @@ def vote_vs_judges(audit: dict):
         left.set_title(f"Same items: the {int(same['n'].iloc[0])} the vote keeps")
     if not df.empty:
         ax.plot(df["k"], df["accuracy"].astype(float), marker="o", label="label accuracy (config order)")
-        ax.plot(df["k"], df["subsets_accuracy"].astype(float), marker="s", linestyle="--",
-                label="label accuracy (mean over judge subsets)")
+        ax.plot(
+            df["k"],
+            df["subsets_accuracy"].astype(float),
+            marker="s",
+            linestyle="--",
+            label="label accuracy (mean over judge subsets)",
+        )
         ax.plot(df["k"], df["yield"].astype(float), marker="^", label="yield (share kept)")
         ax.set_xticks(df["k"])
         ax.set_xlabel("number of judges K")
@@ -215,8 +239,12 @@ _SPEED = re.compile(r"(?:tokens?_per_s|throughput|per_second|per_s)$")
 _MEMORY = re.compile(r"(?:rss|mem|memory)[a-z_]*(?:mb|mib|gb|gib)?$", re.IGNORECASE)
 
 
-TRAIN_IMPLS = (("ours_shared", "ours (shared prompt, default)"), ("ours", "ours (grad cache)"),
-               ("ours_joint", "ours (joint)"), ("trl", "TRL CPOTrainer simpo"))
+TRAIN_IMPLS = (
+    ("ours_shared", "ours (shared prompt, default)"),
+    ("ours", "ours (grad cache)"),
+    ("ours_joint", "ours (joint)"),
+    ("trl", "TRL CPOTrainer simpo"),
+)
 
 
 def train_memory_benchmark(tm: dict, streaming: dict | None):
@@ -247,12 +275,16 @@ def train_memory_benchmark(tm: dict, streaming: dict | None):
     longest = {impl: max(tm[impl], key=lambda r: r["length"]) for impl, _ in TRAIN_IMPLS if tm.get(impl)}
     main = "ours_shared" if "ours_shared" in longest else "ours"
     fit, fit_trl = tm.get(f"fit_{main}") or {}, tm.get("fit_trl") or {}
-    reading = (f"Our step's ({dict(TRAIN_IMPLS)[main]}) peak memory grows {fit.get('mb_per_1k_tokens', float('nan')):.3g} MiB per 1k tokens "
-               f"(R^2 {fit.get('r2', float('nan')):.3g}), TRL's {fit_trl.get('mb_per_1k_tokens', float('nan')):.3g}")
+    reading = (
+        f"Our step's ({dict(TRAIN_IMPLS)[main]}) peak memory grows {fit.get('mb_per_1k_tokens', float('nan')):.3g} MiB per 1k tokens "
+        f"(R^2 {fit.get('r2', float('nan')):.3g}), TRL's {fit_trl.get('mb_per_1k_tokens', float('nan')):.3g}"
+    )
     if main in longest and "trl" in longest:
         o, t = longest[main], longest["trl"]
-        reading += (f"; at {o['length']} tokens ours {o['peak_delta_mb']:.4g} MiB and {o['tokens_per_s']:.4g} tokens/s, "
-                    f"TRL {t['peak_delta_mb']:.4g} MiB and {t['tokens_per_s']:.4g} tokens/s")
+        reading += (
+            f"; at {o['length']} tokens ours {o['peak_delta_mb']:.4g} MiB and {o['tokens_per_s']:.4g} tokens/s, "
+            f"TRL {t['peak_delta_mb']:.4g} MiB and {t['tokens_per_s']:.4g} tokens/s"
+        )
     return fig, reading + f" ({tm.get('params', '?')}-parameter model)."
 
 
@@ -275,8 +307,11 @@ def benchmark(benchmarks: dict):
         ax.set_yticks(range(len(part)), labels, fontsize=6)
         ax.set_title(label)
     best = speed.loc[speed["value"].astype(float).idxmax()] if not speed.empty else None
-    reading = (f"Highest throughput {best['file']}: {best['key']} = {float(best['value']):.4g}"
-               if best is not None else "No throughput values")
+    reading = (
+        f"Highest throughput {best['file']}: {best['key']} = {float(best['value']):.4g}"
+        if best is not None
+        else "No throughput values"
+    )
     mem = memory.loc[memory["value"].astype(float).idxmax()] if not memory.empty else None
     if mem is not None:
         reading += f"; highest memory {mem['file']}: {mem['key']} = {float(mem['value']):.4g}"
@@ -305,17 +340,19 @@ FIGURES = {
     "accuracy_vs_length": ("Accuracy vs context length per model", accuracy_vs_length, "metrics"),
     "per_task_heatmap": ("Per-task accuracy", per_task_heatmap, "metrics"),
     "bon_ranks": ("Best-of-N Rank2 / Rank3 / Rank4", bon_ranks, "metrics"),
-    "reliability_by_length": ("Order consistency, parse failure and truncation by length",
-                              reliability_by_length, "metrics"),
-    "vote_vs_judges": ("The vote vs single judges on the same items, and vs number of judges", vote_vs_judges,
-                       "audit"),
+    "reliability_by_length": (
+        "Order consistency, parse failure and truncation by length",
+        reliability_by_length,
+        "metrics",
+    ),
+    "vote_vs_judges": ("The vote vs single judges on the same items, and vs number of judges", vote_vs_judges, "audit"),
     "training_curves": ("Training curves", training_curves, "runs"),
     "benchmark": ("Memory and throughput benchmark", benchmark, "benchmarks"),
     "stage_times": ("Wall time and memory of each job", stage_times, "stage_times"),
 }
 
 
-BY_MODEL = (accuracy_vs_length, reliability_by_length, training_curves)   # one line per model: colours
+BY_MODEL = (accuracy_vs_length, reliability_by_length, training_curves)  # one line per model: colours
 
 
 def save(fig, out_dir: Path, name: str) -> tuple[Path, Path]:
@@ -341,10 +378,11 @@ def write_figures(sources: dict[str, object], out_dir: str | Path) -> list[dict]
         data = sources.get(source)
         made = (make(data, colours) if make in BY_MODEL else make(data)) if data else None
         if made is None:
-            why = {"benchmarks": "no results/benchmarks/*.json with throughput or memory values: run the scripts "
-                                 "in benchmarks/",
-                   "stage_times": "no Snakemake job records (results/logs/benchmark/*.tsv)"}.get(
-                       source, f"no {source} data to plot")
+            why = {
+                "benchmarks": "no results/benchmarks/*.json with throughput or memory values: run the scripts "
+                "in benchmarks/",
+                "stage_times": "no Snakemake job records (results/logs/benchmark/*.tsv)",
+            }.get(source, f"no {source} data to plot")
             index.append({"name": name, "title": title, "skipped": why})
             continue
         fig, reading = made

@@ -42,7 +42,9 @@ def load_item_scores(named: dict[str, Path]) -> dict[str, dict[str, dict]]:
         rows = {}
         for line, r in enumerate(read_jsonl(path), start=1):
             if "id" not in r or "ours" not in r:
-                raise InputError(path, "not an item-scores row (needs id and ours)", line, "id" if "id" not in r else "ours")
+                raise InputError(
+                    path, "not an item-scores row (needs id and ours)", line, "id" if "id" not in r else "ours"
+                )
             rows[str(r["id"])] = r
         out[key] = rows
     return out
@@ -53,8 +55,9 @@ def load_metrics(named: dict[str, Path]) -> dict[str, dict]:
     for name, path in named.items():
         m = read_json(path)
         if not isinstance(m, dict) or "protocols" not in m:
-            raise InputError(path, "not a bench metrics file (no 'protocols'; see docs/formats/bench.md)",
-                             field="protocols")
+            raise InputError(
+                path, "not a bench metrics file (no 'protocols'; see docs/formats/bench.md)", field="protocols"
+            )
         metrics[name] = m
     return metrics
 
@@ -80,8 +83,11 @@ def load_runs(dirs: list[str | Path]) -> dict[str, dict]:
             log = d / log_name
             if log.is_file():
                 summary = d / ("pretrain_summary.json" if log_name.startswith("pretrain") else "train_summary.json")
-                runs[d.name] = {"log": read_jsonl(log), "summary": read_json(summary) if summary.is_file() else None,
-                                "path": str(log)}
+                runs[d.name] = {
+                    "log": read_jsonl(log),
+                    "summary": read_json(summary) if summary.is_file() else None,
+                    "path": str(log),
+                }
                 break
     return runs
 
@@ -124,8 +130,11 @@ def _stage_benchmark_files(values) -> list[tuple[str, Path]]:
     for value in [values] if isinstance(values, (str, Path)) else values:
         if Path(value).is_dir():
             folder = Path(value)
-            files += [(f.relative_to(folder).with_suffix("").as_posix().replace("/", ":"), f)
-                      for f in sorted(folder.rglob("*.tsv")) if not f.name.startswith("report_")]
+            files += [
+                (f.relative_to(folder).with_suffix("").as_posix().replace("/", ":"), f)
+                for f in sorted(folder.rglob("*.tsv"))
+                if not f.name.startswith("report_")
+            ]
             continue
         if "=" not in str(value):
             continue  # a folder that is not there: no records

@@ -58,7 +58,7 @@ def main_table(metrics: dict[str, dict]) -> pd.DataFrame:
         row["truncation"] = value(m.get("truncation", {}).get("all"))
         row["AUC"] = value(m.get("auc"))
         row["n_items"] = m.get("n_items")
-        if any("controls_at_chance" in v for v in metrics.values()):   # set by the report when controls ran
+        if any("controls_at_chance" in v for v in metrics.values()):  # set by the report when controls ran
             row["controls_at_chance"] = m.get("controls_at_chance")
         rows.append(row)
     return pd.DataFrame(rows)
@@ -66,19 +66,20 @@ def main_table(metrics: dict[str, dict]) -> pd.DataFrame:
 
 def per_task_table(metrics: dict[str, dict]) -> pd.DataFrame:
     tasks = tasks_in(metrics)
-    return pd.DataFrame([{"model": n, **{t: value(_cols(m)["tasks"].get(t)) for t in tasks}}
-                         for n, m in metrics.items()])
+    return pd.DataFrame(
+        [{"model": n, **{t: value(_cols(m)["tasks"].get(t)) for t in tasks}} for n, m in metrics.items()]
+    )
 
 
 def bon_table(metrics: dict[str, dict]) -> pd.DataFrame:
-    return pd.DataFrame([{"model": n, **{k: value(_cols(m).get(k)) for k in BON_COLUMNS}}
-                         for n, m in metrics.items()])
+    return pd.DataFrame([{"model": n, **{k: value(_cols(m).get(k)) for k in BON_COLUMNS}} for n, m in metrics.items()])
 
 
 def length_table(metrics: dict[str, dict]) -> pd.DataFrame:
     buckets = buckets_in(metrics)
-    return pd.DataFrame([{"model": n, **{b: value(_cols(m)["length"].get(b)) for b in buckets}}
-                         for n, m in metrics.items()])
+    return pd.DataFrame(
+        [{"model": n, **{b: value(_cols(m)["length"].get(b)) for b in buckets}} for n, m in metrics.items()]
+    )
 
 
 def reliability_table(metrics: dict[str, dict]) -> pd.DataFrame:
@@ -86,13 +87,25 @@ def reliability_table(metrics: dict[str, dict]) -> pd.DataFrame:
     rows = []
     for n, m in metrics.items():
         oc, pf, tr = m.get("order_consistency", {}), m.get("parse_failure", {}), m.get("truncation", {})
-        rows.append({"model": n, "length": "all", "order_consistency": value(oc.get("all")),
-                     "parse_failure": value(pf.get("all_orders")), "truncation": value(tr.get("all"))})
+        rows.append(
+            {
+                "model": n,
+                "length": "all",
+                "order_consistency": value(oc.get("all")),
+                "parse_failure": value(pf.get("all_orders")),
+                "truncation": value(tr.get("all")),
+            }
+        )
         for b in buckets_in(metrics):
-            rows.append({"model": n, "length": b,
-                         "order_consistency": value(oc.get("length", {}).get(b)),
-                         "parse_failure": value(pf.get("length", {}).get(b)),
-                         "truncation": value(tr.get("length", {}).get(b))})
+            rows.append(
+                {
+                    "model": n,
+                    "length": b,
+                    "order_consistency": value(oc.get("length", {}).get(b)),
+                    "parse_failure": value(pf.get("length", {}).get(b)),
+                    "truncation": value(tr.get("length", {}).get(b)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -108,8 +121,17 @@ def sets_table(by_set: dict[str, dict[str, dict]]) -> pd.DataFrame:
     for set_name, models in by_set.items():
         for name, m in models.items():
             c, a = _cols(m).get("PairWise") or {}, _cols(m).get("AVG") or {}
-            rows.append({"set": set_name, "model": name, "PairWise": value(c), "PairWise_ci_low": c.get("ci_low"),
-                         "PairWise_ci_high": c.get("ci_high"), "AVG": value(a), "n_items": m.get("n_items")})
+            rows.append(
+                {
+                    "set": set_name,
+                    "model": name,
+                    "PairWise": value(c),
+                    "PairWise_ci_low": c.get("ci_low"),
+                    "PairWise_ci_high": c.get("ci_high"),
+                    "AVG": value(a),
+                    "n_items": m.get("n_items"),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -121,14 +143,17 @@ def difficulty_table(metrics: dict[str, dict]) -> pd.DataFrame:
         row = {"model": name}
         for d in levels:
             c = _cols(m).get("difficulty", {}).get(d) or {}
-            row.update({d: value(c), f"{d}_ci_low": c.get("ci_low"), f"{d}_ci_high": c.get("ci_high"), f"{d}_n": c.get("n")})
+            row.update(
+                {d: value(c), f"{d}_ci_low": c.get("ci_low"), f"{d}_ci_high": c.get("ci_high"), f"{d}_n": c.get("n")}
+            )
         rows.append(row)
     return pd.DataFrame(rows) if levels else pd.DataFrame(columns=["model"])
 
 
 def claims_table(claims: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame([{k: c[k] for k in ("claim", "statement", "status", "measured", "ci95", "target", "note")}
-                         for c in claims])
+    return pd.DataFrame(
+        [{k: c[k] for k in ("claim", "statement", "status", "measured", "ci95", "target", "note")} for c in claims]
+    )
 
 
 def cells_table(metrics: dict[str, dict]) -> pd.DataFrame:
@@ -141,9 +166,17 @@ def cells_table(metrics: dict[str, dict]) -> pd.DataFrame:
                 group = cell if nested else {None: cell}
                 for sub, c in group.items():
                     if isinstance(c, dict):
-                        rows.append({"model": n, "protocol": protocol,
-                                     "column": key if sub is None else f"{key}:{sub}", "value": c.get("value"),
-                                     "ci_low": c.get("ci_low"), "ci_high": c.get("ci_high"), "n": c.get("n")})
+                        rows.append(
+                            {
+                                "model": n,
+                                "protocol": protocol,
+                                "column": key if sub is None else f"{key}:{sub}",
+                                "value": c.get("value"),
+                                "ci_low": c.get("ci_low"),
+                                "ci_high": c.get("ci_high"),
+                                "n": c.get("n"),
+                            }
+                        )
     return pd.DataFrame(rows, columns=["model", "protocol", "column", "value", "ci_low", "ci_high", "n"])
 
 
@@ -151,23 +184,52 @@ def vote_table(audit: dict) -> pd.DataFrame:
     rows = []
     for entry in audit["by_k"]:
         prefix, subsets = entry.get("config_order", {}), entry.get("all_subsets", {})
-        rows.append({"k": entry["k"], "added_judge": (entry.get("judges") or [None])[-1],
-                     "accuracy": prefix.get("accuracy"), "yield": prefix.get("yield"),
-                     "subsets_accuracy": subsets.get("accuracy"), "subsets_yield": subsets.get("yield"),
-                     "n_subsets": subsets.get("n_subsets")})
+        rows.append(
+            {
+                "k": entry["k"],
+                "added_judge": (entry.get("judges") or [None])[-1],
+                "accuracy": prefix.get("accuracy"),
+                "yield": prefix.get("yield"),
+                "subsets_accuracy": subsets.get("accuracy"),
+                "subsets_yield": subsets.get("yield"),
+                "n_subsets": subsets.get("n_subsets"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-FAIR_COLUMNS = ["items", "judge", "n", "judge_acc", "judge_lo", "judge_hi", "vote_acc", "vote_lo", "vote_hi",
-                "vote_minus_judge", "diff_lo", "diff_hi"]
+FAIR_COLUMNS = [
+    "items",
+    "judge",
+    "n",
+    "judge_acc",
+    "judge_lo",
+    "judge_hi",
+    "vote_acc",
+    "vote_lo",
+    "vote_hi",
+    "vote_minus_judge",
+    "diff_lo",
+    "diff_hi",
+]
 SAME_ITEMS, OWN_CONSISTENT = "kept by the vote", "judge's consistent"
 
 
 def _fair_row(items: str, name: str, n, judge: dict, vote: dict, diff: dict) -> dict:
-    return {"items": items, "judge": name, "n": n, "judge_acc": judge.get("acc"), "judge_lo": judge.get("lo"),
-            "judge_hi": judge.get("hi"), "vote_acc": vote.get("acc"), "vote_lo": vote.get("lo"),
-            "vote_hi": vote.get("hi"), "vote_minus_judge": diff.get("diff"), "diff_lo": diff.get("lo"),
-            "diff_hi": diff.get("hi")}
+    return {
+        "items": items,
+        "judge": name,
+        "n": n,
+        "judge_acc": judge.get("acc"),
+        "judge_lo": judge.get("lo"),
+        "judge_hi": judge.get("hi"),
+        "vote_acc": vote.get("acc"),
+        "vote_lo": vote.get("lo"),
+        "vote_hi": vote.get("hi"),
+        "vote_minus_judge": diff.get("diff"),
+        "diff_lo": diff.get("lo"),
+        "diff_hi": diff.get("hi"),
+    }
 
 
 def vote_fair_table(audit: dict) -> pd.DataFrame:
@@ -179,10 +241,24 @@ def vote_fair_table(audit: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=FAIR_COLUMNS)
     same, own = fair["same_items"], fair.get("own_consistent") or {}
     names = [n for n in audit.get("judges") or [] if n in same["judges"]] or sorted(same["judges"])  # config order
-    rows = [_fair_row(SAME_ITEMS, name, same["n"], same["judges"][name], same["vote"],
-                      paired.get("same_items", {}).get(name, {})) for name in names]
-    rows += [_fair_row(OWN_CONSISTENT, name, own[name]["n"], own[name]["judge"], own[name]["vote"],
-                       paired.get("own_consistent", {}).get(name, {})) for name in names if name in own]
+    rows = [
+        _fair_row(
+            SAME_ITEMS, name, same["n"], same["judges"][name], same["vote"], paired.get("same_items", {}).get(name, {})
+        )
+        for name in names
+    ]
+    rows += [
+        _fair_row(
+            OWN_CONSISTENT,
+            name,
+            own[name]["n"],
+            own[name]["judge"],
+            own[name]["vote"],
+            paired.get("own_consistent", {}).get(name, {}),
+        )
+        for name in names
+        if name in own
+    ]
     return pd.DataFrame(rows, columns=FAIR_COLUMNS)
 
 
@@ -205,22 +281,27 @@ def read_vote_fair(df: pd.DataFrame) -> str:
         verdict = ": the best single judge beats the vote (interval below 0)"
     else:
         verdict = ": no difference the interval can tell"
-    text = (f"On the {int(best['n'])} items the vote keeps, the vote's label is right {fmt(best['vote_acc'])}"
-            f"{_interval(best['vote_lo'], best['vote_hi'])}; the best single judge on the same items, "
-            f"{best['judge']} (every order), {fmt(best['judge_acc'])}{_interval(best['judge_lo'], best['judge_hi'])}; "
-            f"vote - {best['judge']} = {fmt(diff)}{_interval(lo, hi)}{verdict}.")
+    text = (
+        f"On the {int(best['n'])} items the vote keeps, the vote's label is right {fmt(best['vote_acc'])}"
+        f"{_interval(best['vote_lo'], best['vote_hi'])}; the best single judge on the same items, "
+        f"{best['judge']} (every order), {fmt(best['judge_acc'])}{_interval(best['judge_lo'], best['judge_hi'])}; "
+        f"vote - {best['judge']} = {fmt(diff)}{_interval(lo, hi)}{verdict}."
+    )
     own = df[(df["items"] == OWN_CONSISTENT) & (df["n"] > 0)].dropna(subset=["judge_acc"])
     if not own.empty:
         top = own.loc[own["judge_acc"].astype(float).idxmax()]
-        text += (f" On its own order-consistent items ({int(top['n'])}), {top['judge']} is right "
-                 f"{fmt(top['judge_acc'])}{_interval(top['judge_lo'], top['judge_hi'])} and the vote's majority "
-                 f"{fmt(top['vote_acc'])}{_interval(top['vote_lo'], top['vote_hi'])}.")
+        text += (
+            f" On its own order-consistent items ({int(top['n'])}), {top['judge']} is right "
+            f"{fmt(top['judge_acc'])}{_interval(top['judge_lo'], top['judge_hi'])} and the vote's majority "
+            f"{fmt(top['vote_acc'])}{_interval(top['vote_lo'], top['vote_hi'])}."
+        )
     return text
 
 
 def vote_threshold_table(audit: dict) -> pd.DataFrame:
-    return pd.DataFrame([{k: t.get(k) for k in ("threshold", "accuracy", "yield", "kept")}
-                         for t in audit.get("by_threshold", [])])
+    return pd.DataFrame(
+        [{k: t.get(k) for k in ("threshold", "accuracy", "yield", "kept")} for t in audit.get("by_threshold", [])]
+    )
 
 
 def training_table(runs: dict[str, dict]) -> pd.DataFrame:
@@ -228,14 +309,20 @@ def training_table(runs: dict[str, dict]) -> pd.DataFrame:
     for name, run in runs.items():
         last = run["log"][-1] if run["log"] else {}
         s = run.get("summary") or {}
-        rows.append({"run": name, "steps": s.get("steps", last.get("step")),
-                     "final_loss": s.get("final_loss", last.get("loss")),
-                     "final_accuracy": s.get("final_accuracy", last.get("accuracy")),
-                     "tokens_per_s": s.get("tokens_per_s", last.get("tokens_per_s")),
-                     "peak_rss_mb": s.get("peak_rss_mb", last.get("peak_rss_mb")), "wall_s": s.get("wall_s"),
-                     # pre-training only: held-out in-context recall (answer's first token, top-1)
-                     "heldout_recall_before": (s.get("heldout_before") or {}).get("answer_accuracy"),
-                     "heldout_recall": (s.get("heldout_after") or {}).get("answer_accuracy")})
+        rows.append(
+            {
+                "run": name,
+                "steps": s.get("steps", last.get("step")),
+                "final_loss": s.get("final_loss", last.get("loss")),
+                "final_accuracy": s.get("final_accuracy", last.get("accuracy")),
+                "tokens_per_s": s.get("tokens_per_s", last.get("tokens_per_s")),
+                "peak_rss_mb": s.get("peak_rss_mb", last.get("peak_rss_mb")),
+                "wall_s": s.get("wall_s"),
+                # pre-training only: held-out in-context recall (answer's first token, top-1)
+                "heldout_recall_before": (s.get("heldout_before") or {}).get("answer_accuracy"),
+                "heldout_recall": (s.get("heldout_after") or {}).get("answer_accuracy"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -283,14 +370,16 @@ def _get(df: pd.DataFrame, key: str, name: str, col: str, by: str = "model"):
 
 
 def read_main(df: pd.DataFrame) -> str:
-    df = df[~df["model"].astype(str).str.contains(" [", regex=False)]   # control rows are not candidates
+    df = df[~df["model"].astype(str).str.contains(" [", regex=False)]  # control rows are not candidates
     best, avg = _best(df, "AVG")
     if best is None:
         return "No model has an AVG score."
     base = _get(df, "model", "base", "AVG")
     official = _get(df, "model", best, "official_AVG")
-    return (f"Highest AVG (every order, unparseable = chance): {best} {fmt(avg)} (official single-order protocol "
-            f"{fmt(official)}); base model {fmt(base)}.")
+    return (
+        f"Highest AVG (every order, unparseable = chance): {best} {fmt(avg)} (official single-order protocol "
+        f"{fmt(official)}); base model {fmt(base)}."
+    )
 
 
 def read_per_task(df: pd.DataFrame) -> str:
@@ -349,8 +438,11 @@ def read_controls(df: pd.DataFrame) -> str:
 def read_sets(df: pd.DataFrame) -> str:
     if df.empty:
         return "No benchmark sets."
-    return f"{df['set'].nunique()} benchmark sets, {len(df)} (set, model) pairs judged: " + ", ".join(
-        f"{k} {int(v)}" for k, v in df.groupby("set", sort=False)["model"].count().items()) + "."
+    return (
+        f"{df['set'].nunique()} benchmark sets, {len(df)} (set, model) pairs judged: "
+        + ", ".join(f"{k} {int(v)}" for k, v in df.groupby("set", sort=False)["model"].count().items())
+        + "."
+    )
 
 
 def read_difficulty(df: pd.DataFrame) -> str:
@@ -371,32 +463,45 @@ def read_vote(df: pd.DataFrame) -> str:
     if df.empty:
         return "No vote audit."
     one, full = df.iloc[0], df.iloc[-1]
-    return (f"Label accuracy of the kept items with 1 judge {fmt(one['accuracy'])} (yield {fmt(one['yield'])}) and "
-            f"with all {int(full['k'])} judges {fmt(full['accuracy'])} (yield {fmt(full['yield'])}).")
+    return (
+        f"Label accuracy of the kept items with 1 judge {fmt(one['accuracy'])} (yield {fmt(one['yield'])}) and "
+        f"with all {int(full['k'])} judges {fmt(full['accuracy'])} (yield {fmt(full['yield'])})."
+    )
 
 
 def read_vote_threshold(df: pd.DataFrame) -> str:
     if df.empty:
         return "No threshold sweep."
     lo, hi = df.iloc[0], df.iloc[-1]
-    return (f"Raising the agreement threshold from {fmt(lo['threshold'])} to {fmt(hi['threshold'])} moves label "
-            f"accuracy {fmt(lo['accuracy'])} -> {fmt(hi['accuracy'])} and yield {fmt(lo['yield'])} -> {fmt(hi['yield'])}.")
+    return (
+        f"Raising the agreement threshold from {fmt(lo['threshold'])} to {fmt(hi['threshold'])} moves label "
+        f"accuracy {fmt(lo['accuracy'])} -> {fmt(hi['accuracy'])} and yield {fmt(lo['yield'])} -> {fmt(hi['yield'])}."
+    )
 
 
 def read_training(df: pd.DataFrame) -> str:
     if df.empty:
         return "No training logs."
-    parts = [f"{r.run} loss {fmt(value(r.final_loss))}, accuracy {fmt(value(r.final_accuracy))} after "
-             f"{'n/a' if pd.isna(r.steps) else int(r.steps)} steps" for r in df.itertuples()]
-    recall = [f"{r.run} held-out recall {fmt(value(r.heldout_recall_before))} -> {fmt(value(r.heldout_recall))}"
-              for r in df.itertuples() if value(getattr(r, "heldout_recall", None)) is not None]
-    return "End of training: " + "; ".join(parts) + "." + (" Pre-training: " + "; ".join(recall) + "."
-                                                            if recall else "")
+    parts = [
+        f"{r.run} loss {fmt(value(r.final_loss))}, accuracy {fmt(value(r.final_accuracy))} after "
+        f"{'n/a' if pd.isna(r.steps) else int(r.steps)} steps"
+        for r in df.itertuples()
+    ]
+    recall = [
+        f"{r.run} held-out recall {fmt(value(r.heldout_recall_before))} -> {fmt(value(r.heldout_recall))}"
+        for r in df.itertuples()
+        if value(getattr(r, "heldout_recall", None)) is not None
+    ]
+    return (
+        "End of training: " + "; ".join(parts) + "." + (" Pre-training: " + "; ".join(recall) + "." if recall else "")
+    )
 
 
 def read_benchmark(df: pd.DataFrame) -> str:
     if df.empty:
-        return "No memory/throughput benchmark results (results/benchmarks/*.json absent): run the scripts in benchmarks/."
+        return (
+            "No memory/throughput benchmark results (results/benchmarks/*.json absent): run the scripts in benchmarks/."
+        )
     return f"{df['file'].nunique()} benchmark file(s), {len(df)} measured values."
 
 
@@ -404,8 +509,10 @@ def read_stage_times(df: pd.DataFrame) -> str:
     if df.empty or df["wall_s"].isna().all():
         return "No Snakemake job records (results/logs/benchmark/ is written by Snakemake runs)."
     slow = df.loc[df["wall_s"].astype(float).idxmax()]
-    text = (f"{len(df)} jobs, {df['wall_s'].sum():.0f} s of job wall time in all (jobs run side by side where the "
-            f"DAG allows); longest {slow['job']} {slow['wall_s']:.0f} s")
+    text = (
+        f"{len(df)} jobs, {df['wall_s'].sum():.0f} s of job wall time in all (jobs run side by side where the "
+        f"DAG allows); longest {slow['job']} {slow['wall_s']:.0f} s"
+    )
     if df["max_rss_mb"].notna().any():
         big = df.loc[df["max_rss_mb"].astype(float).idxmax()]
         text += f"; largest memory {big['job']} {big['max_rss_mb']:.0f} MB"
@@ -417,30 +524,61 @@ def read_stage_times(df: pd.DataFrame) -> str:
 TABLES: dict[str, tuple[str, Callable, Callable, str]] = {
     # name: (title, builder, reader, source)
     "claims": ("The paper's claims on this study", claims_table, read_claims, "claims"),
-    "main": ("Main results: Long-RewardBench columns per model (control rows: `model [set]`)", main_table,
-             read_main, "table_rows"),
+    "main": (
+        "Main results: Long-RewardBench columns per model (control rows: `model [set]`)",
+        main_table,
+        read_main,
+        "table_rows",
+    ),
     "per_task": ("Pairwise accuracy per task", per_task_table, read_per_task, "metrics"),
     "bon": ("Best-of-N partial credit (Rank2/3/4)", bon_table, read_bon, "metrics"),
-    "length": ("Pairwise accuracy per context-length bucket (control rows: `model [set]`)", length_table,
-               read_length, "table_rows"),
-    "controls": ("Controls: pairwise accuracy with the item's own context, another item's, none", controls_table,
-                 read_controls, "controls"),
+    "length": (
+        "Pairwise accuracy per context-length bucket (control rows: `model [set]`)",
+        length_table,
+        read_length,
+        "table_rows",
+    ),
+    "controls": (
+        "Controls: pairwise accuracy with the item's own context, another item's, none",
+        controls_table,
+        read_controls,
+        "controls",
+    ),
     "difficulty": ("Easy vs hard negatives (pairwise)", difficulty_table, read_difficulty, "metrics"),
     "sets": ("Every benchmark set judged", sets_table, read_sets, "sets"),
-    "reliability": ("Order consistency, parse failure and truncation by length", reliability_table,
-                    read_reliability, "metrics"),
-    "cells": ("Every cell with its 95% bootstrap interval", cells_table,
-              lambda df: f"{len(df)} cells over {df['protocol'].nunique() if len(df) else 0} scoring protocols.",
-              "metrics_all"),
-    "vote_fair": ("The vote vs each single judge on the same items (95% intervals)", vote_fair_table,
-                  read_vote_fair, "audit"),
+    "reliability": (
+        "Order consistency, parse failure and truncation by length",
+        reliability_table,
+        read_reliability,
+        "metrics",
+    ),
+    "cells": (
+        "Every cell with its 95% bootstrap interval",
+        cells_table,
+        lambda df: f"{len(df)} cells over {df['protocol'].nunique() if len(df) else 0} scoring protocols.",
+        "metrics_all",
+    ),
+    "vote_fair": (
+        "The vote vs each single judge on the same items (95% intervals)",
+        vote_fair_table,
+        read_vote_fair,
+        "audit",
+    ),
     "vote": ("Vote label accuracy and yield vs number of judges", vote_table, read_vote, "audit"),
-    "vote_threshold": ("Vote label accuracy and yield vs agreement threshold", vote_threshold_table,
-                       read_vote_threshold, "audit"),
+    "vote_threshold": (
+        "Vote label accuracy and yield vs agreement threshold",
+        vote_threshold_table,
+        read_vote_threshold,
+        "audit",
+    ),
     "training": ("Training runs", training_table, read_training, "runs"),
     "benchmark": ("Memory and throughput benchmark", benchmark_table, read_benchmark, "benchmarks"),
-    "stage_times": ("Wall time and memory of each job of the study (Snakemake records)", stage_times_table,
-                    read_stage_times, "stage_times"),
+    "stage_times": (
+        "Wall time and memory of each job of the study (Snakemake records)",
+        stage_times_table,
+        read_stage_times,
+        "stage_times",
+    ),
 }
 
 
@@ -481,8 +619,9 @@ def write_tables(sources: dict[str, object], out_dir: str | Path) -> list[dict]:
             continue
         df = build(data or ({} if source == "benchmarks" else []))
         csv, md = write_table(df, out_dir, name)
-        index.append({"name": name, "title": title, "reading": read(df), "csv": csv.name, "md": md.name,
-                      "rows": len(df)})
+        index.append(
+            {"name": name, "title": title, "reading": read(df), "csv": csv.name, "md": md.name, "rows": len(df)}
+        )
     with atomic_write(out_dir / "index.json") as f:
         f.write(dumps_index(index))
     return index

@@ -76,8 +76,9 @@ class SynthReport:
     tokens: int = 0
     skipped: Counter = field(default_factory=Counter)
     examples: list = field(default_factory=list)
-    counts: dict = field(default_factory=lambda: {k: Counter() for k in
-                                                 ("task", "tasktype", "subtype", "bucket", "position", "hops")})
+    counts: dict = field(
+        default_factory=lambda: {k: Counter() for k in ("task", "tasktype", "subtype", "bucket", "position", "hops")}
+    )
     generated: Counter = field(default_factory=Counter)
     budget: Counter = field(default_factory=Counter)
     distractor_reuse: int = 0
@@ -92,8 +93,14 @@ class SynthReport:
         """Count a long item written."""
         self.items += 1
         self.tokens += rec["length"]
-        for key, val in (("task", rec["task"]), ("tasktype", rec["tasktype"]), ("subtype", rec["subtype"]),
-                         ("bucket", rec["length_bucket"]), ("position", rec["position"]), ("hops", str(rec["hops"]))):
+        for key, val in (
+            ("task", rec["task"]),
+            ("tasktype", rec["tasktype"]),
+            ("subtype", rec["subtype"]),
+            ("bucket", rec["length_bucket"]),
+            ("position", rec["position"]),
+            ("hops", str(rec["hops"])),
+        ):
             self.counts[key][val] += 1
 
     def to_dict(self) -> dict:
@@ -147,10 +154,10 @@ class Variant:
     index: int
     length: int
     position: str
-    n: int              # responses
+    n: int  # responses
     multihop: bool
-    prefer: str         # "same" | "diff" (PairWise)
-    bon: bool = False   # BestOfN (n = 2, 3 or 4); else PairWise (n = 2)
+    prefer: str  # "same" | "diff" (PairWise)
+    bon: bool = False  # BestOfN (n = 2, 3 or 4); else PairWise (n = 2)
 
 
 def plan_variants(item_id: str, syn: dict, seed: int) -> list[Variant]:
@@ -181,9 +188,9 @@ class ContextLayout:
     """A long context being assembled: its texts (joined by SEPARATOR), the running token offset, and
     where each evidence piece went (token offset, index among the texts, token span)."""
 
-    sep: int                                  # tokens of one SEPARATOR
+    sep: int  # tokens of one SEPARATOR
     texts: list[str] = field(default_factory=list)
-    offset: int = 0                           # tokens so far
+    offset: int = 0  # tokens so far
     insert_positions: list[int] = field(default_factory=list)
     insert_index: list[int] = field(default_factory=list)
     spans: list[list[int]] = field(default_factory=list)
@@ -236,8 +243,15 @@ class Synthesizer:
             if not text:
                 if self.policy is not None:
                     report.generated["policy_empty_fallback"] += 1
-                text = perturb(kind, cands[0], obj.get("question", ""), obj["evidence"],
-                               str(obj.get("answer", "")), self.seed, obj["id"] + f"#{len(cands)}")
+                text = perturb(
+                    kind,
+                    cands[0],
+                    obj.get("question", ""),
+                    obj["evidence"],
+                    str(obj.get("answer", "")),
+                    self.seed,
+                    obj["id"] + f"#{len(cands)}",
+                )
                 origin = "rule"
             report.generated[f"{origin}:{kind}" if origin == "rule" else f"policy:{kind}"] += 1
             cands.append(text)
@@ -271,7 +285,7 @@ class Synthesizer:
         hops = min(self.syn["max_hops"], len(pieces))
         if hops < 2:
             return ev
-        groups = [pieces[round(g * len(pieces) / hops):round((g + 1) * len(pieces) / hops)] for g in range(hops)]
+        groups = [pieces[round(g * len(pieces) / hops) : round((g + 1) * len(pieces) / hops)] for g in range(hops)]
         joiner = SEPARATOR if len(ev) >= 2 else " "
         return [joiner.join(g) for g in groups]
 
@@ -322,8 +336,12 @@ class Synthesizer:
         piece_lens = [self.counter.count(p) for p in pieces]
         fixed = q_tokens + self.counter.sep_tokens + self.counter.joined(piece_lens)
         if fixed > v.length:
-            report.skip("longer_than_bucket", line, item.id,
-                        f"{fixed} tokens of question + evidence > {bucket_label(v.length)} ({v.length})")
+            report.skip(
+                "longer_than_bucket",
+                line,
+                item.id,
+                f"{fixed} tokens of question + evidence > {bucket_label(v.length)} ({v.length})",
+            )
             return None
         # 2. distractors up to the target length, and the slots of the evidence among them
         docs, reused = self.fill(self.target_length(item, v, fixed, report) - fixed, rng)
@@ -359,23 +377,43 @@ class Synthesizer:
                 layout.add(self.pool.texts[docs[d]], self.pool.lengths[docs[d]])
         return layout
 
-    def long_record(self, item: ShortItem, v: Variant, vid: str, layout: ContextLayout, question_msg: str,
-                    q_tokens: int, hops: int, docs: list[int]) -> dict:
+    def long_record(
+        self,
+        item: ShortItem,
+        v: Variant,
+        vid: str,
+        layout: ContextLayout,
+        question_msg: str,
+        q_tokens: int,
+        hops: int,
+        docs: list[int],
+    ) -> dict:
         """The long item's dict, responses not yet added: context + question as one user message."""
         content = SEPARATOR.join(layout.texts) + SEPARATOR + question_msg
         label = bucket_label(v.length)
         return {
-            "id": vid, "task": item.task, "question": item.question, "source": item.source or "synth",
-            "subtask": "multihop" if hops > 1 else "", "prompt_template": [{"role": "user", "content": content}],
-            "ctx_length_for_length": label, "ctx_length_for_words": "",
+            "id": vid,
+            "task": item.task,
+            "question": item.question,
+            "source": item.source or "synth",
+            "subtask": "multihop" if hops > 1 else "",
+            "prompt_template": [{"role": "user", "content": content}],
+            "ctx_length_for_length": label,
+            "ctx_length_for_words": "",
             "length": layout.offset + self.counter.sep_tokens + q_tokens,
             "words_count": len(content.split()),
-            "source_id": item.id, "insert_positions": layout.insert_positions, "insert_index": layout.insert_index,
+            "source_id": item.id,
+            "insert_positions": layout.insert_positions,
+            "insert_index": layout.insert_index,
             "evidence_spans": layout.spans,
-            "position": "spread" if hops > 1 else v.position, "hops": hops,
+            "position": "spread" if hops > 1 else v.position,
+            "hops": hops,
             "seed": derive_seed(self.seed, "synth", vid),
-            "length_bucket": label, "target_length": v.length, "answer": item.answer,
-            "difficulty": item.extra.get("difficulty"), "distractor_ids": [self.pool.ids[d] for d in docs],
+            "length_bucket": label,
+            "target_length": v.length,
+            "answer": item.answer,
+            "difficulty": item.extra.get("difficulty"),
+            "distractor_ids": [self.pool.ids[d] for d in docs],
         }
 
     def add_responses(self, rec: dict, item: ShortItem, v: Variant, rng) -> None:
@@ -387,23 +425,35 @@ class Synthesizer:
             diff = [j for j in rejected if j not in same]
             group = (same if v.prefer == "same" else diff) or same or diff
             j = group[rng.randrange(len(group))]
-            rec.update(tasktype="PairWise", subtype="same" if j in same else "diff", chosen=cands[0],
-                       rejected=cands[j], chosen_model=models[0], rejected_model=models[j])
+            rec.update(
+                tasktype="PairWise",
+                subtype="same" if j in same else "diff",
+                chosen=cands[0],
+                rejected=cands[j],
+                chosen_model=models[0],
+                rejected_model=models[j],
+            )
             per_candidate = item.extra.get("candidates_difficulty")
             if isinstance(per_candidate, list) and len(per_candidate) == len(cands) and per_candidate[j]:
                 rec["difficulty"] = per_candidate[j]  # the pair is as hard as its rejected response
             return
         picks = [0] + sorted(rng.sample(range(1, len(cands)), v.n - 1))
         scores = item.candidates_score or [float(len(cands) - j) for j in range(len(cands))]
-        rec.update(tasktype="BestOfN", subtype=str(v.n), candidates=[cands[j] for j in picks],
-                   candidates_model=[models[j] for j in picks], candidates_score=[scores[j] for j in picks])
+        rec.update(
+            tasktype="BestOfN",
+            subtype=str(v.n),
+            candidates=[cands[j] for j in picks],
+            candidates_model=[models[j] for j in picks],
+            candidates_score=[scores[j] for j in picks],
+        )
         per_candidate = item.extra.get("candidates_difficulty")
         if isinstance(per_candidate, list) and len(per_candidate) == len(cands):
             rec["candidates_difficulty"] = [per_candidate[j] for j in picks]  # "" for the chosen one
 
 
-def synthesize(raw: Iterable[tuple[int, dict]], synth: Synthesizer, report: SynthReport,
-               path: str = "<raw>") -> Iterator[dict]:
+def synthesize(
+    raw: Iterable[tuple[int, dict]], synth: Synthesizer, report: SynthReport, path: str = "<raw>"
+) -> Iterator[dict]:
     """Stream long BenchItem dicts from (line number, raw dict) pairs; fills `report`."""
     seen: set[str] = set()
     start = time.perf_counter()

@@ -13,8 +13,12 @@ def register(sub) -> None:
     p.add_argument("--tokenizer", required=True, help="the judge tokenizer folder (lengths are its tokens)")
     p.add_argument("--out", required=True, help="BenchItem JSONL to write")
     p.add_argument("--report", required=True, help="report JSON (counts, skip reasons, throughput)")
-    p.set_defaults(func=_run, prov_inputs=("raw", "distractors", "tokenizer"), prov_outputs=("out", "report"),
-                   prov_params=reads("synth"))
+    p.set_defaults(
+        func=_run,
+        prov_inputs=("raw", "distractors", "tokenizer"),
+        prov_outputs=("out", "report"),
+        prov_params=reads("synth"),
+    )
 
 
 def run(cfg: dict, raw_path: str, distractors_path: str, tokenizer, out: str, report_path: str) -> dict:
@@ -30,8 +34,9 @@ def run(cfg: dict, raw_path: str, distractors_path: str, tokenizer, out: str, re
         from longrm.seeding import derive_seed
         from longrm.synth.policy import PolicyGenerator
 
-        policy = PolicyGenerator(cfg["synth"]["policy_model"], cfg["trust_remote_code"],
-                                 seed=derive_seed(cfg["seed"], "synth"))
+        policy = PolicyGenerator(
+            cfg["synth"]["policy_model"], cfg["trust_remote_code"], seed=derive_seed(cfg["seed"], "synth")
+        )
     report = SynthReport()
     raw = ((line, obj) for line, obj in _numbered(raw_path))
     write_jsonl(out, synthesize(_progress(raw), Synthesizer(cfg, counter, pool, policy), report, str(raw_path)))
@@ -61,6 +66,9 @@ def _run(args) -> int:
     cfg = load_config(args.config)
     tok = load_tokenizer(args.tokenizer, cfg["trust_remote_code"])
     s = run(cfg, args.raw, args.distractors, tok, args.out, args.report)
-    print(f"synth: {s['items_written']} items from {s['sources_used']} sources; skipped {s['skipped']}; "
-          f"{s['tokens_per_s']} tokens/s", file=sys.stderr)
+    print(
+        f"synth: {s['items_written']} items from {s['sources_used']} sources; skipped {s['skipped']}; "
+        f"{s['tokens_per_s']} tokens/s",
+        file=sys.stderr,
+    )
     return 0

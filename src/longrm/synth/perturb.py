@@ -59,13 +59,13 @@ def contradict(chosen: str, evidence: str, answer: str, rng) -> str:
     nums = [m for m in _NUMBER.finditer(chosen)]
     if nums:
         m = nums[rng.randrange(len(nums))]
-        return chosen[:m.start()] + _other_number(m.group(), rng) + chosen[m.end():]
+        return chosen[: m.start()] + _other_number(m.group(), rng) + chosen[m.end() :]
     ev_words = {w.lower() for w in _WORD.findall(evidence)}
     shared = [m for m in _WORD.finditer(chosen) if m.group().lower() in ev_words]
     if shared:
         m = max(shared, key=lambda m: (len(m.group()), -m.start()))
         repl = _invented_name(rng) if m.group()[0].isupper() else _invented_name(rng).lower()
-        return chosen[:m.start()] + repl + chosen[m.end():]
+        return chosen[: m.start()] + repl + chosen[m.end() :]
     return "No. " + chosen if not chosen.startswith("No") else chosen[3:].lstrip()
 
 

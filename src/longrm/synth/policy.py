@@ -41,8 +41,11 @@ class PolicyGenerator:
         enc = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         with torch.no_grad():
             out = self.model.generate(
-                **enc, do_sample=False, max_new_tokens=self.max_new_tokens,
-                pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
+                **enc,
+                do_sample=False,
+                max_new_tokens=self.max_new_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
             )
-        text = self.tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        text = self.tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         return " ".join(text.split())

@@ -49,7 +49,7 @@ class TokenCounter:
         """Counts for many texts, tokenized in batches (the fast tokenizer's batch path)."""
         out: list[int] = []
         for start in range(0, len(texts), batch_size):
-            out.extend(self._encode_len(texts[start:start + batch_size]))
+            out.extend(self._encode_len(texts[start : start + batch_size]))
         return out
 
     def joined(self, lengths: Sequence[int]) -> int:

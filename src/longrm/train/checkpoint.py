@@ -35,8 +35,9 @@ ENGINE_TAG = "state"
 def _complete(root: Path) -> list[tuple[int, Path]]:
     if not root.is_dir():
         return []
-    return sorted((int(m.group(1)), p) for p in root.iterdir()
-                  if (m := STEP_DIR.match(p.name)) and (p / STATE).is_file())
+    return sorted(
+        (int(m.group(1)), p) for p in root.iterdir() if (m := STEP_DIR.match(p.name)) and (p / STATE).is_file()
+    )
 
 
 def latest(ckpt_root: Path) -> Path | None:
@@ -70,8 +71,16 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, 
     optimizer.load_state_dict(sd)
 
 
-def save(ckpt_root: Path, step: int, model, optimizer, trainer_state: dict, engine=None, keep: int = 2,
-         ranks: Ranks = Ranks()) -> Path:
+def save(
+    ckpt_root: Path,
+    step: int,
+    model,
+    optimizer,
+    trainer_state: dict,
+    engine=None,
+    keep: int = 2,
+    ranks: Ranks = Ranks(),
+) -> Path:
     """Write ROOT/step-N as described above; every rank calls it (the engine saves collectively)."""
     from safetensors.torch import save_file, save_model
 
@@ -122,15 +131,19 @@ def check(step_dir: Path, ranks: Ranks, engine_expected: bool) -> dict:
         raise InputError(state_path, "field 'step' missing or not an integer")
     saved_world = state.get("world_size", 1)
     if engine_expected and saved_world != ranks.world:
-        raise InputError(state_path, f"saved by {saved_world} ranks, this run has {ranks.world}: resume with "
-                                     f"the same number of ranks")
+        raise InputError(
+            state_path,
+            f"saved by {saved_world} ranks, this run has {ranks.world}: resume with the same number of ranks",
+        )
     for part in sorted(step_dir.rglob("*.safetensors")):
         check_safetensors_file(part)  # a truncated file is named here, not deep inside safetensors
     if engine_expected:
         _check_engine_files(step_dir / "engine" / ENGINE_TAG)
     elif not (step_dir / "model.safetensors").is_file():
-        raise InputError(step_dir / "model.safetensors", "missing (this checkpoint was made with DeepSpeed? "
-                                                         "set train.common.deepspeed as in that run)")
+        raise InputError(
+            step_dir / "model.safetensors",
+            "missing (this checkpoint was made with DeepSpeed? set train.common.deepspeed as in that run)",
+        )
     return state
 
 

@@ -8,7 +8,7 @@ from longrm.commands import reads
 
 HELP = {
     "short": "the base judge: Stage I's SFT loss on SHORT judging data (`inputs short-split`), "
-             "settings from train.short, before any long-context stage",
+    "settings from train.short, before any long-context stage",
     "sft": "Stage I: token-mean cross-entropy on the judgment (prompt masked), from the base model",
     "logo": "Stage II: LOGO (multi-negative SimPO + SFT term) or DPO, from the SFT model",
     "disrm": "discriminative RM: last-token scalar head, Bradley-Terry vs the mean of the negatives",
@@ -22,19 +22,41 @@ def register(sub) -> None:
     for stage, text in HELP.items():
         s = tsub.add_parser(stage, help=text, description=text)
         s.add_argument("--config", required=True, help="the study config (YAML)")
-        s.add_argument("--data", required=True,
-                       help="SFTExample (sft) / PrefPair (logo, disrm) JSONL, or a released HF save_to_disk folder")
+        s.add_argument(
+            "--data",
+            required=True,
+            help="SFTExample (sft) / PrefPair (logo, disrm) JSONL, or a released HF save_to_disk folder",
+        )
         s.add_argument("--init", required=True, help="checkpoint folder to start from (safetensors)")
-        s.add_argument("--out", required=True, help="output folder (model, train_log.jsonl, train_summary.json), "
-                                                    "written atomically at the end")
+        s.add_argument(
+            "--out",
+            required=True,
+            help="output folder (model, train_log.jsonl, train_summary.json), written atomically at the end",
+        )
         s.add_argument("--checkpoints", help="resumable checkpoints (default: OUT.checkpoints beside OUT)")
         how = s.add_mutually_exclusive_group()
-        how.add_argument("--resume", action="store_const", const="require", dest="resume", default="never",
-                         help="continue from the latest checkpoint; refuse one made with other data/init/settings")
-        how.add_argument("--auto-resume", action="store_const", const="auto", dest="resume",
-                         help="continue from the latest matching checkpoint if there is one, else start over")
-        s.set_defaults(func=_run, stage=stage, prov_inputs=("data", "init"), prov_outputs=("out",),
-                       prov_params=reads("train", stage=stage))
+        how.add_argument(
+            "--resume",
+            action="store_const",
+            const="require",
+            dest="resume",
+            default="never",
+            help="continue from the latest checkpoint; refuse one made with other data/init/settings",
+        )
+        how.add_argument(
+            "--auto-resume",
+            action="store_const",
+            const="auto",
+            dest="resume",
+            help="continue from the latest matching checkpoint if there is one, else start over",
+        )
+        s.set_defaults(
+            func=_run,
+            stage=stage,
+            prov_inputs=("data", "init"),
+            prov_outputs=("out",),
+            prov_params=reads("train", stage=stage),
+        )
 
 
 def _run(args) -> int:
@@ -47,12 +69,13 @@ def _run(args) -> int:
     if stage == "short":  # the SFT stage on other data, with its own settings (train.short)
         cfg = {**cfg, "train": {**cfg["train"], "sft": cfg["train"]["short"]}}
         stage = "sft"
-    summary = train(stage, cfg, args.data, args.init, args.out, resume=args.resume,
-                    checkpoints=args.checkpoints)
+    summary = train(stage, cfg, args.data, args.init, args.out, resume=args.resume, checkpoints=args.checkpoints)
     if not ranks_from_env().main:
         args.prov_outputs = ()  # provenance (and its hashing) on rank 0 only
         return 0
-    print(f"train {args.stage}: {summary['steps']} steps, final loss {summary['final_loss']}, "
-          f"accuracy {summary['final_accuracy']}, {summary['tokens_per_s']:.0f} tokens/s, "
-          f"peak RSS {summary['peak_rss_mb']:.0f} MiB -> {args.out}")
+    print(
+        f"train {args.stage}: {summary['steps']} steps, final loss {summary['final_loss']}, "
+        f"accuracy {summary['final_accuracy']}, {summary['tokens_per_s']:.0f} tokens/s, "
+        f"peak RSS {summary['peak_rss_mb']:.0f} MiB -> {args.out}"
+    )
     return 0

@@ -20,7 +20,7 @@ class Example:
     id: str
     prompt_ids: list[int]
     responses: list[list[int]]
-    group: str = ""   # examples of one group (one benchmark item's orders and formats) are batched together
+    group: str = ""  # examples of one group (one benchmark item's orders and formats) are batched together
 
     @property
     def num_tokens(self) -> int:
@@ -43,23 +43,30 @@ def read_records(path: str | Path, stage: str) -> list:
         raise InputError(path, "no training records")
     for i, rec in enumerate(records):
         if not isinstance(rec, want):
-            raise InputError(path, f"expected {want.__name__} records for `train {stage}`, got "
-                             f"{type(rec).__name__}", i + 1)
+            raise InputError(
+                path, f"expected {want.__name__} records for `train {stage}`, got {type(rec).__name__}", i + 1
+            )
     return records
 
 
 def prompt_token_ids(tokenizer, prompt: str) -> list[int]:
     if getattr(tokenizer, "chat_template", None):
-        ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                            tokenize=True)
+        ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
+        )
         if isinstance(ids, dict) or hasattr(ids, "keys"):
             ids = ids["input_ids"]
         return list(ids)
     return tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
 
-def tokenize(records: list, tokenizer, stage: str, max_length: int, num_negatives: int | None = None,
-             ) -> tuple[list[Example], dict]:
+def tokenize(
+    records: list,
+    tokenizer,
+    stage: str,
+    max_length: int,
+    num_negatives: int | None = None,
+) -> tuple[list[Example], dict]:
     """Records -> Examples. Returns (examples, skipped) where skipped counts reasons for dropped records."""
     eos = [tokenizer.eos_token_id] if stage in ("sft", "logo") and tokenizer.eos_token_id is not None else []
     examples, skipped = [], {}

@@ -90,7 +90,7 @@ def _logprobs_of(lm_head, h: torch.Tensor, targets: torch.Tensor, chunk: int) ->
     """Chunked fp32 log p(targets) and greedy hits from hidden states h (T, hidden) predicting them (T,)."""
     logps, correct = [], []
     for start in range(0, targets.shape[0], chunk):
-        hc, tc = h[start:start + chunk], targets[start:start + chunk]
+        hc, tc = h[start : start + chunk], targets[start : start + chunk]
         if torch.is_grad_enabled() and targets.shape[0] > chunk:
             lp, ok = checkpoint(_chunk_logprobs, lm_head, hc, tc, use_reentrant=False)
         else:
@@ -100,19 +100,21 @@ def _logprobs_of(lm_head, h: torch.Tensor, targets: torch.Tensor, chunk: int) ->
     return torch.cat(logps), torch.cat(correct)
 
 
-def shared_response_logprobs(body, lm_head, prompt_ids: torch.Tensor, responses: list[torch.Tensor], amp,
-                             chunk: int = 1024) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def shared_response_logprobs(
+    body, lm_head, prompt_ids: torch.Tensor, responses: list[torch.Tensor], amp, chunk: int = 1024
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """`response_logprobs` of every response after one shared prompt pass. prompt_ids: (P,), P >= 2."""
     kv = prompt_kv(body, prompt_ids, amp)
     out = []
-    for r in responses:                                            # r: (T,)
-        ids = torch.cat([prompt_ids[-1:], r[:-1]])                 # position t predicts r[t]
+    for r in responses:  # r: (T,)
+        ids = torch.cat([prompt_ids[-1:], r[:-1]])  # position t predicts r[t]
         out.append(_logprobs_of(lm_head, continue_hidden(body, kv, ids, amp), r, chunk))
     return out
 
 
-def shared_last_token_scores(body, score_head, prompt_ids: torch.Tensor, responses: list[torch.Tensor],
-                             amp) -> torch.Tensor:
+def shared_last_token_scores(
+    body, score_head, prompt_ids: torch.Tensor, responses: list[torch.Tensor], amp
+) -> torch.Tensor:
     """`last_token_score` of every response after one shared prompt pass. Shape: (1 + M,)"""
     kv = prompt_kv(body, prompt_ids, amp)
     scores = []
@@ -136,8 +138,14 @@ def _chunk_logprobs(lm_head, h: torch.Tensor, targets: torch.Tensor) -> tuple[to
     return logps, logits.argmax(-1) == targets
 
 
-def response_logprobs(body, lm_head, ids: torch.Tensor, prompt_len: int, amp, chunk: int = 1024,
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+def response_logprobs(
+    body,
+    lm_head,
+    ids: torch.Tensor,
+    prompt_len: int,
+    amp,
+    chunk: int = 1024,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token log-probs of the response part of one sequence.
 
     Args:
@@ -148,7 +156,7 @@ def response_logprobs(body, lm_head, ids: torch.Tensor, prompt_len: int, amp, ch
     Returns:
         (logps fp32 Shape: (T,), correct bool Shape: (T,)): log p(y_t | x, y_<t) and greedy hits.
     """
-    h = hidden_states(body, ids, amp)[prompt_len - 1: ids.shape[0] - 1]  # (T, hidden): position t predicts t+1
+    h = hidden_states(body, ids, amp)[prompt_len - 1 : ids.shape[0] - 1]  # (T, hidden): position t predicts t+1
     return _logprobs_of(lm_head, h, ids[prompt_len:], chunk)
 
 
@@ -171,4 +179,4 @@ def sequence(prompt_ids: list[int], response_ids: list[int], device) -> torch.Te
 def full_logits_reference(model, ids: torch.Tensor, prompt_len: int) -> torch.Tensor:
     """The naive way (full-vocab logits over every position): for tests only. Shape: (T,)"""
     logits = unwrap(model)(input_ids=ids.unsqueeze(0)).logits[0].float()
-    return F.log_softmax(logits[prompt_len - 1:-1], -1).gather(-1, ids[prompt_len:].unsqueeze(-1)).squeeze(-1)
+    return F.log_softmax(logits[prompt_len - 1 : -1], -1).gather(-1, ids[prompt_len:].unsqueeze(-1)).squeeze(-1)

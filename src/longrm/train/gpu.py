@@ -26,8 +26,10 @@ def flash_attn_available() -> bool:
 def pick_attn_implementation(requested: str | None) -> str:
     """flash_attention_2 when requested (must import) or when available on a GPU; sdpa otherwise."""
     if requested == "flash_attention_2" and not flash_attn_available():
-        raise ConfigError("train.common.attn_implementation: flash_attention_2 needs a CUDA GPU and the "
-                          "flash-attn package (pip install 'longrm[gpu]')")
+        raise ConfigError(
+            "train.common.attn_implementation: flash_attention_2 needs a CUDA GPU and the "
+            "flash-attn package (pip install 'longrm[gpu]')"
+        )
     if requested:
         return requested
     return "flash_attention_2" if flash_attn_available() else "sdpa"
@@ -38,8 +40,9 @@ def load_deepspeed_config(path: str | Path) -> dict:
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, IsADirectoryError):
-        raise ConfigError(f"train.common.deepspeed: {path} not found (a DeepSpeed JSON config, e.g. "
-                          "workflow/deepspeed/zero2.json)") from None
+        raise ConfigError(
+            f"train.common.deepspeed: {path} not found (a DeepSpeed JSON config, e.g. workflow/deepspeed/zero2.json)"
+        ) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"train.common.deepspeed: {path} is not valid JSON: {exc}") from None
     stage = cfg.get("zero_optimization", {}).get("stage", 0)
@@ -58,8 +61,9 @@ def deepspeed_engine(model, optimizer, config: dict, clip: float | None = None, 
     try:
         import deepspeed
     except ImportError:
-        raise ConfigError("train.common.deepspeed is set but DeepSpeed is not installed "
-                          "(pip install 'longrm[gpu]')") from None
+        raise ConfigError(
+            "train.common.deepspeed is set but DeepSpeed is not installed (pip install 'longrm[gpu]')"
+        ) from None
 
     cfg = dict(config)
     cfg.pop("train_batch_size", None)  # DeepSpeed derives it from the data-parallel size (SP groups count once)
@@ -68,8 +72,13 @@ def deepspeed_engine(model, optimizer, config: dict, clip: float | None = None, 
         cfg.setdefault("gradient_clipping", clip)
     cfg.pop("optimizer", None)  # the torch optimizer built by the trainer (no op build)
     cfg.pop("scheduler", None)  # the trainer sets the lr itself every step
-    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=cfg, mpu=mpu,
-                                           model_parameters=[p for p in model.parameters() if p.requires_grad])
+    engine, _, _, _ = deepspeed.initialize(
+        model=model,
+        optimizer=optimizer,
+        config=cfg,
+        mpu=mpu,
+        model_parameters=[p for p in model.parameters() if p.requires_grad],
+    )
     return engine
 
 

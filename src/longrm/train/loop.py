@@ -145,14 +145,26 @@ def build_model(stage: str, init: Path, common: dict, params: dict, tokenizer, s
 
         check_checkpoint(init)
         model = AutoModelForSequenceClassification.from_pretrained(
-            str(init), num_labels=1, local_files_only=True, use_safetensors=True, trust_remote_code=trust,
-            attn_implementation=attn, pad_token_id=tokenizer.pad_token_id)
+            str(init),
+            num_labels=1,
+            local_files_only=True,
+            use_safetensors=True,
+            trust_remote_code=trust,
+            attn_implementation=attn,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         model.config.pad_token_id = tokenizer.pad_token_id
         if params["lora_r"] > 0:
             from peft import LoraConfig, get_peft_model
 
-            lora = LoraConfig(r=params["lora_r"], lora_alpha=2 * params["lora_r"], lora_dropout=0.0,
-                              target_modules="all-linear", modules_to_save=["score"], task_type="SEQ_CLS")
+            lora = LoraConfig(
+                r=params["lora_r"],
+                lora_alpha=2 * params["lora_r"],
+                lora_dropout=0.0,
+                target_modules="all-linear",
+                modules_to_save=["score"],
+                task_type="SEQ_CLS",
+            )
             model = get_peft_model(model, lora)
     else:
         model = load_causal_lm(init, trust_remote_code=trust, attn_implementation=attn)
@@ -236,8 +248,18 @@ def _prepare(stage: str, cfg: dict, data, init, out, resume, checkpoints) -> Run
     if mode not in ("never", "require", "auto"):
         raise ConfigError(f"resume must be never, require or auto, got {resume!r}")
     common, params = settings(cfg, stage)
-    run = Run(stage=stage, mode=mode, common=common, params=params, seed=int(cfg["seed"]), data=Path(data),
-              init=Path(init), out=Path(out), trust=bool(cfg["trust_remote_code"]), ranks=parallel.ranks_from_env())
+    run = Run(
+        stage=stage,
+        mode=mode,
+        common=common,
+        params=params,
+        seed=int(cfg["seed"]),
+        data=Path(data),
+        init=Path(init),
+        out=Path(out),
+        trust=bool(cfg["trust_remote_code"]),
+        ranks=parallel.ranks_from_env(),
+    )
     run.ckpt_root = Path(checkpoints) if checkpoints else default_checkpoints(run.out)
     set_threads(parallel.threads_per_rank(run.ranks))
     run.device = parallel.place_on_device(run.ranks)
@@ -271,9 +293,17 @@ def _schedule(run: Run) -> None:
 
 def _choose_checkpoint(run: Run) -> None:
     """Keep the checkpoint to resume from only when it continues this run (same data, init, settings)."""
-    run.fingerprint = _broadcast({"data": _data_fingerprint(run.data), "init": _init_fingerprint(run.init),
-                                  "config": _fingerprint({"common": run.common, "stage": run.params}),
-                                  "stage": run.stage, "examples": len(run.examples)} if run.ranks.main else None)
+    run.fingerprint = _broadcast(
+        {
+            "data": _data_fingerprint(run.data),
+            "init": _init_fingerprint(run.init),
+            "config": _fingerprint({"common": run.common, "stage": run.params}),
+            "stage": run.stage,
+            "examples": len(run.examples),
+        }
+        if run.ranks.main
+        else None
+    )
     if run.saved is not None and run.mode == "auto" and run.saved["step"] >= run.total:
         # a finished run: a rule reruns only when something (code included) changed, so train again
         print(f"longrm train {run.stage}: {run.last} is the end of a finished run: starting over", file=sys.stderr)
@@ -300,15 +330,20 @@ def _build(run: Run) -> None:
     if run.ref is not None:
         run.ref.to(run.device)
     run.trainable = [p for p in run.model.parameters() if p.requires_grad]
-    run.optimizer = torch.optim.AdamW(run.trainable, lr=run.params["lr"], betas=tuple(common["adam_betas"]),
-                                      weight_decay=common["weight_decay"])
+    run.optimizer = torch.optim.AdamW(
+        run.trainable, lr=run.params["lr"], betas=tuple(common["adam_betas"]), weight_decay=common["weight_decay"]
+    )
     run.engine = None
     if run.ds_config is not None:
-        run.engine = deepspeed_engine(run.model, run.optimizer, run.ds_config, clip=common["max_grad_norm"],
-                                      mpu=run.mpu)
+        run.engine = deepspeed_engine(
+            run.model, run.optimizer, run.ds_config, clip=common["max_grad_norm"], mpu=run.mpu
+        )
     run.bf16 = _use_bf16(common["bf16"], run.device.type)
-    run.backward = (EngineBackward(run.engine, loss_scale=1.0 / run.sp) if run.engine is not None
-                    else (lambda loss: loss.backward()))
+    run.backward = (
+        EngineBackward(run.engine, loss_scale=1.0 / run.sp)
+        if run.engine is not None
+        else (lambda loss: loss.backward())
+    )
     run.dp_rank, run.dp_size = data_parallel_position(run.sp)
     run.parts = _step_parts(run)
 
@@ -330,28 +365,54 @@ def _step_parts(run: Run):
     # parallelism each rank caches only its shard's keys; those runs take the full-sequence path
     share = bool(common["share_prompt"]) and not common["gradient_checkpointing"] and run.sp == 1
     if common["share_prompt"] and not share and run.ranks.main:
-        print(f"longrm train {run.stage}: share_prompt off (needs the KV cache: not with gradient checkpointing "
-              "or sequence parallelism); each response runs with its full prompt", file=sys.stderr)
-    parts = steps.Parts(body=body_for(run.model), head=_head(run.model, run.stage), amp=amp, device=run.device,
-                        backward=run.backward, chunk=common["logit_chunk"], grad_cache=common["grad_cache"],
-                        share_prompt=share)
+        print(
+            f"longrm train {run.stage}: share_prompt off (needs the KV cache: not with gradient checkpointing "
+            "or sequence parallelism); each response runs with its full prompt",
+            file=sys.stderr,
+        )
+    parts = steps.Parts(
+        body=body_for(run.model),
+        head=_head(run.model, run.stage),
+        amp=amp,
+        device=run.device,
+        backward=run.backward,
+        chunk=common["logit_chunk"],
+        grad_cache=common["grad_cache"],
+        share_prompt=share,
+    )
     if run.ref is not None:
-        parts.ref = steps.Parts(body=body_for(run.ref), head=run.ref.get_output_embeddings(), amp=amp,
-                                device=run.device, backward=None, chunk=common["logit_chunk"], share_prompt=share)
+        parts.ref = steps.Parts(
+            body=body_for(run.ref),
+            head=run.ref.get_output_embeddings(),
+            amp=amp,
+            device=run.device,
+            backward=None,
+            chunk=common["logit_chunk"],
+            share_prompt=share,
+        )
     return parts
 
 
 def _restore(run: Run) -> None:
     """Progress counters, fresh or from the checkpoint chosen (model and optimizer state loaded)."""
-    run.state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "examples_seen": 0, "tokens_seen": 0, "wall_s": 0.0,
-                 "resumed_from": None, **run.fingerprint}
+    run.state = {
+        "step": 0,
+        "epoch": 0,
+        "batch_in_epoch": 0,
+        "examples_seen": 0,
+        "tokens_seen": 0,
+        "wall_s": 0.0,
+        "resumed_from": None,
+        **run.fingerprint,
+    }
     run.log = []
     run.log_path = run.ckpt_root / "train_log.jsonl"
     if run.last is not None:
         run.state = ckpt.load(run.last, run.model, run.optimizer, run.engine, run.ranks)
         run.state["resumed_from"] = run.state["step"]
-        run.log = [r for r in (read_jsonl(run.log_path) if run.log_path.exists() else [])
-                   if r["step"] <= run.state["step"]]
+        run.log = [
+            r for r in (read_jsonl(run.log_path) if run.log_path.exists() else []) if r["step"] <= run.state["step"]
+        ]
         if run.ranks.main:
             print(f"longrm train {run.stage}: resuming from {run.last}", file=sys.stderr)
 
@@ -361,10 +422,13 @@ def _step_fn(run: Run):
     from longrm.train import steps
 
     parts, params = run.parts, run.params
-    return {"sft": lambda b: steps.sft_step(parts, b),
-            "disrm": lambda b: steps.disrm_step(parts, b),
-            "logo": lambda b: steps.logo_step(parts, b, params["beta"], params["gamma"], params["aggregation"],
-                                              params["sft_weight"], params["loss"])}[run.stage]
+    return {
+        "sft": lambda b: steps.sft_step(parts, b),
+        "disrm": lambda b: steps.disrm_step(parts, b),
+        "logo": lambda b: steps.logo_step(
+            parts, b, params["beta"], params["gamma"], params["aggregation"], params["sft_weight"], params["loss"]
+        ),
+    }[run.stage]
 
 
 def _batch(run: Run, step: int, order_cache: dict) -> tuple[int, list]:
@@ -372,9 +436,9 @@ def _batch(run: Run, step: int, order_cache: dict) -> tuple[int, list]:
     sample) takes its slice of the step."""
     epoch, b = divmod(step, run.steps_per_epoch)
     order = order_cache.setdefault(epoch, epoch_order([ex.group for ex in run.examples], run.seed, run.stage, epoch))
-    batch = [run.examples[i] for i in order[b * run.per_step:(b + 1) * run.per_step]]
+    batch = [run.examples[i] for i in order[b * run.per_step : (b + 1) * run.per_step]]
     if run.dp_size > 1:  # every group must run (collectives): a short last batch wraps round
-        batch = (batch * run.dp_size)[:math.ceil(len(batch) / run.dp_size) * run.dp_size][run.dp_rank::run.dp_size]
+        batch = (batch * run.dp_size)[: math.ceil(len(batch) / run.dp_size) * run.dp_size][run.dp_rank :: run.dp_size]
     return epoch, batch
 
 
@@ -402,10 +466,15 @@ def _optimizer_step(run: Run, step_fn, batch: list, lr: float) -> dict:
 # ---------------------------------------------------------------- 5. logging
 def _log_line(run: Run, step: int, epoch: int, lr: float, window: list[dict], elapsed: float) -> dict:
     """One train_log.jsonl record: the window's mean metrics since the last record."""
-    line = {"step": step, "epoch": epoch, "lr": lr,
-            "tokens_per_s": round(sum(w["tokens"] for w in window) / max(elapsed, 1e-9), 2),
-            "peak_rss_mb": round(peak_rss_mb(), 1),
-            "examples": run.state["examples_seen"], "tokens": run.state["tokens_seen"]}
+    line = {
+        "step": step,
+        "epoch": epoch,
+        "lr": lr,
+        "tokens_per_s": round(sum(w["tokens"] for w in window) / max(elapsed, 1e-9), 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "examples": run.state["examples_seen"],
+        "tokens": run.state["tokens_seen"],
+    }
     for key in ("loss", "accuracy", "nll", "margin"):
         if key in window[0]:
             line[key] = round(sum(w[key] for w in window) / len(window), 6)
@@ -426,8 +495,14 @@ def _loop(run: Run, interrupt_after: int | None) -> float:
     window: list[dict] = []
     window_start = run_start = time.perf_counter()
     wall_before, step = state["wall_s"], state["step"]
-    bar = tqdm(total=run.total, initial=step, desc=f"train {run.stage}", disable=None if run.ranks.main else True,
-               file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        total=run.total,
+        initial=step,
+        desc=f"train {run.stage}",
+        disable=None if run.ranks.main else True,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     order_cache: dict[int, list[int]] = {}
     while step < run.total:
         epoch, batch = _batch(run, step, order_cache)
@@ -440,8 +515,9 @@ def _loop(run: Run, interrupt_after: int | None) -> float:
         window.append({**metrics, "lr": lr, "epoch": epoch})
         if step % common["log_every"] == 0 or step == run.total:
             line = _log_line(run, step, epoch, lr, window, time.perf_counter() - window_start)
-            bar.set_postfix(loss=f"{line['loss']:.4f}", acc=f"{line['accuracy']:.3f}",
-                            tok_s=f"{line['tokens_per_s']:.0f}")
+            bar.set_postfix(
+                loss=f"{line['loss']:.4f}", acc=f"{line['accuracy']:.3f}", tok_s=f"{line['tokens_per_s']:.0f}"
+            )
             window, window_start = [], time.perf_counter()
             trim_heap()
         bar.update(1)
@@ -459,20 +535,31 @@ def _loop(run: Run, interrupt_after: int | None) -> float:
 # ---------------------------------------------------------------- 7. summary and the final model
 def _summary(run: Run, wall: float) -> dict:
     state, stage, n = run.state, run.stage, len(run.examples)
-    tail = run.log[-max(1, len(run.log) // 10):]
+    tail = run.log[-max(1, len(run.log) // 10) :]
     return {
-        "stage": stage, "loss_type": {"sft": "sft", "disrm": "bt"}.get(stage, run.params["loss"]),
-        "steps": state["step"], "epochs_run": round(state["examples_seen"] / n, 4),
-        "examples_seen": state["examples_seen"], "tokens_seen": state["tokens_seen"],
-        "train_examples": n, "wall_s": round(wall, 2),
-        "tokens_per_s": round(state["tokens_seen"] / max(wall, 1e-9), 2), "peak_rss_mb": round(peak_rss_mb(), 1),
+        "stage": stage,
+        "loss_type": {"sft": "sft", "disrm": "bt"}.get(stage, run.params["loss"]),
+        "steps": state["step"],
+        "epochs_run": round(state["examples_seen"] / n, 4),
+        "examples_seen": state["examples_seen"],
+        "tokens_seen": state["tokens_seen"],
+        "train_examples": n,
+        "wall_s": round(wall, 2),
+        "tokens_per_s": round(state["tokens_seen"] / max(wall, 1e-9), 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "final_loss": round(sum(r["loss"] for r in tail) / len(tail), 6) if tail else None,
         "final_accuracy": round(sum(r["accuracy"] for r in tail) / len(tail), 6) if tail else None,
         "params": sum(p.numel() for p in run.model.parameters()),
         "trainable_params": sum(p.numel() for p in run.trainable),
-        "resumed_from": state.get("resumed_from"), "init": str(run.init), "data": str(run.data),
-        "config": {"common": run.common, stage: run.params}, "deepspeed": run.engine is not None, "bf16": run.bf16,
-        "skipped": run.skipped, "ranks": run.ranks.world, "sequence_parallel": run.sp,
+        "resumed_from": state.get("resumed_from"),
+        "init": str(run.init),
+        "data": str(run.data),
+        "config": {"common": run.common, stage: run.params},
+        "deepspeed": run.engine is not None,
+        "bf16": run.bf16,
+        "skipped": run.skipped,
+        "ranks": run.ranks.world,
+        "sequence_parallel": run.sp,
         "checkpoints": str(run.ckpt_root),
     }
 
@@ -492,8 +579,16 @@ def _finish(run: Run, summary: dict) -> None:
     parallel.barrier()
 
 
-def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | Path, resume: bool | str = False,
-          interrupt_after: int | None = None, checkpoints: str | Path | None = None) -> dict:
+def train(
+    stage: str,
+    cfg: dict,
+    data: str | Path,
+    init: str | Path,
+    out: str | Path,
+    resume: bool | str = False,
+    interrupt_after: int | None = None,
+    checkpoints: str | Path | None = None,
+) -> dict:
     """Run one training stage end to end; return the summary (also written to OUT/train_summary.json).
 
     resume: False/"never" starts over; True/"require" continues from the latest checkpoint and refuses one
@@ -501,12 +596,12 @@ def train(stage: str, cfg: dict, data: str | Path, init: str | Path, out: str | 
     otherwise starts over (the workflow's mode: a retried job picks up where the last one stopped; a
     finished run's last checkpoint is not resumed, since a rule reruns only when something changed).
     """
-    run = _prepare(stage, cfg, data, init, out, resume, checkpoints)   # 1. settings, data (checks first)
-    _schedule(run)                                                      # 2. steps, warmup
-    _choose_checkpoint(run)                                             #    resume or start over
-    _build(run)                                                         # 3. model, optimizer, engine
-    _restore(run)                                                       #    counters (and state) to start from
-    wall = _loop(run, interrupt_after)                                  # 4-6. steps, logs, checkpoints
-    summary = _summary(run, wall)                                       # 7. summary, final model
+    run = _prepare(stage, cfg, data, init, out, resume, checkpoints)  # 1. settings, data (checks first)
+    _schedule(run)  # 2. steps, warmup
+    _choose_checkpoint(run)  #    resume or start over
+    _build(run)  # 3. model, optimizer, engine
+    _restore(run)  #    counters (and state) to start from
+    wall = _loop(run, interrupt_after)  # 4-6. steps, logs, checkpoints
+    summary = _summary(run, wall)  # 7. summary, final model
     _finish(run, summary)
     return summary

@@ -43,9 +43,15 @@ def mean_token_logprob(logps: torch.Tensor, mask: torch.Tensor | None = None) ->
     return (logps * mask).sum(dim=-1) / mask.sum(dim=-1).clamp(min=1.0)
 
 
-def logo_loss(chosen_reward: torch.Tensor, rejected_rewards: torch.Tensor, beta: float, gamma: float,
-              aggregation: str = "mean_reward", sft_weight: float = 0.0,
-              chosen_nll: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def logo_loss(
+    chosen_reward: torch.Tensor,
+    rejected_rewards: torch.Tensor,
+    beta: float,
+    gamma: float,
+    aggregation: str = "mean_reward",
+    sft_weight: float = 0.0,
+    chosen_nll: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """LOGO / multi-negative SimPO: reference-free preference loss with an optional SFT term.
 
         mean_reward (release): -log sigmoid(beta * (r_w - mean_j r_l^j) - gamma)
@@ -82,9 +88,16 @@ def logo_loss(chosen_reward: torch.Tensor, rejected_rewards: torch.Tensor, beta:
     return per_example.mean(), margin.detach()
 
 
-def dpo_loss(chosen_logp: torch.Tensor, rejected_logps: torch.Tensor, ref_chosen_logp: torch.Tensor,
-             ref_rejected_logps: torch.Tensor, beta: float, aggregation: str = "mean_reward",
-             sft_weight: float = 0.0, chosen_nll: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def dpo_loss(
+    chosen_logp: torch.Tensor,
+    rejected_logps: torch.Tensor,
+    ref_chosen_logp: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    beta: float,
+    aggregation: str = "mean_reward",
+    sft_weight: float = 0.0,
+    chosen_nll: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """DPO with a frozen reference (the ablation), extended to M negatives like `logo_loss`.
 
         h_j = (log pi(y_w) - log ref(y_w)) - (log pi(y_l^j) - log ref(y_l^j))   (summed token log-probs)

@@ -42,8 +42,12 @@ def ranks_from_env(env=None) -> Ranks:
     env = os.environ if env is None else env
     world = int(env.get("WORLD_SIZE", "1"))
     local_world = int(env.get("LOCAL_WORLD_SIZE") or env.get("LOCAL_SIZE") or world)
-    return Ranks(rank=int(env.get("RANK", "0")), local_rank=int(env.get("LOCAL_RANK", "0")), world=world,
-                 local_world=max(1, local_world))
+    return Ranks(
+        rank=int(env.get("RANK", "0")),
+        local_rank=int(env.get("LOCAL_RANK", "0")),
+        world=world,
+        local_world=max(1, local_world),
+    )
 
 
 def available_cores() -> int:
@@ -78,8 +82,13 @@ def init_distributed(device) -> None:
 
     if dist.is_initialized():
         return
-    for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"),
-                       ("MASTER_PORT", "29533")):
+    for key, value in (
+        ("RANK", "0"),
+        ("LOCAL_RANK", "0"),
+        ("WORLD_SIZE", "1"),
+        ("MASTER_ADDR", "127.0.0.1"),
+        ("MASTER_PORT", "29533"),
+    ):
         os.environ.setdefault(key, value)
     import deepspeed
 
@@ -114,16 +123,22 @@ def check_sequence_parallel(sp: int, init: Path, world: int, deepspeed_config, a
     if sp == 1:
         return
     if not deepspeed_config:
-        raise ConfigError(f"train.common.sequence_parallel={sp} runs on DeepSpeed's Ulysses SP: set "
-                          "train.common.deepspeed to a ZeRO config (e.g. workflow/deepspeed/zero2.json)")
+        raise ConfigError(
+            f"train.common.sequence_parallel={sp} runs on DeepSpeed's Ulysses SP: set "
+            "train.common.deepspeed to a ZeRO config (e.g. workflow/deepspeed/zero2.json)"
+        )
     if attn == "eager":
-        raise ConfigError("train.common.attn_implementation: eager cannot run under sequence parallelism "
-                          "(it needs a full attention mask); use sdpa or flash_attention_2")
+        raise ConfigError(
+            "train.common.attn_implementation: eager cannot run under sequence parallelism "
+            "(it needs a full attention mask); use sdpa or flash_attention_2"
+        )
     heads, kv_heads = model_heads(init)
     for name, count in (("attention heads", heads), ("KV heads", kv_heads)):
         if count % sp:
-            raise ConfigError(f"train.common.sequence_parallel={sp} does not divide the model's {count} {name} "
-                              f"({Path(init) / 'config.json'}): use a degree that divides {kv_heads}")
+            raise ConfigError(
+                f"train.common.sequence_parallel={sp} does not divide the model's {count} {name} "
+                f"({Path(init) / 'config.json'}): use a degree that divides {kv_heads}"
+            )
     if world % sp:
         raise ConfigError(f"train.common.sequence_parallel={sp} does not divide the number of ranks ({world})")
 
@@ -135,8 +150,12 @@ def register_ulysses(model, attn: str, sp: int):
     from deepspeed.runtime.sequence_parallel.ulysses_sp import UlyssesSPAttentionHF
 
     return UlyssesSPAttentionHF.register_with_transformers(
-        model_name_or_path=model, core_attn_implementation=attn, sequence_parallel_size=sp, micro_batch_size=1,
-        seq_length_is_variable=True)
+        model_name_or_path=model,
+        core_attn_implementation=attn,
+        sequence_parallel_size=sp,
+        micro_batch_size=1,
+        seq_length_is_variable=True,
+    )
 
 
 class UlyssesBody:
@@ -166,6 +185,6 @@ class UlyssesBody:
         shard = input_ids.shape[1] // self.size
         lo = self.local * shard
         positions = torch.arange(lo, lo + shard, device=input_ids.device).unsqueeze(0)
-        out = self.body(input_ids=input_ids[:, lo:lo + shard], position_ids=positions, use_cache=False)
+        out = self.body(input_ids=input_ids[:, lo : lo + shard], position_ids=positions, use_cache=False)
         parts = dist_fn.all_gather(out.last_hidden_state.contiguous(), group=self.group)
         return BaseModelOutput(last_hidden_state=torch.cat(parts, dim=1)[:, :length])

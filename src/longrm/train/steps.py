@@ -85,8 +85,10 @@ def backward_calls(stage: str, batch: list[Example], parts: Parts) -> int:
 
 def _response_tensors(parts: Parts, ex: Example) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """(prompt ids (P,), [response ids (T_j,)]) as tensors on the step's device."""
+
     def ids(x):
         return torch.tensor(x, dtype=torch.long, device=parts.device)
+
     return ids(ex.prompt_ids), [ids(r) for r in ex.responses]
 
 
@@ -116,6 +118,7 @@ def _summed_logp(parts: Parts, seqs, prompt_len: int):
     def fn(j):
         logps, _ = response_logprobs(parts.body, parts.head, seqs[j], prompt_len, _amp(parts), parts.chunk)
         return logps.sum()
+
     return fn
 
 
@@ -130,8 +133,15 @@ def response_rewards(parts: Parts, ex: Example) -> torch.Tensor:
         return torch.stack([fn(j) for j in range(len(seqs))]) / lengths
 
 
-def logo_step(parts: Parts, batch: list[Example], beta: float, gamma: float, aggregation: str,
-              sft_weight: float, loss_type: str = "logo") -> dict:
+def logo_step(
+    parts: Parts,
+    batch: list[Example],
+    beta: float,
+    gamma: float,
+    aggregation: str,
+    sft_weight: float,
+    loss_type: str = "logo",
+) -> dict:
     """LOGO (reference-free, mean token log-prob rewards) or DPO (frozen reference) on M negatives."""
     out = {"loss": 0.0, "accuracy": 0.0, "nll": 0.0, "margin": 0.0, "tokens": 0, "examples": len(batch)}
     for ex in batch:
@@ -147,18 +157,23 @@ def logo_step(parts: Parts, batch: list[Example], beta: float, gamma: float, agg
                     ref = torch.stack([ref_fn(j) for j in range(n)])
 
             def loss_fn(sums, ref=ref, lengths=lengths):
-                return losses.dpo_loss(sums[0], sums[1:], ref[0], ref[1:], beta, aggregation, sft_weight,
-                                       chosen_nll=-sums[0] / lengths[0])
+                return losses.dpo_loss(
+                    sums[0], sums[1:], ref[0], ref[1:], beta, aggregation, sft_weight, chosen_nll=-sums[0] / lengths[0]
+                )
         else:
+
             def loss_fn(sums, lengths=lengths):
                 r = sums / lengths
                 return losses.logo_loss(r[0], r[1:], beta, gamma, aggregation, sft_weight)
+
         if parts.shares(ex):
-            loss, margin, sums = _backward_joint(parts, lambda ex=ex: shared_logp_sums(parts, ex), loss_fn,
-                                                 1.0 / len(batch))
+            loss, margin, sums = _backward_joint(
+                parts, lambda ex=ex: shared_logp_sums(parts, ex), loss_fn, 1.0 / len(batch)
+            )
         else:
-            loss, margin, sums = _backward_through_scalars(parts, n, _summed_logp(parts, seqs, plen), loss_fn,
-                                                           1.0 / len(batch))
+            loss, margin, sums = _backward_through_scalars(
+                parts, n, _summed_logp(parts, seqs, plen), loss_fn, 1.0 / len(batch)
+            )
         if loss_type == "dpo":
             implicit = sums - ref
             acc = losses.pairwise_accuracy(implicit[0], implicit[1:])
@@ -184,12 +199,17 @@ def disrm_step(parts: Parts, batch: list[Example]) -> dict:
 
         def loss_fn(s):
             return losses.bradley_terry_loss(s[0], s[1:])
+
         if parts.shares(ex):
             prompt, responses = _response_tensors(parts, ex)
             loss, margin, scores = _backward_joint(
-                parts, lambda prompt=prompt, responses=responses: shared_last_token_scores(
-                    parts.body, parts.head, prompt, responses, _amp(parts)),
-                loss_fn, 1.0 / len(batch))
+                parts,
+                lambda prompt=prompt, responses=responses: shared_last_token_scores(
+                    parts.body, parts.head, prompt, responses, _amp(parts)
+                ),
+                loss_fn,
+                1.0 / len(batch),
+            )
         else:
             loss, margin, scores = _backward_through_scalars(parts, len(seqs), score, loss_fn, 1.0 / len(batch))
         out["loss"] += float(loss) / len(batch)

@@ -30,8 +30,7 @@ def _vote_over(votes: list[dict], names: Sequence[str], threshold: float, min_ju
         if t.kept:
             kept += 1
             correct += t.majority == v["gold"]
-    return {"kept": kept, "yield": kept / len(votes) if votes else 0.0,
-            "accuracy": correct / kept if kept else None}
+    return {"kept": kept, "yield": kept / len(votes) if votes else 0.0, "accuracy": correct / kept if kept else None}
 
 
 def judge_stats(votes: list[dict], name: str) -> dict:
@@ -42,7 +41,9 @@ def judge_stats(votes: list[dict], name: str) -> dict:
     return {
         "per_order_accuracy": sum(per_order) / len(per_order) if per_order else None,
         "consistency": len(cons) / len(votes) if votes else None,
-        "consistent_accuracy": (sum(v["judges"][name]["label"] == v["gold"] for v in cons) / len(cons)) if cons else None,
+        "consistent_accuracy": (sum(v["judges"][name]["label"] == v["gold"] for v in cons) / len(cons))
+        if cons
+        else None,
         "per_order_accuracy_on_kept": sum(kept_orders) / len(kept_orders) if kept_orders else None,
     }
 
@@ -100,8 +101,11 @@ def fair_comparison(votes: list[dict], names: Sequence[str], seed: int, n_boot: 
     vote = np.array([vote_item_score(v) for v in kept])
     per_judge = {n: np.array([judge_item_score(v, n) for v in kept]) for n in names}
     judges = {n: _cell(x, idx) for n, x in per_judge.items()}
-    best = max(names, key=lambda n: (judges[n]["acc"] if judges[n]["acc"] is not None else -1.0,
-                                     -list(names).index(n)), default=None)
+    best = max(
+        names,
+        key=lambda n: (judges[n]["acc"] if judges[n]["acc"] is not None else -1.0, -list(names).index(n)),
+        default=None,
+    )
     same = {"n": len(kept), "vote": _cell(vote, idx), "judges": judges, "best_judge": best}
     paired_same = {n: _diff(vote, x, idx) for n, x in per_judge.items()}
     own, paired_own = {}, {}
@@ -112,8 +116,10 @@ def fair_comparison(votes: list[dict], names: Sequence[str], seed: int, n_boot: 
         vote_there = np.array([vote_item_score(v) for v in cons])
         own[n] = {"n": len(cons), "judge": _cell(judge, jdx), "vote": _cell(vote_there, jdx)}
         paired_own[n] = _diff(vote_there, judge, jdx)
-    return ({"same_items": same, "own_consistent": own},
-            {"bootstrap": n_boot, "same_items": paired_same, "own_consistent": paired_own})
+    return (
+        {"same_items": same, "own_consistent": own},
+        {"bootstrap": n_boot, "same_items": paired_same, "own_consistent": paired_own},
+    )
 
 
 def _mean(xs):
@@ -127,8 +133,11 @@ def audit(votes: list[dict], threshold: float, min_judges: int, seed: int = 0) -
     best = max(names, key=lambda n: (judges[n]["per_order_accuracy"] or 0.0, -names.index(n))) if names else None
     full = _vote_over(votes, names, threshold, min_judges)
     # the strongest alternative to a vote: one judge, keeping only the items it is order-consistent on
-    best_cons = max((n for n in names if judges[n]["consistent_accuracy"] is not None),
-                    key=lambda n: (judges[n]["consistent_accuracy"], -names.index(n)), default=None)
+    best_cons = max(
+        (n for n in names if judges[n]["consistent_accuracy"] is not None),
+        key=lambda n: (judges[n]["consistent_accuracy"], -names.index(n)),
+        default=None,
+    )
 
     by_k = []
     for k in range(1, len(names) + 1):
@@ -138,37 +147,67 @@ def audit(votes: list[dict], threshold: float, min_judges: int, seed: int = 0) -
             rng = rng_for(seed, "audit-subsets", k)
             subsets = rng.sample(subsets, MAX_SUBSETS)
         runs = [_vote_over(votes, s, threshold, min_judges) for s in subsets]
-        by_k.append({"k": k, "config_order": prefix, "judges": names[:k],
-                     "all_subsets": {"n_subsets": len(runs), "accuracy": _mean(r["accuracy"] for r in runs),
-                                     "yield": _mean(r["yield"] for r in runs)}})
+        by_k.append(
+            {
+                "k": k,
+                "config_order": prefix,
+                "judges": names[:k],
+                "all_subsets": {
+                    "n_subsets": len(runs),
+                    "accuracy": _mean(r["accuracy"] for r in runs),
+                    "yield": _mean(r["yield"] for r in runs),
+                },
+            }
+        )
     by_threshold = [dict(threshold=t, **_vote_over(votes, names, t, min_judges)) for t in THRESHOLDS]
 
-    groups: dict[str, dict[str, list[dict]]] = {"task": defaultdict(list), "length_bucket": defaultdict(list),
-                                                "tasktype": defaultdict(list), "position": defaultdict(list)}
+    groups: dict[str, dict[str, list[dict]]] = {
+        "task": defaultdict(list),
+        "length_bucket": defaultdict(list),
+        "tasktype": defaultdict(list),
+        "position": defaultdict(list),
+    }
     for v in votes:
         for key in groups:
             groups[key][str(v.get(key))].append(v)
-    per_group = {key: {g: {"items": len(vs), "kept": sum(x["kept"] for x in vs),
-                           "yield": sum(x["kept"] for x in vs) / len(vs),
-                           "accuracy": _mean([x["correct"] for x in vs if x["kept"]] or [None])}
-                       for g, vs in sorted(d.items())} for key, d in groups.items()}
+    per_group = {
+        key: {
+            g: {
+                "items": len(vs),
+                "kept": sum(x["kept"] for x in vs),
+                "yield": sum(x["kept"] for x in vs) / len(vs),
+                "accuracy": _mean([x["correct"] for x in vs if x["kept"]] or [None]),
+            }
+            for g, vs in sorted(d.items())
+        }
+        for key, d in groups.items()
+    }
     best_acc = judges[best]["per_order_accuracy"] if best else None
     fair, paired = fair_comparison(votes, names, seed)
     same = fair["same_items"]
     best_same = same["judges"][same["best_judge"]]["acc"] if same["best_judge"] else None
     return {
-        "fair": fair, "fair_paired": paired,
-        "items": len(votes), "judges": names, "threshold": threshold, "min_judges": min_judges,
-        "vote": full, "judge_stats": judges, "best_single_judge": best,
+        "fair": fair,
+        "fair_paired": paired,
+        "items": len(votes),
+        "judges": names,
+        "threshold": threshold,
+        "min_judges": min_judges,
+        "vote": full,
+        "judge_stats": judges,
+        "best_single_judge": best,
         "best_single_accuracy": best_acc,
         "best_single_accuracy_on_kept": judges[best]["per_order_accuracy_on_kept"] if best else None,
         # the headline, on the same items: the vote's label vs the best single judge on the items the vote keeps
-        "vote_beats_best_single": (same["vote"]["acc"] is not None and best_same is not None
-                                   and same["vote"]["acc"] > best_same),
+        "vote_beats_best_single": (
+            same["vote"]["acc"] is not None and best_same is not None and same["vote"]["acc"] > best_same
+        ),
         "best_consistent_judge": best_cons,
         "best_consistent_accuracy": judges[best_cons]["consistent_accuracy"] if best_cons else None,
         "best_consistent_coverage": judges[best_cons]["consistency"] if best_cons else None,
-        "by_k": by_k, "by_threshold": by_threshold, "by_group": per_group,
+        "by_k": by_k,
+        "by_threshold": by_threshold,
+        "by_group": per_group,
     }
 
 
@@ -185,15 +224,30 @@ def plot(report: dict, path: str) -> None:
     ax = axes[0]
     ax.plot(ks, [r["config_order"]["accuracy"] for r in report["by_k"]], "o-", label="vote, first K judges")
     ax.plot(ks, [r["all_subsets"]["accuracy"] for r in report["by_k"]], "s--", label="vote, all K-subsets (mean)")
-    ax.plot(ks, [r["config_order"]["yield"] for r in report["by_k"]], "o:", color="C0", alpha=0.5,
-            label="yield, first K judges")
+    ax.plot(
+        ks,
+        [r["config_order"]["yield"] for r in report["by_k"]],
+        "o:",
+        color="C0",
+        alpha=0.5,
+        label="yield, first K judges",
+    )
     same = report["fair"]["same_items"]
     if same["best_judge"] is not None and same["judges"][same["best_judge"]]["acc"] is not None:
-        ax.axhline(same["judges"][same["best_judge"]]["acc"], color="grey", ls=":",
-                   label=f"best single judge on the kept items ({same['best_judge']})")
+        ax.axhline(
+            same["judges"][same["best_judge"]]["acc"],
+            color="grey",
+            ls=":",
+            label=f"best single judge on the kept items ({same['best_judge']})",
+        )
     if report.get("best_consistent_accuracy") is not None:
-        ax.axhline(report["best_consistent_accuracy"], color="grey", ls="-.", lw=0.8,
-                   label=f"best single judge, consistent items ({report['best_consistent_coverage']:.0%})")
+        ax.axhline(
+            report["best_consistent_accuracy"],
+            color="grey",
+            ls="-.",
+            lw=0.8,
+            label=f"best single judge, consistent items ({report['best_consistent_coverage']:.0%})",
+        )
     ax.set(xlabel="K (judges)", ylabel="label accuracy (kept items) / yield", title="Accuracy vs K", ylim=(0, 1.02))
     ax.legend(fontsize=8)
     ax = axes[1]
@@ -204,8 +258,11 @@ def plot(report: dict, path: str) -> None:
     ax.legend(fontsize=8)
     ax = axes[2]
     rows = [(f"{k}:{g}", s["yield"]) for k in ("task", "length_bucket") for g, s in report["by_group"][k].items()]
-    ax.barh([r[0] for r in rows], [r[1] for r in rows], color=["C0"] * len(report["by_group"]["task"]) +
-            ["C1"] * len(report["by_group"]["length_bucket"]))
+    ax.barh(
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        color=["C0"] * len(report["by_group"]["task"]) + ["C1"] * len(report["by_group"]["length_bucket"]),
+    )
     ax.set(xlabel="yield (kept share)", title="Yield per task and length", xlim=(0, 1))
     fig.tight_layout()
     with atomic_write(path, "wb") as f:

@@ -26,18 +26,23 @@ def register(sub) -> None:
     j.add_argument("--items", required=True, help="BenchItem JSONL (synth output)")
     j.add_argument("--judge", required=True, help="name of an LM judge in vote.judges")
     j.add_argument("--out", required=True, help="Judgment JSONL, one per (item, order); resumable")
-    j.set_defaults(func=_judge, prov_inputs=("items",), prov_outputs=("out",),
-                   prov_params=reads("vote judge"))
+    j.set_defaults(func=_judge, prov_inputs=("items",), prov_outputs=("out",), prov_params=reads("vote judge"))
 
     t = vsub.add_parser("tally", help="the vote from the LM judges' files and the scorers (no model loaded)")
     t.add_argument("--config")
     t.add_argument("--items", required=True, help="BenchItem JSONL (synth output)")
-    t.add_argument("--judgments", nargs="*", default=[], metavar="NAME=PATH",
-                   help="`vote judge` output of every LM judge of vote.judges")
+    t.add_argument(
+        "--judgments",
+        nargs="*",
+        default=[],
+        metavar="NAME=PATH",
+        help="`vote judge` output of every LM judge of vote.judges",
+    )
     t.add_argument("--out", required=True, help="votes JSONL")
     t.add_argument("--timing", help="optional JSON with seconds per judge")
-    t.set_defaults(func=_tally, prov_inputs=("items", "judgments"), prov_outputs=("out", "timing"),
-                   prov_params=reads("vote tally"))
+    t.set_defaults(
+        func=_tally, prov_inputs=("items", "judgments"), prov_outputs=("out", "timing"), prov_params=reads("vote tally")
+    )
 
     a = vsub.add_parser("audit", help="label accuracy vs K and threshold, yield per task/length")
     a.add_argument("--config")
@@ -45,23 +50,34 @@ def register(sub) -> None:
     a.add_argument("--votes", required=True)
     a.add_argument("--out", required=True, help="audit JSON")
     a.add_argument("--figure", help="PNG figure to write")
-    a.set_defaults(func=_audit, prov_inputs=("items", "votes"), prov_outputs=("out", "figure"),
-                   prov_params=reads("vote audit"))
+    a.set_defaults(
+        func=_audit, prov_inputs=("items", "votes"), prov_outputs=("out", "figure"), prov_params=reads("vote audit")
+    )
 
     s = vsub.add_parser("split", help="benchmark (gold labels) and SFT/preference/DisRM training splits")
     s.add_argument("--config")
     s.add_argument("--items", required=True)
     s.add_argument("--votes", required=True)
-    s.add_argument("--judgments", nargs="*", default=[], metavar="NAME=PATH",
-                   help="`vote judge` files of LM judges: their judgments that disagree with the vote become "
-                        "the preference negatives (templated ones fill up)")
+    s.add_argument(
+        "--judgments",
+        nargs="*",
+        default=[],
+        metavar="NAME=PATH",
+        help="`vote judge` files of LM judges: their judgments that disagree with the vote become "
+        "the preference negatives (templated ones fill up)",
+    )
     s.add_argument("--out-dir", required=True, help="folder for sft/pref/disrm/bench.jsonl and report.json")
-    s.set_defaults(func=_split, prov_inputs=("items", "votes", "judgments"), prov_outputs=("out_dir",),
-                   prov_params=reads("vote split"))
+    s.set_defaults(
+        func=_split,
+        prov_inputs=("items", "votes", "judgments"),
+        prov_outputs=("out_dir",),
+        prov_params=reads("vote split"),
+    )
 
 
-def run_cmd(cfg: dict, items_path: str, out: str, timing_path: str | None = None,
-            recorded: dict[str, str] | None = None) -> dict:
+def run_cmd(
+    cfg: dict, items_path: str, out: str, timing_path: str | None = None, recorded: dict[str, str] | None = None
+) -> dict:
     import time
 
     from tqdm import tqdm
@@ -74,16 +90,25 @@ def run_cmd(cfg: dict, items_path: str, out: str, timing_path: str | None = None
 
     live = [s["name"] for s in lm_specs(cfg) if s["name"] not in (recorded or {})]
     if len(live) > 1:
-        raise ConfigError(f"vote.judges has {len(live)} LM judges ({', '.join(live)}): one process holds one "
-                          "engine, so run `longrm vote judge` once per LM judge, then `longrm vote tally`")
+        raise ConfigError(
+            f"vote.judges has {len(live)} LM judges ({', '.join(live)}): one process holds one "
+            "engine, so run `longrm vote judge` once per LM judge, then `longrm vote tally`"
+        )
     judges = make_judges(cfg, recorded)
     timing: dict = {}
     t0 = time.perf_counter()
-    items = tqdm(_nonempty(iter_jsonl(items_path, BenchItem.from_dict, unique="id"), items_path), desc="vote", unit="item",
-                 disable=None)
+    items = tqdm(
+        _nonempty(iter_jsonl(items_path, BenchItem.from_dict, unique="id"), items_path),
+        desc="vote",
+        unit="item",
+        disable=None,
+    )
     n = write_jsonl(out, _closing(run_votes(items, judges, cfg["vote"], timing), judges))
-    summary = {"items": n, "seconds": round(time.perf_counter() - t0, 3),
-               "judge_seconds": {k: round(v, 3) for k, v in timing.items()}}
+    summary = {
+        "items": n,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "judge_seconds": {k: round(v, 3) for k, v in timing.items()},
+    }
     if timing_path:
         write_json(timing_path, summary)
     return summary
@@ -140,8 +165,10 @@ def tally_cmd(cfg: dict, items_path: str, judgments: dict[str, str], out: str, t
 
     missing = [s["name"] for s in lm_specs(cfg) if s["name"] not in judgments]
     if missing:
-        raise ConfigError(f"vote tally: no --judgments for the LM judge(s) {', '.join(missing)} "
-                          "(run `longrm vote judge` for each first)")
+        raise ConfigError(
+            f"vote tally: no --judgments for the LM judge(s) {', '.join(missing)} "
+            "(run `longrm vote judge` for each first)"
+        )
     return run_cmd(cfg, items_path, out, timing_path, recorded=judgments)
 
 
@@ -150,8 +177,9 @@ def _tally(args) -> int:
 
     from longrm.config import load_config
 
-    s = tally_cmd(load_config(args.config), args.items, parse_named(args.judgments, "--judgments"), args.out,
-                  args.timing)
+    s = tally_cmd(
+        load_config(args.config), args.items, parse_named(args.judgments, "--judgments"), args.out, args.timing
+    )
     print(f"vote tally: {s['items']} items in {s['seconds']} s; per judge {s['judge_seconds']}", file=sys.stderr)
     return 0
 
@@ -171,8 +199,11 @@ def _judge(args) -> int:
     from longrm.config import load_config
 
     s = judge_cmd(load_config(args.config), args.items, args.judge, args.out)
-    print(f"vote judge {s['judge']}: {s['records']} judgments ({s['chunks_judged']} chunks judged, "
-          f"{s['chunks_reused']} reused from an interrupted run) in {s['seconds']} s of judging", file=sys.stderr)
+    print(
+        f"vote judge {s['judge']}: {s['records']} judgments ({s['chunks_judged']} chunks judged, "
+        f"{s['chunks_reused']} reused from an interrupted run) in {s['seconds']} s of judging",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -204,13 +235,17 @@ def _audit(args) -> int:
     r = audit_cmd(load_config(args.config), args.items, args.votes, args.out, args.figure)
     same = r["fair"]["same_items"]
     best = same["best_judge"]
-    print(f"vote audit: on the {same['n']}/{r['items']} items the vote keeps, vote {same['vote']['acc']} vs best "
-          f"single judge {best} {same['judges'][best]['acc'] if best else None} (same items)", file=sys.stderr)
+    print(
+        f"vote audit: on the {same['n']}/{r['items']} items the vote keeps, vote {same['vote']['acc']} vs best "
+        f"single judge {best} {same['judges'][best]['acc'] if best else None} (same items)",
+        file=sys.stderr,
+    )
     return 0
 
 
-def split_cmd(cfg: dict, items_path: str, votes_path: str, out_dir: str,
-              judgments: dict[str, str] | None = None) -> dict:
+def split_cmd(
+    cfg: dict, items_path: str, votes_path: str, out_dir: str, judgments: dict[str, str] | None = None
+) -> dict:
     from pathlib import Path
 
     from longrm.data.io import write_json
@@ -228,12 +263,18 @@ def _split(args) -> int:
 
     cfg = load_config(args.config)
     r = split_cmd(cfg, args.items, args.votes, args.out_dir, parse_named(args.judgments, "--judgments"))
-    missing = [j["name"] for j in cfg["vote"]["judges"]
-               if j.get("model") and j["name"] not in r["negatives"]["lm_judges"]]
+    missing = [
+        j["name"] for j in cfg["vote"]["judges"] if j.get("model") and j["name"] not in r["negatives"]["lm_judges"]
+    ]
     if missing:
-        print(f"vote split: no --judgments for the LM judge(s) {', '.join(missing)}: their judgments give no "
-              "negatives (templated ones do)", file=sys.stderr)
+        print(
+            f"vote split: no --judgments for the LM judge(s) {', '.join(missing)}: their judgments give no "
+            "negatives (templated ones do)",
+            file=sys.stderr,
+        )
     neg = r["negatives"]["pairwise"]
-    print(f"vote split: {r['counts']}; pairwise negatives: {neg['judges']} from LM judges, {neg['template']} "
-          "templated", file=sys.stderr)
+    print(
+        f"vote split: {r['counts']}; pairwise negatives: {neg['judges']} from LM judges, {neg['template']} templated",
+        file=sys.stderr,
+    )
     return 0

@@ -46,12 +46,15 @@ def judge_spec(cfg: dict, name: str) -> dict:
     for spec in cfg["vote"]["judges"]:
         if spec["name"] == name:
             if not is_lm(spec):
-                raise ConfigError(f"{cfg.get('_path', '<config>')}: vote judge {name!r} is a scorer: "
-                                  "it runs inside `vote tally`, not as its own job")
+                raise ConfigError(
+                    f"{cfg.get('_path', '<config>')}: vote judge {name!r} is a scorer: "
+                    "it runs inside `vote tally`, not as its own job"
+                )
             return spec
     names = [s["name"] for s in lm_specs(cfg)]
-    raise ConfigError(f"{cfg.get('_path', '<config>')}: no LM vote judge named {name!r}; "
-                      f"LM judges: {', '.join(names) or 'none'}")
+    raise ConfigError(
+        f"{cfg.get('_path', '<config>')}: no LM vote judge named {name!r}; LM judges: {', '.join(names) or 'none'}"
+    )
 
 
 def parts_dir(out: str | Path) -> Path:
@@ -65,8 +68,7 @@ def _checkpoint_files(model: str) -> list:
     if not root.exists():
         return [model, None]
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    return [[str(p.relative_to(root)) if p != root else p.name, p.stat().st_size, p.stat().st_mtime_ns]
-            for p in files]
+    return [[str(p.relative_to(root)) if p != root else p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
 
 
 def fingerprint(cfg: dict, spec: dict, items_path: str | Path) -> dict:
@@ -74,10 +76,16 @@ def fingerprint(cfg: dict, spec: dict, items_path: str | Path) -> dict:
     from longrm.judges.factory import bench_params
 
     vcfg = cfg["vote"]
-    return {"items_sha256": sha256_file(items_path), "spec": spec, "seed": cfg["seed"], "chunk": vote_run.CHUNK,
-            "orders": [vcfg["orders"], vcfg["bon_orders"]],
-            "params": bench_params(cfg, lm_params(vcfg)), "trust_remote_code": cfg["trust_remote_code"],
-            "checkpoint": _checkpoint_files(spec["model"])}
+    return {
+        "items_sha256": sha256_file(items_path),
+        "spec": spec,
+        "seed": cfg["seed"],
+        "chunk": vote_run.CHUNK,
+        "orders": [vcfg["orders"], vcfg["bon_orders"]],
+        "params": bench_params(cfg, lm_params(vcfg)),
+        "trust_remote_code": cfg["trust_remote_code"],
+        "checkpoint": _checkpoint_files(spec["model"]),
+    }
 
 
 def _digest(obj) -> str:
@@ -88,15 +96,15 @@ def _chunk_path(parts: Path, index: int) -> Path:
     return parts / f"c{index:06d}.jsonl"
 
 
-def check_records(records: Sequence[Judgment], chunk_items: Sequence[BenchItem],
-                  chunk_orders: Sequence[list[int]], name: str) -> str | None:
+def check_records(
+    records: Sequence[Judgment], chunk_items: Sequence[BenchItem], chunk_orders: Sequence[list[int]], name: str
+) -> str | None:
     """Why `records` are not exactly this judge's answers to these (item, order) jobs (None: they are)."""
     if len(records) != len(chunk_items):
         return f"{len(records)} records for {len(chunk_items)} (item, order) jobs"
     for k, (rec, item, order) in enumerate(zip(records, chunk_items, chunk_orders)):
         if rec.id != item.id or list(rec.order) != list(order) or rec.judge != name:
-            return (f"record {k}: ({rec.judge}, {rec.id}, {rec.order}) where ({name}, {item.id}, {order}) "
-                    "was expected")
+            return f"record {k}: ({rec.judge}, {rec.id}, {rec.order}) where ({name}, {item.id}, {order}) was expected"
     return None
 
 
@@ -150,8 +158,9 @@ class _LazyJudge:
             self.judge.close()
 
 
-def judge_to_file(cfg: dict, name: str, items: Iterable[BenchItem], items_path: str | Path, out: str | Path,
-                  order_seed: int = 42) -> dict:
+def judge_to_file(
+    cfg: dict, name: str, items: Iterable[BenchItem], items_path: str | Path, out: str | Path, order_seed: int = 42
+) -> dict:
     """Run one LM judge of `vote.judges` over every (item, order) job; resumable (module docstring)."""
     spec = judge_spec(cfg, name)
     parts = _open_parts(out, name, fingerprint(cfg, spec, items_path))
@@ -181,8 +190,7 @@ def judge_to_file(cfg: dict, name: str, items: Iterable[BenchItem], items_path: 
         engine.close()
     n = _concatenate(paths, out)
     shutil.rmtree(parts)
-    return {"judge": name, "records": n, "chunks_reused": done, "chunks_judged": judged,
-            "seconds": round(seconds, 3)}
+    return {"judge": name, "records": n, "chunks_reused": done, "chunks_judged": judged, "seconds": round(seconds, 3)}
 
 
 def _concatenate(paths: Sequence[Path], out: str | Path) -> int:
@@ -207,14 +215,24 @@ class JudgmentReader:
     def next_for(self, item_id: str, order: list[int]) -> Judgment:
         line, rec = next(self._records, (None, None))
         if rec is None:
-            raise InputError(self.path, f"ends after line {self._line}: no judgment of item {item_id!r} in order "
-                             f"{order} (a partial file: rerun `longrm vote judge --judge {self.name}`)")
+            raise InputError(
+                self.path,
+                f"ends after line {self._line}: no judgment of item {item_id!r} in order "
+                f"{order} (a partial file: rerun `longrm vote judge --judge {self.name}`)",
+            )
         self._line = line
-        for field, got, want in (("judge", rec.judge, self.name), ("id", rec.id, item_id),
-                                 ("order", list(rec.order), list(order))):
+        for field, got, want in (
+            ("judge", rec.judge, self.name),
+            ("id", rec.id, item_id),
+            ("order", list(rec.order), list(order)),
+        ):
             if got != want:
-                raise InputError(self.path, f"{field} {got!r} where {want!r} was expected (judgments of other "
-                                 "items, settings or judge)", line, field)
+                raise InputError(
+                    self.path,
+                    f"{field} {got!r} where {want!r} was expected (judgments of other items, settings or judge)",
+                    line,
+                    field,
+                )
         return rec
 
     def take(self, item_id: str, orders: Sequence[list[int]]) -> list[Judgment]:

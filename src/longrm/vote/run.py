@@ -66,8 +66,10 @@ def make_judge_of(spec: dict, cfg: dict) -> Judge:
         from longrm.judges.scorers import make_scorer
 
         return make_scorer(spec["scorer"], cfg)
-    raise ConfigError(f"vote.judges: judge {spec['name']!r} of kind {spec['kind']!r} needs "
-                      "longrm.judges.factory, which is not installed")
+    raise ConfigError(
+        f"vote.judges: judge {spec['name']!r} of kind {spec['kind']!r} needs "
+        "longrm.judges.factory, which is not installed"
+    )
 
 
 def analysis_of(j: Judgment) -> str:
@@ -86,8 +88,7 @@ def _rationale_rank(name: str, texts: list[str]) -> int:
     return 1 if all(texts) else 2
 
 
-def vote_record(item: BenchItem, orders: list[list[int]], by_judge: dict[str, list[Judgment]],
-                vcfg: dict) -> dict:
+def vote_record(item: BenchItem, orders: list[list[int]], by_judge: dict[str, list[Judgment]], vcfg: dict) -> dict:
     judges, labels, rationales = {}, {}, {}
     for name, js in by_judge.items():
         rankings = [j.ranking for j in js]
@@ -100,13 +101,28 @@ def vote_record(item: BenchItem, orders: list[list[int]], by_judge: dict[str, li
     best = min(t.agreeing, key=lambda n: (_rationale_rank(n, rationales[n]), list(by_judge).index(n)), default=None)
     gold = item.gold_ranking
     return {
-        "id": item.id, "source_id": str(item.extra.get("source_id", item.id)), "task": item.task,
-        "tasktype": item.tasktype, "subtype": item.subtype, "length_bucket": item.length_bucket,
-        "position": item.extra.get("position"), "hops": item.extra.get("hops"), "n": len(item.responses),
-        "gold": gold, "orders": orders, "judge_names": list(by_judge), "judges": judges,
-        "majority": t.majority, "agree": t.agree, "counted": t.counted, "share": round(t.share, 6),
-        "margin": round(t.margin, 6), "kept": t.kept, "agreeing": list(t.agreeing),
-        "rationales": agreeing, "rationale_judge": best,
+        "id": item.id,
+        "source_id": str(item.extra.get("source_id", item.id)),
+        "task": item.task,
+        "tasktype": item.tasktype,
+        "subtype": item.subtype,
+        "length_bucket": item.length_bucket,
+        "position": item.extra.get("position"),
+        "hops": item.extra.get("hops"),
+        "n": len(item.responses),
+        "gold": gold,
+        "orders": orders,
+        "judge_names": list(by_judge),
+        "judges": judges,
+        "majority": t.majority,
+        "agree": t.agree,
+        "counted": t.counted,
+        "share": round(t.share, 6),
+        "margin": round(t.margin, 6),
+        "kept": t.kept,
+        "agreeing": list(t.agreeing),
+        "rationales": agreeing,
+        "rationale_judge": best,
         "correct": None if t.majority is None else t.majority == gold,
     }
 
@@ -150,8 +166,9 @@ def vote_chunks(items: Iterable[BenchItem], vcfg: dict, order_seed: int = 42) ->
         yield Chunk(index, chunk, orders_of, flat_items, flat_orders)
 
 
-def run_votes(items: Iterable[BenchItem], judges: Sequence[Judge], vcfg: dict, timing: dict | None = None,
-              order_seed: int = 42) -> Iterator[dict]:
+def run_votes(
+    items: Iterable[BenchItem], judges: Sequence[Judge], vcfg: dict, timing: dict | None = None, order_seed: int = 42
+) -> Iterator[dict]:
     """Stream vote records; `timing` collects seconds per judge."""
     timing = timing if timing is not None else {}
     for chunk in vote_chunks(items, vcfg, order_seed):

@@ -65,8 +65,9 @@ def check_disjoint(written: dict[str, set[str]]) -> None:
     train = set().union(*(written[s] for s in SPLITS if s != "bench"))
     shared = written["bench"] & train
     if shared:
-        raise SplitLeakError(f"{len(shared)} source item(s) in both benchmark and training splits, "
-                             f"e.g. {sorted(shared)[:3]}")
+        raise SplitLeakError(
+            f"{len(shared)} source item(s) in both benchmark and training splits, e.g. {sorted(shared)[:3]}"
+        )
 
 
 def positions_of(ranking: list[int], order: list[int]) -> list[int]:
@@ -93,20 +94,27 @@ def negative_rationale(kind: str, item: BenchItem, wrong: list[int], order: list
         if fact:
             answer = str(item.extra.get("answer") or "")
             right = set(words(item.responses[wrong[-1]]))
-            distinct = [w for w in key_tokens(item.responses[wrong[0]], set(words(question)), set(words(context)))
-                        if w not in right]
+            distinct = [
+                w
+                for w in key_tokens(item.responses[wrong[0]], set(words(question)), set(words(context)))
+                if w not in right
+            ]
             if answer and answer in fact and distinct:  # the fact, rewritten to back the wrong winner
                 swapped = fact.replace(answer, distinct[0])
             else:
                 swapped = contradict(fact, fact, answer if answer in fact else "", rng)
-            return (f'The context states: "{quote(swapped)}". Response {win} agrees with this, '
-                    f"while Response {loser} states a different fact, so Response {win} is better.")
+            return (
+                f'The context states: "{quote(swapped)}". Response {win} agrees with this, '
+                f"while Response {loser} states a different fact, so Response {win} is better."
+            )
     qwords = set(content_words(question))
     sents = [s for s in sentences(context) if len(s.split()) >= 4]
     irrelevant = sorted(sents, key=lambda s: len(set(content_words(s)) & qwords))[: max(1, len(sents) // 4)]
     chunk = rng.choice(irrelevant) if irrelevant else context[:200]
-    return (f'The context states: "{quote(chunk)}". Response {win} is consistent with this passage, '
-            f"so Response {win} is better supported than Response {loser}.")
+    return (
+        f'The context states: "{quote(chunk)}". Response {win} is consistent with this passage, '
+        f"so Response {win} is better supported than Response {loser}."
+    )
 
 
 def wrong_scores(score: int, limit: int) -> list[int]:
@@ -123,8 +131,11 @@ def point_analyses(item: BenchItem, best: int) -> list[str]:
     out = []
     for index in range(len(item.responses)):
         verdict = "agrees with it" if index == best else "does not match it as well as the best answer"
-        out.append(f'The context states: "{quote(fact)}". The response {verdict}.' if fact else
-                   f"The response {'is' if index == best else 'is not'} the one best supported by the context.")
+        out.append(
+            f'The context states: "{quote(fact)}". The response {verdict}.'
+            if fact
+            else f"The response {'is' if index == best else 'is not'} the one best supported by the context."
+        )
     return out
 
 
@@ -132,8 +143,9 @@ def fallback_analysis(item: BenchItem, majority: list[int], order: list[int]) ->
     return f"Response {letter(order.index(majority[0]))} is the one best supported by the context."
 
 
-def real_negatives(real: dict[str, list[Judgment]], k: int, order: list[int], majority: list[int],
-                   placement: str) -> list[tuple[str, str]]:
+def real_negatives(
+    real: dict[str, list[Judgment]], k: int, order: list[int], majority: list[int], placement: str
+) -> list[tuple[str, str]]:
     """(judge, judgment target) of each LM judge's parsed judgment in order k whose ranking disagrees
     with the vote: its own rationale and verdict, laid out like the chosen target (`placement`)."""
     out = []
@@ -146,8 +158,16 @@ def real_negatives(real: dict[str, list[Judgment]], k: int, order: list[int], ma
     return out
 
 
-def pairwise_negatives(item: BenchItem, majority: list[int], order: list[int], target: str, placement: str,
-                       max_neg: int, rng, real: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+def pairwise_negatives(
+    item: BenchItem,
+    majority: list[int],
+    order: list[int],
+    target: str,
+    placement: str,
+    max_neg: int,
+    rng,
+    real: list[tuple[str, str]],
+) -> tuple[list[str], list[str]]:
     """Up to max_neg distinct wrong judgments (not the target) and the source of each: the LM judges' real
     ones first, then templated ones as a fallback."""
     negatives, sources = [], []
@@ -160,8 +180,9 @@ def pairwise_negatives(item: BenchItem, majority: list[int], order: list[int], t
             break
         kind = ("irrelevant", "contradicted")[j % 2]
         for _ in range(3):  # re-draw a duplicate (same chunk cited for the same verdict)
-            neg = judgment_target(negative_rationale(kind, item, wrong, order, rng),
-                                  format_verdict(positions_of(wrong, order)), placement)
+            neg = judgment_target(
+                negative_rationale(kind, item, wrong, order, rng), format_verdict(positions_of(wrong, order)), placement
+            )
             if neg not in negatives and neg != target:
                 negatives.append(neg)
                 sources.append(TEMPLATE)
@@ -169,16 +190,30 @@ def pairwise_negatives(item: BenchItem, majority: list[int], order: list[int], t
     return negatives, sources
 
 
-def judge_records(item: BenchItem, v: dict, formats: list[str], placement: str, max_neg: int, seed: int,
-                  real: dict[str, list[Judgment]] | None = None):
+def judge_records(
+    item: BenchItem,
+    v: dict,
+    formats: list[str],
+    placement: str,
+    max_neg: int,
+    seed: int,
+    real: dict[str, list[Judgment]] | None = None,
+):
     """("sft" | "pref", record) pairs of a kept training item: per presentation order (pairwise/ranking)
     and per response (pointwise), labelled by the vote. `real`: the LM judges' judgments of the item, one
     per order of the vote (their disagreeing ones become the pairwise negatives)."""
     majority = v["majority"]
     rationale = v["rationales"].get(v["rationale_judge"]) if v["rationale_judge"] else None
     rng = rng_for(seed, "split", item.id)
-    base = {"group": item.id, "source_id": v["source_id"], "voted": majority, "judge": v["rationale_judge"],
-            "task": item.task, "length_bucket": item.length_bucket, "margin": v["margin"]}
+    base = {
+        "group": item.id,
+        "source_id": v["source_id"],
+        "voted": majority,
+        "judge": v["rationale_judge"],
+        "task": item.task,
+        "length_bucket": item.length_bucket,
+        "margin": v["margin"],
+    }
     for k, order in enumerate(v["orders"] if "pairwise" in formats else []):
         prompt = build_prompt(item, order, analysis=placement == "before")
         analysis = rationale[k] if rationale and rationale[k] else fallback_analysis(item, majority, order)
@@ -187,8 +222,16 @@ def judge_records(item: BenchItem, v: dict, formats: list[str], placement: str, 
         yield "sft", SFTExample(id=f"{item.id}/o{k}", prompt=prompt, response=target, extra=meta)
         found = real_negatives(real, k, order, majority, placement) if real else []
         negatives, sources = pairwise_negatives(item, majority, order, target, placement, max_neg, rng, found)
-        yield "pref", PrefPair(id=f"{item.id}/o{k}", prompt=prompt, chosen=target, rejected=negatives,
-                               extra={**meta, "negative_sources": sources})
+        yield (
+            "pref",
+            PrefPair(
+                id=f"{item.id}/o{k}",
+                prompt=prompt,
+                chosen=target,
+                rejected=negatives,
+                extra={**meta, "negative_sources": sources},
+            ),
+        )
     analyses = point_analyses(item, majority[0]) if "pointwise" in formats and placement != "none" else None
     for idx in range(len(item.responses)) if "pointwise" in formats else []:
         score = score_for_rank(majority.index(idx), len(majority))
@@ -198,8 +241,16 @@ def judge_records(item: BenchItem, v: dict, formats: list[str], placement: str, 
         target = judgment_target(analysis, format_score(score), placement)
         yield "sft", SFTExample(id=f"{item.id}/p{idx}", prompt=prompt, response=target, extra=meta)
         negatives = [judgment_target(analysis, format_score(w), placement) for w in wrong_scores(score, max_neg)]
-        yield "pref", PrefPair(id=f"{item.id}/p{idx}", prompt=prompt, chosen=target, rejected=negatives,
-                               extra={**meta, "negative_sources": [TEMPLATE] * len(negatives)})
+        yield (
+            "pref",
+            PrefPair(
+                id=f"{item.id}/p{idx}",
+                prompt=prompt,
+                chosen=target,
+                rejected=negatives,
+                extra={**meta, "negative_sources": [TEMPLATE] * len(negatives)},
+            ),
+        )
 
 
 def count_negatives(stats: Counter, rec: PrefPair) -> None:
@@ -208,7 +259,9 @@ def count_negatives(stats: Counter, rec: PrefPair) -> None:
         stats[(fmt, "judges" if src != TEMPLATE else TEMPLATE)] += 1
         if src != TEMPLATE:
             stats[("by_judge", src)] += 1
-    stats[(fmt, "records_with_judge_negatives" if any(s != TEMPLATE for s in sources) else "records_template_only")] += 1
+    stats[
+        (fmt, "records_with_judge_negatives" if any(s != TEMPLATE for s in sources) else "records_template_only")
+    ] += 1
 
 
 def negatives_report(stats: Counter, judges: list[str]) -> dict:
@@ -269,10 +322,10 @@ def judgment_readers(vote_judges: list[dict], judgments: dict[str, str]) -> dict
 
     unknown = sorted(set(judgments) - {j["name"] for j in vote_judges})
     if unknown:
-        raise InputError(next(iter(judgments.values())), f"judgments of {unknown}, which are not vote judges "
-                         "of the config")
-    return {j["name"]: JudgmentReader(j["name"], judgments[j["name"]])
-            for j in vote_judges if j["name"] in judgments}
+        raise InputError(
+            next(iter(judgments.values())), f"judgments of {unknown}, which are not vote judges of the config"
+        )
+    return {j["name"]: JudgmentReader(j["name"], judgments[j["name"]]) for j in vote_judges if j["name"] in judgments}
 
 
 class SplitFiles:
@@ -290,8 +343,9 @@ class SplitFiles:
         self.counts[name] += 1
 
 
-def split_train_item(out: SplitFiles, stats: Counter, item: BenchItem, v: dict, real: dict[str, list[Judgment]],
-                     scfg: dict, seed: int) -> None:
+def split_train_item(
+    out: SplitFiles, stats: Counter, item: BenchItem, v: dict, real: dict[str, list[Judgment]], scfg: dict, seed: int
+) -> None:
     """A training source's item: counted, and when the vote kept it its judge records (sft, pref) and
     its DisRM pair written with the voted labels."""
     source = v["source_id"]
@@ -311,23 +365,33 @@ def split_train_item(out: SplitFiles, stats: Counter, item: BenchItem, v: dict, 
 def disrm_pair(item: BenchItem, v: dict) -> PrefPair:
     """The DisRM record: task prompt; chosen = voted-best response; rejected = the others, voted order."""
     majority, responses = v["majority"], item.responses
-    return PrefPair(id=item.id, prompt=item.task_prompt, chosen=responses[majority[0]],
-                    rejected=[responses[i] for i in majority[1:]],
-                    extra={"source_id": v["source_id"], "voted": majority, "task": item.task,
-                           "length_bucket": item.length_bucket})
+    return PrefPair(
+        id=item.id,
+        prompt=item.task_prompt,
+        chosen=responses[majority[0]],
+        rejected=[responses[i] for i in majority[1:]],
+        extra={"source_id": v["source_id"], "voted": majority, "task": item.task, "length_bucket": item.length_bucket},
+    )
 
 
-def split_summary(out: SplitFiles, stats: Counter, votes: dict[str, dict], bench_sources: set, scfg: dict,
-                  judges: list[str]) -> dict:
+def split_summary(
+    out: SplitFiles, stats: Counter, votes: dict[str, dict], bench_sources: set, scfg: dict, judges: list[str]
+) -> dict:
     return {
-        "counts": out.counts, "sources": {s: len(out.written[s]) for s in SPLITS},
-        "bench_sources": len(bench_sources), "all_sources": len({v["source_id"] for v in votes.values()}),
-        "bench_share": scfg["bench_share"], "max_negatives": scfg["max_negatives"], "formats": scfg["formats"],
+        "counts": out.counts,
+        "sources": {s: len(out.written[s]) for s in SPLITS},
+        "bench_sources": len(bench_sources),
+        "all_sources": len({v["source_id"] for v in votes.values()}),
+        "bench_share": scfg["bench_share"],
+        "max_negatives": scfg["max_negatives"],
+        "formats": scfg["formats"],
         "analysis": scfg["analysis"],
         "shared_sources": 0,
-        "train_items": stats["train_items"], "train_items_kept": stats["train_items_kept"],
+        "train_items": stats["train_items"],
+        "train_items_kept": stats["train_items_kept"],
         "train_items_dropped": stats["train_items_dropped"],
-        "train_label_error_rate": (stats["train_label_errors"] / stats["train_items_kept"]
-                                   if stats["train_items_kept"] else None),
+        "train_label_error_rate": (
+            stats["train_label_errors"] / stats["train_items_kept"] if stats["train_items_kept"] else None
+        ),
         "negatives": negatives_report(stats, judges),
     }
