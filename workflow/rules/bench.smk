@@ -18,7 +18,7 @@ rule bench_run:
         BENCH_RUN_RECORD
     wildcard_constraints:
         name="|".join(BENCH_MODELS) or "^$",
-    threads: 2
+    threads: config["bench"]["threads"] or 2  # torch threads of a CPU run: 1 lets two run side by side
     resources:
         mem_mb=8000,
         runtime=60,
