@@ -193,7 +193,7 @@ def test_workflow_rules_quote_every_value_from_data_or_config(ledger):
     assert shells >= 10
     assert unquoted <= set(UNQUOTED_OK), unquoted - set(UNQUOTED_OK)
     assert unquoted_placeholders('    shell:\n        "longrm x --raw {input.raw} --out {output:q}"\n') == {"input.raw"}
-    train = (REPO_ROOT / "workflow" / "rules" / "common.smk").read_text()   # train_launcher
+    train = (REPO_ROOT / "workflow" / "rules" / "common.smk").read_text()  # train_launcher
     assert 'return "longrm"' in train and "deepspeed --no_local_rank --num_gpus {gpus} --module longrm.cli" in train
     ledger(
         "security",
