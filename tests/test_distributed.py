@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 
+from longrm.config import with_defaults
 from longrm.data.io import read_json, read_jsonl, write_jsonl
 from tests.distributed.ranks import REPO, rank_env, run_ranks, tail
 from tests.helpers import TEXTS, config_in
@@ -126,7 +127,7 @@ def test_two_rank_data_parallel_and_kill_resume(shm_op, gqa_ckpt, tmp_path):
     write_jsonl(data, pref_records(8, m=2))  # 4 steps of 2 examples: one per rank
     cfg_path, cfg = _train_cfg(tmp_path, _zero2(tmp_path))
     # (ii) one plain torch process, the same global batch of 2
-    one_cfg = json.loads(json.dumps(cfg))
+    one_cfg = with_defaults(json.loads(json.dumps(cfg)))  # filled as load_config fills it
     one_cfg["train"]["common"]["deepspeed"] = None
     train("logo", one_cfg, data, gqa_ckpt, tmp_path / "one")
     full = tmp_path / "full"
