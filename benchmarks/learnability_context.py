@@ -297,6 +297,19 @@ def summary_md(runs: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge_run(out: Path, name: str, result: dict, summary) -> None:
+    """Merge one run into the JSON at `out` under `name` (a rerun replaces it); redraw the markdown
+    beside it from all runs with `summary(runs)`. Both written atomically."""
+    from longrm.data.io import atomic_write, write_json
+
+    runs = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
+    runs[name] = result
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, runs)
+    with atomic_write(out.with_suffix(".md")) as f:
+        f.write(summary(runs))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokenizer", required=True)
@@ -323,16 +336,7 @@ def main(argv=None) -> int:
     ap.add_argument("--name", required=True)
     ap.add_argument("--out", default="results/benchmarks/learnability_context.json")
     args = ap.parse_args(argv)
-    from longrm.data.io import atomic_write, write_json
-
-    result = run(args)
-    out = Path(args.out)
-    runs = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
-    runs[args.name] = result
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(out, runs)
-    with atomic_write(out.with_suffix(".md")) as f:
-        f.write(summary_md(runs))
+    merge_run(Path(args.out), args.name, run(args), summary_md)
     return 0
 
 

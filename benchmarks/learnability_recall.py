@@ -249,16 +249,9 @@ def main(argv=None) -> int:
     ap.add_argument("--name", required=True)
     ap.add_argument("--out", default="results/benchmarks/learnability_recall.json")
     args = ap.parse_args(argv)
-    from longrm.data.io import atomic_write, write_json
+    from learnability_context import merge_run  # the same folder: `python benchmarks/...` puts it on sys.path
 
-    result = run(args)
-    out = Path(args.out)
-    runs = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
-    runs[args.name] = result
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(out, runs)
-    with atomic_write(out.with_suffix(".md")) as f:
-        f.write(summary_md(runs))
+    merge_run(Path(args.out), args.name, run(args), summary_md)
     return 0
 
 
