@@ -147,8 +147,8 @@ def test_prompts_sharing_a_prefix_reuse_its_cache_and_decode_the_same(ckpt, tok)
     Seen failing with the reused keys cut one token short (positions shifted by one)."""
     import torch
 
-    from longrm.judges.transformers_backend import SHARED_PREFIX_MIN, greedy_generate
-    from longrm.modeling import load_causal_lm
+    from longrm.judges.transformers_backend import greedy_generate
+    from longrm.modeling import SHARED_PREFIX_MIN, load_causal_lm
 
     model = load_causal_lm(ckpt).eval()
     head = tok(LONG_DOC[:600], add_special_tokens=False)["input_ids"]
@@ -274,6 +274,34 @@ def test_discriminative_seqcls_scores_match_hf(seqcls_ckpt):
     assert recs[0].scores == recs[1].scores
     best_first = sorted(range(3), key=lambda i: -recs[0].scores[i])
     assert recs[0].ranking == best_first and recs[0].raw == ""
+
+
+def test_discriminative_responses_share_the_context_forward_and_score_alike(seqcls_ckpt):
+    """On a CPU an item's responses run one after another, reusing the context's keys/values: the context
+    is forwarded once, and every score equals the full forward of context + response (HF's own class).
+    Seen failing when each response re-ran the whole context (3x the tokens)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from longrm.judges.discriminative import DiscriminativeJudge
+
+    item = long_item("long", n=3)
+    judge = DiscriminativeJudge(seqcls_ckpt, max_model_len=4096, device="cpu")
+    seen = []
+    hook = judge.backbone.embed_tokens.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[-1]))
+    rec = judge.judge([item], [[0, 1, 2]])[0]
+    hook.remove()
+    assert len(seen) == 3 and seen[0] > 1000 and max(seen[1:]) < 20  # the context once, then each response
+    hf = AutoModelForSequenceClassification.from_pretrained(str(seqcls_ckpt)).eval()
+    tok = judge.tokenizer
+    for k, resp in enumerate(item.responses):
+        ids = (
+            tok(item.task_prompt, add_special_tokens=False)["input_ids"]
+            + tok(resp, add_special_tokens=False)["input_ids"]
+        )
+        with torch.inference_mode():
+            ref = hf(input_ids=torch.tensor([ids])).logits[0, 0].item()
+        assert rec.scores[k] == pytest.approx(ref, abs=1e-4)
 
 
 def test_discriminative_causal_plus_score_head(ckpt, tmp_path):

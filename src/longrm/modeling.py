@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from longrm.errors import InputError
@@ -146,3 +147,36 @@ def cache_from_kv(kv, config, length: int | None = None):
     for layer, (keys, values) in enumerate(kv):
         cache.update(keys[..., :length, :], values[..., :length, :], layer)
     return cache
+
+
+SHARED_PREFIX_MIN = 64  # tokens; a shorter shared start is recomputed (not worth a cache copy)
+
+
+def shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    k = 0
+    while k < n and a[k] == b[k]:
+        k += 1
+    return k
+
+
+def forward_sharing_prefix(model, prompts: Sequence[Sequence[int]], min_shared: int = SHARED_PREFIX_MIN, **kwargs):
+    """Each prompt's forward alone (unpadded, the CPU's fast causal attention path), with its KV cache.
+    A prompt that starts with at least `min_shared` tokens of the previous one (an item's responses and
+    presentation orders share the instructions and the long context) reuses those keys/values and runs
+    only the rest (always at least its last token). Yields each output in prompt order; `kwargs` go to
+    every forward (e.g. logits_to_keep=1)."""
+    import torch
+
+    device = next(model.parameters()).device
+    cache_name = cache_kwarg(model)
+    prev, prev_kv = None, None
+    for p in prompts:
+        k = min(shared_prefix(prev, p), len(p) - 1) if prev is not None else 0
+        if k >= min_shared and prev_kv is not None:
+            cached = {cache_name: cache_from_kv(prev_kv, model.config, length=k)}
+            out = model(input_ids=torch.tensor([p[k:]], device=device), use_cache=True, **cached, **kwargs)
+        else:
+            out = model(input_ids=torch.tensor([p], device=device), use_cache=True, **kwargs)
+        prev, prev_kv = p, kv_of(cache_of(out))
+        yield out

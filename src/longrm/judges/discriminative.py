@@ -17,6 +17,7 @@ Judgment for every order reuses the scores (ties rank the earlier-shown response
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from longrm.judges.base import Judge, rank_by_scores
 from longrm.judges.prompts import PromptParts
 from longrm.judges.transformers_backend import pick_device, plan_batches, resolve_dtype
 from longrm.judges.truncation import chat_wrappers, fit_prompt
+from longrm.modeling import forward_sharing_prefix
 
 SCORE_HEAD_FILE = "score_head.safetensors"
 
@@ -88,11 +90,16 @@ def load_scalar_rm(path: str | Path, dtype=None, trust_remote_code: bool = False
     return model.base_model, weight, bias
 
 
-def last_token_scores(backbone, weight, bias, sequences: Sequence[Sequence[int]], pad_id: int) -> list[float]:
-    """Scores of right-padded sequences at their last real token.
+def apply_head(h, weight, bias):
+    """h (B, H) -> fp32 @ weight.T (H, 1) (+ bias) -> (B,) scores."""
+    s = h.float() @ weight.to(h.device).T  # (B, 1)
+    if bias is not None:
+        s = s + bias.to(h.device)
+    return s[:, 0]
 
-    hidden: (B, L, H) -> h_last (B, H) -> fp32 @ weight.T (H, 1) -> (B,)
-    """
+
+def last_token_scores(backbone, weight, bias, sequences: Sequence[Sequence[int]], pad_id: int) -> list[float]:
+    """Scores of right-padded sequences at their last real token (hidden (B, L, H) -> h_last (B, H))."""
     import torch
 
     device = next(backbone.parameters()).device
@@ -108,11 +115,17 @@ def last_token_scores(backbone, weight, bias, sequences: Sequence[Sequence[int]]
             input_ids=ids.to(device), attention_mask=None if B == 1 else mask.to(device)
         ).last_hidden_state
         last = mask.sum(-1).to(device) - 1  # (B,)
-        h = hidden[torch.arange(B, device=device), last].float()  # (B, H)
-        s = h @ weight.to(device).T  # (B, 1)
-        if bias is not None:
-            s = s + bias.to(device)
-    return s[:, 0].tolist()
+        return apply_head(hidden[torch.arange(B, device=device), last], weight, bias).tolist()
+
+
+def prefix_sharing_scores(backbone, weight, bias, sequences: Sequence[Sequence[int]]) -> list[float]:
+    """Scores of sequences run one at a time, unpadded, each reusing the keys/values of the prefix it
+    shares with the previous one (an item's responses share the context): the CPU path."""
+    import torch
+
+    with torch.inference_mode():
+        outs = forward_sharing_prefix(backbone, sequences)
+        return [float(apply_head(o.last_hidden_state[:, -1], weight, bias)[0]) for o in outs]
 
 
 class DiscriminativeJudge(Judge):
@@ -141,7 +154,8 @@ class DiscriminativeJudge(Judge):
         limit = getattr(self.backbone.config, "max_position_embeddings", None) or max_model_len
         self.max_model_len = min(max_model_len, limit)
         # On a CPU every input runs alone: a padding mask forces the slow attention path there (measured
-        # ~2x slower than unpadded single sequences). On a GPU, batches hold at most `batch_size` inputs
+        # ~2x slower than unpadded single sequences); an item's responses then share the context's
+        # keys/values (prefix_sharing_scores). On a GPU, batches hold at most `batch_size` inputs
         # and `max_batch_tokens` padded tokens, so a long input still runs alone.
         self.batch_size = 1 if self.device == "cpu" else batch_size
         self.max_batch_tokens = max_batch_tokens
@@ -159,16 +173,7 @@ class DiscriminativeJudge(Judge):
                 parts, resp = disrm_parts(it.task_prompt, resp)
                 inputs.append(fit_prompt(self.tokenizer, parts, self.max_model_len, self.wrappers, response=resp))
                 owners.append((it.id, idx))
-        scores = [0.0] * len(inputs)
-        seconds = [0.0] * len(inputs)
-        for batch in plan_batches([len(f.input_ids) for f in inputs], self.batch_size, self.max_batch_tokens):
-            start = time.perf_counter()
-            got = last_token_scores(
-                self.backbone, self.weight, self.bias, [inputs[i].input_ids for i in batch], self.pad_id
-            )
-            dt = (time.perf_counter() - start) / len(batch)
-            for i, s in zip(batch, got):
-                scores[i], seconds[i] = s, dt
+        scores, seconds = self._score_inputs([f.input_ids for f in inputs], owners)
         for it in todo:
             idxs = [k for k, (owner, _) in enumerate(owners) if owner == it.id]
             self._cache[it.id] = {
@@ -177,6 +182,27 @@ class DiscriminativeJudge(Judge):
                 "prompt_tokens": sum(len(inputs[k].input_ids) for k in idxs),
                 "latency_s": sum(seconds[k] for k in idxs),
             }
+
+    def _score_inputs(self, inputs: list[list[int]], owners: list[tuple]) -> tuple[list[float], list[float]]:
+        """(score, seconds) per input. One at a time on a CPU, an item's inputs in a row so they share
+        the context's keys/values; on a GPU in padded batches of similar length."""
+        scores, seconds = [0.0] * len(inputs), [0.0] * len(inputs)
+        one_by_one = self.batch_size == 1
+        if one_by_one:  # inputs were built item by item: each item's inputs are consecutive
+            groups = [list(g) for _, g in itertools.groupby(range(len(inputs)), key=lambda k: owners[k][0])]
+        else:
+            groups = plan_batches([len(x) for x in inputs], self.batch_size, self.max_batch_tokens)
+        for batch in groups:
+            seqs = [inputs[i] for i in batch]
+            start = time.perf_counter()
+            if one_by_one:
+                got = prefix_sharing_scores(self.backbone, self.weight, self.bias, seqs)
+            else:
+                got = last_token_scores(self.backbone, self.weight, self.bias, seqs, self.pad_id)
+            dt = (time.perf_counter() - start) / len(batch)
+            for i, score in zip(batch, got):
+                scores[i], seconds[i] = score, dt
+        return scores, seconds
 
     def judge(self, items: Sequence[BenchItem], orders: Sequence[list[int]]) -> list[Judgment]:
         self._score_items(items)

@@ -2,7 +2,8 @@
 
 Prompts are fitted to `max_model_len - max_new_tokens` tokens (judges/truncation.py) and sorted by
 length so each batch holds prompts of similar length. A batch is prefilled (on a CPU each prompt alone,
-unpadded, reusing the keys/values of a prefix it shares with the previous prompt, such as an item's
+unpadded, reusing the keys/values of a prefix it shares with the previous prompt
+(modeling.forward_sharing_prefix), such as an item's
 other presentation order; on a GPU as one left-padded batch), then decoded one token per step for the
 whole batch with a preallocated KV cache, until every sequence has produced an end-of-sequence token or
 the budget is spent. The arg-max is taken over fp32 logits.
@@ -23,7 +24,7 @@ from longrm.judges.parse import parse_verdict
 from longrm.judges.pointwise import PointwiseScoring, check_format
 from longrm.judges.prompts import prompt_parts
 from longrm.judges.truncation import FittedPrompt, chat_wrappers, fit_prompt
-from longrm.modeling import cache_from_kv, cache_kwarg, cache_of, kv_of
+from longrm.modeling import cache_kwarg, cache_of, forward_sharing_prefix, kv_of
 
 log = logging.getLogger(__name__)
 
@@ -120,40 +121,6 @@ def _grow_in_place(cache, extra: int):
     return cache
 
 
-SHARED_PREFIX_MIN = 64  # tokens; a shorter shared start is recomputed (not worth a cache copy)
-
-
-def shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    k = 0
-    while k < n and a[k] == b[k]:
-        k += 1
-    return k
-
-
-def _prefill_each(model, prompts: Sequence[Sequence[int]], cache_name: str, min_shared: int = SHARED_PREFIX_MIN):
-    """Each prompt's forward alone (unpadded), keeping its KV cache and last logits. A prompt that starts
-    with at least `min_shared` tokens of the previous one (an item's other presentation orders and
-    responses share the instructions and the long context) reuses their keys/values and runs only the
-    rest; a prompt always runs at least its last token."""
-    import torch
-
-    device = next(model.parameters()).device
-    outs, prev, prev_kv = [], None, None
-    for p in prompts:
-        k = min(shared_prefix(prev, p), len(p) - 1) if prev is not None else 0
-        if k >= min_shared and prev_kv is not None:
-            cache = cache_from_kv(prev_kv, model.config, length=k)
-            out = model(
-                input_ids=torch.tensor([p[k:]], device=device), use_cache=True, logits_to_keep=1, **{cache_name: cache}
-            )
-        else:
-            out = model(input_ids=torch.tensor([p], device=device), use_cache=True, logits_to_keep=1)
-        prev, prev_kv = p, kv_of(cache_of(out))
-        outs.append(out)
-    return outs
-
-
 def greedy_generate(
     model, prompts: Sequence[Sequence[int]], max_new_tokens: int, eos_ids: set[int], pad_id: int, prefill: str = "auto"
 ) -> list[list[int]]:
@@ -189,7 +156,7 @@ def greedy_generate_watching(
     if prefill == "auto":
         prefill = "separate" if device.type == "cpu" and B > 1 else "batched"
     with torch.inference_mode():
-        cache, logits = _prefill(model, prompts, attention_mask, pad_id, prefill, max_new_tokens, cache_name)
+        cache, logits = _prefill(model, prompts, attention_mask, pad_id, prefill, max_new_tokens)
         out_tokens, n_new, watched = _greedy_decode(
             model, cache, logits, attention_mask, lengths, max_new_tokens, eos_ids, pad_id, cache_name, watch_ids
         )
@@ -216,14 +183,13 @@ def _prefill(
     pad_id: int,
     prefill: str,
     max_new_tokens: int,
-    cache_name: str,
 ):
     """(KV cache with room for max_new_tokens, last logits (B, V)) of the prompts: run one at a time and
     merged ("separate", when the cache layout allows), else in one left-padded batch."""
     import torch
 
     if prefill == "separate":
-        outs = _prefill_each(model, prompts, cache_name)
+        outs = list(forward_sharing_prefix(model, prompts, logits_to_keep=1))
         lengths = [len(p) for p in prompts]
         cache = _merge_left_padded([cache_of(o) for o in outs], lengths, model.config, max_new_tokens)
         if cache is not None:
