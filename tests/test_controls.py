@@ -229,3 +229,27 @@ def test_bench_sets_default_from_the_schema_and_checked(tmp_path):
     raw["bench"]["sets"][2]["of"] = "short"
     bad.write_text(yaml.safe_dump(raw))
     assert bench_sets(load_config(bad))[1].file == "/data/short.jsonl"  # an absolute file set is used as is
+
+
+@pytest.mark.parametrize("kind", ["swap", "none"])
+def test_a_control_share_keeps_that_share_of_every_task_and_bucket_with_the_same_donors(tmp_path, kind):
+    """share 0.5: half of each (task, bucket) group, chosen by a seeded hash of the id (the same items
+    whatever the file order, others for another seed), each with the record it has at share 1."""
+    items = fixture_items()
+    src = write(tmp_path / "bench.jsonl", items)
+    full = {o["id"]: o for o in control_items(src, kind, seed=7)[0]}
+    half, report = control_items(src, kind, seed=7, share=0.5)
+    assert report["share"] == 0.5 and report["items_out"] == len(half)
+    groups = {}
+    for o in half:
+        groups.setdefault((o["task"], o["ctx_length_for_length"]), []).append(o["id"])
+        assert o == full[o["id"]]  # same record, same donor
+    assert {k: len(v) for k, v in groups.items() if k[0] != "Math"} == {
+        (t, b): 5 for t in ("LongQA", "Code") for b in ("512", "1k")
+    }
+    kept = {o["id"] for o in half}
+    reversed_file = write(tmp_path / "rev.jsonl", list(reversed(items)))
+    assert {o["id"] for o in control_items(reversed_file, kind, seed=7, share=0.5)[0]} == kept
+    assert {o["id"] for o in control_items(src, kind, seed=8, share=0.5)[0]} != kept
+    with pytest.raises(ValueError, match="share"):
+        control_items(src, kind, seed=7, share=0.0)

@@ -207,7 +207,7 @@ def test_pretraining_lowers_heldout_recall_loss(built, tmp_path):
     import torch
 
     from longrm.inputs import corpus
-    from longrm.inputs.pretrain import losses, make_batch, pretrain, recall_row
+    from longrm.inputs.pretrain import evaluate, losses, make_batch, pretrain, recall_row
     from longrm.inputs.tiny import init_model
     from longrm.modeling import load_causal_lm, load_tokenizer
     from longrm.seeding import derive_seed
@@ -231,6 +231,10 @@ def test_pretraining_lowers_heldout_recall_loss(built, tmp_path):
 
     untrained = init_model(tok, seed=derive_seed(cfg["seed"], "inputs.pretrain"), **cfg["inputs"]["base_model"])
     assert loss(load_causal_lm(tmp_path / "m")) < loss(untrained) - 0.3
+    # the recall's control: a random value of the example's own facts (rows / answers, one example a row)
+    scored = evaluate(untrained, tok, rows, 128, bf16=False)
+    answers = sum(mask.count(2) for _, mask in rows)
+    assert scored["answers"] == answers and scored["no_binding_guess"] == round(16 / answers, 4)
 
 
 def test_repeat_rows_and_batch_composition(built, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,14 @@ def load_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
 
 
-def schema() -> dict:
+@functools.cache
+def _schema() -> dict:
     return load_yaml(SCHEMA_PATH)
+
+
+def schema() -> dict:
+    """The config schema (parsed once per process; each caller gets its own copy)."""
+    return copy.deepcopy(_schema())
 
 
 def validate(cfg: Any, source: str = "<config>") -> dict:

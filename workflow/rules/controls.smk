@@ -14,6 +14,7 @@ rule bench_control:
     params:
         cfg=config_read_by("bench control"),
         kind=lambda w: SETS[w.set].control,
+        share=lambda w: SETS[w.set].share,
     log:
         res("logs", "bench_control", "{set}.log"),
     benchmark:
@@ -27,7 +28,7 @@ rule bench_control:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "longrm bench control --config {CONFIG_FILE:q} --kind {params.kind:q} --bench {input:q}"
+        "longrm bench control --config {CONFIG_FILE:q} --kind {params.kind:q} --share {params.share} --bench {input:q}"
         " --out {output.control:q} --report {output.report:q} 2> {log:q}"
 
 

@@ -71,6 +71,12 @@ def register(sub) -> None:
     c.add_argument("--kind", required=True, choices=("swap", "none"))
     c.add_argument("--bench", required=True, help="benchmark JSONL to derive the control from")
     c.add_argument("--out", required=True, help="control benchmark JSONL")
+    c.add_argument(
+        "--share",
+        type=float,
+        default=1.0,
+        help="keep this share of each (task, length bucket) group's items (seeded by id; default 1: all)",
+    )
     c.add_argument("--report", default=None, help="JSON: counts, and the items left out of a swap")
     c.set_defaults(
         func=_control, prov_inputs=("bench",), prov_outputs=("out", "report"), prov_params=reads("bench control")
@@ -213,7 +219,7 @@ def _control(args) -> int:
     from longrm.config import load_config
 
     cfg = load_config(args.config)
-    report = write_control(args.bench, args.out, args.kind, cfg["seed"], args.report)
+    report = write_control(args.bench, args.out, args.kind, cfg["seed"], args.report, args.share)
     print(
         f"longrm bench control --kind {args.kind}: {report['items_out']} of {report['items_in']} items"
         + (

@@ -7,7 +7,10 @@
         every other item shares its source) is left out and listed in the report.
   none  the context removed (data.context): everything else identical, `context_from` null.
 Both keep each item's id, responses, labels and length bucket, so a control's rows line up with the
-held-out ones. Output is a pure function of the input file and the config seed (same bytes).
+held-out ones. `share` < 1 keeps that share of the items of each (task, length bucket) group (a seeded
+hash of the id orders them; swap donors are chosen over all items first), so a control costs a fraction
+of the held-out set's judging. Output is a pure function of the input file, the config seed and the share
+(same bytes).
 
 `response_only_pairs`: the discriminative RM's training pairs with the contexts removed (the prompt
 keeps its question), for the response-only baseline.
@@ -23,7 +26,7 @@ from longrm.data.context import PromptSplit, question_part, split_prompt
 from longrm.data.io import iter_jsonl, write_json, write_jsonl
 from longrm.data.records import BenchItem, PrefPair
 from longrm.errors import InputError
-from longrm.seeding import rng_for
+from longrm.seeding import derive_seed, rng_for
 
 KINDS = ("swap", "none")
 
@@ -90,21 +93,38 @@ def swap_donors(items: list[BenchItem], seed: int) -> tuple[dict[str, str], dict
     return donors, left_out
 
 
-def control_items(path: str | Path, kind: str, seed: int) -> tuple[list[dict], dict]:
+def sampled_ids(items: list[BenchItem], share: float, seed: int) -> set[str]:
+    """round(share * n) ids of each (task, length bucket) group: the first by a seeded hash of the id."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for it in items:
+        groups[(it.task, it.length_bucket)].append(it.id)
+    keep = set()
+    for ids in groups.values():
+        ordered = sorted(ids, key=lambda i: (derive_seed(seed, "control-share", i), i))
+        keep.update(ordered[: round(share * len(ordered))])
+    return keep
+
+
+def control_items(path: str | Path, kind: str, seed: int, share: float = 1.0) -> tuple[list[dict], dict]:
     """The control file's records (input file order) and a report of what was done."""
     if kind not in KINDS:
         raise ValueError(f"control kind must be one of {KINDS}, got {kind!r}")
+    if not 0 < share <= 1:
+        raise ValueError(f"control share must be in (0, 1], got {share!r}")
     rows = read_items(path)
-    report = {"kind": kind, "seed": seed, "items_in": len(rows)}
+    report = {"kind": kind, "seed": seed, "share": share, "items_in": len(rows)}
     out = []
+    keep = sampled_ids([item for _, _, item, _ in rows], share, seed)
     if kind == "none":
-        for _, obj, _, split in rows:
+        for _, obj, item, split in rows:
+            if item.id not in keep:
+                continue
             out.append({**obj, "prompt_template": split.without_context(), "control": "none", "context_from": None})
     else:
         by_id = {item.id: (obj, item, split) for _, obj, item, split in rows}
         donors, left_out = swap_donors([item for _, _, item, _ in rows], seed)
         for _, obj, item, split in rows:
-            if item.id not in donors:
+            if item.id not in donors or item.id not in keep:
                 continue
             _, donor, donor_split = by_id[donors[item.id]]
             out.append(
@@ -124,9 +144,9 @@ def control_items(path: str | Path, kind: str, seed: int) -> tuple[list[dict], d
 
 
 def write_control(
-    path: str | Path, out: str | Path, kind: str, seed: int, report_path: str | Path | None = None
+    path: str | Path, out: str | Path, kind: str, seed: int, report_path: str | Path | None = None, share: float = 1.0
 ) -> dict:
-    records, report = control_items(path, kind, seed)
+    records, report = control_items(path, kind, seed, share)
     if not records:
         raise InputError(path, f"the {kind} control left no items (every group has a single source)")
     write_jsonl(out, records)

@@ -192,49 +192,36 @@ def columns(items: Sequence[BenchItem | ScoreItem], scores: dict[str, float], n_
 # ---------------------------------------------------------------- AUC
 def auc(pos: Sequence[float], neg: Sequence[float]) -> float | None:
     """P(score of a chosen response > score of a rejected one), ties counted as half (Mann-Whitney)."""
-    if not pos or not neg:
+    if not len(pos) or not len(neg):
         return None
     p, q = np.asarray(pos, float), np.asarray(neg, float)
-    allv = np.concatenate([p, q])
-    order = allv.argsort(kind="mergesort")
-    ranks = np.empty(len(allv))
-    sorted_v = allv[order]
-    i = 0
-    while i < len(allv):  # average ranks over ties
-        j = i
-        while j + 1 < len(allv) and sorted_v[j + 1] == sorted_v[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    u = ranks[: len(p)].sum() - len(p) * (len(p) + 1) / 2
+    _, inverse, counts = np.unique(np.concatenate([p, q]), return_inverse=True, return_counts=True)
+    mean_rank = np.cumsum(counts) - (counts - 1) / 2  # 1-based rank of each distinct value, averaged over ties
+    u = mean_rank[inverse[: len(p)]].sum() - len(p) * (len(p) + 1) / 2
     return float(u / (len(p) * len(q)))
 
 
 def auc_block(
     items: Sequence[BenchItem | ScoreItem], item_scores: dict[str, list[float]], n_boot: int, seed: int
 ) -> dict | None:
-    """AUC of chosen (gold best) vs rejected (all others) response scores, over items with scores."""
+    """AUC of chosen (gold best) vs rejected (all others) response scores, over items with scores; its
+    interval resamples items (an item's rejected responses go with it)."""
     have = [it for it in items if it.id in item_scores]
     if not have:
         return None
-
-    def split(sel):
-        pos, neg = [], []
-        for it in sel:
-            s, best = item_scores[it.id], it.gold_ranking[0]
-            pos.append(s[best])
-            neg.extend(v for k, v in enumerate(s) if k != best)
-        return pos, neg
-
-    pos, neg = split(have)
+    pos = np.array([item_scores[it.id][it.gold_ranking[0]] for it in have], float)  # (n,)
+    negs = [[v for k, v in enumerate(item_scores[it.id]) if k != it.gold_ranking[0]] for it in have]
+    neg = np.array([v for n in negs for v in n], float)  # (sum of rejected,)
+    owner = np.repeat(np.arange(len(have)), [len(n) for n in negs])  # the item of each rejected score
     value = auc(pos, neg)
     lo = hi = None
     if n_boot > 0 and len(have) > 1:
         rng = np.random.default_rng(derive_seed(seed, "auc"))
         stats = []
         for _ in range(n_boot):
-            sample = [have[k] for k in rng.integers(0, len(have), len(have))]
-            stats.append(auc(*split(sample)))
+            idx = rng.integers(0, len(have), len(have))
+            times = np.bincount(idx, minlength=len(have))  # how often each item was drawn
+            stats.append(auc(pos[idx], np.repeat(neg, times[owner])))
         lo, hi = np.percentile(stats, [2.5, 97.5])
     pair_wins = [
         float(

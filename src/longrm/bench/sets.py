@@ -20,6 +20,7 @@ class BenchSet:
     models: tuple[str, ...]  # bench model names and baselines, in config order
     control: str | None = None  # swap | none
     of: str | None = None  # the set a control is derived from
+    share: float = 1.0  # a control's share of the items of `of` (bench.control.sampled_ids)
 
 
 def evaluated(cfg: dict) -> list[str]:
@@ -53,5 +54,7 @@ def bench_sets(cfg: dict) -> list[BenchSet]:
                 f"{where}: key '{key}.of': {s['of']!r} is not an earlier file set "
                 f"({', '.join(n for n, b in out.items() if not b.control) or 'none'})"
             )
-        out[s["name"]] = BenchSet(s["name"], f"{results}/controls/{s['name']}.jsonl", models, s["control"], s["of"])
+        out[s["name"]] = BenchSet(
+            s["name"], f"{results}/controls/{s['name']}.jsonl", models, s["control"], s["of"], s["share"]
+        )
     return list(out.values())

@@ -12,6 +12,7 @@ Judgment     one judge's verdict on one item in one presentation order (bench, v
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, get_type_hints
@@ -76,6 +77,11 @@ def _check(value: Any, typ: Any, path: str, line: int, name: str) -> Any:
     return value
 
 
+@functools.cache
+def _type_hints(cls) -> dict[str, Any]:
+    return get_type_hints(cls)  # resolved once per class: it dominated reading large records files
+
+
 class Record:
     """Mixin: from_dict checks required fields and types; unknown keys go to `extra`."""
 
@@ -83,7 +89,7 @@ class Record:
 
     @classmethod
     def from_dict(cls, obj: dict, path: str = "<memory>", line: int = 0):
-        hints = get_type_hints(cls)
+        hints = _type_hints(cls)
         kwargs: dict[str, Any] = {}
         names = {f.name for f in dataclasses.fields(cls)}
         for f in dataclasses.fields(cls):

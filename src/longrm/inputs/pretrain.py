@@ -150,7 +150,10 @@ def losses(model, ids, att, ans, bf16: bool):
 
 def evaluate(model, tok, rows, seq_len: int, bf16: bool) -> dict:
     """Held-out recall rows (ids, answer mask): answer loss, and the share of answers whose first token
-    is the model's top prediction (teacher forced: the copy skill the judges need)."""
+    is the model's top prediction (teacher forced: the copy skill the judges need). `no_binding_guess`
+    is the control: the accuracy of answering each question with a random one of its example's values
+    (in context, but not bound to the entity asked about); with one example per row (unpacked) that is
+    the mean over answers of 1 / answers in the row = rows / answers."""
     import torch
 
     model.eval()
@@ -168,6 +171,7 @@ def evaluate(model, tok, rows, seq_len: int, bf16: bool) -> dict:
         "answer_accuracy": round(tot["correct"] / max(tot["count"], 1), 4),
         "examples": len(rows),
         "answers": tot["count"],
+        "no_binding_guess": round(len(rows) / max(tot["count"], 1), 4),
     }
 
 
@@ -205,6 +209,7 @@ class Batches:
         ]
 
     def eval_rows(self, n: int):
+        """One example per row (unpacked): evaluate's no-binding guess counts answers per row."""
         return self.recall_rows("inputs.pretrain.eval", 0, n, self.held_docs, pack=False)
 
     def _next_window(self) -> list[int]:

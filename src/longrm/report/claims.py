@@ -216,11 +216,13 @@ def control_rows(x: Inputs) -> list[dict]:
         main = pair_cell(x.metrics.get(x.main_set, {}).get(name), PAIR)
         row["own_context"] = main["value"] if main else None
         row["own_context_ci"] = ci_text(main["ci_low"], main["ci_high"]) if main else ""
+        row["own_context_n"] = main.get("n") if main else None
         at_chance, measured = True, True
         for s in x.control_sets:
             c = pair_cell(x.metrics.get(s, {}).get(name), PAIR)
             row[s] = c["value"] if c else None
             row[f"{s}_ci"] = ci_text(c["ci_low"], c["ci_high"]) if c else ""
+            row[f"{s}_n"] = c.get("n") if c else None  # pairs judged (a control may hold a share of them)
             if c is None:
                 measured = False
             elif abs(c["value"] - CHANCE) > margin:

@@ -321,6 +321,8 @@ def training_table(runs: dict[str, dict]) -> pd.DataFrame:
                 # pre-training only: held-out in-context recall (answer's first token, top-1)
                 "heldout_recall_before": (s.get("heldout_before") or {}).get("answer_accuracy"),
                 "heldout_recall": (s.get("heldout_after") or {}).get("answer_accuracy"),
+                # its control: a random value among the example's facts (in context, no binding)
+                "heldout_recall_no_binding_guess": (s.get("heldout_after") or {}).get("no_binding_guess"),
             }
         )
     return pd.DataFrame(rows)
@@ -489,6 +491,8 @@ def read_training(df: pd.DataFrame) -> str:
     ]
     recall = [
         f"{r.run} held-out recall {fmt(value(r.heldout_recall_before))} -> {fmt(value(r.heldout_recall))}"
+        f" (a random value of the example's facts, no binding: "
+        f"{fmt(value(getattr(r, 'heldout_recall_no_binding_guess', None)))})"
         for r in df.itertuples()
         if value(getattr(r, "heldout_recall", None)) is not None
     ]
