@@ -20,6 +20,7 @@ rule synth:
     benchmark:
         bench_of("synth")
     threads: 1
+    priority: CRITICAL_PATH
     resources:
         mem_mb=4000,
         runtime=60,

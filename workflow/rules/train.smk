@@ -24,6 +24,7 @@ rule train_sft:
     benchmark:
         bench_of("train_sft")
     threads: 2
+    priority: CRITICAL_PATH
     resources:
         mem_mb=8000,
         runtime=60,
@@ -50,6 +51,7 @@ rule train_logo:
     benchmark:
         bench_of("train_logo")
     threads: 2
+    priority: CRITICAL_PATH
     resources:
         mem_mb=8000,
         runtime=60,

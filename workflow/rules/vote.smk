@@ -61,6 +61,7 @@ rule vote_run:
     benchmark:
         bench_of("vote_run")
     threads: 2
+    priority: CRITICAL_PATH
     resources:
         mem_mb=6000,
         runtime=120,
@@ -113,6 +114,7 @@ rule vote_split:
     benchmark:
         bench_of("vote_split")
     threads: 1
+    priority: CRITICAL_PATH
     resources:
         mem_mb=2000,
         runtime=10,
