@@ -11,6 +11,12 @@ top-1 on held-out rows, teacher forced.
         --raw results/inputs/raw.jsonl --distractors results/inputs/distractors.jsonl \
         --name h128-l2 --hidden 128 --layers 2 --steps 600
 
+`--task verify` asks the judge's question instead of the recall one: after the facts, one claim per fact
+"Claim: The ATTR of E is X.\nVerdict: true|false" with X the right value (half of the claims), a value
+absent from the row (easy false) or another entity's value from the row (hard false: needs binding);
+the loss is on the verdict token; quality is the AUC of the verdict margin, true claims against each
+kind of false claim (chance 0.5).
+
 Each run is merged into --out under its --name; the markdown beside it is redrawn from all runs.
 """
 
@@ -55,6 +61,43 @@ def recall_row(rng, tok, docs: list[list[str]], ents, vals, attrs, seq_len: int,
         answers.append(len(ids))
         ids += tok(" " + v, add_special_tokens=False)["input_ids"]
     return ids[-seq_len:] if len(ids) > seq_len else ids, [a - max(0, len(ids) - seq_len) for a in answers]
+
+
+VERDICTS = {True: " true", False: " false"}
+CLAIM_KINDS = ("true", "easy", "hard")
+
+
+def verify_row(rng, tok, docs, ents, vals, attrs, seq_len: int, facts: int, prose: float = 1.0):
+    """(input_ids, verdict positions, claim kinds): facts in prose as recall_row, then one claim per fact
+    in a shuffled order, each followed by its verdict (true: the fact's value; easy: a value absent from
+    the row; hard: another entity's value of the row)."""
+    es, vs = rng.sample(ents, facts), rng.sample(vals, facts + 1)
+    attr = rng.choice(attrs)
+    claims = []
+    for i in sorted(range(facts), key=lambda _: rng.random()):
+        kind = rng.choice(("true", "true", "easy", "hard"))
+        x = vs[i] if kind == "true" else vs[facts] if kind == "easy" else vs[(i + rng.randrange(1, facts)) % facts]
+        claims.append((f"\nClaim: The {attr} of {es[i]} is {x}.\nVerdict:", kind))
+    fact_text = [f"The {attr} of {e} is {v}." for e, v in zip(es, vs)]
+    tail = "".join(c + VERDICTS[k == "true"] for c, k in claims)
+    budget = prose * (seq_len - len(tok(tail + " ".join(fact_text), add_special_tokens=False)["input_ids"]))
+    words: list[str] = []
+    while len(words) < budget * 0.75:
+        d = docs[rng.randrange(len(docs))]
+        st = rng.randrange(max(1, len(d) - 40))
+        words += d[st : st + 40]
+    words = words[: max(0, int(budget * 0.75))]
+    for f in fact_text:
+        words.insert(rng.randint(0, len(words)), f)
+    ids = tok(" ".join(words), add_special_tokens=False)["input_ids"]
+    answers, kinds = [], []
+    for claim, kind in claims:
+        ids += tok(claim, add_special_tokens=False)["input_ids"]
+        answers.append(len(ids))
+        kinds.append(kind)
+        ids += tok(VERDICTS[kind == "true"], add_special_tokens=False)["input_ids"]
+    cut = max(0, len(ids) - seq_len)
+    return ids[cut:], [a - cut for a in answers], kinds
 
 
 def repeat_row(rng, pool: list[int], seq_len: int):
@@ -102,6 +145,30 @@ def accuracy(model, tok, rows) -> float:
     return round(hit / max(n, 1), 4)
 
 
+def verify_accuracy(model, tok, rows) -> dict:
+    """Threshold-free verdict quality per kind of false claim: the AUC of logit(true) - logit(false)
+    between true claims and easy false ones, and between true claims and hard false ones (chance 0.5:
+    a judge that says "true" to everything, or reads no context, sits there); teacher forced."""
+    import torch
+
+    from longrm.bench.score import auc
+
+    ids_true, ids_false = (tok(VERDICTS[v], add_special_tokens=False)["input_ids"][0] for v in (True, False))
+    model.eval()
+    margins = {k: [] for k in CLAIM_KINDS}
+    with torch.no_grad():
+        for i in range(0, len(rows), 16):
+            chunk = rows[i : i + 16]
+            ids, att, pb, pt = batch(tok, [(x, a) for x, a, _ in chunk])
+            logits = answer_logits(model, ids, att, pb, pt)
+            kinds = [k for x, a, ks in chunk for pos, k in zip(a, ks) if 0 < pos < len(x)]
+            for kind, m in zip(kinds, (logits[:, ids_true] - logits[:, ids_false]).tolist()):
+                margins[kind].append(m)
+    model.train()
+    aucs = {k: auc(margins["true"], margins[k]) for k in ("easy", "hard")}
+    return {f"verify_auc_{k}": None if v is None else round(v, 4) for k, v in aucs.items()}
+
+
 def run(args) -> dict:
     import torch
     import torch.nn.functional as F
@@ -120,8 +187,9 @@ def run(args) -> dict:
     attrs = list(ATTRIBUTES)
     pool = [tok(" " + w, add_special_tokens=False)["input_ids"][0] for w in ents + vals]
     rng = random.Random(f"{args.seed}-eval")
+    make_row = verify_row if args.task == "verify" else recall_row
     evals = {
-        L: [recall_row(rng, tok, held_docs, ents, vals, attrs, L, args.facts) for _ in range(args.eval_rows)]
+        L: [make_row(rng, tok, held_docs, ents, vals, attrs, L, args.facts) for _ in range(args.eval_rows)]
         for L in args.eval_lengths
     }
     model = init_model(
@@ -143,7 +211,11 @@ def run(args) -> dict:
             "elapsed_s": round(time.monotonic() - start, 1),
             "loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4),
         }
-        row.update({f"recall@{L}": accuracy(model, tok, rows) for L, rows in evals.items()})
+        for L, rows in evals.items():
+            if args.task == "verify":
+                row.update({f"{k}@{L}": v for k, v in verify_accuracy(model, tok, rows).items()})
+            else:
+                row[f"recall@{L}"] = accuracy(model, tok, rows)
         curve.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
 
@@ -155,7 +227,7 @@ def run(args) -> dict:
         n_copy = round(args.batch * args.copy_share)
         rows = [repeat_row(train_rng, pool, args.seq_len) for _ in range(n_copy)]
         rows += [
-            recall_row(train_rng, tok, train_docs, ents, vals, attrs, args.seq_len, args.facts, args.prose)
+            make_row(train_rng, tok, train_docs, ents, vals, attrs, args.seq_len, args.facts, args.prose)[:2]
             for _ in range(args.batch - n_copy)
         ]
         ids, att, pb, pt = batch(tok, rows)
@@ -172,6 +244,7 @@ def run(args) -> dict:
         tok.save_pretrained(args.save)
     return {
         "name": args.name,
+        "task": args.task,
         "hidden": args.hidden,
         "layers": args.layers,
         "heads": args.heads,
@@ -198,14 +271,15 @@ def summary_md(runs: dict) -> str:
     lines = [
         "# In-context recall of the tiny base: learning curves",
         "",
-        "Held-out first-token recall (top-1, teacher forced); chance ~ 1/values. Curves in the JSON.",
+        "Held-out first-token recall (top-1, teacher forced); chance ~ 1/values. `verify` runs: AUC of the verdict margin,"
+        " true claims vs easy / hard false claims, chance 0.5. Curves in the JSON.",
         "",
         "| run | params | hidden x layers | seq | facts | batch | lr | steps | train s | final |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in sorted(runs):
         r = runs[name]
-        final = ", ".join(f"{k} {v}" for k, v in r["final"].items() if k.startswith("recall"))
+        final = ", ".join(f"{k} {v}" for k, v in r["final"].items() if k.startswith(("recall", "verify")))
         lines.append(
             f"| {name} | {r['parameters']} | {r['hidden']}x{r['layers']} | {r['seq_len']} | {r['facts']} "
             f"| {r['batch']} | {r['lr']} | {r['steps']} | {r['train_s']} | {final} |"
@@ -218,6 +292,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tokenizer", required=True)
     ap.add_argument("--raw", required=True)
     ap.add_argument("--distractors", required=True)
+    ap.add_argument("--task", choices=("recall", "verify"), default="recall")
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)

@@ -19,11 +19,11 @@ os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), str(Path(sys.e
 os.environ["LONGRM_REPO"] = str(Path(str(workflow.current_basedir)).resolve().parents[1])
 
 
-# Scheduling: the jobs on the longest chain (inputs -> pre-training -> synth -> vote -> short judge ->
-# SFT -> LOGO) go first when several are ready, so the many one-core bench jobs fill the cores at the end
-# instead of holding up the chain (measured on 2 cores: SFT waited 9 minutes behind the discriminative
-# runs' benchmarks without it).
-CRITICAL_PATH = 50
+# Scheduling: training jobs and what they need (inputs, pre-training, synth, vote, short split) go first
+# when several are ready; the many one-core bench jobs then fill both cores at the end instead of
+# holding up the chain (measured on 2 cores: SFT waited 9 minutes behind the discriminative runs'
+# benchmarks without it, and a discriminative RM trained last left one core idle at the end).
+TRAINING_FIRST = 50
 
 def config_file_used():
     """The single config file every `longrm` command gets: the --configfile given, else the default."""

@@ -44,6 +44,7 @@ rule response_pairs:
     benchmark:
         bench_of("response_pairs")
     threads: 1
+    priority: TRAINING_FIRST
     resources:
         mem_mb=2000,
         runtime=10,
@@ -70,6 +71,7 @@ rule train_disrm_response:
     benchmark:
         bench_of("train_disrm_response")
     threads: 2
+    priority: TRAINING_FIRST
     resources:
         mem_mb=8000,
         runtime=60,

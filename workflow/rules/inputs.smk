@@ -12,7 +12,7 @@ rule inputs_raw:
     benchmark:
         bench_of("inputs_raw")
     threads: 1
-    priority: CRITICAL_PATH
+    priority: TRAINING_FIRST
     resources:
         mem_mb=2000,
         runtime=10,
@@ -32,7 +32,7 @@ rule inputs_distractors:
     benchmark:
         bench_of("inputs_distractors")
     threads: 1
-    priority: CRITICAL_PATH
+    priority: TRAINING_FIRST
     resources:
         mem_mb=2000,
         runtime=10,
@@ -55,7 +55,7 @@ rule inputs_tokenizer:
     benchmark:
         bench_of("inputs_tokenizer")
     threads: 1
-    priority: CRITICAL_PATH
+    priority: TRAINING_FIRST
     resources:
         mem_mb=2000,
         runtime=10,
@@ -80,7 +80,7 @@ rule inputs_pretrain:
     benchmark:
         bench_of("inputs_pretrain")
     threads: 2
-    priority: CRITICAL_PATH
+    priority: TRAINING_FIRST
     resources:
         mem_mb=6000,
         runtime=30,

@@ -21,7 +21,7 @@ rule short_split:
     benchmark:
         bench_of("short_split")
     threads: 1
-    priority: CRITICAL_PATH
+    priority: TRAINING_FIRST
     resources:
         mem_mb=2000,
         runtime=10,
@@ -51,7 +51,7 @@ if SHORT_JUDGE:
         benchmark:
             bench_of("train_short")
         threads: 2
-        priority: CRITICAL_PATH
+        priority: TRAINING_FIRST
         resources:
             mem_mb=8000,
             runtime=60,

@@ -20,7 +20,7 @@ rule synth:
     benchmark:
         bench_of("synth")
     threads: 1
-    priority: CRITICAL_PATH
+    priority: TRAINING_FIRST
     resources:
         mem_mb=4000,
         runtime=60,

@@ -24,7 +24,7 @@ rule train_sft:
     benchmark:
         bench_of("train_sft")
     threads: 2
-    priority: CRITICAL_PATH
+    priority: TRAINING_FIRST
     resources:
         mem_mb=8000,
         runtime=60,
@@ -51,7 +51,7 @@ rule train_logo:
     benchmark:
         bench_of("train_logo")
     threads: 2
-    priority: CRITICAL_PATH
+    priority: TRAINING_FIRST
     resources:
         mem_mb=8000,
         runtime=60,
@@ -78,6 +78,7 @@ rule train_disrm:
     benchmark:
         bench_of("train_disrm")
     threads: 2
+    priority: TRAINING_FIRST
     resources:
         mem_mb=8000,
         runtime=60,

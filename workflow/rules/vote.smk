@@ -61,7 +61,7 @@ rule vote_run:
     benchmark:
         bench_of("vote_run")
     threads: 2
-    priority: CRITICAL_PATH
+    priority: TRAINING_FIRST
     resources:
         mem_mb=6000,
         runtime=120,
@@ -114,7 +114,7 @@ rule vote_split:
     benchmark:
         bench_of("vote_split")
     threads: 1
-    priority: CRITICAL_PATH
+    priority: TRAINING_FIRST
     resources:
         mem_mb=2000,
         runtime=10,
