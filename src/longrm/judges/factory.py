@@ -57,41 +57,8 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
         raise ConfigError(f"{cfg.get('_path', '<config>')}: judge {name!r} of kind {kind!r} needs a model path")
     if kind == "generative":
         kind = p["backend"]
-    if kind == "transformers":
-        from longrm.judges.transformers_backend import TransformersJudge
-
-        return TransformersJudge(
-            path,
-            name=name,
-            max_model_len=p["max_model_len"],
-            max_new_tokens=p["max_new_tokens"],
-            batch_size=p["batch_size"],
-            max_batch_tokens=p["max_batch_tokens"],
-            dtype=p["dtype"],
-            device=p["device"],
-            trust_remote_code=trust,
-            use_chat_template=p["use_chat_template"],
-            threads=p["threads"] or None,
-            format=spec["format"],
-            overrides=model_overrides(spec, stored_config(path)) or None,
-        )
-    if kind == "vllm":
-        from longrm.judges.vllm_backend import VLLMJudge
-
-        return VLLMJudge(
-            path,
-            name=name,
-            max_model_len=p["max_model_len"],
-            max_new_tokens=p["max_new_tokens"],
-            tensor_parallel_size=spec.get("tensor_parallel_size", p["tensor_parallel_size"]),
-            dtype=p["dtype"],
-            trust_remote_code=trust,
-            gpu_memory_utilization=p["gpu_memory_utilization"],
-            seed=cfg["seed"],
-            use_chat_template=p["use_chat_template"],
-            format=spec["format"],
-            hf_overrides=model_overrides(spec, stored_config(path)) or None,
-        )
+    if kind in ("transformers", "vllm"):
+        return generative_judge(kind, path, spec, cfg, p, name, trust)
     if kind == "discriminative":
         from longrm.judges.discriminative import DiscriminativeJudge
 
@@ -108,3 +75,39 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
             threads=p["threads"] or None,
         )
     raise ConfigError(f"{cfg.get('_path', '<config>')}: judge {name!r}: unknown kind {kind!r}")
+
+
+def generative_judge(kind: str, path: str, spec: dict, cfg: dict, p: dict, name: str, trust: bool) -> Judge:
+    """A generative LM judge on the transformers or vLLM backend, from the generation settings `p`."""
+    common = dict(
+        name=name,
+        max_model_len=p["max_model_len"],
+        max_new_tokens=p["max_new_tokens"],
+        dtype=p["dtype"],
+        trust_remote_code=trust,
+        use_chat_template=p["use_chat_template"],
+        format=spec["format"],
+    )
+    overrides = model_overrides(spec, stored_config(path)) or None
+    if kind == "transformers":
+        from longrm.judges.transformers_backend import TransformersJudge
+
+        return TransformersJudge(
+            path,
+            **common,
+            batch_size=p["batch_size"],
+            max_batch_tokens=p["max_batch_tokens"],
+            device=p["device"],
+            threads=p["threads"] or None,
+            overrides=overrides,
+        )
+    from longrm.judges.vllm_backend import VLLMJudge
+
+    return VLLMJudge(
+        path,
+        **common,
+        tensor_parallel_size=spec.get("tensor_parallel_size", p["tensor_parallel_size"]),
+        gpu_memory_utilization=p["gpu_memory_utilization"],
+        seed=cfg["seed"],
+        hf_overrides=overrides,
+    )
