@@ -140,49 +140,36 @@ def test_resume_skips_finished_records(tmp_path):
     assert len(again.judged) == 33 and read_jsonl(out) == recs
 
 
+def interrupt_at_call(calls: int, items, out, model: str = "first", **kw) -> None:
+    """A run the judge interrupts on its `calls`-th call: the chunks judged before stay in the partial file."""
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(CountingJudge(fail_on_call=calls), model, items, out, chunk=4, progress=False, **kw)
+
+
+def run_to_the_end(items, out, model: str = "first", **kw) -> dict:
+    return run_bench(CountingJudge(), model, items, out, chunk=4, progress=False, **kw)
+
+
 def test_a_partial_file_resumes_only_under_its_own_settings(tmp_path, capsys):
     """Same settings: resumed. Other settings or inputs (a retrained model: another fingerprint): the
     partial file is stale, discarded with a message, and every pair judged afresh - never a mix."""
     items = load_items(write_bench(tmp_path / "b.jsonl"))
     out = tmp_path / "r.jsonl"
-    with pytest.raises(KeyboardInterrupt):
-        run_bench(
-            CountingJudge(fail_on_call=2),
-            "first",
-            items,
-            out,
-            chunk=4,
-            progress=False,
-            settings={"inputs": {"model": "sha-1"}},
-        )
-    stats = run_bench(
-        CountingJudge(), "first", items, out, chunk=4, progress=False, settings={"inputs": {"model": "sha-2"}}
-    )
+    interrupt_at_call(2, items, out, settings={"inputs": {"model": "sha-1"}})
+    stats = run_to_the_end(items, out, settings={"inputs": {"model": "sha-2"}})
     assert stats["discarded_stale_partial"] == ["inputs"] and stats["resumed"] == 0
     assert stats["judged_now"] == stats["records"]
     assert "started under other settings (inputs changed): discarded" in capsys.readouterr().err
-    with pytest.raises(KeyboardInterrupt):
-        run_bench(
-            CountingJudge(fail_on_call=2),
-            "first",
-            items,
-            out,
-            chunk=4,
-            progress=False,
-            settings={"inputs": {"model": "sha-2"}},
-        )
-    stats = run_bench(
-        CountingJudge(), "first", items, out, chunk=4, progress=False, settings={"inputs": {"model": "sha-2"}}
-    )
+    interrupt_at_call(2, items, out, settings={"inputs": {"model": "sha-2"}})
+    stats = run_to_the_end(items, out, settings={"inputs": {"model": "sha-2"}})
     assert stats["resumed"] == 4 and stats["discarded_stale_partial"] == []
 
 
 def test_a_partial_file_of_another_model_is_discarded(tmp_path):
     items = load_items(write_bench(tmp_path / "b.jsonl"))
     out = tmp_path / "r.jsonl"
-    with pytest.raises(KeyboardInterrupt):
-        run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False)
-    stats = run_bench(CountingJudge(), "random", items, out, chunk=4, progress=False)
+    interrupt_at_call(2, items, out)
+    stats = run_to_the_end(items, out, model="random")
     assert stats["discarded_stale_partial"] == ["model"] and stats["resumed"] == 0
     assert {r["judge"] for r in read_jsonl(out)} == {"random"}
 
