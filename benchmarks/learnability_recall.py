@@ -281,8 +281,8 @@ def summary_md(runs: dict) -> str:
         r = runs[name]
         final = ", ".join(f"{k} {v}" for k, v in r["final"].items() if k.startswith(("recall", "verify")))
         lines.append(
-            f"| {name} | {r['parameters']} | {r['hidden']}x{r['layers']} | {r['seq_len']} | {r['facts']} "
-            f"| {r['batch']} | {r['lr']} | {r['steps']} | {r['train_s']} | {final} |"
+            f"| {name} | {r.get('parameters', 'n/a')} | {r['hidden']}x{r['layers']} | {r['seq_len']} | {r['facts']} "
+            f"| {r['batch']} | {r['lr']} | {r['steps']} | {r.get('train_s', 'stopped')} | {final} |"
         )
     return "\n".join(lines) + "\n"
 
