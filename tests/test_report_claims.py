@@ -203,3 +203,26 @@ def test_paired_difference_interval():
     d = paired_diff(a, b, 500, 3)
     assert d["diff"] == pytest.approx(0.5) and d["lo"] < 0.5 < d["hi"] and d["n"] == 40
     assert paired_diff(a, {}, 500, 3) is None
+
+
+@pytest.mark.parametrize("blind", [True, False])
+def test_a_fall_with_length_counts_only_when_the_base_needs_its_context(study, tmp_path, blind):
+    """The base judged without context too: a base that scores the same at the shortest bucket without its
+    context shows no context boundary, so (a) does not hold however much it falls; one at chance without
+    it does (the paired gain at 512 has an interval above 0)."""
+    heldout = items("h", "512", 60) + items("h", "2k", 60)
+    short_b, long_b = heldout[:60], heldout[60:]
+    if blind:  # the same levels as with its context: 0.9 at 512, 0.5 at 2k
+        none = {**scores_at(short_b, 0.9), **scores_at(long_b, 0.5)}
+    else:
+        none = {**scores_at(short_b, 0.5), **scores_at(long_b, 0.5)}
+    m, s = write_model(study["root"], "nocontext", "base", heldout, none)
+    study = {**study, "metrics": study["metrics"] + [m], "scores": study["scores"] + [s]}
+    a = tables(study, tmp_path / "tables")["a"]
+    effect = a["data"]["context_effect"]
+    assert effect["set"] == "nocontext" and effect["n"] == 60
+    if blind:
+        assert a["status"] == FAILS and effect["diff"] == pytest.approx(0.0)
+        assert "not a context boundary" in a["note"]
+    else:
+        assert a["status"] == HOLDS and effect["diff"] == pytest.approx(0.4) and effect["lo"] > 0

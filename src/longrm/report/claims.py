@@ -1,7 +1,9 @@
 """The paper's claims, each checked on the study's result files with numbers and 95% intervals.
 
   a  base accuracy falls with length: shortest vs longest bucket (pairwise), difference with a bootstrap
-     interval over the items of the two buckets
+     interval over the items of the two buckets; where the base was judged on controls, only if its own
+     context beats each control at the shortest bucket (paired, interval above 0): a judge that scores
+     the same without the context shows no context boundary
   b  SFT then LOGO lift the longest bucket: LOGO - base and LOGO - SFT on the same items (paired bootstrap)
   c  controls at chance: every model judged on a control set within `chance_margin` of chance (0.5,
      pairwise) under every control
@@ -157,8 +159,16 @@ def claim_a(x: Inputs) -> dict:
         d = {"diff": cs["value"] - cl["value"], "lo": None, "hi": None, "a": cs["value"], "b": cl["value"]}
     if d is None:
         return missing("a", stmt, f"pairwise item scores of {base!r} in buckets {short} and {long_}")
-    holds = d["diff"] > 0 and (d["lo"] is None or d["lo"] > 0)
+    context = context_effect(x, base, short, rows)
+    holds = d["diff"] > 0 and (d["lo"] is None or d["lo"] > 0) and (context is None or context["lo"] > 0)
     met = d["a"] >= 0.75 and d["diff"] >= 0.10
+    note = "" if rows is not None else "no item scores: no interval on the drop"
+    if context is not None:
+        note = (
+            f"context effect at {short}: {base} with its context - under control {context['set']} "
+            f"{context['diff']:+.3f} {ci_text(context['lo'], context['hi'])} (n = {context['n']})"
+            + ("" if context["lo"] > 0 else ": not above 0, so the fall is not a context boundary")
+        )
     return claim(
         "a",
         stmt,
@@ -166,9 +176,25 @@ def claim_a(x: Inputs) -> dict:
         f"{base} {d['a']:.3f} at {short} -> {d['b']:.3f} at {long_} (drop {d['diff']:+.3f})",
         ci_text(d["lo"], d["hi"]),
         f"base >= 0.75 at {short} and >= 0.10 lower at {long_}: " + ("met" if met else "not met"),
-        "" if rows is not None else "no item scores: no interval on the drop",
-        {"short": short, "long": long_, **d},
+        note,
+        {"short": short, "long": long_, **d, "context_effect": context},
     )
+
+
+def context_effect(x: Inputs, model: str, bucket: str, rows: dict | None) -> dict | None:
+    """The smallest paired gain of `model`'s own context over a control (same items, one bucket): a
+    fall with length is a context boundary only if the context helps where accuracy is highest. None
+    when the model was judged on no control."""
+    if rows is None:
+        return None
+    own = pair_scores(rows, bucket)
+    gains = []
+    for s in x.control_sets:
+        ctrl = x.scores.get(s, {}).get(model)
+        d = ctrl and paired_diff(own, pair_scores(ctrl, bucket), x.n_boot, derive_seed(x.seed, "claims", "a", s))
+        if d and d["lo"] is not None:
+            gains.append({**d, "set": s})
+    return min(gains, key=lambda g: g["lo"]) if gains else None
 
 
 def claim_b(x: Inputs) -> dict:
