@@ -211,7 +211,7 @@ def test_bench_sets_default_from_the_schema_and_checked(tmp_path):
     assert list(sets) == ["heldout", "swap", "nocontext", "short"]  # the schema's default list
     assert sets["heldout"].file == f"{tmp_path}/splits/bench.jsonl" and "random" in sets["heldout"].models
     assert sets["swap"].control == "swap" and sets["swap"].file == f"{tmp_path}/controls/swap.jsonl"
-    assert "base-pointwise" in sets["nocontext"].models and "disrm-response" not in sets["swap"].models
+    assert "base-pointwise" in sets["swap"].models and "disrm-response" not in sets["swap"].models
     assert "random" not in sets["swap"].models and sets["swap"].share == 1.0
     raw = yaml.safe_load(config_in(tmp_path).read_text())
     raw["bench"]["sets"] = [

@@ -250,27 +250,32 @@ def seqcls_ckpt(ckpt, tmp_path_factory):
     return out
 
 
-def test_discriminative_seqcls_scores_match_hf(seqcls_ckpt):
+def hf_scores(ckpt, item) -> list[float]:
+    """Each response's score by HF's own sequence-classification class, on the trainer's layout: prompt ids
+    + response ids (docs/formats/train.md), each sequence alone."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from longrm.judges.discriminative import DiscriminativeJudge
     from longrm.modeling import load_tokenizer
+
+    tok = load_tokenizer(ckpt)
+    hf = AutoModelForSequenceClassification.from_pretrained(str(ckpt)).eval()
+    prompt = tok(item.task_prompt, add_special_tokens=False)["input_ids"]
+    out = []
+    for resp in item.responses:
+        with torch.inference_mode():
+            ids = torch.tensor([prompt + tok(resp, add_special_tokens=False)["input_ids"]])
+            out.append(hf(input_ids=ids).logits[0, 0].item())
+    return out
+
+
+def test_discriminative_seqcls_scores_match_hf(seqcls_ckpt):
+    from longrm.judges.discriminative import DiscriminativeJudge
 
     item = long_item("b1", n=3, doc="Short document about the blue door code 1001.")
     judge = DiscriminativeJudge(seqcls_ckpt, max_model_len=4096, batch_size=4)
     recs = judge.judge([item, item], [[0, 1, 2], [2, 1, 0]])
-    tok = load_tokenizer(seqcls_ckpt)
-    hf = AutoModelForSequenceClassification.from_pretrained(str(seqcls_ckpt)).eval()
-    for k, resp in enumerate(item.responses):
-        # the trainer's layout: prompt ids + response ids (docs/formats/train.md)
-        ids = (
-            tok(item.task_prompt, add_special_tokens=False)["input_ids"]
-            + tok(resp, add_special_tokens=False)["input_ids"]
-        )
-        with torch.inference_mode():
-            ref = hf(input_ids=torch.tensor([ids])).logits[0, 0].item()
-        assert recs[0].scores[k] == pytest.approx(ref, abs=1e-4)
+    assert recs[0].scores == pytest.approx(hf_scores(seqcls_ckpt, item), abs=1e-4)
     assert recs[0].scores == recs[1].scores
     best_first = sorted(range(3), key=lambda i: -recs[0].scores[i])
     assert recs[0].ranking == best_first and recs[0].raw == ""
@@ -280,8 +285,6 @@ def test_discriminative_responses_share_the_context_forward_and_score_alike(seqc
     """On a CPU an item's responses run one after another, reusing the context's keys/values: the context
     is forwarded once, and every score equals the full forward of context + response (HF's own class).
     Seen failing when each response re-ran the whole context (3x the tokens)."""
-    import torch
-    from transformers import AutoModelForSequenceClassification
 
     from longrm.judges.discriminative import DiscriminativeJudge
 
@@ -292,16 +295,7 @@ def test_discriminative_responses_share_the_context_forward_and_score_alike(seqc
     rec = judge.judge([item], [[0, 1, 2]])[0]
     hook.remove()
     assert len(seen) == 3 and seen[0] > 1000 and max(seen[1:]) < 20  # the context once, then each response
-    hf = AutoModelForSequenceClassification.from_pretrained(str(seqcls_ckpt)).eval()
-    tok = judge.tokenizer
-    for k, resp in enumerate(item.responses):
-        ids = (
-            tok(item.task_prompt, add_special_tokens=False)["input_ids"]
-            + tok(resp, add_special_tokens=False)["input_ids"]
-        )
-        with torch.inference_mode():
-            ref = hf(input_ids=torch.tensor([ids])).logits[0, 0].item()
-        assert rec.scores[k] == pytest.approx(ref, abs=1e-4)
+    assert rec.scores == pytest.approx(hf_scores(seqcls_ckpt, item), abs=1e-4)
 
 
 def test_discriminative_causal_plus_score_head(ckpt, tmp_path):

@@ -111,8 +111,10 @@ def reliability_table(metrics: dict[str, dict]) -> pd.DataFrame:
 
 def controls_table(rows: list[dict]) -> pd.DataFrame:
     """Per model judged on a control set: pairwise accuracy with its own context and under each control
-    (95% intervals), and whether the controls are at chance (report.claims.chance_margin)."""
-    return pd.DataFrame(rows)
+    (95% intervals, item counts), and whether the controls are at chance (report.claims.chance_margin)."""
+    df = pd.DataFrame(rows)
+    counts = [c for c in df.columns if c.endswith("_n")]
+    return df.astype({c: "Int64" for c in counts})  # counts stay integers where a model misses a control
 
 
 def sets_table(by_set: dict[str, dict[str, dict]]) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from longrm.config import with_defaults
 from longrm.data.io import dumps, read_jsonl, write_json, write_jsonl
 from longrm.errors import ConfigError, InputError
 from longrm.seeding import derive_seed, rng_for
@@ -596,6 +597,7 @@ def train(
     otherwise starts over (the workflow's mode: a retried job picks up where the last one stopped; a
     finished run's last checkpoint is not resumed, since a rule reruns only when something changed).
     """
+    cfg = with_defaults(cfg)  # a config changed after loading gets the schema's defaults too
     run = _prepare(stage, cfg, data, init, out, resume, checkpoints)  # 1. settings, data (checks first)
     _schedule(run)  # 2. steps, warmup
     _choose_checkpoint(run)  #    resume or start over

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from longrm.config import with_defaults
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import ConfigError
 from longrm.judges.base import Judge, judge_orders
@@ -35,6 +36,7 @@ def make_judges(cfg: dict, recorded: dict[str, str] | None = None) -> list[Judge
     otherwise); each is renamed to its spec name. A judge named in `recorded` (name -> a `vote judge`
     file) replays that file instead of loading its model."""
     recorded = dict(recorded or {})
+    cfg = with_defaults(cfg)  # judges added to a loaded config get the schema's defaults too
     judges = []
     for spec in cfg["vote"]["judges"]:
         if spec["name"] in recorded:
