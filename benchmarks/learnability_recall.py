@@ -34,6 +34,21 @@ def single_token(tok, words) -> list[str]:
     return sorted(w for w in set(words) if len(tok(" " + w, add_special_tokens=False)["input_ids"]) == 1)
 
 
+def facts_in_prose(rng, tok, docs: list[list[str]], fact_text: list[str], tail: str, seq_len: int, prose: float):
+    """Token ids of distractor prose (`prose` x the room the facts and `tail` leave in seq_len) with each
+    fact slipped in at a random word boundary; `tail` (the questions or claims) is not included."""
+    budget = prose * (seq_len - len(tok(tail + " ".join(fact_text), add_special_tokens=False)["input_ids"]))
+    words: list[str] = []
+    while len(words) < budget * 0.75:  # ~1.3 tokens a word in this prose
+        d = docs[rng.randrange(len(docs))]
+        start = rng.randrange(max(1, len(d) - 40))
+        words += d[start : start + 40]
+    words = words[: max(0, int(budget * 0.75))]
+    for f in fact_text:
+        words.insert(rng.randint(0, len(words)), f)
+    return tok(" ".join(words), add_special_tokens=False)["input_ids"]
+
+
 def recall_row(rng, tok, docs: list[list[str]], ents, vals, attrs, seq_len: int, facts: int, prose: float = 1.0):
     """(input_ids, answer positions): one row of about seq_len tokens (`prose`: the share of the room
     left by the facts and questions that distractor prose fills; 0 = the facts alone, MQAR-style)."""
@@ -44,16 +59,7 @@ def recall_row(rng, tok, docs: list[list[str]], ents, vals, attrs, seq_len: int,
         for e, v in sorted(zip(es, vs), key=lambda _: rng.random())
     )
     fact_text = [f"The {attr} of {e} is {v}." for e, v in zip(es, vs)]
-    budget = prose * (seq_len - len(tok(qa + " ".join(fact_text), add_special_tokens=False)["input_ids"]))
-    words: list[str] = []
-    while len(words) < budget * 0.75:  # ~1.3 tokens a word in this prose
-        d = docs[rng.randrange(len(docs))]
-        s = rng.randrange(max(1, len(d) - 40))
-        words += d[s : s + 40]
-    words = words[: max(0, int(budget * 0.75))]
-    for f in fact_text:
-        words.insert(rng.randint(0, len(words)), f)
-    ids = tok(" ".join(words), add_special_tokens=False)["input_ids"]
+    ids = facts_in_prose(rng, tok, docs, fact_text, qa, seq_len, prose)
     answers = []
     for line in qa.split("\nQuestion: ")[1:]:
         q, v = line.split("\nAnswer: ")
@@ -80,16 +86,7 @@ def verify_row(rng, tok, docs, ents, vals, attrs, seq_len: int, facts: int, pros
         claims.append((f"\nClaim: The {attr} of {es[i]} is {x}.\nVerdict:", kind))
     fact_text = [f"The {attr} of {e} is {v}." for e, v in zip(es, vs)]
     tail = "".join(c + VERDICTS[k == "true"] for c, k in claims)
-    budget = prose * (seq_len - len(tok(tail + " ".join(fact_text), add_special_tokens=False)["input_ids"]))
-    words: list[str] = []
-    while len(words) < budget * 0.75:
-        d = docs[rng.randrange(len(docs))]
-        st = rng.randrange(max(1, len(d) - 40))
-        words += d[st : st + 40]
-    words = words[: max(0, int(budget * 0.75))]
-    for f in fact_text:
-        words.insert(rng.randint(0, len(words)), f)
-    ids = tok(" ".join(words), add_special_tokens=False)["input_ids"]
+    ids = facts_in_prose(rng, tok, docs, fact_text, tail, seq_len, prose)
     answers, kinds = [], []
     for claim, kind in claims:
         ids += tok(claim, add_special_tokens=False)["input_ids"]
