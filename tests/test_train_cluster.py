@@ -74,6 +74,13 @@ def test_ranks_threads_and_device_from_the_launcher_environment(monkeypatch):
     monkeypatch.delenv("LONGRM_THREADS", raising=False)
     assert threads_per_rank(ranks, cores=32) == 8
     assert threads_per_rank(Ranks(world=8, local_world=8), cores=4) == 1
+    # a Snakemake job's OMP_NUM_THREADS (the rule's threads) bounds the cores, not the whole machine
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    machine = threads_per_rank(Ranks())
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads_per_rank(Ranks()) == 1 and threads_per_rank(Ranks(), cores=32) == 32
+    monkeypatch.setenv("OMP_NUM_THREADS", "")
+    assert threads_per_rank(Ranks()) == machine
     monkeypatch.setenv("LONGRM_THREADS", "3")
     assert threads_per_rank(ranks, cores=32) == 3
     if not torch.cuda.is_available():

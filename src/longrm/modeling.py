@@ -110,11 +110,20 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def job_threads() -> int:
+    """The threads this process may use: LONGRM_THREADS, else OMP_NUM_THREADS (Snakemake sets it to the
+    rule's `threads`, so two jobs side by side do not each take every core), else 0 (unknown)."""
+    for var in ("LONGRM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 0
+
+
 def set_threads(n: int | None = None) -> None:
     import torch
 
-    n = n or int(os.environ.get("LONGRM_THREADS", "0")) or os.cpu_count() or 1
-    torch.set_num_threads(n)
+    torch.set_num_threads(n or job_threads() or os.cpu_count() or 1)
 
 
 # ---------------------------------------------------------------- KV caches (train's shared prompt, bench prefill)

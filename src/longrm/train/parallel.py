@@ -58,11 +58,14 @@ def available_cores() -> int:
 
 
 def threads_per_rank(ranks: Ranks, cores: int | None = None) -> int:
-    """The cores of this node shared among its ranks (LONGRM_THREADS overrides)."""
+    """The cores of this node shared among its ranks (LONGRM_THREADS overrides). The node's cores are the
+    job's when OMP_NUM_THREADS says so (Snakemake sets it to the rule's threads), else every core."""
     forced = int(os.environ.get("LONGRM_THREADS", "0") or 0)
     if forced:
         return forced
-    return max(1, (cores or available_cores()) // ranks.local_world)
+    from longrm.modeling import job_threads
+
+    return max(1, (cores or job_threads() or available_cores()) // ranks.local_world)
 
 
 def place_on_device(ranks: Ranks):
