@@ -28,7 +28,7 @@ rule bench_control:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "longrm bench control --config {CONFIG_FILE:q} --kind {params.kind:q} --share {params.share} --bench {input:q}"
+        "longrm bench control --config {CONFIG_FILE:q} --kind {params.kind:q} --share {params.share:q} --bench {input:q}"
         " --out {output.control:q} --report {output.report:q} 2> {log:q}"
 
 
