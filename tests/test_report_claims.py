@@ -147,7 +147,7 @@ def test_missing_inputs_say_so_instead_of_failing(study, tmp_path):
     assert claims["a"]["status"] == HOLDS
 
 
-def test_vote_claim_reads_the_fair_comparison(study, tmp_path):
+def test_vote_claim_reads_the_paired_fair_comparison(study, tmp_path):
     audit = tmp_path / "audit.json"
     fair = {
         "same_items": {
@@ -158,14 +158,33 @@ def test_vote_claim_reads_the_fair_comparison(study, tmp_path):
                 "retrieval": {"acc": 0.84, "lo": 0.8, "hi": 0.88},
                 "overlap": {"acc": 0.7, "lo": 0.65, "hi": 0.75},
             },
-        }
+        },
+        "own_consistent": {
+            "retrieval": {"n": 200, "judge": {"acc": 0.9}, "vote": {"acc": 0.85}},
+        },
     }
-    audit.write_text(json.dumps({"by_k": [], "fair": fair}))
-    e = tables(study, tmp_path / "t", audit=audit)["e"]
+    paired = {
+        "same_items": {"retrieval": {"diff": -0.03, "lo": -0.05, "hi": -0.01}},
+        "own_consistent": {"retrieval": {"diff": -0.05, "lo": -0.08, "hi": -0.02}},
+    }
+
+    def claim_e(name):
+        audit.write_text(json.dumps({"by_k": [], "fair": fair, "fair_paired": paired}))
+        return tables(study, tmp_path / name, audit=audit)["e"]
+
+    e = claim_e("below")
     assert e["status"] == FAILS and "retrieval 0.840" in e["measured"] and "[0.770, 0.850]" in e["ci95"]
-    fair["same_items"]["vote"]["acc"] = 0.9
-    audit.write_text(json.dumps({"by_k": [], "fair": fair}))
-    assert tables(study, tmp_path / "t2", audit=audit)["e"]["status"] == HOLDS
+    assert "vote - retrieval [-0.050, -0.010]" in e["ci95"]
+    assert "own order-consistent items (n = 200)" in e["note"] and "-0.050 [-0.080, -0.020]" in e["note"]
+    # above the judge, but the paired interval reaches 0: not a win
+    fair["same_items"]["vote"]["acc"] = 0.85
+    paired["same_items"]["retrieval"] = {"diff": 0.01, "lo": -0.005, "hi": 0.025}
+    assert claim_e("tie")["status"] == FAILS
+    paired["same_items"]["retrieval"] = {"diff": 0.01, "lo": 0.002, "hi": 0.025}
+    assert claim_e("above")["status"] == HOLDS
+    del paired["same_items"]["retrieval"]
+    gone = claim_e("gone")
+    assert gone["status"] == MISSING and "fair_paired" in gone["note"]
 
 
 def test_report_md_puts_the_claims_first(study, tmp_path):

@@ -318,22 +318,40 @@ def claim_d(x: Inputs) -> dict:
 
 
 def claim_e(x: Inputs) -> dict:
-    stmt = "The vote beats the best single judge on the same kept items"
-    fair = (x.audit or {}).get("fair")
+    stmt = "The vote beats the best single judge on the same kept items (paired)"
+    audit = x.audit or {}
+    fair, paired = audit.get("fair"), audit.get("fair_paired") or {}
     same = fair.get("same_items") if isinstance(fair, dict) else None
     if not isinstance(same, dict) or "vote" not in same or not same.get("judges"):
         return missing("e", stmt, "vote audit key 'fair' (results/vote/audit.json)")
     best = same.get("best_judge") or max(same["judges"], key=lambda j: same["judges"][j]["acc"])
     v, j = same["vote"], same["judges"][best]
-    holds = v["acc"] > j["acc"]
+    d = (paired.get("same_items") or {}).get(best) or {}
+    if d.get("lo") is None:
+        return missing("e", stmt, f"vote audit key 'fair_paired' for {best} (results/vote/audit.json)")
+    holds = d["lo"] > 0
     return claim(
         "e",
         stmt,
         HOLDS if holds else FAILS,
-        f"vote {v['acc']:.3f}, best judge {best} {j['acc']:.3f} (n = {same.get('n')})",
-        f"vote {ci_text(v.get('lo'), v.get('hi'))}; {best} {ci_text(j.get('lo'), j.get('hi'))}",
-        "vote > best single judge: " + ("met" if holds else "not met"),
-        data={"vote": v, "best": best, "judge": j},
+        f"vote {v['acc']:.3f}, best judge {best} {j['acc']:.3f}, vote - {best} {d['diff']:+.3f} (n = {same.get('n')})",
+        f"vote - {best} {ci_text(d['lo'], d['hi'])}; vote {ci_text(v.get('lo'), v.get('hi'))}; "
+        f"{best} {ci_text(j.get('lo'), j.get('hi'))}",
+        "vote above the best single judge, paired interval above 0: " + ("met" if holds else "not met"),
+        note=own_items_note(fair, paired, best),
+        data={"vote": v, "best": best, "judge": j, "diff": d},
+    )
+
+
+def own_items_note(fair: dict, paired: dict, judge: str) -> str:
+    """The other fair comparison: the judge on the items where it is order-consistent, vs the vote there."""
+    own = (fair.get("own_consistent") or {}).get(judge)
+    d = (paired.get("own_consistent") or {}).get(judge) or {}
+    if not own or d.get("diff") is None:
+        return ""
+    return (
+        f"on {judge}'s own order-consistent items (n = {own['n']}): {judge} {own['judge']['acc']:.3f}, "
+        f"vote {own['vote']['acc']:.3f} (vote - {judge} {d['diff']:+.3f} {ci_text(d['lo'], d['hi'])})"
     )
 
 
