@@ -23,6 +23,7 @@ Each run is merged into --out under its --name; the markdown beside it is redraw
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import sys
@@ -34,10 +35,17 @@ def single_token(tok, words) -> list[str]:
     return sorted(w for w in set(words) if len(tok(" " + w, add_special_tokens=False)["input_ids"]) == 1)
 
 
-def facts_in_prose(rng, tok, docs: list[list[str]], fact_text: list[str], tail: str, seq_len: int, prose: float):
-    """Token ids of distractor prose (`prose` x the room the facts and `tail` leave in seq_len) with each
-    fact slipped in at a random word boundary; `tail` (the questions or claims) is not included."""
-    budget = prose * (seq_len - len(tok(tail + " ".join(fact_text), add_special_tokens=False)["input_ids"]))
+def facts_in_prose(rng, tok, docs: list[list[str]], fact_text: list[str], tail_tokens: int, seq_len: int, prose: float):
+    """Token ids of distractor prose (`prose` x the room the facts and the tail's `tail_tokens` leave in
+    seq_len) with each fact slipped in at a random word boundary. Prose is cut to fit, never a fact."""
+
+    def n_tokens(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    room = seq_len - tail_tokens - n_tokens(" " + " ".join(fact_text))
+    if room < 0:
+        raise ValueError(f"{len(fact_text)} facts and their tail take {seq_len - room} tokens, over seq_len {seq_len}")
+    budget = prose * room
     words: list[str] = []
     while len(words) < budget * 0.75:  # ~1.3 tokens a word in this prose
         d = docs[rng.randrange(len(docs))]
@@ -46,27 +54,46 @@ def facts_in_prose(rng, tok, docs: list[list[str]], fact_text: list[str], tail: 
     words = words[: max(0, int(budget * 0.75))]
     for f in fact_text:
         words.insert(rng.randint(0, len(words)), f)
+    facts = set(fact_text)
+    while len(words) > len(facts) and (excess := n_tokens(" ".join(words)) - seq_len + tail_tokens) > 0:
+        for _ in range(max(1, excess // 2)):  # the 0.75 estimate overshot: drop prose words from the end
+            prose_at = [i for i, w in enumerate(words) if w not in facts]
+            if prose_at:
+                words.pop(prose_at[-1])
     return tok(" ".join(words), add_special_tokens=False)["input_ids"]
 
 
-def recall_row(rng, tok, docs: list[list[str]], ents, vals, attrs, seq_len: int, facts: int, prose: float = 1.0):
+def token_pieces(tok, pieces: list[str]) -> list[list[int]]:
+    return [tok(p, add_special_tokens=False)["input_ids"] for p in pieces]
+
+
+FACT_FORMS = {
+    # the study's form: the value two tokens after its key, behind an " is" that every fact shares
+    "is": ("The {attr} of {e} is {v}.", ""),
+    # MQAR's form: the value right after its key, and the answer restates the key (plain induction)
+    "adjacent": ("The {attr} of {e} {v}.", " {e}"),
+}
+
+
+def recall_row(rng, tok, docs, ents, vals, attrs, seq_len: int, facts: int, prose: float = 1.0, form: str = "is"):
     """(input_ids, answer positions): one row of about seq_len tokens (`prose`: the share of the room
     left by the facts and questions that distractor prose fills; 0 = the facts alone, MQAR-style)."""
+    fact_form, lead = FACT_FORMS[form]
     es, vs = rng.sample(ents, facts), rng.sample(vals, facts)
     attr = rng.choice(attrs)
-    qa = "".join(
-        f"\nQuestion: What is the {attr} of {e}?\nAnswer: {v}"
+    qa = [
+        (f"\nQuestion: What is the {attr} of {e}?\nAnswer:" + lead.format(e=e), v)
         for e, v in sorted(zip(es, vs), key=lambda _: rng.random())
-    )
-    fact_text = [f"The {attr} of {e} is {v}." for e, v in zip(es, vs)]
-    ids = facts_in_prose(rng, tok, docs, fact_text, qa, seq_len, prose)
+    ]
+    fact_text = [fact_form.format(attr=attr, e=e, v=v) for e, v in zip(es, vs)]
+    pieces = token_pieces(tok, [x for q, v in qa for x in (q, " " + v)])
+    ids = facts_in_prose(rng, tok, docs, fact_text, sum(map(len, pieces)), seq_len, prose)
     answers = []
-    for line in qa.split("\nQuestion: ")[1:]:
-        q, v = line.split("\nAnswer: ")
-        ids += tok("\nQuestion: " + q + "\nAnswer:", add_special_tokens=False)["input_ids"]
+    for question, answer in zip(pieces[::2], pieces[1::2]):
+        ids += question
         answers.append(len(ids))
-        ids += tok(" " + v, add_special_tokens=False)["input_ids"]
-    return ids[-seq_len:] if len(ids) > seq_len else ids, [a - max(0, len(ids) - seq_len) for a in answers]
+        ids += answer
+    return ids, answers
 
 
 VERDICTS = {True: " true", False: " false"}
@@ -85,16 +112,15 @@ def verify_row(rng, tok, docs, ents, vals, attrs, seq_len: int, facts: int, pros
         x = vs[i] if kind == "true" else vs[facts] if kind == "easy" else vs[(i + rng.randrange(1, facts)) % facts]
         claims.append((f"\nClaim: The {attr} of {es[i]} is {x}.\nVerdict:", kind))
     fact_text = [f"The {attr} of {e} is {v}." for e, v in zip(es, vs)]
-    tail = "".join(c + VERDICTS[k == "true"] for c, k in claims)
-    ids = facts_in_prose(rng, tok, docs, fact_text, tail, seq_len, prose)
+    pieces = token_pieces(tok, [x for c, k in claims for x in (c, VERDICTS[k == "true"])])
+    ids = facts_in_prose(rng, tok, docs, fact_text, sum(map(len, pieces)), seq_len, prose)
     answers, kinds = [], []
-    for claim, kind in claims:
-        ids += tok(claim, add_special_tokens=False)["input_ids"]
+    for claim, verdict, (_, kind) in zip(pieces[::2], pieces[1::2], claims):
+        ids += claim
         answers.append(len(ids))
         kinds.append(kind)
-        ids += tok(VERDICTS[kind == "true"], add_special_tokens=False)["input_ids"]
-    cut = max(0, len(ids) - seq_len)
-    return ids[cut:], [a - cut for a in answers], kinds
+        ids += verdict
+    return ids, answers, kinds
 
 
 def repeat_row(rng, pool: list[int], seq_len: int):
@@ -184,7 +210,7 @@ def run(args) -> dict:
     attrs = list(ATTRIBUTES)
     pool = [tok(" " + w, add_special_tokens=False)["input_ids"][0] for w in ents + vals]
     rng = random.Random(f"{args.seed}-eval")
-    make_row = verify_row if args.task == "verify" else recall_row
+    make_row = verify_row if args.task == "verify" else functools.partial(recall_row, form=args.fact_form)
     evals = {
         L: [make_row(rng, tok, held_docs, ents, vals, attrs, L, args.facts) for _ in range(args.eval_rows)]
         for L in args.eval_lengths
@@ -309,6 +335,7 @@ def main(argv=None) -> int:
         default=1.0,
         help="share of each training row's free room filled with distractor prose (evaluation rows: always 1.0)",
     )
+    ap.add_argument("--fact-form", choices=sorted(FACT_FORMS), default="is", help="recall rows: how a fact is written")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--steps", type=int, default=600)
