@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 TEXTS = [
@@ -40,3 +41,11 @@ def config_in(tmp_dir: Path, **top) -> Path:
     path = Path(tmp_dir) / "test-config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def load_script(path: Path):
+    """A script of the repository (benchmarks/, workflow/scripts/) imported as a module."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,12 +1,12 @@
 """The learnability script's rows keep every fact: prose is cut to fit the length, never a fact (an earlier
 version cut rows from the front, so a share of the questions had no answer in their row)."""
 
-import importlib.util
 import random
 
 import pytest
 
 from longrm.config import REPO_ROOT
+from tests.helpers import load_script
 
 PROSE = "the river bends past old mills where farmers once traded grain and salt with travellers " * 4
 WORDS = "apple river stone cloud tiger lemon piano rocket maple coral amber ivory".split()
@@ -14,12 +14,7 @@ WORDS = "apple river stone cloud tiger lemon piano rocket maple coral amber ivor
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location(
-        "learnability_recall", REPO_ROOT / "benchmarks" / "learnability_recall.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(REPO_ROOT / "benchmarks" / "learnability_recall.py")
 
 
 @pytest.fixture(scope="module")

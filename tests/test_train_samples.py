@@ -1,22 +1,16 @@
 """The released LongRM preference sample (SimPO_Data_Sampled20, ~30k-token contexts) through our
 trainer, re-tokenised for the tiny model; skipped when ../shared is absent."""
 
-import importlib.util
 import math
 
 import pytest
 
 from longrm.config import REPO_ROOT, load_config
-from tests.helpers import tiny_checkpoint
+from tests.helpers import load_script, tiny_checkpoint
 
 
 def bench_module():
-    spec = importlib.util.spec_from_file_location(
-        "bench_train_memory", REPO_ROOT / "benchmarks" / "bench_train_memory.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(REPO_ROOT / "benchmarks" / "bench_train_memory.py")
 
 
 def test_released_folder_is_accepted_as_training_data(samples_dir, tmp_path):

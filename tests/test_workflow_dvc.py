@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import configparser
-import importlib.util
 import json
 import os
 import re
@@ -16,15 +15,13 @@ import pytest
 import yaml
 
 from longrm.config import load_config, section
+from tests.helpers import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("make_dvc_yaml", REPO / "workflow" / "scripts" / "make_dvc_yaml.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "workflow" / "scripts" / "make_dvc_yaml.py")
 
 
 @pytest.fixture(scope="module")
