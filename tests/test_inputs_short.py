@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from longrm.config import DEFAULT_CONFIG, load_config
+from longrm.config import load_config
 from longrm.data.io import read_jsonl, write_jsonl
 from longrm.data.records import BenchItem, SFTExample, ShortItem
 from longrm.errors import InputError
@@ -21,7 +21,7 @@ from tests.helpers import tiny_checkpoint
 def raw(tmp_path_factory):
     from longrm.inputs.raw import build_raw
 
-    cfg = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    cfg = load_config()  # the default config, schema defaults (inputs.corpus) filled
     cfg["inputs"].update(items_per_task=5, rejected_per_item=3)
     path = tmp_path_factory.mktemp("short") / "raw.jsonl"
     write_jsonl(path, build_raw(cfg))

@@ -4,9 +4,8 @@ chosen and rejected lengths alike, style independent of correctness)."""
 from __future__ import annotations
 
 import pytest
-import yaml
 
-from longrm.config import DEFAULT_CONFIG
+from longrm.config import load_config
 from longrm.data.records import ShortItem
 from longrm.inputs.tells import length_stats, response_only_probe
 
@@ -17,7 +16,7 @@ MARGIN = 0.07  # ~3 standard deviations of a chance accuracy on ~420 held-out pa
 def items() -> list[ShortItem]:
     from longrm.inputs.raw import build_raw
 
-    cfg = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    cfg = load_config()  # the default config, schema defaults (inputs.corpus) filled
     cfg["inputs"].update(items_per_task=40, rejected_per_item=3)
     return build_raw(cfg)
 

@@ -190,7 +190,7 @@ if args[:2] == ["vote", "split"]:
 @pytest.fixture
 def study_copy(tmp_path):
     """The workflow files in a fresh folder, with a stand-in `longrm` first on PATH."""
-    for name in ("Snakefile", "workflow", "config", "envs"):
+    for name in ("Snakefile", "workflow", "config", "envs", "corpus"):
         src = REPO / name
         if src.is_dir():
             shutil.copytree(src, tmp_path / name)
@@ -400,7 +400,7 @@ def write_report_inputs(r: Path) -> None:
 def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
     """The report rules as Snakemake runs them (real `longrm`), on result files in the documented
     formats; then `longrm audit results/tables/main.csv` walks back to the metrics files."""
-    for name in ("Snakefile", "workflow", "config", "envs"):
+    for name in ("Snakefile", "workflow", "config", "envs", "corpus"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
     r = tmp_path / "results"

@@ -30,6 +30,7 @@ COPIED = (
     "workflow",
     "config",
     "envs",
+    "corpus",
     "Makefile",
     ".gitignore",
     ".dvcignore",

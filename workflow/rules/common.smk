@@ -90,6 +90,9 @@ def tracked(path):
     return [path] if inside or Path(path).exists() else []
 
 
+# The committed text snapshot (corpus/) the embedded default's raw items and distractors are cut from.
+CORPUS = config["inputs"]["corpus"]
+
 # Inputs the paper config takes from local paths instead of building them.
 RAW = config["inputs"].get("raw_path") or res("inputs", "raw.jsonl")
 DISTRACTORS = config["inputs"].get("distractors_path") or res("inputs", "distractors.jsonl")

@@ -1,8 +1,10 @@
 # Embedded default only: the raw short preference data, the distractor pool, a tokenizer and a tiny
-# base model, all built from offline text. The paper config points at local paths instead.
+# base model, all built from the committed corpus snapshot. The paper config points at local paths instead.
 
 
 rule inputs_raw:
+    input:
+        corpus=CORPUS,
     output:
         res("inputs", "raw.jsonl"),
     params:
@@ -23,6 +25,8 @@ rule inputs_raw:
 
 
 rule inputs_distractors:
+    input:
+        corpus=CORPUS,
     output:
         res("inputs", "distractors.jsonl"),
     params:

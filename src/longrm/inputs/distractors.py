@@ -26,10 +26,10 @@ def _collapse(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def evidence_keys(seed: int) -> frozenset[str]:
+def evidence_keys(seed: int, corpus: str) -> frozenset[str]:
     """Collapsed long lines and prose paragraphs of the evidence share."""
-    keys = set(sources.evidence_lines(seed))
-    for sf in sources.files_in(seed, "evidence"):
+    keys = set(sources.evidence_lines(seed, corpus=corpus))
+    for sf in sources.files_in(seed, "evidence", corpus):
         for p in sources.paragraphs(sf, min_words=1):
             keys.add(p.text)
             keys.update(_long_sentences(p.text))
@@ -71,7 +71,7 @@ def code_chunks(sf: sources.SourceFile) -> list[tuple[list[str], str]]:
     """Blocks of CODE_LINES source lines that start at a top-level or method definition."""
     if sf.kind != "code":
         return []
-    lines = sources.read_text(sf.path).splitlines()
+    lines = sf.text.splitlines()
     starts = [i for i, line in enumerate(lines) if re.match(r"\s{0,4}(def|class) ", line)]
     out, last_end = [], -1
     for s in starts:
@@ -88,16 +88,17 @@ def code_chunks(sf: sources.SourceFile) -> list[tuple[list[str], str]]:
 def build_distractors(cfg: dict) -> list[dict]:
     seed = cfg["seed"]
     n = cfg["inputs"]["distractor_docs"]
-    keys = evidence_keys(seed)
+    corpus = cfg["inputs"]["corpus"]
+    keys = evidence_keys(seed, corpus)
     prose, code = [], []
-    for sf in sources.files_in(seed, "distractor"):
+    for sf in sources.files_in(seed, "distractor", corpus):
         for kind, chunks in (("prose", prose_chunks(sf)), ("code", code_chunks(sf))):
             for k, (parts, text) in enumerate(chunks):
                 if any(p in keys for p in parts):
                     continue
                 (prose if kind == "prose" else code).append({"source": f"{sf.name}#{kind}{k}", "text": text})
     if not prose and not code:
-        raise InputError(sources.stdlib_root(), "no distractor text found in the offline sources")
+        raise InputError(corpus, "no distractor text found in the corpus snapshot")
     rng = rng_for(seed, "inputs.distractors")
     n_prose = min(len(prose), round(n * PROSE_SHARE))
     n_code = min(len(code), n - n_prose)

@@ -40,23 +40,22 @@ def style(generator: str, core: str, lead: str) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def build_pools(seed: int) -> families.Pools:
-    """What the family builders draw from (cached per seed: the builders only read it)."""
-    ev_files = sources.files_in(seed, "evidence")
+def build_pools(seed: int, corpus: str) -> families.Pools:
+    """What the family builders draw from (cached per seed and snapshot: the builders only read it)."""
+    ev_files = sources.files_in(seed, "evidence", corpus)
     paras = [p for f in ev_files for p in sources.paragraphs(f)]
     funcs = [fn for f in ev_files for fn in sources.functions_with_defaults(f)]
     modules = {}
-    for f in sources.source_files():
+    for f in sources.source_files(corpus):
         if f.kind == "code":
             fns = sources.public_functions(f)
             if fns:
                 modules.setdefault(sources.module_name(f), fns)
     entities = sorted({m for m in modules if re.fullmatch(r"[a-z]{3,12}", m)})
     if not paras or not funcs:
-        raise InputError(sources.stdlib_root(), "found no prose or no functions with defaults to build items from")
-    return families.Pools(
-        paragraphs=paras, functions=funcs, modules=modules, entities=entities, words=sources.answer_words(seed)
-    )
+        raise InputError(corpus, "found no prose or no functions with defaults to build items from")
+    words = sources.answer_words(seed, corpus=corpus)
+    return families.Pools(paragraphs=paras, functions=funcs, modules=modules, entities=entities, words=words)
 
 
 def grade(n_rejected: int) -> list[float]:
@@ -141,7 +140,7 @@ def build_raw(cfg: dict) -> list[ShortItem]:
 
     icfg = cfg["inputs"]
     seed = cfg["seed"]
-    pools = build_pools(seed)
+    pools = build_pools(seed, icfg["corpus"])
     tasks = icfg["tasks"]
     n = icfg["items_per_task"]
     k = icfg["rejected_per_item"]

@@ -1,7 +1,9 @@
-"""Offline text the embedded inputs are built from: the Python standard library (sources, docstrings,
-long string literals) and the license texts shipped with Python and the OS.
+"""Offline text the embedded inputs are built from: the committed corpus snapshot (config key
+`inputs.corpus`, default corpus/snapshot.jsonl.gz; written by workflow/scripts/snapshot_corpus.py): the
+Python standard library's sources, docstrings and long string literals, and licence texts. The study
+reads only the snapshot, never the machine's Python or OS, so every machine builds the same inputs.
 
-Files are enumerated in sorted order and split once, by a hash of (seed, file name), into an
+Files are taken in sorted order and split once, by a hash of (seed, file name), into an
 *evidence* share (raw items draw their passages and functions from it) and a *distractor* share (the
 distractor pool is cut from it). `raw` and `distractors` are separate commands, so both recompute the
 same split; the distractor builder also drops any chunk sharing a line with an evidence-share file,
@@ -11,34 +13,20 @@ so duplicated text (a license shipped twice, a copied docstring) never crosses o
 from __future__ import annotations
 
 import ast
+import gzip
+import json
 import re
-import sysconfig
+import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
+from longrm.errors import InputError
 from longrm.seeding import derive_seed
 
-# Stdlib folders that are tests, vendored tools or platform glue rather than library text.
-STDLIB_SKIP = {
-    "test",
-    "tests",
-    "site-packages",
-    "dist-packages",
-    "idlelib",
-    "lib2to3",
-    "turtledemo",
-    "lib-dynload",
-    "ensurepip",
-    "__pycache__",
-    "tkinter",
-    "distutils",
-    "encodings",
-    "__phello__",
-}
-LICENSE_DIRS = (Path("/usr/share/common-licenses"),)
 EVIDENCE_SHARE = 4  # one file in EVIDENCE_SHARE goes to the evidence share
+KINDS = ("code", "license")
 
 # Never answers: function words (they would appear in any context) and the words of the response
 # templates and lead-ins (a rejected response would contain the answer by accident).
@@ -61,8 +49,8 @@ background point keyword password label code word marked holds text give given s
 @dataclass(frozen=True)
 class SourceFile:
     name: str  # stable name recorded in items, e.g. "python-stdlib/json/decoder.py"
-    path: Path
     kind: str  # "code" | "license"
+    text: str = field(repr=False)  # the file's text as the snapshot holds it
 
 
 @dataclass(frozen=True)
@@ -83,49 +71,68 @@ class FunctionFacts:
     defaults: tuple[tuple[str, str], ...]  # (parameter, literal as written in the source)
 
 
-def stdlib_root() -> Path:
-    return Path(sysconfig.get_paths()["stdlib"])
+def corpus_path(corpus: str | Path | None = None) -> Path:
+    """The snapshot to read: `corpus` (cfg["inputs"]["corpus"]), else the schema's default."""
+    if corpus is None:
+        from longrm.config import schema_default
+
+        corpus = schema_default("inputs.corpus")
+    return Path(corpus)
 
 
-@lru_cache(maxsize=1)
-def source_files() -> tuple[SourceFile, ...]:
-    """Every source file, sorted by name (the order never depends on the file system)."""
-    root = stdlib_root()
-    files = []
-    for p in root.rglob("*.py"):
-        rel = p.relative_to(root)
-        if set(rel.parts[:-1]) & STDLIB_SKIP or rel.parts[0].startswith(("config-", "_sysconfigdata")):
-            continue
-        files.append(SourceFile(f"python-stdlib/{rel.as_posix()}", p, "code"))
-    if (root / "LICENSE.txt").is_file():
-        files.append(SourceFile("python-stdlib/LICENSE.txt", root / "LICENSE.txt", "license"))
-    for d in LICENSE_DIRS:
-        if d.is_dir():
-            files += [
-                SourceFile(f"common-licenses/{p.name}", p, "license")
-                for p in d.iterdir()
-                if p.is_file() and not p.is_symlink()
-            ]
-    return tuple(sorted(files, key=lambda f: f.name))
+def source_files(corpus: str | Path | None = None) -> tuple[SourceFile, ...]:
+    """Every file of the snapshot, sorted by name."""
+    return load_snapshot(corpus_path(corpus).resolve())
+
+
+@lru_cache(maxsize=4)
+def load_snapshot(path: Path) -> tuple[SourceFile, ...]:
+    """The snapshot's files; InputError naming the file, line and field on anything unreadable."""
+    if not path.is_file():
+        raise InputError(path, "corpus snapshot not found (config key inputs.corpus)")
+    files: list[SourceFile] = []
+    try:
+        with gzip.open(path, "rt", encoding="utf-8", newline="\n") as lines:
+            for line in lines:
+                previous = files[-1].name if files else None
+                files.append(_snapshot_entry(line, path, len(files) + 1, previous))
+    # Bad gzip data surfaces on the line being read when the (buffered) reader reaches it.
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a readable gzip snapshot ({exc})", len(files) + 1) from None
+    if not files:
+        raise InputError(path, "the corpus snapshot holds no files")
+    return tuple(files)
+
+
+def _snapshot_entry(line: str, path: Path, lineno: int, previous: str | None) -> SourceFile:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON ({exc.msg})", lineno) from None
+    if not isinstance(obj, dict):
+        raise InputError(path, "not a JSON object", lineno)
+    for key in ("name", "kind", "text"):
+        if not isinstance(obj.get(key), str):
+            raise InputError(path, "missing or not a string", lineno, key)
+    if obj["kind"] not in KINDS:
+        raise InputError(path, f"must be one of {', '.join(KINDS)}", lineno, "kind")
+    if previous is not None and obj["name"] <= previous:
+        raise InputError(path, f"names must be unique and sorted (after {previous!r})", lineno, "name")
+    return SourceFile(obj["name"], obj["kind"], obj["text"])
 
 
 def share_of(seed: int, sf: SourceFile) -> str:
     return "evidence" if derive_seed(seed, "inputs.share", sf.name) % EVIDENCE_SHARE == 0 else "distractor"
 
 
-def files_in(seed: int, share: str) -> list[SourceFile]:
-    return [f for f in source_files() if share_of(seed, f) == share]
+def files_in(seed: int, share: str, corpus: str | Path | None = None) -> list[SourceFile]:
+    return [f for f in source_files(corpus) if share_of(seed, f) == share]
 
 
 @cache
-def read_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="replace")
-
-
-@cache
-def parse_module(path: Path) -> ast.Module | None:
+def parse_module(sf: SourceFile) -> ast.Module | None:
     try:
-        return ast.parse(read_text(path))
+        return ast.parse(sf.text)
     except (SyntaxError, ValueError):
         return None
 
@@ -147,8 +154,8 @@ def _prose_ok(text: str, min_words: int) -> bool:
 def _string_blocks(sf: SourceFile) -> tuple[str, ...]:
     """Docstrings and long string literals of a code file; the whole text of a license."""
     if sf.kind == "license":
-        return (read_text(sf.path),)
-    tree = parse_module(sf.path)
+        return (sf.text,)
+    tree = parse_module(sf)
     if tree is None:
         return ()
     return tuple(
@@ -184,11 +191,10 @@ def functions_with_defaults(sf: SourceFile, max_lines: int = 14) -> list[Functio
     """Public functions whose signature has >= 2 parameters with distinct simple literal defaults."""
     if sf.kind != "code":
         return []
-    tree = parse_module(sf.path)
+    tree = parse_module(sf)
     if tree is None:
         return []
-    text = read_text(sf.path)
-    lines = text.splitlines()
+    lines = sf.text.splitlines()
     out = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
@@ -216,10 +222,10 @@ def public_functions(sf: SourceFile) -> list[str]:
     A line-start `def` is a top-level definition; a regex avoids parsing every file of the stdlib."""
     if sf.kind != "code":
         return []
-    return sorted(set(re.findall(r"^def ([A-Za-z]\w*)\(", read_text(sf.path), flags=re.MULTILINE)))
+    return sorted(set(re.findall(r"^def ([A-Za-z]\w*)\(", sf.text, flags=re.MULTILINE)))
 
 
-def answer_words(seed: int, skip: int = 100, count: int = 600) -> list[str]:
+def answer_words(seed: int, skip: int = 100, count: int = 600, corpus: str | Path | None = None) -> list[str]:
     """Common prose words (4-9 letters, no function words), ranked by frequency over the evidence
     share and the license texts.
 
@@ -227,7 +233,7 @@ def answer_words(seed: int, skip: int = 100, count: int = 600) -> list[str]:
     ranks are skipped so an answer is not a word every context contains.
     """
     counts: Counter[str] = Counter()
-    for sf in source_files():
+    for sf in source_files(corpus):
         if sf.kind == "code" and share_of(seed, sf) != "evidence":
             continue
         for p in paragraphs(sf):
@@ -236,11 +242,11 @@ def answer_words(seed: int, skip: int = 100, count: int = 600) -> list[str]:
     return ranked[skip : skip + count]
 
 
-def evidence_lines(seed: int, min_len: int = 30) -> frozenset[str]:
+def evidence_lines(seed: int, min_len: int = 30, corpus: str | Path | None = None) -> frozenset[str]:
     """Every stripped line of >= min_len characters in the evidence share (for the distractor filter)."""
     out = set()
-    for sf in files_in(seed, "evidence"):
-        for line in read_text(sf.path).splitlines():
+    for sf in files_in(seed, "evidence", corpus):
+        for line in sf.text.splitlines():
             line = _WS.sub(" ", line).strip()
             if len(line) >= min_len:
                 out.add(line)
