@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install study record pull repro benchmarks lint test test-fast test-distributed test-vllm dryrun-paper clean
+.PHONY: install base base-check study record pull repro benchmarks lint test test-fast test-distributed test-vllm dryrun-paper clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
+
+# The base model the study starts from (as Qwen3-8B is at paper scale): its own product, config/base.yaml,
+# shipped under models/base. Not part of `make study` (up to 2 hours on 2 cores); resumable: a killed run
+# continues from its last checkpoint in .base-work/. Deterministic for the same thread count.
+base: install
+	$(BIN)/longrm base build --config config/base.yaml
+
+base-check: install
+	$(BIN)/longrm base check models/base
 
 # The study is built by Snakemake, then recorded by DVC (dvc.lock: hashes of every stage's inputs,
 # parameters and outputs; outputs copied into .dvc/cache), so `dvc status` / `dvc repro` / `dvc push` see it.

@@ -15,6 +15,7 @@ from longrm.errors import LongRMError
 # Order = the order the study runs in; `longrm --help` lists them so.
 STAGE_CLIS = (
     "longrm.data.cli",
+    "longrm.base.cli",
     "longrm.inputs.cli",
     "longrm.synth.cli",
     "longrm.vote.cli",

@@ -1,0 +1,180 @@
+"""`longrm base build|check` (make base): deterministic, resumable, shipped with a manifest the study checks."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from longrm.base import rows as base_rows
+from longrm.base.config import load_base_config
+from longrm.base.ship import check_base
+from longrm.cli import main
+from longrm.errors import ConfigError, InputError
+from longrm.inputs.families import ACTION_OBJECTS, ATTRIBUTES, COUNT_NOUNS
+
+
+def write_corpus(path: Path, n_docs: int = 12) -> Path:
+    """A small snapshot: sentences over 400 made-up words (frequent enough to be one BPE token each)."""
+    rng = random.Random(0)
+    letters = "abcdefghijklmnoprstuvw"
+    words = sorted({"".join(rng.choice(letters) for _ in range(rng.randint(4, 7))) for _ in range(400)})
+    with gzip.GzipFile(path, "wb", mtime=0) as f:
+        for d in range(n_docs):
+            text = " ".join(
+                f"The {rng.choice(ATTRIBUTES)} of {rng.choice(words)} is {rng.choice(words)}. The "
+                f"{rng.choice(ACTION_OBJECTS)} {rng.choice(words)} is marked {rng.choice(words)}. "
+                f"{rng.choice(words)} holds {rng.randint(2, 99)} {rng.choice(COUNT_NOUNS)}."
+                for _ in range(300)
+            )
+            f.write((json.dumps({"name": f"doc{d:02d}", "kind": "code", "text": text}) + "\n").encode())
+    return path
+
+
+def tiny_config(tmp: Path, **train) -> Path:
+    cfg = {
+        "seed": 7,
+        "corpus": str(write_corpus(tmp / "corpus.jsonl.gz")),
+        "out": str(tmp / "out"),
+        "work_dir": str(tmp / "work"),
+        "tokenizer": {"vocab_size": 768},
+        "model": {
+            "hidden_size": 32,
+            "num_heads": 2,
+            "num_kv_heads": 2,
+            "intermediate_size": 64,
+            "positional_heads": [1, 2],
+        },
+        "train": {
+            "steps": 6,
+            "batch_size": 4,
+            "seq_len": 128,
+            "eval_every": 3,
+            "checkpoint_every": 3,
+            "eval_rows": 4,
+            "eval_lengths": [1, 2],
+            "threads": 1,
+            **train,
+        },
+    }
+    path = tmp / "base.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("base")
+    cfg = tiny_config(tmp)
+    assert main(["base", "build", "--config", str(cfg)]) == 0
+    return tmp, cfg
+
+
+def test_build_ships_a_checked_base(built):
+    tmp, _ = built
+    out = tmp / "out"
+    manifest = check_base(out)
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "curves.csv", "curves.png", "provenance.json"):
+        assert name in manifest
+    conf = json.loads((out / "config.json").read_text())
+    assert conf["model_type"] == "qwen2" and conf["num_hidden_layers"] == 2
+    steps = {int(line.split(",")[0]) for line in (out / "curves.csv").read_text().splitlines()[1:]}
+    assert steps == {0, 3, 6}
+
+
+def test_rerun_gives_the_same_bytes(built):
+    tmp, cfg = built
+    first = folder_bytes(tmp / "out")
+    shutil.rmtree(tmp / "out")
+    shutil.rmtree(tmp / "work")
+    assert main(["base", "build", "--config", str(cfg)]) == 0
+    second = folder_bytes(tmp / "out")
+    assert sorted(first) == sorted(second)
+    assert [k for k in first if first[k] != second[k]] == []
+
+
+def test_killed_run_resumes_to_the_same_bytes(built, tmp_path, monkeypatch):
+    tmp, cfg = built
+    again = yaml.safe_load(cfg.read_text())
+    again.update(out=str(tmp_path / "out"), work_dir=str(tmp_path / "work"), corpus=str(tmp / "corpus.jsonl.gz"))
+    cfg2 = tmp_path / "base.yaml"
+    cfg2.write_text(yaml.safe_dump(again))
+    real_batch = base_rows.Rows.batch
+
+    def dies_at_step_4(self, step):
+        if step == 4:
+            raise KeyboardInterrupt
+        return real_batch(self, step)
+
+    monkeypatch.setattr(base_rows.Rows, "batch", dies_at_step_4)
+    assert main(["base", "build", "--config", str(cfg2)]) == 130  # interrupted
+    assert (tmp_path / "work" / "checkpoints" / "step-3").is_dir() and not (tmp_path / "out").exists()
+    monkeypatch.setattr(base_rows.Rows, "batch", real_batch)
+    assert main(["base", "build", "--config", str(cfg2)]) == 0
+    resumed, whole = folder_bytes(tmp_path / "out"), folder_bytes(tmp / "out")
+    # only the provenance (it names its config file) and the manifest that hashes it may differ
+    assert [k for k in whole if whole[k] != resumed[k]] == ["manifest.json", "provenance.json"]
+
+
+def test_altered_or_missing_files_are_named(built, tmp_path):
+    tmp, _ = built
+    copy = tmp_path / "base"
+    shutil.copytree(tmp / "out", copy)
+    with (copy / "model.safetensors").open("r+b") as f:
+        f.truncate(100)
+    with pytest.raises(InputError, match="model.safetensors.*sha256 differs"):
+        check_base(copy)
+    (copy / "model.safetensors").unlink()
+    with pytest.raises(InputError, match="model.safetensors.*missing"):
+        check_base(copy)
+    assert main(["base", "check", str(copy)]) == 2
+
+
+def test_a_tokenizer_of_another_vocabulary_is_refused(built, tmp_path):
+    tmp, _ = built
+    copy = tmp_path / "base"
+    shutil.copytree(tmp / "out", copy)
+    conf = json.loads((copy / "config.json").read_text())
+    conf["vocab_size"] += 1
+    (copy / "config.json").write_text(json.dumps(conf))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest.pop("config.json")  # hash no longer checked: the vocabulary check must catch it
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="tokenizer.json.*not this model's tokenizer"):
+        check_base(copy)
+
+
+def test_bad_config_names_the_key(tmp_path):
+    cfg = tiny_config(tmp_path, facts_start=9)
+    with pytest.raises(ConfigError, match="train.facts_start"):
+        load_base_config(cfg)
+    assert main(["base", "build", "--config", str(cfg)]) == 2
+
+
+def test_recall_rows_are_exact_and_hard(built):
+    tmp, cfg = built
+    from longrm.base import text
+    from longrm.modeling import load_tokenizer
+
+    c = load_base_config(cfg)
+    tok = load_tokenizer(tmp / "out")
+    train_texts, held = text.split_documents(text.read_documents(c["corpus"]))
+    rows = base_rows.Rows(c, tok, train_texts, held)
+    ids, targets, first, values = rows.heldout(256, "attr", 3)
+    assert ids.shape == (3, 256)
+    for b in range(3):
+        answers = targets[b][targets[b] != base_rows.IGNORE]
+        assert len(answers) == c["train"]["queries"]
+        assert all(int(a) in values[b].tolist() for a in answers)  # every restated value is a stated one
+        stated = ids[b].tolist()
+        assert all(stated.count(int(v)) >= 1 for v in values[b])  # the other facts' values are in the row
+        assert int(first[b].sum()) == 1
