@@ -1,15 +1,19 @@
 """The paper's claims, each checked on the study's result files with numbers and 95% intervals.
 
   a  base accuracy falls with length: shortest vs longest bucket (pairwise), difference with a bootstrap
-     interval over the items of the two buckets; where the base was judged on controls, only if its own
-     context beats each control at the shortest bucket (paired, interval above 0): a judge that scores
-     the same without the context shows no context boundary
+     interval over the items of the two buckets, counted only where the base's own context beats each
+     control at the shortest bucket (paired): a judge that scores the same without the context shows no
+     context boundary
   b  SFT then LOGO lift the longest bucket: LOGO - base and LOGO - SFT on the same items (paired bootstrap)
   c  controls at chance: every model judged on a control set within `chance_margin` of chance (0.5,
-     pairwise) under every control
-  d  short-context accuracy kept: LOGO >= base on the short set (paired difference shown)
+     pairwise) under every control, and above chance (interval) with its own context
+  d  short-context accuracy kept: LOGO - base >= -KEPT_TOLERANCE on the short set (paired interval), the
+     base above chance there (interval)
   e  the vote beats the best single judge on the same items (vote audit key "fair")
-Each claim is "holds", "does not hold" or "not measured" (its inputs are absent: named in the note).
+Each claim has one of four outcomes (STATUSES): "holds"; "does not hold" (its comparison fails); "not
+measured" (an input is absent: named in the note); "not informative" (the comparison is met only because
+the sides sit at chance or collapsed, or its interval cannot tell: a judge that ignores its input must not
+make a claim hold).
 Targets (issue 11) are reported beside: a claim can hold without reaching its target.
 Inputs: bench metrics and item scores per (set, model), the vote audit. No model code.
 """
@@ -25,7 +29,9 @@ from longrm.seeding import derive_seed
 
 PAIR = "PairWise"
 CHANCE = 0.5  # pairwise chance level
-HOLDS, FAILS, MISSING = "holds", "does not hold", "not measured"
+HOLDS, FAILS, MISSING, UNINFORMATIVE = "holds", "does not hold", "not measured", "not informative"
+STATUSES = (HOLDS, FAILS, MISSING, UNINFORMATIVE)
+KEPT_TOLERANCE = 0.02  # claim (d): how far LOGO may sit below the base on the short set
 
 
 @dataclass
@@ -133,6 +139,24 @@ def missing(key: str, statement: str, what: str) -> dict:
     return claim(key, statement, MISSING, note=f"missing input: {what}")
 
 
+def outcome(satisfied: bool, informative: bool) -> str:
+    """A measured claim's status: does not hold when its comparison fails; not informative when the
+    comparison is met only because a side sits at chance or its interval cannot tell; holds otherwise."""
+    if not satisfied:
+        return FAILS
+    return HOLDS if informative else UNINFORMATIVE
+
+
+def above(d: dict | None, level: float, low: str = "lo") -> bool:
+    """Whether the interval of `d` (a difference: "lo"; a metrics cell: "ci_low") lies above `level`."""
+    return d is not None and d.get(low) is not None and d[low] > level
+
+
+def unjudged_controls(x: Inputs) -> list[str]:
+    """The configured control sets with no metrics at all (named, never dropped)."""
+    return [s for s in x.control_sets if not x.metrics.get(s)]
+
+
 # ---------------------------------------------------------------- the claims
 
 
@@ -147,54 +171,59 @@ def claim_a(x: Inputs) -> dict:
         return missing("a", stmt, f"two length buckets in {base!r}'s metrics")
     short, long_ = buckets[0], buckets[-1]
     rows = x.scores.get(x.main_set, {}).get(base)
-    if rows is not None:
-        d = unpaired_diff(
-            list(pair_scores(rows, short).values()),
-            list(pair_scores(rows, long_).values()),
-            x.n_boot,
-            derive_seed(x.seed, "claims", "a"),
-        )
-    else:
-        cs, cl = pair_cell(m, "length", short), pair_cell(m, "length", long_)
-        d = {"diff": cs["value"] - cl["value"], "lo": None, "hi": None, "a": cs["value"], "b": cl["value"]}
+    if rows is None:
+        return missing("a", stmt, f"item scores of {base!r} on set {x.main_set!r}")
+    seed = derive_seed(x.seed, "claims", "a")
+    d = unpaired_diff(list(pair_scores(rows, short).values()), list(pair_scores(rows, long_).values()), x.n_boot, seed)
     if d is None:
         return missing("a", stmt, f"pairwise item scores of {base!r} in buckets {short} and {long_}")
-    context = context_effect(x, base, short, rows)
-    holds = d["diff"] > 0 and (d["lo"] is None or d["lo"] > 0) and (context is None or context["lo"] > 0)
+    effects, absent = context_effects(x, base, short, rows)
+    if absent:
+        return missing("a", stmt, f"{base!r} at {short} under control {', '.join(absent)} (no context check)")
+    # the weakest control: one the context does not beat at all first, else the lowest interval
+    context = min(effects, key=lambda g: (g["diff"] > 0, -np.inf if g["lo"] is None else g["lo"]))
+    status = outcome(above(d, 0) and context["diff"] > 0, above(context, 0))
     met = d["a"] >= 0.75 and d["diff"] >= 0.10
-    note = "" if rows is not None else "no item scores: no interval on the drop"
-    if context is not None:
-        note = (
-            f"context effect at {short}: {base} with its context - under control {context['set']} "
-            f"{context['diff']:+.3f} {ci_text(context['lo'], context['hi'])} (n = {context['n']})"
-            + ("" if context["lo"] > 0 else ": not above 0, so the fall is not a context boundary")
-        )
     return claim(
         "a",
         stmt,
-        HOLDS if holds else FAILS,
+        status,
         f"{base} {d['a']:.3f} at {short} -> {d['b']:.3f} at {long_} (drop {d['diff']:+.3f})",
         ci_text(d["lo"], d["hi"]),
         f"base >= 0.75 at {short} and >= 0.10 lower at {long_}: " + ("met" if met else "not met"),
-        note,
+        context_note(base, short, context),
         {"short": short, "long": long_, **d, "context_effect": context},
     )
 
 
-def context_effect(x: Inputs, model: str, bucket: str, rows: dict | None) -> dict | None:
-    """The smallest paired gain of `model`'s own context over a control (same items, one bucket): a
-    fall with length is a context boundary only if the context helps where accuracy is highest. None
-    when the model was judged on no control."""
-    if rows is None:
-        return None
+def context_note(model: str, bucket: str, c: dict) -> str:
+    verdict = (
+        ""
+        if above(c, 0)
+        else (": not above 0, so the fall is not a context boundary" if c["diff"] <= 0 else ": the interval reaches 0")
+    )
+    return (
+        f"context effect at {bucket}: {model} with its context - under control {c['set']} "
+        f"{c['diff']:+.3f} {ci_text(c['lo'], c['hi'])} (n = {c['n']}){verdict}"
+    )
+
+
+def context_effects(x: Inputs, model: str, bucket: str, rows: dict) -> tuple[list[dict], list[str]]:
+    """The paired gain of `model`'s own context over each configured control (same items, one bucket): a
+    fall with length is a context boundary only if the context helps where accuracy is highest. Also the
+    controls it cannot be computed for (no control configured, none judged, no items in common)."""
+    if not x.control_sets:
+        return [], ["none configured (bench.sets entries with `control`)"]
     own = pair_scores(rows, bucket)
-    gains = []
+    gains, absent = [], []
     for s in x.control_sets:
         ctrl = x.scores.get(s, {}).get(model)
         d = ctrl and paired_diff(own, pair_scores(ctrl, bucket), x.n_boot, derive_seed(x.seed, "claims", "a", s))
-        if d and d["lo"] is not None:
+        if d:
             gains.append({**d, "set": s})
-    return min(gains, key=lambda g: g["lo"]) if gains else None
+        else:
+            absent.append(s if x.metrics.get(s) else f"{s} (no metrics)")
+    return gains, absent
 
 
 def claim_b(x: Inputs) -> dict:
@@ -213,36 +242,64 @@ def claim_b(x: Inputs) -> dict:
     vs_sft = paired_diff(logo, sft, x.n_boot, derive_seed(x.seed, "claims", "b", "sft"))
     if vs_base is None or vs_sft is None:
         return missing("b", stmt, f"items judged by all of {', '.join(names)} at {long_}")
-    excl = lambda d: d["lo"] is not None and d["lo"] > 0  # noqa: E731
-    holds = excl(vs_base) and vs_sft["diff"] > 0
-    met = vs_base["diff"] >= 0.15 and vs_sft["diff"] >= 0.03 and excl(vs_base) and excl(vs_sft)
+    status = outcome(above(vs_base, 0) and vs_sft["diff"] > 0, above(vs_sft, 0))
+    met = vs_base["diff"] >= 0.15 and vs_sft["diff"] >= 0.03 and above(vs_base, 0) and above(vs_sft, 0)
     return claim(
         "b",
         stmt,
-        HOLDS if holds else FAILS,
+        status,
         f"at {long_}: {names[0]} {vs_base['b']:.3f}, {names[1]} {vs_sft['b']:.3f}, {names[2]} {vs_base['a']:.3f}; "
         f"{names[2]} - {names[0]} {vs_base['diff']:+.3f}, {names[2]} - {names[1]} {vs_sft['diff']:+.3f} "
         f"(n = {vs_base['n']})",
         f"{names[2]} - {names[0]} {ci_text(vs_base['lo'], vs_base['hi'])}; "
         f"{names[2]} - {names[1]} {ci_text(vs_sft['lo'], vs_sft['hi'])}",
         "+0.15 over base and +0.03 over SFT, intervals excluding 0: " + ("met" if met else "not met"),
-        "holds when the lift over base excludes 0 and LOGO is above SFT",
+        f"holds when both {names[2]} - {names[0]} and {names[2]} - {names[1]} have intervals above 0; "
+        "a positive point estimate over SFT alone is not informative",
         {"bucket": long_, "logo_minus_base": vs_base, "logo_minus_sft": vs_sft},
     )
 
 
+def rate(m: dict | None, *path) -> float | None:
+    """A rate cell's value in metrics `m` (e.g. "parse_failure", "all_orders"); None when absent."""
+    c = m or {}
+    for p in path:
+        c = (c or {}).get(p)
+    return c.get("value") if isinstance(c, dict) else None
+
+
+def own_context(m: dict | None) -> dict:
+    """A judge on its own context: pairwise accuracy (interval, n), whether the interval is above chance,
+    and its parse-failure and first-position rates (a judge that answers one letter whatever it reads
+    scores 0.5 with a first-position rate of 1 or 0; one that never parses, 0.5 with parse failure 1)."""
+    c = pair_cell(m, PAIR)
+    return {
+        "own_context": c["value"] if c else None,
+        "own_context_ci": ci_text(c["ci_low"], c["ci_high"]) if c else "",
+        "own_context_n": c.get("n") if c else None,
+        "own_context_above_chance": above(c, CHANCE, "ci_low"),
+        "parse_failure": rate(m, "parse_failure", "all_orders"),
+        "first_position_rate": rate(m, "position_bias", "first_position_rate"),
+    }
+
+
+def control_flag(row: dict) -> str:
+    if row["controls_at_chance"] is False:
+        return "FLAG: judges without its context"
+    if row["controls_at_chance"] is None:
+        return "not measured"
+    return "" if row["own_context_above_chance"] else "at chance with its own context: not informative"
+
+
 def control_rows(x: Inputs) -> list[dict]:
-    """Per model judged on any control set: its main-set and control pairwise accuracy (95% interval) and
-    whether every control is within the margin of chance."""
+    """Per model judged on any control set: its main-set pairwise accuracy (95% interval, above chance or
+    not, parse-failure and first-position rates) and its accuracy under each control, and whether every
+    control is within the margin of chance."""
     margin = x.roles["chance_margin"]
     names = [n for s in x.control_sets for n in x.metrics.get(s, {})]
     rows = []
     for name in dict.fromkeys(names):
-        row = {"model": name}
-        main = pair_cell(x.metrics.get(x.main_set, {}).get(name), PAIR)
-        row["own_context"] = main["value"] if main else None
-        row["own_context_ci"] = ci_text(main["ci_low"], main["ci_high"]) if main else ""
-        row["own_context_n"] = main.get("n") if main else None
+        row = {"model": name, **own_context(x.metrics.get(x.main_set, {}).get(name))}
         at_chance, measured = True, True
         for s in x.control_sets:
             c = pair_cell(x.metrics.get(s, {}).get(name), PAIR)
@@ -254,17 +311,25 @@ def control_rows(x: Inputs) -> list[dict]:
             elif abs(c["value"] - CHANCE) > margin:
                 at_chance = False
         row["controls_at_chance"] = False if not at_chance else (True if measured else None)
-        row["flag"] = (
-            ""
-            if row["controls_at_chance"]
-            else ("not measured" if row["controls_at_chance"] is None else "FLAG: judges without its context")
-        )
+        row["flag"] = control_flag(row)
         rows.append(row)
     return rows
 
 
+def collapse_text(r: dict) -> str:
+    pf, first = r["parse_failure"], r["first_position_rate"]
+    return (
+        f"{r['model']} {'n/a' if r['own_context'] is None else format(r['own_context'], '.3f')} "
+        f"{r['own_context_ci']} (parse failure {'n/a' if pf is None else format(pf, '.3f')}, "
+        f"first position {'n/a' if first is None else format(first, '.3f')})"
+    )
+
+
 def claim_c(x: Inputs) -> dict:
-    stmt = f"Every model judged on the controls is within {x.roles['chance_margin']:.2f} of chance (0.5) under each"
+    stmt = (
+        f"Every model judged on the controls is within {x.roles['chance_margin']:.2f} of chance (0.5) under each, "
+        "and above chance with its own context"
+    )
     if not x.control_sets:
         return missing("c", stmt, "control sets (bench.sets entries with `control`)")
     rows = control_rows(x)
@@ -272,15 +337,23 @@ def claim_c(x: Inputs) -> dict:
         return missing("c", stmt, f"metrics on control sets {', '.join(x.control_sets)}")
     off = [r["model"] for r in rows if r["controls_at_chance"] is False]
     unmeasured = [r["model"] for r in rows if r["controls_at_chance"] is None]
+    blind = [r for r in rows if r["controls_at_chance"] and not r["own_context_above_chance"]]
+    unjudged = unjudged_controls(x)
+    if unjudged or unmeasured:
+        status = MISSING
+    else:
+        status = outcome(not off, not blind)
+    notes = [
+        f"control set without metrics: {', '.join(unjudged)}" if unjudged else "",
+        f"flagged: {', '.join(off)}" if off else "",
+        f"not every control run for {', '.join(unmeasured)}" if unmeasured else "",
+        "at chance with its own context: " + "; ".join(collapse_text(r) for r in blind) if blind else "",
+    ]
     parts = [
         f"{r['model']} "
         + " / ".join("n/a" if r[k] is None else f"{r[k]:.3f}" for k in ("own_context", *x.control_sets))
         for r in rows
     ]
-    status = FAILS if off else (MISSING if unmeasured else HOLDS)
-    note = (f"flagged: {', '.join(off)}. " if off else "") + (
-        f"not every control run for {', '.join(unmeasured)}" if unmeasured else ""
-    )
     return claim(
         "c",
         stmt,
@@ -288,32 +361,39 @@ def claim_c(x: Inputs) -> dict:
         f"own context / {' / '.join(x.control_sets)}: " + "; ".join(parts),
         "per model in the controls table",
         "within the margin for every trained judge: " + ("met" if status == HOLDS else "not met"),
-        note.strip(),
-        {"rows": rows},
+        ". ".join(n for n in notes if n),
+        {"rows": rows, "unjudged_controls": unjudged},
     )
 
 
 def claim_d(x: Inputs) -> dict:
-    stmt = "Short-context accuracy is kept: after SFT then LOGO >= base on the short set (pairwise)"
+    stmt = (
+        f"Short-context accuracy is kept: after SFT then LOGO, LOGO - base >= -{KEPT_TOLERANCE:.2f} on the short set "
+        "(pairwise), the base above chance there"
+    )
     short, base, logo = x.roles["short_set"], x.roles["base"], x.roles["logo"]
     if short not in x.metrics:
         return missing("d", stmt, f"set {short!r} (no metrics)")
+    base_cell = pair_cell(x.metrics[short].get(base), PAIR)
     rows = {n: x.scores.get(short, {}).get(n) for n in (base, logo)}
     absent = [n for n, r in rows.items() if r is None]
-    if absent:
-        return missing("d", stmt, f"item scores of {', '.join(absent)} on set {short!r}")
+    if absent or base_cell is None:
+        return missing("d", stmt, f"metrics and item scores of {', '.join(absent or [base])} on set {short!r}")
     d = paired_diff(pair_scores(rows[logo]), pair_scores(rows[base]), x.n_boot, derive_seed(x.seed, "claims", "d"))
     if d is None:
         return missing("d", stmt, f"pairwise items judged by both {base} and {logo} on {short!r}")
-    holds = d["diff"] >= 0
+    base_above = above(base_cell, CHANCE, "ci_low")
+    status = outcome(d["diff"] >= -KEPT_TOLERANCE, base_above)
+    base_ci = ci_text(base_cell["ci_low"], base_cell["ci_high"])
     return claim(
         "d",
         stmt,
-        HOLDS if holds else FAILS,
+        status,
         f"{base} {d['b']:.3f}, {logo} {d['a']:.3f} ({logo} - {base} {d['diff']:+.3f}, n = {d['n']})",
-        f"{logo} - {base} {ci_text(d['lo'], d['hi'])}",
-        f"{logo} >= {base}: " + ("met" if holds else "not met"),
-        data=d,
+        f"{logo} - {base} {ci_text(d['lo'], d['hi'])}; {base} {base_ci or '(no interval)'}",
+        f"{logo} >= {base}: " + ("met" if status == HOLDS and d["diff"] >= 0 else "not met"),
+        "" if base_above else f"{base} is not above chance (0.5) on {short}: keeping its accuracy says nothing",
+        data={**d, "base_cell": base_cell},
     )
 
 

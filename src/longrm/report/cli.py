@@ -136,17 +136,13 @@ def _sources(args) -> dict:
         scores,
         audit,
         st["main"],
-        [s for s in st["controls"] if s in metrics],
+        st["controls"],  # every configured control: one without metrics is named by the claims, not dropped
         st["roles"],
         st["n_boot"],
         st["seed"],
     )
     controls = control_rows(x)
-    flags = {r["model"]: r["controls_at_chance"] for r in controls}  # the main table flags each model
-    rows = {
-        n: ({**m, "controls_at_chance": flags[n]} if n in flags else m)
-        for n, m in tagged([st["main"], *st["controls"]]).items()
-    }
+    rows = table_rows(tagged([st["main"], *st["controls"]]), controls, main, st["roles"])
     return {
         "metrics": main,
         "table_rows": rows,
@@ -159,6 +155,19 @@ def _sources(args) -> dict:
         "benchmarks": load_benchmarks(args.benchmarks_dir),
         "stage_times": load_stage_benchmarks(args.stage_benchmarks),
     }
+
+
+def table_rows(rows: dict[str, dict], controls: list[dict], main: dict[str, dict], roles: dict) -> dict[str, dict]:
+    """The main table's rows, each model marked with its control flag and, on the main set, the role the
+    claims give it (report.claims: base, sft, logo), which the table's reading looks up."""
+    flags = {r["model"]: r["controls_at_chance"] for r in controls}
+    role_of = {roles[r]: r for r in ("base", "sft", "logo") if roles.get(r) in main}
+    out = {}
+    for n, m in rows.items():
+        extra = {"controls_at_chance": flags[n]} if n in flags else {}
+        extra.update({"claims_role": role_of.get(n, "")} if n in main else {})
+        out[n] = {**m, **extra}
+    return out
 
 
 def _print_index(index) -> None:

@@ -37,8 +37,9 @@ def claims_section(entries: list[dict], tables_dir: Path) -> list[str]:
         "",
         (tables_dir / e["md"]).read_text(encoding="utf-8").rstrip("\n"),
         "",
-        "A claim holds or not on the measured values; the target column says whether issue 11's target was "
-        "reached. `not measured` names the missing input.",
+        "Each claim `holds`, `does not hold` (its comparison fails), is `not measured` (the note names the "
+        "missing input) or is `not informative` (the comparison is met only because the judges compared sit "
+        "at chance, or its interval cannot tell). The target column says whether issue 11's target was reached.",
         "",
     ]
 

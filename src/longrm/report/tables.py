@@ -60,6 +60,8 @@ def main_table(metrics: dict[str, dict]) -> pd.DataFrame:
         row["n_items"] = m.get("n_items")
         if any("controls_at_chance" in v for v in metrics.values()):  # set by the report when controls ran
             row["controls_at_chance"] = m.get("controls_at_chance")
+        if any("claims_role" in v for v in metrics.values()):  # report.claims: base, sft, logo
+            row["claims_role"] = m.get("claims_role", "")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -110,8 +112,9 @@ def reliability_table(metrics: dict[str, dict]) -> pd.DataFrame:
 
 
 def controls_table(rows: list[dict]) -> pd.DataFrame:
-    """Per model judged on a control set: pairwise accuracy with its own context and under each control
-    (95% intervals, item counts), and whether the controls are at chance (report.claims.chance_margin)."""
+    """Per model judged on a control set: pairwise accuracy with its own context (above chance or not;
+    parse-failure and first-position rates, which show a collapsed judge) and under each control (95%
+    intervals, item counts), and whether the controls are at chance (report.claims.chance_margin)."""
     df = pd.DataFrame(rows)
     counts = [c for c in df.columns if c.endswith("_n")]
     return df.astype({c: "Int64" for c in counts})  # counts stay integers where a model misses a control
@@ -378,12 +381,20 @@ def read_main(df: pd.DataFrame) -> str:
     best, avg = _best(df, "AVG")
     if best is None:
         return "No model has an AVG score."
-    base = _get(df, "model", "base", "AVG")
     official = _get(df, "model", best, "official_AVG")
     return (
         f"Highest AVG (every order, unparseable = chance): {best} {fmt(avg)} (official single-order protocol "
-        f"{fmt(official)}); base model {fmt(base)}."
+        f"{fmt(official)}); {base_text(df)}."
     )
+
+
+def base_text(df: pd.DataFrame) -> str:
+    """The base model's AVG: the row the claims call the base (report.claims.base, column claims_role)."""
+    rows = df[df["claims_role"] == "base"] if "claims_role" in df else df.iloc[0:0]
+    if rows.empty:
+        return "no base model in the table (report.claims.base)"
+    name = rows["model"].iloc[0]
+    return f"base model {name} {fmt(_get(df, 'model', name, 'AVG'))}"
 
 
 def read_per_task(df: pd.DataFrame) -> str:
@@ -433,9 +444,19 @@ def read_controls(df: pd.DataFrame) -> str:
         return "No model was judged on a control set."
     ok = df[df["controls_at_chance"] == True]  # noqa: E712
     off = df[df["controls_at_chance"] == False]  # noqa: E712
-    text = f"{len(ok)} of {len(df)} models have every control within the margin of chance (0.5)"
+    blind = ok[ok["own_context_above_chance"] != True]  # noqa: E712
+    text = (
+        f"{len(ok)} of {len(df)} models have every control within the margin of chance (0.5), "
+        f"{len(ok) - len(blind)} of them above chance with their own context"
+    )
     if len(off):
         text += "; flagged (they score without their own context): " + ", ".join(off["model"])
+    if len(blind):
+        text += "; at chance with their own context too (not informative): " + ", ".join(
+            f"{r['model']} (parse failure {fmt(value(r['parse_failure']))}, first position "
+            f"{fmt(value(r['first_position_rate']))})"
+            for _, r in blind.iterrows()
+        )
     return text + "."
 
 
