@@ -10,6 +10,13 @@ Timings on a shared 2-core machine are noisy; memory is the point.
     .venv/bin/python benchmarks/bench_train_memory.py            # writes results/benchmarks/train_memory.{json,md}
     .venv/bin/python benchmarks/bench_train_memory.py --one ours --length 4096 --model DIR
     .venv/bin/python benchmarks/bench_train_memory.py --one ours --samples DIR --max-length 16384 --model DIR
+    .venv/bin/python benchmarks/bench_train_memory.py --released-only   # train_memory_released.json; exit 1 over the bound
+
+The released check (key `released`, run when the released LongRM sample is in ../shared): one LOGO step on a
+released item (1 chosen + 4 rejected judgments, prompt re-tokenised and cut to RELEASED_MAX_LENGTH tokens)
+against the linear fit of one synthetic pair at RELEASED_FIT_LENGTHS, read at the item's length: with the
+grad cache, five sequences cost what one sequence of that length costs. `within_bound`: the item's peak is
+at most RELEASED_SLACK x the prediction + RELEASED_NOISE_MB (RSS noise).
 """
 
 from __future__ import annotations
@@ -33,6 +40,10 @@ LENGTHS = (1024, 4096, 8192, 16384)
 IMPLS = ("ours", "ours_joint", "ours_shared", "trl")
 RESPONSE_TOKENS = 64
 BETA, GAMMA = 2.5, 0.5
+RELEASED = REPO.parent / "shared" / "data" / "longrm-official-samples" / "SimPO_Data_Sampled20"
+RELEASED_MAX_LENGTH = 4096
+RELEASED_FIT_LENGTHS = (1024, 3072)
+RELEASED_SLACK, RELEASED_NOISE_MB = 1.3, 32.0
 
 
 def rss_mb(field: str = "VmRSS") -> float:
@@ -257,6 +268,33 @@ def predict_mb(fit: dict, length: int) -> float:
     return fit["intercept_mb"] + fit["mb_per_1k_tokens"] * length / 1000
 
 
+def released_check(model: Path, samples: Path, max_length: int = RELEASED_MAX_LENGTH) -> dict:
+    """A released item's one-step peak against the synthetic pair's linear fit (module docstring)."""
+    sample = run_one_subprocess("ours", model, samples=samples, max_length=max_length)
+    cells = [run_one_subprocess("ours", model, length=n) for n in RELEASED_FIT_LENGTHS]
+    fit = linear_fit([c["length"] for c in cells], [c["peak_delta_mb"] for c in cells])
+    predicted = predict_mb(fit, sample["length"])
+    bound = RELEASED_SLACK * predicted + RELEASED_NOISE_MB
+    return {
+        "samples": str(samples),
+        "sample": sample,
+        "fit_cells": cells,
+        "fit": fit,
+        "predicted_mb": round(predicted, 1),
+        "bound_mb": round(bound, 1),
+        "within_bound": sample["peak_delta_mb"] <= bound,
+    }
+
+
+def released_text(r: dict) -> str:
+    s = r["sample"]
+    return (
+        f"Released item ({s['sequences']} sequences, {s['length']} tokens): peak +{s['peak_delta_mb']} MiB, "
+        f"one synthetic sequence of that length predicts {r['predicted_mb']} MiB (bound {r['bound_mb']} MiB: "
+        f"{'within' if r['within_bound'] else 'OVER'})."
+    )
+
+
 def to_markdown(result: dict) -> str:
     rows = [
         "| tokens | ours (shared) peak MiB | ours (grad cache) | ours (joint) | TRL peak MiB | TRL / ours (shared) "
@@ -290,8 +328,40 @@ def to_markdown(result: dict) -> str:
             "ours (joint) = every sequence's graph held at once. tokens/s counts every sequence's tokens "
             "(prompt + response per response), the same work for all.",
             "",
+            *([released_text(result["released"]), ""] if result.get("released") else []),
         ]
     )
+
+
+def model_info(model: Path) -> dict:
+    from longrm.modeling import load_causal_lm
+
+    m = load_causal_lm(model)
+    return {
+        "params": sum(p.numel() for p in m.parameters()),
+        "vocab": m.config.vocab_size,
+        "hidden": m.config.hidden_size,
+        "layers": m.config.num_hidden_layers,
+    }
+
+
+def sweep(model: Path, lengths: list[int], bf16: bool) -> dict:
+    """Every implementation at every length (a fresh process each), and each one's linear fit."""
+    result = {impl: [] for impl in IMPLS}
+    for length in lengths:
+        for impl in IMPLS:
+            cell = run_one_subprocess(impl, model, length, bf16=bf16)
+            result[impl].append(cell)
+            print(
+                f"{impl:5s} {length:6d} tokens: peak +{cell['peak_delta_mb']:8.1f} MiB, "
+                f"{cell['tokens_per_s']:8.0f} tokens/s",
+                file=sys.stderr,
+            )
+    for impl in IMPLS:
+        result[f"fit_{impl}"] = linear_fit(
+            [c["length"] for c in result[impl]], [c["peak_delta_mb"] for c in result[impl]]
+        )
+    return result
 
 
 def main(argv=None) -> int:
@@ -303,6 +373,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", type=Path)
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
+    ap.add_argument("--released", type=Path, default=RELEASED if RELEASED.is_dir() else None)
+    ap.add_argument("--released-only", action="store_true", help="only the released check; exit 1 over its bound")
     ap.add_argument("--out-dir", type=Path, default=REPO / "results" / "benchmarks")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -314,6 +386,9 @@ def main(argv=None) -> int:
             res = measure_trl(args.model, args.length, args.bf16)
         print(json.dumps(res))
         return 0
+    if args.released_only and args.released is None:
+        print(f"bench_train_memory: no released sample ({RELEASED} absent; pass --released DIR)", file=sys.stderr)
+        return 2
 
     from longrm.data.io import atomic_write, write_json
 
@@ -323,42 +398,22 @@ def main(argv=None) -> int:
             from tests.helpers import tiny_checkpoint
 
             model = tiny_checkpoint(Path(tmp) / "tiny")
-        from longrm.modeling import load_causal_lm
-
-        m = load_causal_lm(model)
-        info = {
-            "params": sum(p.numel() for p in m.parameters()),
-            "vocab": m.config.vocab_size,
-            "hidden": m.config.hidden_size,
-            "layers": m.config.num_hidden_layers,
-        }
-        del m
         result = {
             "model": "tests.helpers.tiny_checkpoint" if args.model is None else str(args.model),
-            **info,
+            **model_info(model),
             "bf16": args.bf16,
             "threads": int(os.environ.get("LONGRM_THREADS", "0")) or os.cpu_count(),
             "response_tokens": RESPONSE_TOKENS,
-            **{impl: [] for impl in IMPLS},
         }
-        for length in args.lengths:
-            for impl in IMPLS:
-                cell = run_one_subprocess(impl, model, length, bf16=args.bf16)
-                result[impl].append(cell)
-                print(
-                    f"{impl:5s} {length:6d} tokens: peak +{cell['peak_delta_mb']:8.1f} MiB, "
-                    f"{cell['tokens_per_s']:8.0f} tokens/s",
-                    file=sys.stderr,
-                )
-    result["fit_ours"] = linear_fit([c["length"] for c in result["ours"]], [c["peak_delta_mb"] for c in result["ours"]])
-    result["fit_ours_joint"] = linear_fit(
-        [c["length"] for c in result["ours_joint"]], [c["peak_delta_mb"] for c in result["ours_joint"]]
-    )
-    result["fit_ours_shared"] = linear_fit(
-        [c["length"] for c in result["ours_shared"]], [c["peak_delta_mb"] for c in result["ours_shared"]]
-    )
-    result["fit_trl"] = linear_fit([c["length"] for c in result["trl"]], [c["peak_delta_mb"] for c in result["trl"]])
+        if not args.released_only:
+            result.update(sweep(model, args.lengths, args.bf16))
+        if args.released is not None:
+            result["released"] = released_check(model, args.released)
+            print(released_text(result["released"]), file=sys.stderr)
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    if args.released_only:
+        write_json(args.out_dir / "train_memory_released.json", result)
+        return 0 if result["released"]["within_bound"] else 1
     write_json(args.out_dir / "train_memory.json", result)
     with atomic_write(args.out_dir / "train_memory.md") as f:
         f.write(to_markdown(result))

@@ -1,11 +1,13 @@
 """The paper-scale step on one GPU: DeepSpeed ZeRO-2, bf16, gradient checkpointing, the lean LOGO step
 (response-only chunked fp32 logits, grad cache) on a Qwen3-8B-shaped model with random weights, at
 16k/32k/64k tokens: peak GPU memory and tokens/s per length, written to JSON after every length (a
-timeout keeps what was measured). Run through benchmarks/gpu_check.sh.
+timeout keeps what was measured). The ZeRO stage, bf16, parameter dtype and gradient checkpointing in
+the JSON are read back from the engine and model once built (engine_settings), not the settings asked
+for. Run through benchmarks/gpu_check.sh.
 
-Optimizer: torch SGD (no moments): an 8B model's Adam states (fp32 master + 2 moments, ~96 GB) do not fit
-one GPU next to its bf16 weights and gradients without CPU offload; the step's activation memory and
-speed, the point of this check, do not depend on it.
+Optimizer: torch SGD (no moments): Adam's states (an fp32 master copy and two moments, 12 bytes a
+parameter) of an 8B model do not fit one GPU next to its bf16 weights and gradients without CPU offload;
+the step's activation memory and speed, the point of this check, do not depend on it.
 
     python benchmarks/gpu_check.py --out results/benchmarks/gpu_check.json
     python benchmarks/gpu_check.py --tiny --out /tmp/gpu_check.json    # the same code path on the CPU, tiny shape
@@ -112,6 +114,18 @@ def engine_for(model):
     return deepspeed_engine(model, optimizer, ds, clip=1.0)
 
 
+def engine_settings(engine) -> dict:
+    """What the built engine and the model it wraps report: ZeRO stage, bf16, parameter dtype, gradient
+    checkpointing."""
+    module = engine.module
+    return {
+        "zero_stage": engine.zero_optimization_stage(),
+        "bf16": bool(engine.bfloat16_enabled()),
+        "param_dtype": str(next(module.parameters()).dtype).removeprefix("torch."),
+        "gradient_checkpointing": bool(module.is_gradient_checkpointing),
+    }
+
+
 def one_step(engine, length: int, vocab: int, device) -> dict:
     import torch
 
@@ -182,9 +196,6 @@ def main(argv=None) -> int:
         "arch": arch,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "attn_implementation": attn,
-        "zero_stage": 2,
-        "bf16": True,
-        "gradient_checkpointing": True,
         "response_tokens": RESPONSE_TOKENS,
         "step": "LOGO, 1 chosen + 1 rejected, grad cache, lean logits",
         "optimizer": "torch SGD",
@@ -194,6 +205,7 @@ def main(argv=None) -> int:
     model = build(arch, max(lengths) + 64, device, attn)
     result["params"] = sum(p.numel() for p in model.parameters())
     engine = engine_for(model)
+    result.update(engine_settings(engine))
     result["setup_s"] = round(time.perf_counter() - start, 1)
     write_json(args.out, result)
     for length in lengths:

@@ -433,7 +433,6 @@ def test_vllm_backend_wiring_with_a_stand_in_module(ckpt, tok, monkeypatch):
 def test_disrm_scores_as_the_trainer_scores(seqcls_ckpt):
     """The contract with `longrm train disrm` (docs/formats/train.md): same token ids (prompt ids +
     response ids) and the same last-token score."""
-    pytest.importorskip("longrm.train.forward")
     import torch
     from transformers import AutoModelForSequenceClassification
 

@@ -238,6 +238,13 @@ def test_training_targets_carry_the_voted_label(pipeline):
         assert pp.chosen == it.responses[pp.extra["voted"][0]] and pp.prompt == it.task_prompt
 
 
+# an SFT response -> (its analysis, its verdict line), per vote.splits.analysis placement
+ANALYSIS_LAYOUT = {
+    "before": lambda response: response.rpartition("\n")[::2],  # "[Analysis] ...\nVERDICT"
+    "after": lambda response: response.partition("\n")[::-2],  # "VERDICT\n[Analysis] ..."
+}
+
+
 def test_analysis_placement_before_and_after(pipeline, tmp_path):
     """The released layout ("[Analysis] ..." then the verdict) and the verdict-first one, same labels."""
     d, cfg = pipeline
@@ -251,9 +258,9 @@ def test_analysis_placement_before_and_after(pipeline, tmp_path):
         got = read_jsonl(tmp_path / placement / "sft.jsonl", SFTExample.from_dict)
         assert [e.id for e in got] == [e.id for e in none]
         for ex, bare in zip(got, none):
-            head = "[Analysis] " if placement == "before" else bare.response + "\n[Analysis] "
-            assert ex.response.startswith(head) and "context states" in ex.response
-            assert ex.response.endswith(bare.response) if placement == "before" else True
+            analysis, verdict = ANALYSIS_LAYOUT[placement](ex.response)
+            assert analysis.startswith("[Analysis] ") and "context states" in analysis
+            assert verdict == bare.response
             assert ("after a short analysis" in ex.prompt) == (placement == "before")
 
 

@@ -1,7 +1,8 @@
 # Tables, figures and REPORT.md, from result files only (no model code). Every file they read is an
 # input: the metrics, the vote audit, the training logs, the memory/throughput records
 # (results/benchmarks: made empty by report_benchmarks, filled by `make benchmarks`) and each job's
-# Snakemake `benchmark:` record (job_records below; tests/test_workflow_inputs.py checks it names every job).
+# Snakemake `benchmark:` record (job_records below; tests/test_workflow.py::
+# test_every_job_record_is_declared_by_the_report checks it names every job).
 
 # Training folders whose logs the report plots: the three trained models, and the base model when the
 # DAG pre-trains it (an external 8B checkpoint has no log of ours).

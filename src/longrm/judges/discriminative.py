@@ -153,8 +153,8 @@ class DiscriminativeJudge(Judge):
         self.backbone = backbone.to(self.device).eval()
         limit = getattr(self.backbone.config, "max_position_embeddings", None) or max_model_len
         self.max_model_len = min(max_model_len, limit)
-        # On a CPU every input runs alone: a padding mask forces the slow attention path there (measured
-        # ~2x slower than unpadded single sequences); an item's responses then share the context's
+        # On a CPU every input runs alone: a padding mask forces the slow attention path there (slower
+        # than unpadded single sequences); an item's responses then share the context's
         # keys/values (prefix_sharing_scores). On a GPU, batches hold at most `batch_size` inputs
         # and `max_batch_tokens` padded tokens, so a long input still runs alone.
         self.batch_size = 1 if self.device == "cpu" else batch_size

@@ -144,7 +144,7 @@ def greedy_generate_watching(
     prompts: B lists of token ids (any lengths >= 1), left-padded to L for decoding.
     prefill: "batched" runs the B padded prompts in one forward (best on a GPU); "separate" runs each
         prompt alone, unpadded, and merges the caches (on a CPU the padding mask forces the slow
-        attention path, so this is ~2x faster); "auto" = separate on CPU.
+        attention path, so this is faster there); "auto" = separate on CPU.
     """
     import torch
 
