@@ -15,6 +15,7 @@ from longrm.data.records import BenchItem, PrefPair
 from longrm.errors import ConfigError, InputError
 from longrm.judges.parse import parse_verdict
 from longrm.synth.demo import demo_distractors, demo_short_items
+from longrm.vote import chunks as vote_chunks
 from longrm.vote import run as vote_run
 from longrm.vote.audit import _resamples, audit
 from longrm.vote.cli import judge_cmd, run_cmd, split_cmd, tally_cmd
@@ -94,7 +95,7 @@ def setup(tmp_path_factory):
         == 0
     )
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(vote_run, "CHUNK", SMALL_CHUNK)
+        mp.setattr(vote_chunks, "CHUNK", SMALL_CHUNK)
         # today's single process: every judge live, side by side (the reference bytes)
         judges = vote_run.make_judges(cfg)
         items = read_jsonl(d / "items.jsonl", BenchItem.from_dict)
@@ -165,7 +166,7 @@ def test_a_killed_judge_job_resumes_from_its_finished_chunks(setup, tmp_path, mo
     d, cfg, files = setup
     from longrm.judges import factory
 
-    monkeypatch.setattr(vote_run, "CHUNK", SMALL_CHUNK)
+    monkeypatch.setattr(vote_chunks, "CHUNK", SMALL_CHUNK)
     out = tmp_path / "vote" / "judges" / "lm-b.jsonl"
     with monkeypatch.context() as m:
         m.setattr(factory, "make_judge", _failing_after(2))
@@ -189,7 +190,7 @@ def test_a_partial_run_under_other_settings_starts_over(setup, tmp_path, monkeyp
     d, cfg, files = setup
     from longrm.judges import factory
 
-    monkeypatch.setattr(vote_run, "CHUNK", SMALL_CHUNK)
+    monkeypatch.setattr(vote_chunks, "CHUNK", SMALL_CHUNK)
     out = tmp_path / "lm-b.jsonl"
     other = json.loads(json.dumps(cfg))
     other["vote"]["max_new_tokens"] = 5
@@ -204,7 +205,7 @@ def test_a_partial_run_under_other_settings_starts_over(setup, tmp_path, monkeyp
 @pytest.mark.slow
 def test_tally_refuses_partial_foreign_or_missing_judgments(setup, tmp_path, monkeypatch):
     d, cfg, files = setup
-    monkeypatch.setattr(vote_run, "CHUNK", SMALL_CHUNK)
+    monkeypatch.setattr(vote_chunks, "CHUNK", SMALL_CHUNK)
     lines = Path(files["lm-b"]).read_text().splitlines(keepends=True)
     out = tmp_path / "votes.jsonl"
     cut = tmp_path / "cut.jsonl"

@@ -127,31 +127,26 @@ def _mean(xs):
     return sum(xs) / len(xs) if xs else None
 
 
-def audit(votes: list[dict], threshold: float, min_judges: int, seed: int = 0) -> dict:
-    names = list(votes[0]["judge_names"]) if votes else []
-    judges = {n: judge_stats(votes, n) for n in names}
-    best = max(names, key=lambda n: (judges[n]["per_order_accuracy"] or 0.0, -names.index(n))) if names else None
-    full = _vote_over(votes, names, threshold, min_judges)
-    # the strongest alternative to a vote: one judge, keeping only the items it is order-consistent on
-    best_cons = max(
-        (n for n in names if judges[n]["consistent_accuracy"] is not None),
-        key=lambda n: (judges[n]["consistent_accuracy"], -names.index(n)),
-        default=None,
-    )
+def _best(names: Sequence[str], score) -> str | None:
+    """The judge with the highest `score(name)` (None scores skipped), the earlier one on a tie."""
+    scored = [n for n in names if score(n) is not None]
+    return max(scored, key=lambda n: (score(n), -list(names).index(n)), default=None)
 
-    by_k = []
+
+def by_k(votes: list[dict], names: Sequence[str], threshold: float, min_judges: int, seed: int) -> list[dict]:
+    """The vote of the first K judges (config order) and the mean over K-subsets (at most MAX_SUBSETS,
+    sampled), for every K."""
+    rows = []
     for k in range(1, len(names) + 1):
-        prefix = _vote_over(votes, names[:k], threshold, min_judges)
         subsets = list(itertools.combinations(names, k))
         if len(subsets) > MAX_SUBSETS:
-            rng = rng_for(seed, "audit-subsets", k)
-            subsets = rng.sample(subsets, MAX_SUBSETS)
+            subsets = rng_for(seed, "audit-subsets", k).sample(subsets, MAX_SUBSETS)
         runs = [_vote_over(votes, s, threshold, min_judges) for s in subsets]
-        by_k.append(
+        rows.append(
             {
                 "k": k,
-                "config_order": prefix,
-                "judges": names[:k],
+                "config_order": _vote_over(votes, names[:k], threshold, min_judges),
+                "judges": list(names[:k]),
                 "all_subsets": {
                     "n_subsets": len(runs),
                     "accuracy": _mean(r["accuracy"] for r in runs),
@@ -159,33 +154,61 @@ def audit(votes: list[dict], threshold: float, min_judges: int, seed: int = 0) -
                 },
             }
         )
-    by_threshold = [dict(threshold=t, **_vote_over(votes, names, t, min_judges)) for t in THRESHOLDS]
+    return rows
 
-    groups: dict[str, dict[str, list[dict]]] = {
-        "task": defaultdict(list),
-        "length_bucket": defaultdict(list),
-        "tasktype": defaultdict(list),
-        "position": defaultdict(list),
-    }
+
+def by_threshold(votes: list[dict], names: Sequence[str], min_judges: int) -> list[dict]:
+    return [dict(threshold=t, **_vote_over(votes, names, t, min_judges)) for t in THRESHOLDS]
+
+
+GROUPS = ("task", "length_bucket", "tasktype", "position")
+
+
+def by_group(votes: list[dict]) -> dict:
+    """Items, kept items, yield and label accuracy per value of each of GROUPS."""
+    groups: dict[str, dict[str, list[dict]]] = {key: defaultdict(list) for key in GROUPS}
     for v in votes:
-        for key in groups:
+        for key in GROUPS:
             groups[key][str(v.get(key))].append(v)
-    per_group = {
-        key: {
-            g: {
-                "items": len(vs),
-                "kept": sum(x["kept"] for x in vs),
-                "yield": sum(x["kept"] for x in vs) / len(vs),
-                "accuracy": _mean([x["correct"] for x in vs if x["kept"]] or [None]),
-            }
-            for g, vs in sorted(d.items())
-        }
-        for key, d in groups.items()
+    return {key: {g: _group_row(vs) for g, vs in sorted(d.items())} for key, d in groups.items()}
+
+
+def _group_row(vs: list[dict]) -> dict:
+    kept = sum(x["kept"] for x in vs)
+    return {
+        "items": len(vs),
+        "kept": kept,
+        "yield": kept / len(vs),
+        "accuracy": _mean([x["correct"] for x in vs if x["kept"]] or [None]),
     }
-    best_acc = judges[best]["per_order_accuracy"] if best else None
-    fair, paired = fair_comparison(votes, names, seed)
+
+
+def single_judges(judges: dict[str, dict], names: Sequence[str]) -> dict:
+    """The best judge used alone (every order), and the best on its own order-consistent items: the
+    strongest alternative to a vote."""
+    best = _best(names, lambda n: judges[n]["per_order_accuracy"] or 0.0)
+    best_cons = _best(names, lambda n: judges[n]["consistent_accuracy"])
+    return {
+        "best_single_judge": best,
+        "best_single_accuracy": judges[best]["per_order_accuracy"] if best else None,
+        "best_single_accuracy_on_kept": judges[best]["per_order_accuracy_on_kept"] if best else None,
+        "best_consistent_judge": best_cons,
+        "best_consistent_accuracy": judges[best_cons]["consistent_accuracy"] if best_cons else None,
+        "best_consistent_coverage": judges[best_cons]["consistency"] if best_cons else None,
+    }
+
+
+def vote_beats_best(fair: dict) -> bool:
+    """The headline, on the same items: the vote's label vs the best single judge on the items it keeps."""
     same = fair["same_items"]
-    best_same = same["judges"][same["best_judge"]]["acc"] if same["best_judge"] else None
+    best = same["judges"][same["best_judge"]]["acc"] if same["best_judge"] else None
+    return same["vote"]["acc"] is not None and best is not None and same["vote"]["acc"] > best
+
+
+def audit(votes: list[dict], threshold: float, min_judges: int, seed: int = 0) -> dict:
+    names = list(votes[0]["judge_names"]) if votes else []
+    judges = {n: judge_stats(votes, n) for n in names}
+    fair, paired = fair_comparison(votes, names, seed)
     return {
         "fair": fair,
         "fair_paired": paired,
@@ -193,21 +216,13 @@ def audit(votes: list[dict], threshold: float, min_judges: int, seed: int = 0) -
         "judges": names,
         "threshold": threshold,
         "min_judges": min_judges,
-        "vote": full,
+        "vote": _vote_over(votes, names, threshold, min_judges),
         "judge_stats": judges,
-        "best_single_judge": best,
-        "best_single_accuracy": best_acc,
-        "best_single_accuracy_on_kept": judges[best]["per_order_accuracy_on_kept"] if best else None,
-        # the headline, on the same items: the vote's label vs the best single judge on the items the vote keeps
-        "vote_beats_best_single": (
-            same["vote"]["acc"] is not None and best_same is not None and same["vote"]["acc"] > best_same
-        ),
-        "best_consistent_judge": best_cons,
-        "best_consistent_accuracy": judges[best_cons]["consistent_accuracy"] if best_cons else None,
-        "best_consistent_coverage": judges[best_cons]["consistency"] if best_cons else None,
-        "by_k": by_k,
-        "by_threshold": by_threshold,
-        "by_group": per_group,
+        **single_judges(judges, names),
+        "vote_beats_best_single": vote_beats_best(fair),
+        "by_k": by_k(votes, names, threshold, min_judges, seed),
+        "by_threshold": by_threshold(votes, names, min_judges),
+        "by_group": by_group(votes),
     }
 
 

@@ -1,10 +1,10 @@
 """One LM judge of the vote in its own process (`vote judge`), and its judgments read back by the tally.
 
 `vote judge` writes one Judgment per (item, order), in the order `vote run` asks for them (items file
-order, CHUNK items per call to the judge, the same batches), to R/vote/judges/NAME.jsonl (latency_s 0:
-the judge's time goes to its log, so the same inputs give the same bytes). The tally
-(`vote tally`) replays these files through `RecordedJudge`, so the votes are byte-identical to the
-single-process `vote run` over the same judges.
+order, CHUNK items per call to the judge, the same batches: vote/chunks.py), to R/vote/judges/NAME.jsonl (no
+timings: the judge's time goes to its log, so the same inputs give the same bytes). The tally
+(`vote tally`) replays these files through `vote.recorded.RecordedJudge`, so the votes are byte-identical to
+the single-process `vote run` over the same judges.
 
 Resuming a killed job: each finished chunk is written atomically to NAME.jsonl.parts/cNNNNNN.jsonl, next to
 a fingerprint of everything that decides the judgments (the items file, the judge spec, generation and
@@ -19,15 +19,15 @@ import hashlib
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from longrm.data.io import atomic_write, dumps, iter_jsonl, read_json, sha256_file, write_json, write_jsonl
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import ConfigError, InputError
 from longrm.judges.base import Judge
-from longrm.vote import run as vote_run
-from longrm.vote.run import Chunk, lm_params, vote_chunks
+from longrm.vote import chunks
+from longrm.vote.chunks import Chunk, lm_params, vote_chunks
 
 FINGERPRINT = "fingerprint.json"
 
@@ -80,7 +80,7 @@ def fingerprint(cfg: dict, spec: dict, items_path: str | Path) -> dict:
         "items_sha256": sha256_file(items_path),
         "spec": spec,
         "seed": cfg["seed"],
-        "chunk": vote_run.CHUNK,
+        "chunk": chunks.CHUNK,
         "orders": [vcfg["orders"], vcfg["bon_orders"]],
         "params": bench_params(cfg, lm_params(vcfg)),
         "trust_remote_code": cfg["trust_remote_code"],
@@ -201,60 +201,3 @@ def _concatenate(paths: Sequence[Path], out: str | Path) -> int:
             n += data.count(b"\n")
             f.write(data)
     return n
-
-
-class JudgmentReader:
-    """Reads a `vote judge` file in step with the vote: `next_for(item_id, order)` is the next record and
-    must be that judge's judgment of that item in that order, else InputError naming file, line, field."""
-
-    def __init__(self, name: str, path: str | Path):
-        self.name, self.path = name, str(path)
-        self._records: Iterator = iter_jsonl(path, lambda o, p, n: (n, Judgment.from_dict(o, p, n)))
-        self._line = 0
-
-    def next_for(self, item_id: str, order: list[int]) -> Judgment:
-        line, rec = next(self._records, (None, None))
-        if rec is None:
-            raise InputError(
-                self.path,
-                f"ends after line {self._line}: no judgment of item {item_id!r} in order "
-                f"{order} (a partial file: rerun `longrm vote judge --judge {self.name}`)",
-            )
-        self._line = line
-        for field, got, want in (
-            ("judge", rec.judge, self.name),
-            ("id", rec.id, item_id),
-            ("order", list(rec.order), list(order)),
-        ):
-            if got != want:
-                raise InputError(
-                    self.path,
-                    f"{field} {got!r} where {want!r} was expected (judgments of other items, settings or judge)",
-                    line,
-                    field,
-                )
-        return rec
-
-    def take(self, item_id: str, orders: Sequence[list[int]]) -> list[Judgment]:
-        """An item's judgments, one per order."""
-        return [self.next_for(item_id, order) for order in orders]
-
-    def finish(self) -> None:
-        """Raise when records are left over."""
-        line, rec = next(self._records, (None, None))
-        if rec is not None:
-            raise InputError(self.path, "more judgments than the items and orders of the vote", line, "id")
-
-
-class RecordedJudge(Judge):
-    """Replays a `vote judge` file as a judge: each call must ask for exactly its next (item, order) jobs."""
-
-    def __init__(self, name: str, path: str | Path):
-        self.name = name
-        self.reader = JudgmentReader(name, path)
-
-    def judge(self, items, orders):
-        return [self.reader.next_for(item.id, order) for item, order in zip(items, orders)]
-
-    def close(self) -> None:
-        self.reader.finish()

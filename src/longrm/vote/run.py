@@ -6,29 +6,16 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from longrm.config import with_defaults
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import ConfigError
-from longrm.judges.base import Judge, judge_orders
+from longrm.judges.base import Judge
+from longrm.vote.chunks import lm_params, vote_chunks
+from longrm.vote.recorded import RecordedJudge
 from longrm.vote.tally import consistent_label, tally
 
-CHUNK = 128
 _VERDICT = re.compile(r"\[\[[^\]]*\]\]\s*$")
-
-
-def item_orders(item: BenchItem, vcfg: dict, seed: int = 42) -> list[list[int]]:
-    """The orders an item is judged in: 'all' = judges.base.judge_orders; 'two' = identity + reverse."""
-    if vcfg["orders"] == "two":
-        ident = list(range(len(item.responses)))
-        return [ident, ident[::-1]]
-    return judge_orders(item, vcfg["bon_orders"], seed)
-
-
-def lm_params(vcfg: dict) -> dict:
-    """Generation settings for LM judges in the vote (the rest come from `bench`)."""
-    return {k: vcfg[k] for k in ("max_new_tokens", "max_model_len", "batch_size") if k in vcfg}
 
 
 def make_judges(cfg: dict, recorded: dict[str, str] | None = None) -> list[Judge]:
@@ -40,8 +27,6 @@ def make_judges(cfg: dict, recorded: dict[str, str] | None = None) -> list[Judge
     judges = []
     for spec in cfg["vote"]["judges"]:
         if spec["name"] in recorded:
-            from longrm.vote.judgments import RecordedJudge
-
             judge = RecordedJudge(spec["name"], recorded.pop(spec["name"]))
         else:
             judge = make_judge_of(spec, cfg)
@@ -127,45 +112,6 @@ def vote_record(item: BenchItem, orders: list[list[int]], by_judge: dict[str, li
         "rationale_judge": best,
         "correct": None if t.majority is None else t.majority == gold,
     }
-
-
-def _chunks(items: Iterable[BenchItem], size: int) -> Iterator[list[BenchItem]]:
-    buf = []
-    for it in items:
-        buf.append(it)
-        if len(buf) >= size:
-            yield buf
-            buf = []
-    if buf:
-        yield buf
-
-
-@dataclass
-class Chunk:
-    """Up to CHUNK items and their (item, order) jobs: every judge is asked for exactly these, in this
-    order and batch, whether it runs in the vote's process or in its own job (same batches, same bytes)."""
-
-    index: int
-    items: list[BenchItem]
-    orders_of: dict[str, list[list[int]]]
-    flat_items: list[BenchItem]
-    flat_orders: list[list[int]]
-
-
-def vote_chunks(items: Iterable[BenchItem], vcfg: dict, order_seed: int = 42) -> Iterator[Chunk]:
-    """The items in chunks of CHUNK with their orders; a repeated item id is an error."""
-    seen: set[str] = set()
-    for index, chunk in enumerate(_chunks(items, CHUNK)):
-        orders_of, flat_items, flat_orders = {}, [], []
-        for item in chunk:
-            if item.id in seen:
-                raise ConfigError(f"duplicate item id {item.id!r} in the items file")
-            seen.add(item.id)
-            orders_of[item.id] = item_orders(item, vcfg, order_seed)
-            for o in orders_of[item.id]:
-                flat_items.append(item)
-                flat_orders.append(o)
-        yield Chunk(index, chunk, orders_of, flat_items, flat_orders)
 
 
 def run_votes(

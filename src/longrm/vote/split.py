@@ -318,7 +318,7 @@ def load_votes(votes_path: str) -> dict[str, dict]:
 def judgment_readers(vote_judges: list[dict], judgments: dict[str, str]) -> dict:
     """A JudgmentReader per LM judge given a judgments file, in the config's judge order; a file of a
     judge the config does not vote with is refused."""
-    from longrm.vote.judgments import JudgmentReader
+    from longrm.vote.recorded import JudgmentReader
 
     unknown = sorted(set(judgments) - {j["name"] for j in vote_judges})
     if unknown:
