@@ -83,11 +83,11 @@ def build_model(a):
     if a.prev_init:
         positional_heads(m, cfg, a.prev_init, offsets=(1, 2))
     if a.match_init:
-        match_head(m, cfg, a.match_init)
+        match_head(m, cfg, a.match_init, a.copy_init, a.match_out)
     return m
 
 
-def match_head(model, cfg, scale: float):
+def match_head(model, cfg, scale: float, copy: float = 0.0, out_scale: float = 1.0):
     """Diagnostic: layer 0's offset heads write the same projection of their token into two disjoint
     subspaces, and layer 1's head 0 compares them (q reads the offset-1 subspace, k the offset-2 one)."""
     hd = cfg.hidden_size // cfg.num_attention_heads
@@ -99,7 +99,8 @@ def match_head(model, cfg, scale: float):
         for h, sub in ((0, s0), (1, s1)):
             a0.v_proj.weight[h * hd : (h + 1) * hd] = proj
             a0.o_proj.weight[:, h * hd : (h + 1) * hd] = 0.0
-            a0.o_proj.weight[sub, h * hd : (h + 1) * hd] = torch.eye(hd)
+            a0.o_proj.weight[sub, h * hd : (h + 1) * hd] = torch.eye(hd) * out_scale
+        a1.o_proj.weight[:, 0:hd] = a1.v_proj.weight[0:hd].T * cfg.hidden_size**0.5 * copy  # copies its token
         a1.q_proj.weight[0:hd] = 0.0
         a1.k_proj.weight[0:hd] = 0.0
         a1.q_proj.weight[0:hd, s0] = scale * torch.eye(hd)
@@ -164,6 +165,8 @@ def main():
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--rope-theta", type=float, default=10000.0)
     p.add_argument("--prev-init", type=float, default=0.0)
+    p.add_argument("--match-out", type=float, default=1.0, help="scale of the offset heads' writes")
+    p.add_argument("--copy-init", type=float, default=0.0, help="diagnostic: the match head's OV copies")
     p.add_argument("--match-init", type=float, default=0.0, help="diagnostic: layer 1's match head at init")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--every", type=int, default=250)
@@ -183,7 +186,8 @@ def main():
     ge = torch.Generator().manual_seed(999)
     evals = {a.len * k: batch(ge, 64, a.len * k, a.facts, a.queries) for k in map(int, a.eval_mult.split(","))}
     g = torch.Generator().manual_seed(1 + a.seed)
-    t0, curve = time.time(), []
+    t0, curve = time.time(), [{"step": 0, "eval": evaluate(m, evals)}]
+    print(json.dumps(curve[-1]), flush=True)
     for step in range(1, a.steps + 1):
         facts = a.facts
         if a.facts_start and step <= a.curriculum_steps:

@@ -42,7 +42,7 @@ def build(args: argparse.Namespace) -> int:
 
         print(f"longrm base: training the tokenizer on {len(docs)} documents", file=sys.stderr)
         with atomic_dir(tok_dir) as tmp:
-            text.build_tokenizer(docs, cfg["tokenizer"]["vocab_size"], out_dir=tmp)
+            text.build_tokenizer(cfg["corpus"], cfg["tokenizer"]["vocab_size"], out_dir=tmp)
     tok = load_tokenizer(tok_dir)
     train_texts, held_texts = text.split_documents(docs)
     rows = Rows(cfg, tok, train_texts, held_texts)

@@ -33,6 +33,13 @@ def load_base_config(path: str | Path | None = None) -> dict:
         raise ConfigError(
             f"{path}: key 'model.positional_heads': at most num_heads offsets, and num_kv_heads == num_heads"
         )
+    for pair in m["match_heads"]:
+        if not set(pair) <= set(m["positional_heads"]) or m["num_layers"] < 2 or len(m["match_heads"]) > m["num_heads"]:
+            raise ConfigError(
+                f"{path}: key 'model.match_heads': {pair} must name offsets of model.positional_heads (2+ layers)"
+            )
+    if len(m["positional_heads"]) * m["hidden_size"] // m["num_heads"] > m["hidden_size"]:
+        raise ConfigError(f"{path}: key 'model.positional_heads': their subspaces do not fit in hidden_size")
     if cfg["train"]["facts_start"] > cfg["train"]["facts"]:
         raise ConfigError(f"{path}: key 'train.facts_start': more than train.facts")
     cfg["_path"] = str(path)

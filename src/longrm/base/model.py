@@ -1,10 +1,18 @@
 """The base's architecture: a standard HF decoder config (qwen2 or llama), and its initialisation.
 
-`positional_heads`: layer 0's first heads start as fixed-offset heads (head h attends to t - offsets[h]).
-Their token-dependent q/k weights start at zero and their q/k biases are constant vectors; under RoPE the
-score between positions m and n is then sum_i A^2 cos((m - n - o) theta_i), which peaks at m - n = o.
-Training may change them like any weight. This hands layer 1 the tokens before each position (the
-entity two tokens before a value in "of E is V"), the step a small model is slowest to find.
+Reading "The tag of E is V." back ("The tag of E is" -> V) takes two steps: at the value V the entity E is
+two tokens back, at the restatement's "is" one token back; a layer-1 head must match the two and copy V.
+A 2-layer model trained from a standard init sits on the "some value of the context" plateau for
+thousands of steps (benchmarks/binding_scout.md). The init can plant the attention pattern (never the
+outputs) of that circuit; everything else is learned:
+- `positional_heads`: layer 0's first heads start as fixed-offset heads (head h attends to
+  t - offsets[h]): zero token-dependent q/k weights and constant q/k biases, so that under RoPE the score
+  between positions m and n is sum_i A^2 cos((m - n - o) theta_i), which peaks at m - n = o. They write one
+  shared random projection of the token they see into a subspace of their own (scaled to about the
+  embeddings' size).
+- `match_heads`: layer-1 head j compares two of those subspaces: its query reads offset a's, its key
+  offset b's, so it attends where the token b back equals the token a back here.
+Training may change all of these like any weight.
 """
 
 from __future__ import annotations
@@ -38,16 +46,30 @@ def init_model(tok, m: dict, seed: int):
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(model_config(tok, m))
     if m["positional_heads"]:
-        set_positional_heads(model, m["positional_heads"], m["positional_amplitude"])
+        set_positional_heads(model, m["positional_heads"], m["positional_amplitude"], m["positional_write"], seed)
+    if m["match_heads"]:
+        set_match_heads(model, m["positional_heads"], m["match_heads"], m["match_scale"], m["match_copy"], seed)
     return model
 
 
-def set_positional_heads(model, offsets: list[int], amplitude: float) -> None:
+def head_dim(cfg) -> int:
+    return cfg.hidden_size // cfg.num_attention_heads
+
+
+def subspace(cfg, h: int) -> slice:
+    """The residual dimensions layer 0's positional head h writes to (from the top down)."""
+    hd = head_dim(cfg)
+    return slice(cfg.hidden_size - (h + 1) * hd, cfg.hidden_size - h * hd)
+
+
+def set_positional_heads(model, offsets: list[int], amplitude: float, write: float, seed: int) -> None:
     cfg = model.config
     att = model.model.layers[0].self_attn
-    hd = cfg.hidden_size // cfg.num_attention_heads
+    hd = head_dim(cfg)
     half = hd // 2
     theta = 1.0 / (cfg.rope_parameters["rope_theta"] ** (torch.arange(0, hd, 2).float() / hd))  # (half,)
+    g = torch.Generator().manual_seed(seed)
+    proj = torch.randn(hd, cfg.hidden_size, generator=g) / cfg.hidden_size**0.5  # (hd, H): shared by the heads
     with torch.no_grad():
         for h, o in enumerate(offsets):
             rows = slice(h * hd, (h + 1) * hd)
@@ -60,3 +82,26 @@ def set_positional_heads(model, offsets: list[int], amplitude: float) -> None:
             k[half:] = amplitude * torch.sin(o * theta)
             att.q_proj.bias[rows] = q
             att.k_proj.bias[rows] = k
+            att.v_proj.weight[rows] = proj
+            att.o_proj.weight[:, rows] = 0.0
+            att.o_proj.weight[subspace(cfg, h), rows] = write * torch.eye(hd)
+
+
+def set_match_heads(model, offsets: list[int], pairs: list[list[int]], scale: float, copy: float, seed: int) -> None:
+    cfg = model.config
+    att = model.model.layers[1].self_attn
+    hd = head_dim(cfg)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        if copy:  # the heads' value/output start as a copy of the attended token's projection
+            for j in range(len(pairs)):
+                rows = slice(j * hd, (j + 1) * hd)
+                proj = torch.linalg.qr(torch.randn(cfg.hidden_size, hd, generator=g)).Q.T  # (hd, H), orthonormal rows
+                att.v_proj.weight[rows] = proj
+                att.o_proj.weight[:, rows] = copy * proj.T
+        for j, (qo, ko) in enumerate(pairs):
+            rows = slice(j * hd, (j + 1) * hd)
+            att.q_proj.weight[rows] = 0.0
+            att.k_proj.weight[rows] = 0.0
+            att.q_proj.weight[rows, subspace(cfg, offsets.index(qo))] = scale * torch.eye(hd)
+            att.k_proj.weight[rows, subspace(cfg, offsets.index(ko))] = scale * torch.eye(hd)

@@ -4,6 +4,7 @@
     tokenizer.json, tokenizer_config.json                      its tokenizer
     curves.csv, curves.md, curves.png                         held-out learning curves (by kind and length)
     base_summary.json                                         the final curves row, sizes, the recipe
+    README.md                                                 the model card
     provenance.json                                           what built it: config, corpus and code hashes
     manifest.json                                             sha256 of every other file (written last)
 
@@ -164,8 +165,12 @@ def ship(cfg: dict, model, tok, curves: list[dict], out: str | Path, corpus_sha2
                 "vocab_size": len(tok),
                 "steps": curves[-1]["step"],
                 "seq_len": tr["seq_len"],
+                "facts": tr["facts"],
                 "final": {k: v for k, v in curves[-1].items() if isinstance(v, dict)},
             },
+        )
+        (tmp / "README.md").write_text(
+            model_card(cfg, curves, sum(p.numel() for p in model.parameters())), encoding="utf-8"
         )
         write_json(
             tmp / PROVENANCE,
@@ -180,6 +185,40 @@ def ship(cfg: dict, model, tok, curves: list[dict], out: str | Path, corpus_sha2
         write_manifest(tmp)
     print(dumps({"out": str(out), "steps": curves[-1]["step"]}))
     return Path(out)
+
+
+def model_card(cfg: dict, curves: list[dict], parameters: int) -> str:
+    m, tr = cfg["model"], cfg["train"]
+    init = []
+    if m["positional_heads"]:
+        init.append(
+            f"layer 0's heads 0-{len(m['positional_heads']) - 1} start attending to t - {m['positional_heads']}"
+        )
+    if m["match_heads"]:
+        init.append(
+            f"layer 1's heads 0-{len(m['match_heads']) - 1} start matching the tokens those heads see, pairs {m['match_heads']}"
+        )
+    return "\n".join(
+        [
+            f"# {cfg['name']}: the embedded study's base model",
+            "",
+            f"A {m['architecture']} decoder ({m['num_layers']} layers, hidden {m['hidden_size']}, {m['num_heads']} heads, "
+            f"RoPE theta {m['rope_theta']:g}, {parameters:,} parameters, vocabulary {cfg['tokenizer']['vocab_size']}), "
+            "pre-trained by `make base` (config/base.yaml) on the committed corpus snapshot "
+            f"({cfg['corpus']}: Python standard library sources under the PSF License and Debian's licence texts; "
+            "see corpus/README.md).",
+            "",
+            f"Pre-training: {tr['steps']} steps of {tr['batch_size']} rows x {tr['seq_len']} tokens; "
+            f"{1 - tr['lm_share']:.0%} of rows state {tr['facts']} facts of one kind in prose and restate "
+            f"{tr['queries']} of them (loss on the restated values), the rest are corpus windows (LM loss x "
+            f"{tr['lm_weight']}). Initialisation: standard, except " + ("; ".join(init) if init else "nothing") + ".",
+            "",
+            "Intended use: the base of the embedded LongRM study (config/default.yaml, inputs.base_model_path). "
+            "Not a general language model.",
+            "",
+            curves_markdown(curves, tr["seq_len"]),
+        ]
+    )
 
 
 def _threads() -> int:

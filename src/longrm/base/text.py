@@ -23,12 +23,36 @@ def split_documents(docs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
     return train, held or train[:1]
 
 
-def build_tokenizer(docs: list[tuple[str, str]], vocab_size: int, out_dir=None):
-    """Byte-level BPE on the snapshot and the study's prompt markers (deterministic for the same text)."""
+def glossary(snapshot: str | Path, prose_words: int = 2000) -> list[str]:
+    """The words the study states facts with, so the tokenizer keeps each one whole: the fact templates'
+    words, numbers 0-99, the snapshot's module names (the study's entities) and its most frequent prose
+    words (the study's values are drawn from them)."""
+    from collections import Counter
+
+    from longrm.inputs import families, sources
+
+    files = load_snapshot(Path(snapshot).resolve())
+    counts: Counter[str] = Counter()
+    for f in files:
+        counts.update(w for w in re.findall(r"\b[a-z]{4,9}\b", f.text) if w not in sources.STOPWORDS)
+    prose = [w for w, _ in sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:prose_words]]
+    modules = {sources.module_name(f).rsplit(".", 1)[-1] for f in files if f.kind == "code"}
+    fixed = [*families.ATTRIBUTES, *families.ACTION_OBJECTS, *families.COUNT_NOUNS]
+    fixed += [*families.SAFE_FLAGS, *families.UNSAFE_FLAGS, *map(str, range(100))]
+    return sorted(set(prose) | {m for m in modules if re.fullmatch(r"[a-z]{3,12}", m)} | set(fixed))
+
+
+GLOSSARY_REPEATS = 100  # often enough that BPE merges every glossary word into one token
+
+
+def build_tokenizer(snapshot: str | Path, vocab_size: int, out_dir=None):
+    """Byte-level BPE on the snapshot, the study's prompt markers and the glossary (deterministic)."""
     from longrm.inputs.corpus import FORMAT_TEXT
     from longrm.inputs.tiny import train_tokenizer
 
-    return train_tokenizer([t for _, t in docs] + [FORMAT_TEXT] * 50, vocab_size=vocab_size, out_dir=out_dir)
+    texts = [t for _, t in read_documents(snapshot)] + [FORMAT_TEXT] * 50
+    texts += [" ".join(glossary(snapshot))] * GLOSSARY_REPEATS
+    return train_tokenizer(texts, vocab_size=vocab_size, out_dir=out_dir)
 
 
 _WORD = re.compile(r"^ [a-z]{3,10}$")
