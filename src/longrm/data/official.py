@@ -48,8 +48,10 @@ def _prompt_from_messages(messages, path, row) -> str:
 
 
 def row_to_record(row: dict, path: str, row_no: int, split: str):
-    """One released row -> PrefPair (has `rejects`) or SFTExample (has `golden`)."""
+    """One released row -> PrefPair (has `rejects`) or SFTExample (has `golden`). The row's chat messages
+    are kept as `extra.messages`: training renders them as the official protocol does (train/data.py)."""
     prompt = _prompt_from_messages(row.get("chat_template"), path, row_no)
+    messages = [{"role": m.get("role", "user"), "content": m["content"]} for m in row["chat_template"]]
     rid = f"{Path(path).name}/{split}/{row.get('index', row_no)}"
     if "rejects" in row:
         rejects = row.get("rejects")
@@ -58,11 +60,13 @@ def row_to_record(row: dict, path: str, row_no: int, split: str):
         if not isinstance(rejects, list) or not rejects or not all(isinstance(r, str) for r in rejects):
             raise InputError(path, "expected a non-empty list of judgment strings", row_no, "rejects")
         extra = {k: row[k] for k in ("insert_index", "conf", "scores", "prompt_ctx_length", "chosen_model") if k in row}
+        extra["messages"] = messages
         return PrefPair(id=rid, prompt=prompt, chosen=row["chosen"], rejected=list(rejects), extra=extra)
     if "golden" in row:
         if not isinstance(row["golden"], str):
             raise InputError(path, "expected a judgment string", row_no, "golden")
         extra = {k: row[k] for k in ("ctx_length", "language", "hop", "org_pos", "perspective") if k in row}
+        extra["messages"] = messages
         return SFTExample(id=rid, prompt=prompt, response=row["golden"], extra=extra)
     raise InputError(path, "row has neither 'rejects' (preference data) nor 'golden' (SFT data)", row_no)
 

@@ -19,6 +19,7 @@ from longrm.errors import ConfigError
 from longrm.judges.base import Judge
 from longrm.judges.baselines import BASELINES, BaselineJudge
 from longrm.judges.model_args import model_overrides, stored_config, trust_remote_code
+from longrm.judges.prompts import requests_analysis
 
 
 def bench_params(cfg: dict, params: dict | None = None) -> dict:
@@ -87,6 +88,7 @@ def generative_judge(kind: str, path: str, spec: dict, cfg: dict, p: dict, name:
         trust_remote_code=trust,
         use_chat_template=p["use_chat_template"],
         format=spec["format"],
+        analysis=requests_analysis(cfg),  # the prompt training rendered (vote/split.py)
     )
     overrides = model_overrides(spec, stored_config(path)) or None
     if kind == "transformers":

@@ -167,14 +167,20 @@ def context_start(tokenizer, msgs: list[dict], ids: Sequence[int]) -> int:
     return k
 
 
+def as_given(tokenizer, ids: Sequence[int]) -> list[int]:
+    """What the model is given for templated ids: the release decodes them to text, and that text is
+    encoded as a text prompt is (special tokens added). Training on the release's messages
+    (train/data.py) conditions on the same ids."""
+    return list(tokenizer(tokenizer.decode(list(ids)))["input_ids"])
+
+
 def official_prompt(tokenizer, item, order: Sequence[int]) -> OfficialPrompt:
     """Token ids the model is given for `item` shown in `order`, exactly as the release builds them."""
     msgs = messages(item, order)
     ids = template_ids(tokenizer, msgs)
     kept, truncated = cut_whole(ids)
-    text = tokenizer.decode(kept)
     start = context_start(tokenizer, msgs, ids) if truncated else None
-    return OfficialPrompt(list(tokenizer(text)["input_ids"]), truncated, len(ids), start)
+    return OfficialPrompt(as_given(tokenizer, kept), truncated, len(ids), start)
 
 
 # ---------------------------------------------------------------- reading and scoring

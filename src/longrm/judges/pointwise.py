@@ -89,6 +89,12 @@ class PointwiseScoring:
             self._digits = DigitTokens.of(self.tokenizer)
         return self._points
 
+    def fit_point(self, item: BenchItem, index: int):
+        """The [Score: k] prompt of response `index`, as training renders it (analysis request included
+        when the backend's `analysis` is on)."""
+        parts = point_prompt_parts(item, index, getattr(self, "analysis", False))
+        return fit_prompt(self.tokenizer, parts, self.budget, self.wrappers)
+
     def _score_items(self, items: Sequence[BenchItem]) -> None:
         cache = self._point_cache()
         todo = [it for it in {it.id: it for it in items}.values() if it.id not in cache]
@@ -98,7 +104,7 @@ class PointwiseScoring:
         for pos, it in enumerate(todo):
             first = len(fitted)
             for idx in range(len(it.responses)):
-                fitted.append(fit_prompt(self.tokenizer, point_prompt_parts(it, idx), self.budget, self.wrappers))
+                fitted.append(self.fit_point(it, idx))
             spans.append(range(first, len(fitted)))
             longest = max(len(f.input_ids) for f in fitted[first:])
             keys += [(-longest, pos, idx) for idx in range(len(it.responses))]

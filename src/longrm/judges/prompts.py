@@ -65,6 +65,13 @@ class PromptParts:
         return self.prefix + (self.context if context is None else context) + self.suffix
 
 
+def requests_analysis(cfg: dict) -> bool:
+    """Whether a judge prompt asks for an analysis before the verdict: where the training targets put
+    their rationale first (vote.splits.analysis: before). The training data (vote/split.py) and every
+    judge of the study (judges/factory.py) read it here, so a trained judge is asked what it learned."""
+    return ((cfg.get("vote") or {}).get("splits") or {}).get("analysis") == "before"
+
+
 def prompt_parts(item: BenchItem, order: list[int], analysis: bool = False) -> PromptParts:
     """The pairwise/ranking judge prompt for `item`, responses shown in `order` (order[k] -> letter k)."""
     responses = item.responses

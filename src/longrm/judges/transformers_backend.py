@@ -299,7 +299,9 @@ class TransformersJudge(PointwiseScoring, Judge):
         threads: int | None = None,
         format: str = "pairwise",
         overrides: dict | None = None,
+        analysis: bool = False,
     ):
+        self.analysis = analysis  # the prompt asks for an analysis before the verdict (as training's prompts)
         from longrm.modeling import load_causal_lm, load_tokenizer, set_threads
 
         set_threads(threads)
@@ -337,7 +339,7 @@ class TransformersJudge(PointwiseScoring, Judge):
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else (eos or 0)
 
     def fit(self, item: BenchItem, order: list[int]) -> FittedPrompt:
-        return fit_prompt(self.tokenizer, prompt_parts(item, order), self.budget, self.wrappers)
+        return fit_prompt(self.tokenizer, prompt_parts(item, order, self.analysis), self.budget, self.wrappers)
 
     def generate(self, prompts: Sequence[Sequence[int]], watch_ids: Sequence[int] = (), sort_keys=None):
         """[(new ids, per-step watch-id probabilities, seconds)] per prompt, in input order. `sort_keys`

@@ -51,8 +51,10 @@ class VLLMJudge(PointwiseScoring, Judge):
         format: str = "pairwise",
         logprobs: int = 20,
         hf_overrides: dict | None = None,
+        analysis: bool = False,
     ):
         self.format = check_format(format)
+        self.analysis = analysis  # the prompt asks for an analysis before the verdict (as training's prompts)
         vllm = import_vllm()
         from longrm.modeling import check_checkpoint
 
@@ -101,13 +103,13 @@ class VLLMJudge(PointwiseScoring, Judge):
                 results.append((list(comp.token_ids), probs, latency))
         return results
 
+    def fit(self, item: BenchItem, order: list[int]):
+        return fit_prompt(self.tokenizer, prompt_parts(item, order, self.analysis), self.budget, self.wrappers)
+
     def judge(self, items: Sequence[BenchItem], orders: Sequence[list[int]]) -> list[Judgment]:
         if self.format == "pointwise":
             return self.judge_pointwise(items, orders)
-        fitted = [
-            fit_prompt(self.tokenizer, prompt_parts(it, list(o)), self.budget, self.wrappers)
-            for it, o in zip(items, orders)
-        ]
+        fitted = [self.fit(it, list(o)) for it, o in zip(items, orders)]
         results: list[Judgment] = []
         for lo in range(0, len(fitted), self.chunk):
             part = fitted[lo : lo + self.chunk]

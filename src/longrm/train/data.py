@@ -10,7 +10,7 @@ from longrm.data.io import iter_jsonl
 from longrm.data.official import is_hf_folder, iter_released
 from longrm.data.records import PrefPair, SFTExample
 from longrm.errors import InputError
-from longrm.judges.truncation import cut_middle  # the one truncation: training and judging agree
+from longrm.judges.truncation import cut_middle  # the one middle cut: training and judging agree
 
 
 @dataclass
@@ -36,7 +36,7 @@ def read_records(path: str | Path, stage: str) -> list:
         records = [rec for _, rec in pairs]
         if stage == "sft" and records and isinstance(records[0], PrefPair):
             # released preference data: the chosen judgment is a valid SFT target
-            records = [SFTExample(id=r.id, prompt=r.prompt, response=r.chosen) for r in records]
+            records = [SFTExample(id=r.id, prompt=r.prompt, response=r.chosen, extra=r.extra) for r in records]
     else:
         records = list(iter_jsonl(path, want.from_dict))
     if not records:
@@ -49,15 +49,31 @@ def read_records(path: str | Path, stage: str) -> list:
     return records
 
 
-def prompt_token_ids(tokenizer, prompt: str) -> list[int]:
-    if getattr(tokenizer, "chat_template", None):
-        ids = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
-        )
-        if isinstance(ids, dict) or hasattr(ids, "keys"):
-            ids = ids["input_ids"]
-        return list(ids)
-    return tokenizer(prompt, add_special_tokens=False)["input_ids"]
+def prompt_ids(tokenizer, rec, room: int, use_chat_template: bool = True) -> list[int]:
+    """The judge prompt a record's responses are conditioned on, rendered by the function the benchmark
+    renders the same prompt with, so a trained judge is evaluated on the ids it was trained on:
+    - the prompt as one user turn (our judge prompts, the DisRM task prompt): judges.truncation.fit_prompt
+      with the tokenizer's chat wrappers (thinking off where the template has the switch), the user
+      content cut in its middle when longer than `room`;
+    - the release's chat messages (`extra.messages`: system + user, the official protocol):
+      judges.official.template_ids, then the ids as the release gives them (decoded, re-encoded), the
+      whole prompt cut in its middle when longer than `room`."""
+    from longrm.judges.official import as_given, template_ids
+    from longrm.judges.prompts import PromptParts
+    from longrm.judges.truncation import chat_wrappers, fit_prompt
+
+    messages = (getattr(rec, "extra", None) or {}).get("messages")
+    if messages:
+        return as_given(tokenizer, cut_middle(template_ids(tokenizer, messages), room))
+    parts = PromptParts(prefix="", context=rec.prompt, suffix="")
+    return fit_prompt(tokenizer, parts, room, chat_wrappers(tokenizer, use_chat_template)).input_ids
+
+
+def prompt_token_ids(tokenizer, prompt: str, use_chat_template: bool = True) -> list[int]:
+    """A one-user-turn prompt's ids, uncut (as `prompt_ids` renders it)."""
+    from longrm.data.records import SFTExample
+
+    return prompt_ids(tokenizer, SFTExample(id="", prompt=prompt, response=""), 1 << 62, use_chat_template)
 
 
 def tokenize(
@@ -66,6 +82,7 @@ def tokenize(
     stage: str,
     max_length: int,
     num_negatives: int | None = None,
+    use_chat_template: bool = True,
 ) -> tuple[list[Example], dict]:
     """Records -> Examples. Returns (examples, skipped) where skipped counts reasons for dropped records."""
     eos = [tokenizer.eos_token_id] if stage in ("sft", "logo") and tokenizer.eos_token_id is not None else []
@@ -80,7 +97,7 @@ def tokenize(
         if room < 1:
             skipped["response longer than max_length"] = skipped.get("response longer than max_length", 0) + 1
             continue
-        prompt = cut_middle(prompt_token_ids(tokenizer, rec.prompt), room)
+        prompt = prompt_ids(tokenizer, rec, room, use_chat_template)
         if not prompt:
             skipped["empty prompt"] = skipped.get("empty prompt", 0) + 1
             continue

@@ -260,6 +260,7 @@ def _prepare(stage: str, cfg: dict, data, init, out, resume, checkpoints) -> Run
         out=Path(out),
         trust=bool(cfg["trust_remote_code"]),
         ranks=parallel.ranks_from_env(),
+        use_chat_template=bool(cfg["bench"]["use_chat_template"]),  # prompts rendered as the benchmark does
     )
     run.ckpt_root = Path(checkpoints) if checkpoints else default_checkpoints(run.out)
     set_threads(parallel.threads_per_rank(run.ranks))
@@ -273,7 +274,14 @@ def _prepare(stage: str, cfg: dict, data, init, out, resume, checkpoints) -> Run
         raise ConfigError(f"{run.ranks.world} ranks need train.common.deepspeed (DeepSpeed owns the ranks)")
     run.tokenizer = load_tokenizer(run.init, trust_remote_code=run.trust)
     records = read_records(run.data, stage)
-    run.examples, run.skipped = tokenize(records, run.tokenizer, stage, common["max_length"], params["num_negatives"])
+    run.examples, run.skipped = tokenize(
+        records,
+        run.tokenizer,
+        stage,
+        common["max_length"],
+        params["num_negatives"],
+        use_chat_template=run.use_chat_template,
+    )
     if not run.examples:
         raise InputError(run.data, f"no usable training examples (skipped: {run.skipped})")
     if run.ds_config is not None:
@@ -298,7 +306,9 @@ def _choose_checkpoint(run: Run) -> None:
         {
             "data": _data_fingerprint(run.data),
             "init": _init_fingerprint(run.init),
-            "config": _fingerprint({"common": run.common, "stage": run.params}),
+            "config": _fingerprint(
+                {"common": run.common, "stage": run.params, "use_chat_template": run.use_chat_template}
+            ),
             "stage": run.stage,
             "examples": len(run.examples),
         }
