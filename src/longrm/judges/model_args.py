@@ -36,15 +36,38 @@ def base_rope(conf: dict) -> dict:
     return rope
 
 
+SCALING_KEYS = ("rope_type", "factor", "original_max_position_embeddings")
+
+
+def stored_scaling(conf: dict) -> dict:
+    """The RoPE scaling a checkpoint's config already carries ({} for plain RoPE): a model trained with
+    train.<stage>.rope_scaling saves it there."""
+    rope = base_rope(conf)
+    if rope.get("rope_type") in (None, "default"):
+        return {}
+    return {k: rope.get(k) for k in SCALING_KEYS}
+
+
 def model_overrides(spec: dict, conf: dict) -> dict:
-    """Config overrides for a model entry `spec` on a checkpoint whose config.json is `conf`."""
+    """Config overrides for a model entry `spec` (a bench model, a vote judge, a training stage: its
+    `rope_scaling`) on a checkpoint whose config.json is `conf`. Training and both bench backends take
+    them from here. A scaling the checkpoint already carries (a checkpoint trained with it) is applied
+    once: the same one given again changes nothing; another one is a ConfigError."""
     scaling = spec.get("rope_scaling")
     if not scaling:
         return {}
     factor, original = scaling.get("factor"), scaling.get("original_max_position_embeddings")
     if not factor or not original:
+        raise ConfigError(f"{spec.get('name')!r}: rope_scaling needs factor and original_max_position_embeddings")
+    stored = stored_scaling(conf)
+    if stored:
+        wanted = {"rope_type": scaling.get("rope_type") or scaling.get("type") or "yarn", **scaling}
+        if all(stored[k] == wanted.get(k) for k in SCALING_KEYS):
+            return {}  # already in the checkpoint's config (trained with it): applied once, not twice
         raise ConfigError(
-            f"bench model {spec.get('name')!r}: rope_scaling needs factor and original_max_position_embeddings"
+            f"{spec.get('name')!r}: rope_scaling {dict(scaling)} is given, but the checkpoint's config.json "
+            f"already has RoPE scaling {stored}: give the entry no rope_scaling (the checkpoint's own is "
+            "used) or the same one"
         )
     rope = {**base_rope(conf), **scaling}
     rope["rope_type"] = rope.pop("type", None) or rope.get("rope_type", "yarn")

@@ -132,27 +132,55 @@ def _kill_after_step(step: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def rope_overrides(stage: str, params: dict, init: Path) -> dict:
+    """train.<stage>.rope_scaling as config overrides of the init checkpoint, through the function the
+    bench uses (judges/model_args.model_overrides): the trained model's config.json then carries the
+    scaling, and the bench applies it once (an init already scaled the same way is left as it is)."""
+    from longrm.judges.model_args import model_overrides, stored_config
+
+    spec = {"name": f"train.{stage}", "rope_scaling": params.get("rope_scaling")}
+    return model_overrides(spec, stored_config(init))
+
+
+def check_positions(stage: str, max_length: int, init: Path, overrides: dict) -> None:
+    """Refuse a max_length past the positions the model has (with its RoPE scaling), before any load."""
+    from longrm.judges.model_args import stored_config
+
+    conf = stored_config(init)
+    limit = overrides.get("max_position_embeddings") or (conf.get("text_config") or conf).get("max_position_embeddings")
+    if isinstance(limit, int) and max_length > limit:
+        raise ConfigError(
+            f"train.common.max_length {max_length} is past the {limit} positions of {init} "
+            f"(config.json max_position_embeddings): lower it, or set train.{stage}.rope_scaling "
+            "(e.g. YaRN: {rope_type: yarn, factor: 4.0, original_max_position_embeddings: 32768} for Qwen3)"
+        )
+
+
 def build_model(stage: str, init: Path, common: dict, params: dict, tokenizer, seed: int, trust: bool):
-    """The model to train (+ a frozen reference for dpo). disrm: AutoModelForSequenceClassification(num_labels=1)."""
+    """The model to train (+ a frozen reference for dpo). disrm: AutoModelForSequenceClassification(num_labels=1).
+    train.<stage>.rope_scaling is set on the config before the model is built (rope_overrides)."""
     import torch
 
     from longrm.modeling import check_checkpoint, load_causal_lm
     from longrm.train.gpu import pick_attn_implementation
 
     attn = pick_attn_implementation(common["attn_implementation"])
+    overrides = rope_overrides(stage, params, init)
     torch.manual_seed(derive_seed(seed, "train", stage, "init"))
     if stage == "disrm":
-        from transformers import AutoModelForSequenceClassification
+        from transformers import AutoConfig, AutoModelForSequenceClassification
 
         check_checkpoint(init)
+        config = AutoConfig.from_pretrained(str(init), trust_remote_code=trust, local_files_only=True)
+        for key, value in {**overrides, "num_labels": 1, "pad_token_id": tokenizer.pad_token_id}.items():
+            setattr(config, key, value)
         model = AutoModelForSequenceClassification.from_pretrained(
             str(init),
-            num_labels=1,
+            config=config,
             local_files_only=True,
             use_safetensors=True,
             trust_remote_code=trust,
             attn_implementation=attn,
-            pad_token_id=tokenizer.pad_token_id,
         )
         model.config.pad_token_id = tokenizer.pad_token_id
         if params["lora_r"] > 0:
@@ -168,12 +196,12 @@ def build_model(stage: str, init: Path, common: dict, params: dict, tokenizer, s
             )
             model = get_peft_model(model, lora)
     else:
-        model = load_causal_lm(init, trust_remote_code=trust, attn_implementation=attn)
+        model = load_causal_lm(init, trust_remote_code=trust, attn_implementation=attn, overrides=overrides)
     if common["gradient_checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     ref = None
     if stage == "logo" and params["loss"] == "dpo":
-        ref = load_causal_lm(init, trust_remote_code=trust, attn_implementation=attn)
+        ref = load_causal_lm(init, trust_remote_code=trust, attn_implementation=attn, overrides=overrides)
         ref.eval().requires_grad_(False)
     return model, ref
 
@@ -269,6 +297,7 @@ def _prepare(stage: str, cfg: dict, data, init, out, resume, checkpoints) -> Run
     run.sp = common["sequence_parallel"]
     run.attn = pick_attn_implementation(common["attn_implementation"])
     parallel.check_sequence_parallel(run.sp, run.init, run.ranks.world, run.ds_config, run.attn)
+    check_positions(stage, common["max_length"], run.init, rope_overrides(stage, params, run.init))
     run.last, run.saved = _checkpoint_to_resume(run.ckpt_root, mode, run.ranks, run.ds_config is not None)
     if run.ranks.world > 1 and run.ds_config is None:
         raise ConfigError(f"{run.ranks.world} ranks need train.common.deepspeed (DeepSpeed owns the ranks)")
