@@ -35,21 +35,13 @@ def wilson(hits: int, n: int, z: float = 1.96) -> list[float]:
     return [round(centre - half, 4), round(centre + half, 4)]
 
 
-@torch.no_grad()
-def score(model, ids, targets, first, values, batch: int = 32) -> dict:
-    from longrm.base.rows import IGNORE
+def score(model, ids, targets, first, values) -> dict:
+    from longrm.base.train import recall_scores
 
-    hits = {"binding_first": [0, 0], "binding": [0, 0], "presence": [0, 0]}
-    for i in range(0, len(ids), batch):
-        pred = model(input_ids=ids[i : i + batch]).logits.argmax(-1)
-        t, f, v = targets[i : i + batch], first[i : i + batch], values[i : i + batch]
-        mask = t != IGNORE
-        hit = (pred == t) & mask
-        present = torch.stack([torch.isin(pred[b], v[b]) for b in range(len(pred))]) & mask
-        for name, num, den in (("binding_first", hit & f, f), ("binding", hit, mask), ("presence", present, mask)):
-            hits[name][0] += int(num.sum())
-            hits[name][1] += int(den.sum())
-    return {k: {"value": round(h / n, 4), "ci95": wilson(h, n), "n": n} for k, (h, n) in hits.items()}
+    return {
+        k: {"value": round(h / n, 4), "ci95": wilson(h, n), "n": n}
+        for k, (h, n) in recall_scores(model, ids, targets, first, values).items()
+    }
 
 
 def measure(base: Path, config: Path, rows: int) -> dict:

@@ -65,10 +65,33 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
     path = Path(path)
     if not path.is_dir():
         raise InputError(path, "tokenizer folder not found (tokenizers are never fetched from a hub)")
-    tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code, local_files_only=True)
+    if _plain_tokenizer(path):
+        # AutoTokenizer would pick the class of config.json's model_type (Qwen2Tokenizer for a qwen2 base),
+        # whose own pre-tokenizer splits numbers digit by digit: not the tokenizer.json the base was
+        # trained with. A folder that names the plain class gets exactly its tokenizer.json.
+        from transformers import PreTrainedTokenizerFast
+
+        tok = PreTrainedTokenizerFast.from_pretrained(str(path), local_files_only=True)
+    else:
+        tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code, local_files_only=True)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def _plain_tokenizer(path: Path) -> bool:
+    """Whether the folder's tokenizer_config.json names the plain fast tokenizer (ours) rather than a
+    model-specific class (a hub checkpoint's)."""
+    import json
+
+    conf = path / "tokenizer_config.json"
+    if not conf.is_file():
+        return False
+    try:
+        cls = json.loads(conf.read_text(encoding="utf-8")).get("tokenizer_class")
+    except json.JSONDecodeError as exc:
+        raise InputError(conf, f"not JSON: {exc.msg}", line=exc.lineno) from None
+    return cls in ("TokenizersBackend", "PreTrainedTokenizerFast")
 
 
 def load_causal_lm(

@@ -25,7 +25,7 @@ def split_documents(docs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
 
 def glossary(snapshot: str | Path, prose_words: int = 2000) -> list[str]:
     """The words the study states facts with, so the tokenizer keeps each one whole: the fact templates'
-    words, numbers 0-99, the snapshot's module names (the study's entities) and its most frequent prose
+    words, the snapshot's module names (the study's entities) and its most frequent prose
     words (the study's values are drawn from them)."""
     from collections import Counter
 
@@ -38,7 +38,7 @@ def glossary(snapshot: str | Path, prose_words: int = 2000) -> list[str]:
     prose = [w for w, _ in sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:prose_words]]
     modules = {sources.module_name(f).rsplit(".", 1)[-1] for f in files if f.kind == "code"}
     fixed = [*families.ATTRIBUTES, *families.ACTION_OBJECTS, *families.COUNT_NOUNS]
-    fixed += [*families.SAFE_FLAGS, *families.UNSAFE_FLAGS, *map(str, range(100))]
+    fixed += [*families.SAFE_FLAGS, *families.UNSAFE_FLAGS, "marked", "holds"]
     return sorted(set(prose) | {m for m in modules if re.fullmatch(r"[a-z]{3,12}", m)} | set(fixed))
 
 
@@ -46,13 +46,14 @@ GLOSSARY_REPEATS = 100  # often enough that BPE merges every glossary word into 
 
 
 def build_tokenizer(snapshot: str | Path, vocab_size: int, out_dir=None):
-    """Byte-level BPE on the snapshot, the study's prompt markers and the glossary (deterministic)."""
+    """Byte-level BPE on the snapshot, the study's prompt markers and the glossary (deterministic), with
+    Qwen2's pre-tokenization (digits one by one: numbers are never one token)."""
     from longrm.inputs.corpus import FORMAT_TEXT
     from longrm.inputs.tiny import train_tokenizer
 
     texts = [t for _, t in read_documents(snapshot)] + [FORMAT_TEXT] * 50
     texts += [" ".join(glossary(snapshot))] * GLOSSARY_REPEATS
-    return train_tokenizer(texts, vocab_size=vocab_size, out_dir=out_dir)
+    return train_tokenizer(texts, vocab_size=vocab_size, out_dir=out_dir, qwen2_split=True)
 
 
 _WORD = re.compile(r"^ [a-z]{3,10}$")

@@ -36,6 +36,32 @@ def step_loss(model, ids, targets, kinds, lm_weight: float):
 
 
 @torch.no_grad()
+def top1_at_targets(model, ids, targets, rows: int = 16):
+    """The model's top-1 token where targets are set (IGNORE elsewhere): the LM head runs at those
+    positions only, a few rows at a time (full logits of 2k-token rows would take gigabytes)."""
+    pred = torch.full_like(targets, IGNORE)
+    for i in range(0, len(ids), rows):
+        t = targets[i : i + rows]
+        r, c = (t != IGNORE).nonzero(as_tuple=True)
+        hidden = model.model(input_ids=ids[i : i + rows]).last_hidden_state  # (b, T, H)
+        pred[i + r, c] = model.lm_head(hidden[r, c]).argmax(-1)
+    return pred
+
+
+@torch.no_grad()
+def recall_scores(model, ids, targets, first, values) -> dict[str, tuple[int, int]]:
+    """(hits, count) of each measure on held-out rows (see curves_row).   ids, targets, first: (n, T)"""
+    pred = top1_at_targets(model, ids, targets)
+    mask = targets != IGNORE
+    hit = (pred == targets) & mask
+    present = torch.stack([torch.isin(pred[b], values[b]) for b in range(len(ids))]) & mask
+    return {
+        "binding_first": (int((hit & first).sum()), int(first.sum())),
+        "binding": (int(hit.sum()), int(mask.sum())),
+        "presence": (int(present.sum()), int(mask.sum())),
+    }
+
+
 def curves_row(model, heldout: dict) -> dict:
     """{kind: {length: {binding_first, binding, presence}}} on the held-out rows.
 
@@ -44,16 +70,9 @@ def curves_row(model, heldout: dict) -> dict:
     presence: top-1 is one of the row's stated values (some value of the context, bound or not)."""
     model.eval()
     out: dict = {}
-    for (kind, length), (ids, targets, first, values) in heldout.items():
-        pred = model(input_ids=ids).logits.argmax(-1)  # (n, T)
-        mask = targets != IGNORE
-        hit = (pred == targets) & mask
-        present = torch.stack([torch.isin(pred[b], values[b]) for b in range(len(ids))]) & mask
-        out.setdefault(kind, {})[str(length)] = {
-            "binding_first": round(hit[first].float().mean().item(), 4),
-            "binding": round(hit.sum().item() / mask.sum().item(), 4),
-            "presence": round(present.sum().item() / mask.sum().item(), 4),
-        }
+    for (kind, length), rows in heldout.items():
+        scores = recall_scores(model, *rows)
+        out.setdefault(kind, {})[str(length)] = {k: round(h / max(n, 1), 4) for k, (h, n) in scores.items()}
     model.train()
     return out
 

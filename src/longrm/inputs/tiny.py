@@ -11,13 +11,32 @@ from pathlib import Path
 SPECIAL_TOKENS = ["<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>"]
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, out_dir: str | Path | None = None):
-    """A byte-level BPE tokenizer (deterministic for the same texts) wrapped as a fast HF tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+# Qwen2's pre-tokenization (words with their leading space, digits one by one): a base whose config says
+# qwen2 is loaded by loaders that rebuild a Qwen2 tokenizer from its vocabulary and merges (transformers'
+# AutoTokenizer, vLLM); with this split they tokenize exactly as training did.
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int = 4096, out_dir: str | Path | None = None, qwen2_split: bool = False
+):
+    """A byte-level BPE tokenizer (deterministic for the same texts) wrapped as a fast HF tokenizer;
+    `qwen2_split`: Qwen2's normalisation and pre-tokenization instead of GPT-2's."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if qwen2_split:
+        tok.normalizer = normalizers.NFC()
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
