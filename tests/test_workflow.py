@@ -102,8 +102,9 @@ def test_paper_dry_run_under_the_slurm_profile():
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout + out.stderr
     # multi-GPU training starts the same CLI on every GPU of the job through DeepSpeed's launcher
+    # (on exactly the GPUs Slurm gave the job: tests/test_workflow_slurm.py)
     assert re.search(
-        r"^Shell command: deepspeed --no_local_rank --num_gpus 8 --module longrm\.cli train sft "
+        r'^Shell command: deepspeed --include "localhost:\$\{CUDA_VISIBLE_DEVICES:\?.*--module longrm\.cli train sft '
         r"--config config/paper\.yaml",
         text,
         re.M,
@@ -132,7 +133,9 @@ def test_paper_dry_run_under_the_slurm_profile():
     blocks = jobs(text)
     for rule, gpus in (("train_sft", 8), ("train_logo", 8), ("train_disrm", 8), ("bench_run", 4), ("vote_judge", 4)):
         for block in blocks[rule]:
-            assert f"gpu={gpus}" in block and "slurm_partition=gpu" in block and "slurm_account=" in block, rule
+            need = 1 if "--model disrm " in block else gpus  # a discriminative RM runs on one GPU
+            assert f" gpu={need}," in block and "nodes=1" in block and "slurm_partition=gpu" in block, rule
+            assert "slurm_account=" in block, rule
     # one job per LM judge of the vote (one vLLM engine per process); the tally runs on a CPU node
     assert sorted(re.search(r"--judge (\S+)", b).group(1) for b in blocks["vote_judge"]) == [
         "glm-4-9b",

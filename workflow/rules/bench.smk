@@ -22,6 +22,8 @@ rule bench_run:
     resources:
         mem_mb=8000,
         runtime=60,
+        gpu=lambda w: model_gpus(config, BENCH_MODELS[w.name]),  # vLLM: its tensor_parallel_size; else 1
+        nodes=1,
     conda:
         "../../envs/gpu.yaml"
     shell:

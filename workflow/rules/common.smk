@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from longrm.bench.sets import bench_sets
+from longrm.cluster import check_gpu_plan, model_gpus, train_gpus
 from longrm.commands import reads
 from longrm.config import load_config, section
 from longrm.errors import ConfigError
@@ -119,12 +120,24 @@ def train_init(stage):
     return config["train"][stage].get("init") or default
 
 
+# GPU jobs (longrm.cluster): each on one node, with the GPUs its rule needs; a job that cannot run on one
+# node is refused here, before anything is submitted.
+check_gpu_plan(config)
+TRAIN_GPUS = train_gpus(config)
+
+# DeepSpeed's launcher on exactly the GPUs Slurm gave the job: CUDA_VISIBLE_DEVICES as --include (with
+# --num_gpus N it would take GPUs 0..N-1 of the node, other jobs' GPUs on a shared node), on a port of the
+# job's own (two training jobs on one node); fixed tokens only, bash expands the two variables on the node.
+DEEPSPEED_LAUNCHER = ('deepspeed --include "localhost:${CUDA_VISIBLE_DEVICES:?this job was given no GPUs}"'
+                      " --master_port $((29500 + ${SLURM_JOB_ID:-0} % 20000)) --no_local_rank --module longrm.cli")
+
+
 def train_launcher(wildcards, resources):
-    """`longrm`, or with several GPUs in the job and a DeepSpeed config, the same CLI started on every GPU
-    by DeepSpeed's launcher (fixed tokens only, nothing from data)."""
+    """`longrm`, or with several GPUs in the job and a DeepSpeed config, the same CLI started on each of the
+    job's GPUs by DeepSpeed's launcher (DEEPSPEED_LAUNCHER)."""
     gpus = int(getattr(resources, "gpu", 0) or 0)
     if gpus > 1 and config["train"]["common"]["deepspeed"]:
-        return f"deepspeed --no_local_rank --num_gpus {gpus} --module longrm.cli"
+        return DEEPSPEED_LAUNCHER
     return "longrm"
 
 

@@ -76,6 +76,8 @@ rule train_disrm_response:
     resources:
         mem_mb=8000,
         runtime=60,
+        gpu=TRAIN_GPUS,
+        nodes=1,
     conda:
         "../../envs/gpu.yaml"
     shell:

@@ -55,6 +55,8 @@ if SHORT_JUDGE:
         resources:
             mem_mb=8000,
             runtime=60,
+            gpu=TRAIN_GPUS,
+            nodes=1,
         conda:
             "../../envs/gpu.yaml"
         shell:

@@ -1,6 +1,7 @@
 # Stage I SFT, Stage II LOGO (generative RM, from the SFT model) and a discriminative RM: one rule
 # each (train_sft, train_logo, train_disrm), so a profile can size them apart. On the cluster the
-# same command runs on every GPU of the job through DeepSpeed (ZeRO, Ulysses sequence parallelism).
+# same command runs on every GPU of the job through DeepSpeed (ZeRO, Ulysses sequence parallelism):
+# cluster.train_gpus GPUs, on one node (longrm.cluster; the launcher: common.smk train_launcher).
 # Resumable checkpoints live in results/checkpoints/STAGE/, outside the rule's output (which Snakemake
 # deletes when a job fails): a job that times out and is retried continues from its latest checkpoint
 # (--auto-resume; one made with other data, init or settings is discarded), losing at most
@@ -28,6 +29,8 @@ rule train_sft:
     resources:
         mem_mb=8000,
         runtime=60,
+        gpu=TRAIN_GPUS,
+        nodes=1,
     conda:
         "../../envs/gpu.yaml"
     shell:
@@ -55,6 +58,8 @@ rule train_logo:
     resources:
         mem_mb=8000,
         runtime=60,
+        gpu=TRAIN_GPUS,
+        nodes=1,
     conda:
         "../../envs/gpu.yaml"
     shell:
@@ -82,6 +87,8 @@ rule train_disrm:
     resources:
         mem_mb=8000,
         runtime=60,
+        gpu=TRAIN_GPUS,
+        nodes=1,
     conda:
         "../../envs/gpu.yaml"
     shell:

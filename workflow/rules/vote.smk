@@ -1,6 +1,7 @@
 # Consistency majority voting over several judges and orders, its audit, and the train/bench splits.
 # Each LM judge of vote.judges (an entry with a `model`) is its own job (`vote_judge`, one engine per
-# process, its GPUs = its tensor_parallel_size); `vote_run` tallies their files with the cheap scorers.
+# process, its GPUs = its tensor_parallel_size, on one node: longrm.cluster); `vote_run` tallies their files
+# with the cheap scorers.
 
 LM_JUDGES = {j["name"]: j for j in config["vote"]["judges"] if j.get("model")}
 
@@ -14,11 +15,6 @@ def judgments_then(*args):
     so the shell command has no empty slot when there is no LM judge."""
     judgments = ["--judgments", *(f"{n}={judge_file(n)}" for n in LM_JUDGES)] if LM_JUDGES else []
     return [*judgments, *args]
-
-
-def judge_gpus(name):
-    """GPUs of an LM judge's job: its tensor-parallel size (vLLM), else one."""
-    return int(LM_JUDGES[name].get("tensor_parallel_size", 1))
 
 
 rule vote_judge:
@@ -39,7 +35,8 @@ rule vote_judge:
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=lambda w: judge_gpus(w.judge),
+        gpu=lambda w: model_gpus(config, LM_JUDGES[w.judge]),  # its tensor_parallel_size on vLLM, else 1
+        nodes=1,
     conda:
         "../../envs/gpu.yaml"
     shell:
