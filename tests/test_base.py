@@ -178,3 +178,36 @@ def test_recall_rows_are_exact_and_hard(built):
         stated = ids[b].tolist()
         assert all(stated.count(int(v)) >= 1 for v in values[b])  # the other facts' values are in the row
         assert int(first[b].sum()) == 1
+
+
+def test_every_loader_tokenizes_as_training_did(built):
+    """The shipped config says qwen2, so AutoTokenizer (and vLLM) rebuild a Qwen2 tokenizer from the
+    vocabulary: its pre-tokenization must be the one the base was trained with."""
+    from transformers import AutoTokenizer
+
+    from longrm.modeling import load_tokenizer
+
+    tmp, _ = built
+    text = " The codeword of heapq is stream. It holds 42 records, marked café-7 at 10:30.\n\tdef f(x=1):"
+    trained = load_tokenizer(tmp / "work" / "tokenizer")(text, add_special_tokens=False)["input_ids"]
+    auto = AutoTokenizer.from_pretrained(str(tmp / "out"), local_files_only=True)
+    assert auto(text, add_special_tokens=False)["input_ids"] == trained
+    assert load_tokenizer(tmp / "out")(text, add_special_tokens=False)["input_ids"] == trained
+
+
+def test_raw_entities_and_values_are_one_token_words_of_the_base(built):
+    from longrm.config import schema_default
+    from longrm.inputs import raw
+    from longrm.modeling import load_tokenizer
+
+    tmp, _ = built
+    words = raw.one_token_words(tmp / "out")
+    tok = load_tokenizer(tmp / "out")
+    assert words and all(len(tok(" " + w, add_special_tokens=False)["input_ids"]) == 1 for w in words)
+    corpus = schema_default("inputs.corpus")
+    full = raw.build_pools(1234, corpus)
+    keep = frozenset(full.entities[::2] + full.words[::3])
+    pools = raw.build_pools(1234, corpus, keep)
+    assert set(pools.entities) == set(full.entities) & keep and set(pools.words) == set(full.words) & keep
+    with pytest.raises(InputError, match="one token of the base"):
+        raw.build_pools(1234, corpus, frozenset(full.entities[:3]))

@@ -100,6 +100,16 @@ DISTRACTORS = config["inputs"].get("distractors_path") or res("inputs", "distrac
 BASE_MODEL = config["inputs"].get("base_model_path") or res("inputs", "base_model")
 TOKENIZER = config["inputs"].get("base_model_path") or res("inputs", "tokenizer")
 
+# The embedded default's base is shipped (models/base: `make base`): its manifest is checked here, before any
+# job runs, and the raw items use its tokenizer's one-token words as entities and values.
+SHIPPED_BASE = bool(config["inputs"].get("base_model_path")) and config["inputs"]["shipped_base"]
+if SHIPPED_BASE:
+    from longrm.base.ship import check_base
+
+    check_base(BASE_MODEL)
+RAW_SHELL = "longrm inputs raw --config {CONFIG_FILE:q} --out {output:q}" + (
+    " --tokenizer {input.tokenizer:q}" if SHIPPED_BASE else "") + " 2> {log:q}"
+
 BENCH_MODELS = {m["name"]: m for m in config["bench"]["models"]}
 BASELINES = list(config["bench"]["baselines"])
 EVALUATED = list(BENCH_MODELS) + BASELINES

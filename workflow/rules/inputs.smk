@@ -5,6 +5,7 @@
 rule inputs_raw:
     input:
         corpus=CORPUS,
+        tokenizer=tracked(BASE_MODEL) if SHIPPED_BASE else [],
     output:
         res("inputs", "raw.jsonl"),
     params:
@@ -21,7 +22,7 @@ rule inputs_raw:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "longrm inputs raw --config {CONFIG_FILE:q} --out {output:q} 2> {log:q}"
+        RAW_SHELL
 
 
 rule inputs_distractors:

@@ -21,7 +21,8 @@ def register(sub) -> None:
     )
     r.add_argument("--config", help="study config (default: config/default.yaml)")
     r.add_argument("--out", required=True, help="output JSONL")
-    r.set_defaults(func=_raw, prov_inputs=(), prov_outputs=("out",), prov_params=reads("inputs raw"))
+    r.add_argument("--tokenizer", help="the base's tokenizer: entities and values are words it keeps whole")
+    r.set_defaults(func=_raw, prov_inputs=("tokenizer",), prov_outputs=("out",), prov_params=reads("inputs raw"))
 
     d = isub.add_parser("distractors", help="build the distractor document pool ({id,source,text} JSONL)")
     d.add_argument("--config")
@@ -81,7 +82,7 @@ def _cfg(args):
 def _raw(args) -> int:
     from longrm.inputs.raw import write_raw
 
-    n = write_raw(_cfg(args), args.out)
+    n = write_raw(_cfg(args), args.out, args.tokenizer)
     print(f"wrote {n} raw items to {args.out}", file=sys.stderr)
     return 0
 

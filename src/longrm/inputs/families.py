@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from longrm.inputs.sources import FunctionFacts, Paragraph
 
-ATTRIBUTES = ("code word", "password", "label", "tag", "keyword")
+ATTRIBUTES = ("codeword", "password", "label", "tag", "keyword")  # one word each: one token of the base
 UNSAFE_FLAGS = ("hazardous", "forbidden", "restricted", "dangerous", "blocked", "harmful")
 SAFE_FLAGS = ("cleared", "approved", "permitted", "verified", "trusted", "allowed")
 ACTION_OBJECTS = ("script", "tool", "archive", "command", "job", "package")

@@ -40,8 +40,10 @@ def style(generator: str, core: str, lead: str) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def build_pools(seed: int, corpus: str) -> families.Pools:
-    """What the family builders draw from (cached per seed and snapshot: the builders only read it)."""
+def build_pools(seed: int, corpus: str, one_token: frozenset[str] | None = None) -> families.Pools:
+    """What the family builders draw from (cached per seed and snapshot: the builders only read it).
+    With `one_token` (the words the base's tokenizer keeps whole), entities and answer words are only
+    those: the base reads every fact's entity and value as one token."""
     ev_files = sources.files_in(seed, "evidence", corpus)
     paras = [p for f in ev_files for p in sources.paragraphs(f)]
     funcs = [fn for f in ev_files for fn in sources.functions_with_defaults(f)]
@@ -55,6 +57,13 @@ def build_pools(seed: int, corpus: str) -> families.Pools:
     if not paras or not funcs:
         raise InputError(corpus, "found no prose or no functions with defaults to build items from")
     words = sources.answer_words(seed, corpus=corpus)
+    if one_token is not None:
+        entities = [e for e in entities if e in one_token]
+        words = [w for w in words if w in one_token]
+        if len(entities) < 8 or len(words) < 8:
+            raise InputError(
+                corpus, f"only {len(entities)} entities and {len(words)} answer words are one token of the base"
+            )
     return families.Pools(paragraphs=paras, functions=funcs, modules=modules, entities=entities, words=words)
 
 
@@ -135,12 +144,21 @@ def build_item(task: str, index: int, seed: int, pools: families.Pools, n_reject
     )
 
 
-def build_raw(cfg: dict) -> list[ShortItem]:
+def one_token_words(tokenizer_dir: str | Path) -> frozenset[str]:
+    """The lower-case words that the tokenizer at `tokenizer_dir` keeps as one token after a space."""
+    from longrm.base.text import one_token_words as ids_of_words
+    from longrm.modeling import load_tokenizer
+
+    tok = load_tokenizer(tokenizer_dir)
+    return frozenset(tok.decode([i])[1:] for i in ids_of_words(tok))
+
+
+def build_raw(cfg: dict, tokenizer_dir: str | Path | None = None) -> list[ShortItem]:
     from tqdm import tqdm
 
     icfg = cfg["inputs"]
     seed = cfg["seed"]
-    pools = build_pools(seed, icfg["corpus"])
+    pools = build_pools(seed, icfg["corpus"], one_token_words(tokenizer_dir) if tokenizer_dir else None)
     tasks = icfg["tasks"]
     n = icfg["items_per_task"]
     k = icfg["rejected_per_item"]
@@ -153,8 +171,8 @@ def canonical_copy(src: str | Path, out: str | Path) -> int:
     return write_jsonl(out, iter_jsonl(src, ShortItem.from_dict))
 
 
-def write_raw(cfg: dict, out: str | Path) -> int:
+def write_raw(cfg: dict, out: str | Path, tokenizer_dir: str | Path | None = None) -> int:
     raw_path = cfg["inputs"].get("raw_path")
     if raw_path:
         return canonical_copy(raw_path, out)
-    return write_jsonl(out, build_raw(cfg))
+    return write_jsonl(out, build_raw(cfg, tokenizer_dir))
