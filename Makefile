@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install base base-check study record pull repro benchmarks lint test test-fast test-distributed test-vllm dryrun-paper clean
+.PHONY: install base base-check study record pull repro benchmarks lint test test-fast test-distributed test-vllm test-gpu-env dryrun-paper clean
 
 install: $(VENV)/.installed
 
@@ -92,6 +92,15 @@ test-vllm:
 	$(VLLM_VENV)/bin/python -m pip install -q pytest hypothesis jsonschema peft datasets pyarrow pandas matplotlib seaborn
 	$(VLLM_VENV)/bin/python -m pip install -q --no-deps -e .
 	$(VLLM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_judges_backends.py tests/test_pointwise.py -k vllm
+
+# The GPU env resolves (envs/gpu.yaml: torch==2.13.0 and the `gpu` extra, vllm==0.32.0 and deepspeed==0.19.8;
+# flash-attn as envs/gpu.post-deploy.sh builds it; the env's CUDA is torch's): pip's own resolver against
+# the package registry (pypi.org; INDEX_URL= for a mirror), for Linux x86_64 and Python 3.11, no GPU
+# (about a minute; an index that serves no wheel metadata makes pip download the wheels, ~4 GB).
+# workflow/scripts/check_gpu_env.py.
+INDEX_URL ?= https://pypi.org/simple
+test-gpu-env: install
+	$(BIN)/python workflow/scripts/check_gpu_env.py --index-url $(INDEX_URL)
 
 dryrun-paper: install
 	$(BIN)/snakemake -n --configfile config/paper.yaml --profile workflow/profiles/slurm
