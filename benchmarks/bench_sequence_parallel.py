@@ -14,6 +14,7 @@ rank about halves under SP=2, with the same loss. Timings on a shared 2-core mac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -96,13 +97,12 @@ def measure(length: int, sp: int, ds_config: str | None) -> dict:
         share_prompt=False,
     )
     batch = [example(length)]
-    if engine is not None:
-        backward.begin(steps.backward_calls("logo", batch, parts))
     parallel.barrier()
     reset_peak()
     before = rss_mb()
     start = time.perf_counter()
-    metrics = steps.logo_step(parts, batch, 2.5, 0.5, "mean_reward", 0.0, "logo")
+    with backward.step(steps.backward_calls("logo", batch, parts)) if engine is not None else contextlib.nullcontext():
+        metrics = steps.logo_step(parts, batch, 2.5, 0.5, "mean_reward", 0.0, "logo")
     if engine is not None:
         engine.step()
     else:

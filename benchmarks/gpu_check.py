@@ -145,12 +145,12 @@ def one_step(engine, length: int, vocab: int, device) -> dict:
         share_prompt=False,
     )
     batch = [example(length, vocab)]
-    backward.begin(steps.backward_calls("logo", batch, parts))
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    metrics = steps.logo_step(parts, batch, 2.5, 0.5, "mean_reward", 0.1, "logo")
+    with backward.step(steps.backward_calls("logo", batch, parts)):
+        metrics = steps.logo_step(parts, batch, 2.5, 0.5, "mean_reward", 0.1, "logo")
     engine.step()
     if device.type == "cuda":
         torch.cuda.synchronize()

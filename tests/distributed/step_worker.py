@@ -10,6 +10,7 @@ step, then (gradients cleared, no optimizer step) a LOGO step, and rank 0 writes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -57,12 +58,12 @@ def main(ckpt: str, sft_data: str, pref_data: str, ds_path: str, sp: int, out_di
     )
     for stage, data in (("sft", sft_data), ("logo", pref_data)):
         batch = tokenize(read_records(Path(data), stage), tok, stage, 512, 2)[0][:2]
-        if engine is not None:
-            backward.begin(steps.backward_calls(stage, batch, parts))
-        if stage == "sft":
-            metrics = steps.sft_step(parts, batch)
-        else:
-            metrics = steps.logo_step(parts, batch, 2.5, 0.5, "mean_reward", 0.1, "logo")
+        calls = steps.backward_calls(stage, batch, parts)
+        with backward.step(calls) if engine is not None else contextlib.nullcontext():
+            if stage == "sft":
+                metrics = steps.sft_step(parts, batch)
+            else:
+                metrics = steps.logo_step(parts, batch, 2.5, 0.5, "mean_reward", 0.1, "logo")
         grads = {name: full_grad(p, engine) for name, p in model.named_parameters()}
         if ranks.main:
             out = Path(out_dir)

@@ -7,6 +7,7 @@ the CPU accelerator (gloo), which is how the tests exercise it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -83,19 +84,36 @@ def deepspeed_engine(model, optimizer, config: dict, clip: float | None = None, 
 
 
 class EngineBackward:
-    """engine.backward for a step that calls backward `n` times (n known in advance): the first n-1
-    accumulate locally, the n-th is the gradient-accumulation boundary that reduces/partitions."""
+    """engine.backward for the backward calls of one optimizer step (`with backward.step(n): ...`).
+
+    The ranks of a data-parallel step back-propagate different numbers of sequences (an example has 2-4
+    responses, each its own backward under grad cache), while ZeRO-2/3 reduce gradients on every
+    backward: their collectives would stop matching. So with a ZeRO optimizer the step runs inside
+    DeepSpeed's gradient-reduction coalescing (`engine.coalesce_grad_reduction`): each backward
+    accumulates locally and one reduction pass runs when the step's block closes, the same on every rank.
+    The optimizers it does not take (no ZeRO; ZeRO-1 with bf16 weights and fp32 accumulation) reduce once,
+    at the accumulation boundary: the step's n-th backward is marked as it."""
 
     def __init__(self, engine, loss_scale: float = 1.0):
         # under sequence parallelism loss_scale = 1 / sp (parallel.py: the gather's backward sums the group)
         self.engine, self.left, self.loss_scale = engine, 0, loss_scale
+        self.coalesce = hasattr(engine.optimizer, "_coalesce_grad_reduction")
 
-    def begin(self, n_calls: int) -> None:
+    @contextlib.contextmanager
+    def step(self, n_calls: int):
+        """The block holding one step's backward calls (`n_calls` of them: the boundary without ZeRO)."""
         self.left = n_calls
+        if not self.coalesce:
+            yield
+            return
+        self.engine.set_gradient_accumulation_boundary(True)  # restored after the flush: engine.step() steps
+        with self.engine.coalesce_grad_reduction():
+            yield
 
     def __call__(self, loss) -> None:
         self.left -= 1
-        self.engine.set_gradient_accumulation_boundary(self.left <= 0)
+        if not self.coalesce:
+            self.engine.set_gradient_accumulation_boundary(self.left <= 0)
         self.engine.backward(loss * self.loss_scale if self.loss_scale != 1 else loss, scale_wrt_gas=False)
         # engine.forward() does this before each forward; the trainer calls the body directly, and
         # without it ZeRO-3 never advances its micro-step, so it overwrites instead of accumulating

@@ -301,6 +301,7 @@ def _prepare(stage: str, cfg: dict, data, init, out, resume, checkpoints) -> Run
     run.last, run.saved = _checkpoint_to_resume(run.ckpt_root, mode, run.ranks, run.ds_config is not None)
     if run.ranks.world > 1 and run.ds_config is None:
         raise ConfigError(f"{run.ranks.world} ranks need train.common.deepspeed (DeepSpeed owns the ranks)")
+    zero = (run.ds_config or {}).get("zero_optimization", {}).get("stage", 0)
     run.tokenizer = load_tokenizer(run.init, trust_remote_code=run.trust)
     records = read_records(run.data, stage)
     run.examples, run.skipped = tokenize(
@@ -313,6 +314,7 @@ def _prepare(stage: str, cfg: dict, data, init, out, resume, checkpoints) -> Run
     )
     if not run.examples:
         raise InputError(run.data, f"no usable training examples (skipped: {run.skipped})")
+    parallel.check_even_forwards(zero, run.ranks.world // run.sp, [len(ex.responses) for ex in run.examples])
     if run.ds_config is not None:
         parallel.init_distributed(run.device)
     return run
@@ -489,17 +491,17 @@ def _optimizer_step(run: Run, step_fn, batch: list, lr: float) -> dict:
 
     for group in run.optimizer.param_groups:
         group["lr"] = lr
-    if run.engine is None:
-        run.optimizer.zero_grad(set_to_none=True)
-    else:
-        run.backward.begin(steps.backward_calls(run.stage, batch, run.parts))
-    metrics = step_fn(batch)
     if run.engine is not None:
+        # one gradient reduction per step on every rank, however many backward calls each made (gpu.py)
+        with run.backward.step(steps.backward_calls(run.stage, batch, run.parts)):
+            metrics = step_fn(batch)
         run.engine.step()
-    else:
-        if run.common["max_grad_norm"]:
-            torch.nn.utils.clip_grad_norm_(run.trainable, run.common["max_grad_norm"])
-        run.optimizer.step()
+        return metrics
+    run.optimizer.zero_grad(set_to_none=True)
+    metrics = step_fn(batch)
+    if run.common["max_grad_norm"]:
+        torch.nn.utils.clip_grad_norm_(run.trainable, run.common["max_grad_norm"])
+    run.optimizer.step()
     return metrics
 
 

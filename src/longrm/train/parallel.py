@@ -146,6 +146,20 @@ def check_sequence_parallel(sp: int, init: Path, world: int, deepspeed_config, a
         raise ConfigError(f"train.common.sequence_parallel={sp} does not divide the number of ranks ({world})")
 
 
+def check_even_forwards(zero_stage: int, data_parallel: int, responses: list[int]) -> None:
+    """ZeRO-3 gathers the parameters in every forward, a collective of all ranks: with data parallelism
+    each rank of a step must run as many forwards as the others, which examples with different numbers
+    of responses break (the gradient reduction alone is coalesced: gpu.EngineBackward). Refused before
+    any model is loaded."""
+    if zero_stage == 3 and data_parallel > 1 and len(set(responses)) > 1:
+        raise ConfigError(
+            f"ZeRO-3 with {data_parallel} data-parallel groups needs the same number of responses in every "
+            f"example (here {min(responses)} to {max(responses)}): each forward gathers the parameters on "
+            "every rank. Use ZeRO-2 (workflow/deepspeed/zero2.json), one data-parallel group, or data whose "
+            "examples all have the same number of rejected responses (train.<stage>.num_negatives)"
+        )
+
+
 def register_ulysses(model, attn: str, sp: int):
     """Route the model's attention kernel through DeepSpeed's Ulysses all-to-all; return the mpu (the SP
     and SP x DP process groups) for deepspeed.initialize. Every model of this process (the DPO reference
