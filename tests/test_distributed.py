@@ -17,6 +17,7 @@ import yaml
 
 from longrm.config import with_defaults
 from longrm.data.io import read_json, read_jsonl, write_jsonl
+from longrm.train.timing import read_run_facts
 from tests.distributed.ranks import REPO, rank_env, run_ranks, tail
 from tests.helpers import TEXTS, config_in
 from tests.test_train import pref_records, sft_records
@@ -159,7 +160,8 @@ def test_two_rank_data_parallel_and_kill_resume(shm_op, gqa_ckpt, tmp_path):
     codes = run_ranks(_cli(cfg_path, data, gqa_ckpt, cut, ckpts), 2, tmp_path / "log-resume")
     assert codes == [0, 0], tail(tmp_path / "log-resume")
     summary = read_json(cut / "train_summary.json")
-    assert summary["resumed_from"] == 2 and summary["steps"] == 4
+    facts = read_run_facts((tmp_path / "log-resume" / "rank-0.log").read_text())  # the run's facts: rank 0's log
+    assert facts["resumed_from"] == 2 and summary["steps"] == 4
     c, d = _load(full / "model.safetensors"), _load(cut / "model.safetensors")
     for k in c:
         assert torch.equal(c[k], d[k]), k

@@ -248,9 +248,9 @@ def test_figures_and_report_md(results, tmp_path):
     assert len(images) == 7
     assert all((report.parent / p).is_file() for p in images)
     assert (
-        text.count("Reading: ") == 7 + 14
+        text.count("Reading: ") == 7 + 13
     )  # every figure and table (vote_fair, claims, difficulty included) has its line
-    assert "_Skipped: no Snakemake job records" in text  # the per-job figure, without --stage-benchmarks
+    assert "stage_times" not in text and "Job times" not in text  # job timings: `report times`, beside the logs
     assert "| logo |" in text and "LongRM study (default)" in text
 
 
@@ -281,23 +281,31 @@ def test_a_file_that_is_not_metrics_is_named(results, tmp_path, capsys):
     assert "bad.json" in err and "protocols" in err
 
 
-def test_job_records_of_snakemake_become_a_table_and_figure(results, tmp_path):
+def test_job_records_of_snakemake_become_a_table_and_figure_beside_the_logs(results, tmp_path, capsys):
+    """`report times`: each job's wall time and memory, in a folder of the logs (never among the results)."""
     jobs = tmp_path / "benchmark"
     (jobs / "bench_run").mkdir(parents=True)
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     (jobs / "synth.tsv").write_text(header + "6.67\t0:00:06\t284.29\t1\t1\t1\t0\t0\t50\t5.1\n")
     (jobs / "bench_run" / "base.tsv").write_text(header + "120.5\t0:02:00\t900.0\t1\t1\t1\t0\t0\t90\t118\n")
     (jobs / "report_tables.tsv").write_text(header + "999\t0:16:39\t1\t1\t1\t1\t0\t0\t9\t9\n")  # not counted
-    tables, figures = tmp_path / "t", tmp_path / "f"
-    extra = ["--stage-benchmarks", str(jobs)]
-    assert main(["report", "tables", *_args(results, tables), *extra]) == 0
-    assert main(["report", "figures", *_args(results, figures), *extra]) == 0
-    df = pd.read_csv(tables / "stage_times.csv").set_index("job")
+    times, tables = tmp_path / "logs" / "times", tmp_path / "t"
+    assert main(["report", "times", "--stage-benchmarks", str(jobs), "--out-dir", str(times)]) == 0
+    assert "longest bench_run:base 120 s" in capsys.readouterr().err
+    df = pd.read_csv(times / "stage_times.csv").set_index("job")
     assert sorted(df.index) == ["bench_run:base", "synth"]
     assert df.loc["bench_run:base", "wall_s"] == pytest.approx(120.5)
-    index = {e["name"]: e for e in json.loads((tables / "index.json").read_text())}
-    assert "longest bench_run:base 120 s" in index["stage_times"]["reading"]
-    assert (figures / "stage_times.png").is_file()
+    assert (times / "stage_times.png").is_file() and (times / "stage_times.pdf").is_file()
+    assert main(["report", "tables", *_args(results, tables)]) == 0
+    assert not (tables / "stage_times.csv").exists()
+    with pytest.raises(SystemExit):  # the tables take no job records any more
+        main(["report", "tables", *_args(results, tables), "--stage-benchmarks", str(jobs)])
+    figures, out = tmp_path / "f", tmp_path / "REPORT.md"
+    figures.mkdir()
+    (figures / "index.json").write_text("[]")
+    md = ["report", "md", "--tables", str(tables), "--figures", str(figures), "--out", str(out)]
+    assert main([*md, "--times", str(times)]) == 0
+    assert "[stage_times.md](logs/times/stage_times.md)" in out.read_text()
 
 
 def test_train_memory_benchmark_figure_reads_the_fit_and_longest_cells(results, tmp_path):

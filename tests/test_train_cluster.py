@@ -197,10 +197,11 @@ def test_large_files_are_hashed_once_until_they_change(tmp_path, monkeypatch):
     assert len(calls) == 4  # small files are simply hashed
 
 
-def test_cli_auto_resume_and_checkpoints_flags(ckpt, tmp_path):  # noqa: F811
+def test_cli_auto_resume_and_checkpoints_flags(ckpt, tmp_path, capsys):  # noqa: F811
     import yaml
 
     from longrm.cli import main
+    from longrm.train.timing import read_run_facts
     from tests.helpers import config_in
 
     write_jsonl(tmp_path / "pref.jsonl", pref_records(4, m=2))
@@ -229,6 +230,8 @@ def test_cli_auto_resume_and_checkpoints_flags(ckpt, tmp_path):  # noqa: F811
     prov = json.loads((tmp_path / "models" / "logo" / "provenance.json").read_text())
     assert {i["arg"] for i in prov["inputs"]} == {"data", "init"}
     # a rerun of a finished stage (the rule reran: something changed) trains again, not "resumes" at the end
+    capsys.readouterr()
     assert main(argv) == 0
     summary = json.loads((tmp_path / "models" / "logo" / "train_summary.json").read_text())
-    assert summary["resumed_from"] is None and summary["steps"] == 2
+    facts = read_run_facts(capsys.readouterr().err)  # the run's facts: its log (stderr), not the model folder
+    assert facts["resumed_from"] is None and summary["steps"] == 2 and facts["wall_s"] > 0

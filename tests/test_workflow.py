@@ -43,6 +43,7 @@ DEFAULT_RULES = {
     "bench_score": 21,
     "report_tables": 1,
     "report_figures": 1,
+    "report_times": 1,
     "report_md": 1,
     "all": 1,
 }
@@ -163,8 +164,9 @@ def job_field(block: str, key: str) -> list[str]:
     ids=["default", "paper"],
 )
 def test_every_job_record_is_declared_by_the_report(args):
-    """Every job before the report writes a Snakemake `benchmark:` record, and the report rules declare
-    each one as an input (report.smk's job_records): a rule added without its record fails here."""
+    """Every job before the report writes a Snakemake `benchmark:` record, and `report_times` declares
+    each one as an input (report.smk's job_records): a rule added without its record fails here. The
+    result tables and figures read none (timings differ run to run; results do not)."""
     out = snakemake("-n", "--forceall", "-p", *args, "all")
     assert out.returncode == 0, out.stderr[-2000:]
     blocks = jobs(out.stdout + out.stderr)
@@ -176,10 +178,12 @@ def test_every_job_record_is_declared_by_the_report(args):
         for path in job_field(b, "benchmark") or [f"{rule}: no benchmark record"]
     }
     assert len(records) > 20
+    ((block,),) = [blocks["report_times"]]
+    declared = set(job_field(block, "input"))
+    assert sorted(r for r in records if r[1] not in declared) == []
     for reader in ("report_tables", "report_figures"):
         ((block,),) = [blocks[reader]]
-        declared = set(job_field(block, "input"))
-        assert sorted(r for r in records if r[1] not in declared) == [], reader
+        assert not {r[1] for r in records} & set(job_field(block, "input")), reader
 
 
 def test_invalid_config_fails_at_load_naming_the_key(tmp_path):
@@ -444,6 +448,7 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
         "report_benchmarks",
         "report_tables",
         "report_figures",
+        "report_times",
         "report_md",
         "all",
         cwd=tmp_path,
@@ -453,7 +458,8 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
     report = (r / "REPORT.md").read_text()
     assert "Highest AVG (every order, unparseable = chance): logo-pointwise 0.700" in report
     assert "; base model base-pointwise 0." in report  # report.claims.base of the default config
-    # every figure but the memory/throughput one (results/benchmarks is empty here); the job records are read
+    # every figure but the memory/throughput one (results/benchmarks is empty here); the job records go to
+    # report_times, beside the logs, and the report links them
     assert re.findall(r"!\[[^\]]*\]\(figures/(\w+)\.png\)", report) == [
         "accuracy_vs_length",
         "per_task_heatmap",
@@ -461,8 +467,10 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
         "reliability_by_length",
         "vote_vs_judges",
         "training_curves",
-        "stage_times",
     ]
+    assert (
+        "[stage_times.md](logs/times/stage_times.md)" in report and (r / "logs" / "times" / "stage_times.png").is_file()
+    )
     audit = subprocess.run(
         [str(Path(sys.executable).parent / "longrm"), "audit", "results/tables/main.csv"],
         cwd=tmp_path,
@@ -475,7 +483,15 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
     assert "results/bench/swap/logo-pointwise/metrics.json  (source: no sidecar)" in audit.stdout
     assert "## The paper's claims" in report and "| c | Every model judged on the controls" in report
     assert "made by: longrm report tables --config config/default.yaml" in audit.stdout
-    assert "results/logs/benchmark/bench_run/heldout/logo-pointwise.tsv  (source: no sidecar)" in audit.stdout
+    assert "results/logs/benchmark" not in audit.stdout  # no timing behind a result
+    times = subprocess.run(
+        [str(Path(sys.executable).parent / "longrm"), "audit", "results/logs/times/stage_times.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "results/logs/benchmark/bench_run/heldout/logo-pointwise.tsv  (source: no sidecar)" in times.stdout
     # every file the report commands read (their sidecars record each with its hash) is a declared input
     from tests.test_workflow_dvc_study import declared_inputs, undeclared_reads
 
@@ -485,6 +501,7 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
         ("report_tables", r / "tables" / "provenance.json"),
         ("report_figures", r / "figures" / "provenance.json"),
         ("report_md", r / "REPORT.md.prov.json"),
+        ("report_times", r / "logs" / "times" / "provenance.json"),
     ):
         ((_, inputs),) = jobs[rule]
         assert undeclared_reads(side, inputs) == [], rule

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from longrm.data.io import read_json, read_jsonl, write_jsonl
+from longrm.train.timing import read_run_facts
 from tests.helpers import config_in, tiny_checkpoint
 from tests.test_train import sft_records
 from tests.test_workflow import snakemake
@@ -43,7 +44,8 @@ def test_a_killed_training_job_is_retried_and_continues_from_its_checkpoint(tmp_
     assert out.returncode == 0, out.stderr[-4000:]
     assert "Trying to restart job" in out.stderr or "attempt" in out.stderr.lower(), out.stderr[-4000:]
     summary = read_json(results / "models" / "sft" / "train_summary.json")
-    assert summary["resumed_from"] == 2 and summary["steps"] == 4
+    facts = read_run_facts((results / "logs" / "train_sft.log").read_text())  # the retry's log
+    assert facts["resumed_from"] == 2 and summary["steps"] == 4
     assert [r["step"] for r in read_jsonl(results / "models" / "sft" / "train_log.jsonl")] == [1, 2, 3, 4]
     assert (results / "checkpoints" / "sft" / "latest").read_text().strip() == "step-4"
     assert (results / "models" / "sft" / "provenance.json").is_file()

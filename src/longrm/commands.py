@@ -42,6 +42,7 @@ READS: dict[str, tuple[str, ...]] = {
     "report tables": ("seed", "bench", "report"),
     "report figures": ("seed", "bench", "report"),
     "report benchmarks": (),
+    "report times": (),
     "report md": ("name",),
 }
 

@@ -8,6 +8,9 @@ the config sections' values, the git commit and dirty flag, package versions and
 
 An input that has a sidecar was made by the study; one without is a source (raw data, an external
 checkpoint). `audit` follows inputs until it reaches sources, and checks every hash on the way.
+
+When and where the command ran (its `run` section: time, working directory) is a fact of the run, kept
+apart: two runs of the same command on the same inputs and code write sidecars equal but for `run`.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ PACKAGES = (
     "snakemake",
     "dvc",
 )
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: created and cwd in the `run` section
 
 
 # ---------------------------------------------------------------- hashing
@@ -135,8 +138,8 @@ def find_sidecar(path: str | Path) -> Path | None:
         return own
     for parent in path.absolute().parents:
         candidate = parent / DIR_SIDECAR
-        if candidate.is_file():
-            return candidate
+        if candidate.is_file():  # named as `path` is: relative to the working directory when it is
+            return candidate if path.is_absolute() else Path(os.path.relpath(candidate))
     return None
 
 
@@ -214,7 +217,6 @@ def build_record(args, argv: list[str] | None = None) -> dict:
     return {
         "format": FORMAT_VERSION,
         "command": ["longrm", *argv],
-        "cwd": os.getcwd(),
         "config": {
             "path": config_path,
             "sha256": sha256_file(config_path) if config_path and Path(config_path).is_file() else None,
@@ -223,8 +225,13 @@ def build_record(args, argv: list[str] | None = None) -> dict:
         "inputs": inputs,
         "code": git_state(),
         "packages": package_versions(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "run": run_section(),
     }
+
+
+def run_section() -> dict:
+    """When and where the command ran: not hashed by the audit, the one part two runs may differ in."""
+    return {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "cwd": os.getcwd()}
 
 
 def record(args, argv: list[str] | None = None) -> list[Path]:
@@ -283,7 +290,7 @@ def audit(path: str | Path) -> dict:
             "command": meta.get("command"),
             "code": meta.get("code"),
             "config": meta.get("config", {}),
-            "created": meta.get("created"),
+            "created": (meta.get("run") or {}).get("created", meta.get("created")),  # format 1: top level
             "inputs": [node(i["path"], i) for i in meta.get("inputs", [])],
         }
 

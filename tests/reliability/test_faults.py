@@ -14,6 +14,7 @@ import torch
 
 from longrm.data.io import read_jsonl, write_jsonl
 from longrm.errors import InputError
+from longrm.train.timing import read_run_facts
 from tests.helpers import tiny_checkpoint
 from tests.reliability.conftest import cli_cmd, finish, kill_group, run_bounded, start, write_config
 from tests.test_bench_score import official_line
@@ -94,10 +95,11 @@ def test_training_killed_mid_step_resumes_to_the_same_weights(ckpt, tmp_path, le
 
     rc, _, err = run_bounded(cli_cmd(*base, "--out", tmp_path / "cut", "--resume"), 180)
     assert rc == 0, err
+    resumed = read_run_facts(err)  # the run's facts are in its log (stderr), not the model folder
     rc, _, err = run_bounded(cli_cmd(*base, "--out", tmp_path / "full"), 180)
     assert rc == 0, err
-    resumed = json.loads((tmp_path / "cut" / "train_summary.json").read_text())
-    assert resumed["resumed_from"] is not None and resumed["resumed_from"] >= killed_at and resumed["steps"] == 40
+    steps = json.loads((tmp_path / "cut" / "train_summary.json").read_text())["steps"]
+    assert resumed["resumed_from"] is not None and resumed["resumed_from"] >= killed_at and steps == 40
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
     assert a.keys() == b.keys()
     for k in a:

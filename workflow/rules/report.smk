@@ -1,8 +1,8 @@
 # Tables, figures and REPORT.md, from result files only (no model code). Every file they read is an
-# input: the metrics, the vote audit, the training logs, the memory/throughput records
-# (results/benchmarks: made empty by report_benchmarks, filled by `make benchmarks`) and each job's
-# Snakemake `benchmark:` record (job_records below; tests/test_workflow.py::
-# test_every_job_record_is_declared_by_the_report checks it names every job).
+# input: the metrics, the vote audit, the training logs and the memory/throughput records
+# (results/benchmarks: made empty by report_benchmarks, filled by `make benchmarks`). Each job's Snakemake
+# `benchmark:` record (job_records below; tests/test_workflow.py::test_every_job_record_is_declared_by_the_report
+# checks it names every job) goes to report_times, beside the logs: timings differ run to run, results do not.
 
 # Training folders whose logs the report plots: the three trained models, and the base model when the
 # DAG pre-trains it (an external 8B checkpoint has no log of ours).
@@ -72,14 +72,12 @@ rule report_tables:
         audit=res("vote", "audit.json"),
         runs=TRAIN_RUNS,
         benchmarks=res("benchmarks"),
-        jobs=list(job_records().values()),
     output:
         directory(res("tables")),
     params:
         cfg=config_read_by("report tables"),
         metrics=metrics_args(),
         scores=metrics_args("item_scores.jsonl"),
-        jobs=job_record_args(),
     log:
         log_of("report_tables"),
     benchmark:
@@ -93,7 +91,7 @@ rule report_tables:
     shell:
         "longrm report tables --config {CONFIG_FILE:q} --metrics {params.metrics:q} --item-scores {params.scores:q}"
         " --audit {input.audit:q} --train-runs {input.runs:q} --benchmarks-dir {input.benchmarks:q}"
-        " --stage-benchmarks {params.jobs:q} --out-dir {output:q} 2> {log:q}"
+        " --out-dir {output:q} 2> {log:q}"
 
 
 rule report_figures:
@@ -103,14 +101,12 @@ rule report_figures:
         audit=res("vote", "audit.json"),
         runs=TRAIN_RUNS,
         benchmarks=res("benchmarks"),
-        jobs=list(job_records().values()),
     output:
         directory(res("figures")),
     params:
         cfg=config_read_by("report figures"),
         metrics=metrics_args(),
         scores=metrics_args("item_scores.jsonl"),
-        jobs=job_record_args(),
     log:
         log_of("report_figures"),
     benchmark:
@@ -124,7 +120,29 @@ rule report_figures:
     shell:
         "longrm report figures --config {CONFIG_FILE:q} --metrics {params.metrics:q} --item-scores {params.scores:q}"
         " --audit {input.audit:q} --train-runs {input.runs:q} --benchmarks-dir {input.benchmarks:q}"
-        " --stage-benchmarks {params.jobs:q} --out-dir {output:q} 2> {log:q}"
+        " --out-dir {output:q} 2> {log:q}"
+
+
+rule report_times:
+    input:
+        list(job_records().values()),
+    output:
+        directory(res("logs", "times")),
+    params:
+        cfg=config_read_by("report times"),
+        jobs=job_record_args(),
+    log:
+        log_of("report_times"),
+    benchmark:
+        bench_of("report_times")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "longrm report times --config {CONFIG_FILE:q} --stage-benchmarks {params.jobs:q} --out-dir {output:q} 2> {log:q}"
 
 
 rule report_md:
@@ -135,6 +153,7 @@ rule report_md:
         res("REPORT.md"),
     params:
         cfg=config_read_by("report md"),
+        times=res("logs", "times"),  # linked from the report, not read
     log:
         log_of("report_md"),
     benchmark:
@@ -147,4 +166,4 @@ rule report_md:
         "../../envs/cpu.yaml"
     shell:
         "longrm report md --config {CONFIG_FILE:q} --tables {input.tables:q} --figures {input.figures:q}"
-        " --out {output:q} 2> {log:q}"
+        " --times {params.times:q} --out {output:q} 2> {log:q}"

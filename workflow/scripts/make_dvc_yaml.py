@@ -65,6 +65,7 @@ RULE_ORDER = (
     "report_benchmarks",
     "report_tables",
     "report_figures",
+    "report_times",
     "report_md",
 )
 

@@ -136,6 +136,7 @@ def _run(args) -> int:
             "bench": {k: v for k, v in b.items() if k not in ("models", "baselines")},
             "config_seed": cfg["seed"],
             "inputs": input_fingerprints(args.bench, spec),
+            "torch_threads": torch_threads(),  # kernels split work by thread count: never two counts in one file
         }
         stats = run_bench(
             judge,
@@ -161,6 +162,15 @@ def _run(args) -> int:
         stats["tokens_per_s"],
     )
     return 0
+
+
+def torch_threads() -> int | None:
+    """The torch CPU threads the judge computes with (it set them when built; None when it loads no model)."""
+    if "torch" not in sys.modules:
+        return None
+    import torch
+
+    return torch.get_num_threads()
 
 
 def official_judge(judge, spec: dict):

@@ -9,6 +9,11 @@ Resumable: records are appended to `OUT.partial` and flushed after every batch; 
 settings reads it back and skips the (item, order) pairs already judged. Memory keeps only each record's
 byte span in the partial file; OUT is copied from it in plan order, atomically, when every pair is done
 (the partial file is then removed); a rerun after that judges afresh.
+
+Same bytes, interrupted or not: the batches are fixed by the plan alone (`plan_batches`: an item's orders
+never split), and a rerun judges a batch with a missing record whole, as the uninterrupted run did, keeping
+only the records that were missing. A judge's numbers depend on its batch (padding, the prefix shared with
+the previous prompt, kernels chosen by shape), never on which batches ran before. Timings go to the log.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from itertools import groupby
 from pathlib import Path
 from typing import NamedTuple
 
@@ -321,26 +327,29 @@ def run_bench(
     tasks = plan(bench.refs, bon_orders, seed, protocol)
     settings = {"model": model, "bon_orders": bon_orders, "seed": seed, "protocol": protocol, **(settings or {})}
     discarded = check_settings(part, settings)
-    done, pending = resume_partial(part, model, tasks)
-    # 2. judge the rest, one chunk at a time, each record appended (and synced) as it comes
+    done, batches = resume_partial(part, model, tasks, chunk)
+    missing = sum(1 for b in batches for t in b if _key(t) not in done)
+    # 2. judge the batches with a missing record, each missing record appended (and synced) as it comes
     out.parent.mkdir(parents=True, exist_ok=True)
     n_tokens, start = 0, time.perf_counter()
     bar = tqdm(
-        total=len(pending),
+        total=missing,
         unit="judgment",
         desc=f"bench {model}",
         disable=True if progress is False else None,
         file=sys.stderr,
     )
     with part.open("ab") as f:
-        for lo in range(0, len(pending), chunk):
-            batch, got = judge_chunk(judge, bench, pending[lo : lo + chunk])
+        for refs in batches:
+            batch, got = judge_chunk(judge, bench, refs)
             for (item, order, official), rec in zip(batch, got):
+                if (item.id, tuple(order)) in done:
+                    continue  # kept from the interrupted run: the same bytes (same batch)
                 label_record(rec, judge.name, model, item, order, official, bon_orders, protocol)
                 n_tokens += append_record(f, rec, (item.id, tuple(order)), done)
+                bar.update(1)
             f.flush()
             os.fsync(f.fileno())
-            bar.update(len(batch))
             elapsed = max(time.perf_counter() - start, 1e-9)
             bar.set_postfix(tok_s=f"{n_tokens / elapsed:.0f}", refresh=False)
     bar.close()
@@ -349,15 +358,35 @@ def run_bench(
     write_in_plan_order(part, out, tasks, done)
     part.unlink(missing_ok=True)
     settings_path(part).unlink(missing_ok=True)
-    return run_stats(model, protocol, len(bench.refs), len(tasks), len(pending), n_tokens, elapsed, discarded)
+    return run_stats(model, protocol, len(bench.refs), len(tasks), missing, n_tokens, elapsed, discarded)
+
+
+def _key(task: tuple) -> tuple[str, tuple[int, ...]]:
+    return task[0].id, tuple(task[1])
+
+
+def plan_batches(tasks: list[tuple], chunk: int) -> list[list[tuple]]:
+    """Every planned (item ref, order, official) task in batches fixed by the plan alone: longest prompts
+    first (batches of similar length), an item's orders side by side and never split over two batches, up to
+    `chunk` judgments a batch (an item with more orders fills one alone). So a resumed run judges exactly
+    the batches of an uninterrupted one."""
+    ordered = sorted(tasks, key=lambda t: (-t[0].length, t[0].id))  # stable: an item's orders in plan order
+    batches: list[list[tuple]] = []
+    current: list[tuple] = []
+    for _, group in groupby(ordered, key=lambda t: t[0].id):
+        group = list(group)
+        if current and len(current) + len(group) > chunk:
+            batches.append(current)
+            current = []
+        current += group
+    return batches + [current] if current else batches
 
 
 def resume_partial(
-    part: Path, model: str, tasks: list[tuple]
-) -> tuple[dict[tuple[str, tuple[int, ...]], Span], list[tuple]]:
-    """The records already in the partial file (a torn last line cut off) and the tasks still to judge,
-    longest prompts first with the orders of an item side by side (batches of similar length). A record
-    outside the plan (the bench file changed) is an error."""
+    part: Path, model: str, tasks: list[tuple], chunk: int
+) -> tuple[dict[tuple[str, tuple[int, ...]], Span], list[list[tuple]]]:
+    """The records already in the partial file (a torn last line cut off) and the batches of the plan
+    (plan_batches) that still miss one. A record outside the plan (the bench file changed) is an error."""
     done, torn_at = read_records(part, model)
     if torn_at is not None:  # drop the torn tail before appending after it
         os.truncate(part, torn_at)
@@ -369,9 +398,7 @@ def resume_partial(
             f"{len(stale)} records (e.g. id {stale[0][0]!r} order {list(stale[0][1])}) are not in "
             "the benchmark's plan: the bench file changed; remove the partial file",
         )
-    pending = [t for t in tasks if (t[0].id, tuple(t[1])) not in done]
-    pending.sort(key=lambda t: (-t[0].length, t[0].id))
-    return done, pending
+    return done, [b for b in plan_batches(tasks, chunk) if any(_key(t) not in done for t in b)]
 
 
 def judge_chunk(judge: Judge, bench: BenchIndex, refs: list[tuple]) -> tuple[list[tuple], list[Judgment]]:

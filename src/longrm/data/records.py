@@ -301,3 +301,10 @@ class Judgment(Record):
     @property
     def parsed(self) -> bool:
         return self.ranking is not None
+
+    def to_dict(self) -> dict:
+        """Without `latency_s`: a timing of the run, not a result (bench run and vote judge log their time), so
+        the same inputs give the same bytes; a record read back has 0.0."""
+        d = super().to_dict()
+        d.pop("latency_s", None)
+        return d

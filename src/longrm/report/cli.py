@@ -37,6 +37,11 @@ def _sources_args(p) -> None:
         dest="benchmarks_dir",
         help="folder of memory/throughput benchmark JSON (results/benchmarks); skipped when absent",
     )
+    p.add_argument("--out-dir", dest="out_dir", required=True)
+
+
+def _times_args(p) -> None:
+    p.add_argument("--config")
     p.add_argument(
         "--stage-benchmarks",
         dest="stage_benchmarks",
@@ -44,9 +49,9 @@ def _sources_args(p) -> None:
         default=[],
         metavar="JOB=TSV",
         help="Snakemake `benchmark:` TSV per job (synth=results/logs/benchmark/synth.tsv ...), or a "
-        "folder of them (results/logs/benchmark); skipped when absent",
+        "folder of them (results/logs/benchmark); none: an empty table",
     )
-    p.add_argument("--out-dir", dest="out_dir", required=True)
+    p.add_argument("--out-dir", dest="out_dir", required=True, help="results/logs/times")
 
 
 def register(sub) -> None:
@@ -54,7 +59,7 @@ def register(sub) -> None:
     rsub = p.add_subparsers(dest="report_command", metavar="ACTION")
     rsub.required = True
     prov = dict(
-        prov_inputs=("metrics", "item_scores", "audit", "train_runs", "benchmarks_dir", "stage_benchmarks"),
+        prov_inputs=("metrics", "item_scores", "audit", "train_runs", "benchmarks_dir"),
         prov_outputs=("out_dir",),
     )
     t = rsub.add_parser("tables", help="results/tables/*.csv + *.md and index.json")
@@ -63,6 +68,13 @@ def register(sub) -> None:
     f = rsub.add_parser("figures", help="results/figures/*.png + *.pdf and index.json")
     _sources_args(f)
     f.set_defaults(func=_figures, prov_params=reads("report figures"), **prov)
+    times = rsub.add_parser(
+        "times", help="results/logs/times: each job's wall time and memory (a fact of the run, beside the logs)"
+    )
+    _times_args(times)
+    times.set_defaults(
+        func=_times, prov_inputs=("stage_benchmarks",), prov_outputs=("out_dir",), prov_params=reads("report times")
+    )
     b = rsub.add_parser("benchmarks", help="the folder of memory/throughput records (made empty when absent)")
     b.add_argument("--config")
     b.add_argument(
@@ -79,6 +91,7 @@ def register(sub) -> None:
     m.add_argument("--tables", required=True, help="folder written by `longrm report tables`")
     m.add_argument("--figures", required=True, help="folder written by `longrm report figures`")
     m.add_argument("--out", required=True)
+    m.add_argument("--times", help="folder of `longrm report times` (results/logs/times): linked, not read")
     m.set_defaults(func=_md, prov_inputs=("tables", "figures"), prov_outputs=("out",), prov_params=reads("report md"))
 
 
@@ -116,7 +129,6 @@ def _sources(args) -> dict:
         load_item_scores,
         load_metrics,
         load_runs,
-        load_stage_benchmarks,
         parse_named,
     )
 
@@ -153,7 +165,6 @@ def _sources(args) -> dict:
         "audit": audit,
         "runs": load_runs(args.train_runs),
         "benchmarks": load_benchmarks(args.benchmarks_dir),
-        "stage_times": load_stage_benchmarks(args.stage_benchmarks),
     }
 
 
@@ -196,6 +207,30 @@ def _figures(args) -> int:
     return 0
 
 
+def _times(args) -> int:
+    """Each job's wall time and memory (Snakemake's `benchmark:` records) as a table and a figure, in a folder
+    of the logs: measured, so never the same twice, and kept out of the results (docs/formats/report.md)."""
+    from pathlib import Path
+
+    from longrm.report.figures import save, stage_times
+    from longrm.report.load import load_stage_benchmarks
+    from longrm.report.tables import read_stage_times, stage_times_table, write_table
+
+    if args.config:
+        from longrm.config import load_config
+
+        load_config(args.config)
+    rows = load_stage_benchmarks(args.stage_benchmarks)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(stage_times_table(rows), out, "stage_times")
+    made = stage_times(rows)
+    if made is not None:
+        save(made[0], out, "stage_times")
+    _print_index([{"name": "stage_times", "reading": read_stage_times(stage_times_table(rows))}])
+    return 0
+
+
 def _benchmarks_folder(args) -> int:
     """The report reads the memory/throughput records from a folder the DAG declares (and DVC stores), so
     the folder is an output of the DAG: made here, empty, for `make benchmarks` to fill; records already
@@ -218,5 +253,5 @@ def _md(args) -> int:
         from longrm.config import load_config
 
         title = f"LongRM study ({load_config(args.config)['name']})"
-    build(args.tables, args.figures, args.out, title=title)
+    build(args.tables, args.figures, args.out, title=title, times_dir=args.times)
     return 0

@@ -348,8 +348,9 @@ FIGURES = {
     "vote_vs_judges": ("The vote vs single judges on the same items, and vs number of judges", vote_vs_judges, "audit"),
     "training_curves": ("Training curves", training_curves, "runs"),
     "benchmark": ("Memory and throughput benchmark", benchmark, "benchmarks"),
-    "stage_times": ("Wall time and memory of each job", stage_times, "stage_times"),
 }
+# stage_times (each job's wall time and memory) is drawn by `longrm report times` beside the job logs: a
+# fact of the run, not a result.
 
 
 BY_MODEL = (accuracy_vs_length, reliability_by_length, training_curves)  # one line per model: colours
@@ -381,7 +382,6 @@ def write_figures(sources: dict[str, object], out_dir: str | Path) -> list[dict]
             why = {
                 "benchmarks": "no results/benchmarks/*.json with throughput or memory values: run the scripts "
                 "in benchmarks/",
-                "stage_times": "no Snakemake job records (results/logs/benchmark/*.tsv)",
             }.get(source, f"no {source} data to plot")
             index.append({"name": name, "title": title, "skipped": why})
             continue

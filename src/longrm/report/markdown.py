@@ -44,7 +44,26 @@ def claims_section(entries: list[dict], tables_dir: Path) -> list[str]:
     ]
 
 
-def build(tables_dir: str | Path, figures_dir: str | Path, out: str | Path, title: str = "LongRM study") -> str:
+def times_note(times_dir: Path | None, rel) -> list[str]:
+    """Where each job's wall time and memory are (a link only: they differ run to run, the report does not)."""
+    if times_dir is None:
+        return []
+    return [
+        "## Job times",
+        "",
+        f"Each job's wall time and memory: [stage_times.md]({rel(times_dir / 'stage_times.md')}) (`longrm report "
+        "times`). Measured on each run, they sit beside the job logs, not among the results.",
+        "",
+    ]
+
+
+def build(
+    tables_dir: str | Path,
+    figures_dir: str | Path,
+    out: str | Path,
+    title: str = "LongRM study",
+    times_dir: str | Path | None = None,
+) -> str:
     tables_dir, figures_dir, out = Path(tables_dir), Path(figures_dir), Path(out)
     rel = lambda p: Path(os.path.relpath(p, out.parent)).as_posix()  # noqa: E731
     lines = [
@@ -85,6 +104,7 @@ def build(tables_dir: str | Path, figures_dir: str | Path, out: str | Path, titl
             f"CSV: [{e['csv']}]({rel(tables_dir / e['csv'])})",
             "",
         ]
+    lines += times_note(Path(times_dir) if times_dir else None, rel)
     text = "\n".join(lines).rstrip("\n") + "\n"
     with atomic_write(out) as f:
         f.write(text)

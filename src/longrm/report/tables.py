@@ -600,13 +600,9 @@ TABLES: dict[str, tuple[str, Callable, Callable, str]] = {
     ),
     "training": ("Training runs", training_table, read_training, "runs"),
     "benchmark": ("Memory and throughput benchmark", benchmark_table, read_benchmark, "benchmarks"),
-    "stage_times": (
-        "Wall time and memory of each job of the study (Snakemake records)",
-        stage_times_table,
-        read_stage_times,
-        "stage_times",
-    ),
 }
+# Each job's wall time and memory (stage_times_table) is a fact of the run, not a result: `longrm report
+# times` writes it beside the job logs (R/logs/times), so the same inputs give the same tables.
 
 
 def to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
@@ -641,7 +637,7 @@ def write_tables(sources: dict[str, object], out_dir: str | Path) -> list[dict]:
     index = []
     for name, (title, build, read, source) in TABLES.items():
         data = sources.get(source)
-        if source not in ("benchmarks", "stage_times") and not data:
+        if source != "benchmarks" and not data:
             index.append({"name": name, "title": title, "skipped": f"no {source} given"})
             continue
         df = build(data or ({} if source == "benchmarks" else []))

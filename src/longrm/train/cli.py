@@ -60,9 +60,12 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
+    import sys
+
     from longrm.config import load_config
     from longrm.train.loop import train
     from longrm.train.parallel import ranks_from_env
+    from longrm.train.timing import run_line
 
     cfg = load_config(args.config)
     stage = args.stage
@@ -76,6 +79,8 @@ def _run(args) -> int:
     print(
         f"train {args.stage}: {summary['steps']} steps, final loss {summary['final_loss']}, "
         f"accuracy {summary['final_accuracy']}, {summary['tokens_per_s']:.0f} tokens/s, "
-        f"peak RSS {summary['peak_rss_mb']:.0f} MiB -> {args.out}"
+        f"peak RSS {summary['peak_rss_mb']:.0f} MiB -> {args.out}",
+        file=sys.stderr,
     )
+    print(run_line(summary), file=sys.stderr)  # the run's timings: the job's log, not the model folder
     return 0

@@ -24,6 +24,7 @@ from longrm.seeding import derive_seed, rng_for
 from longrm.train import checkpoint as ckpt
 from longrm.train import parallel
 from longrm.train.data import read_records, tokenize
+from longrm.train.timing import result_log, result_summary
 
 STAGES = ("sft", "logo", "disrm")
 
@@ -248,8 +249,9 @@ def _write_final(out: Path, final_model, tokenizer, state_dict, log: list[dict],
     staging.mkdir(parents=True)
     final_model.save_pretrained(str(staging), safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(str(staging))
-    write_jsonl(staging / "train_log.jsonl", log)
-    write_json(staging / "train_summary.json", json.loads(dumps(summary)))
+    # timings and where it resumed are facts of this run, not of the model: the job's log has them (train/timing.py)
+    write_jsonl(staging / "train_log.jsonl", result_log(log))
+    write_json(staging / "train_summary.json", json.loads(dumps(result_summary(summary))))
     old = out.with_name(f".{out.name}.old")
     if out.exists():
         shutil.rmtree(old, ignore_errors=True)

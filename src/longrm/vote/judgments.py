@@ -74,6 +74,7 @@ def _checkpoint_files(model: str) -> list:
 def fingerprint(cfg: dict, spec: dict, items_path: str | Path) -> dict:
     """Everything that decides this judge's records; a partial run is reused only under the same one."""
     from longrm.judges.factory import bench_params
+    from longrm.modeling import job_threads
 
     vcfg = cfg["vote"]
     return {
@@ -84,6 +85,7 @@ def fingerprint(cfg: dict, spec: dict, items_path: str | Path) -> dict:
         "orders": [vcfg["orders"], vcfg["bon_orders"]],
         "params": bench_params(cfg, lm_params(vcfg)),
         "trust_remote_code": cfg["trust_remote_code"],
+        "job_threads": job_threads(),  # bench.threads 0 takes the job's: kernels split work by thread count
         "checkpoint": _checkpoint_files(spec["model"]),
     }
 
@@ -179,8 +181,8 @@ def judge_to_file(
             t0 = time.perf_counter()
             records = judge.judge(chunk.flat_items, chunk.flat_orders)
             seconds += time.perf_counter() - t0
-            for rec in records:  # timings go to the log, so the same inputs give the same bytes
-                rec.judge, rec.latency_s = name, 0.0
+            for rec in records:  # Judgment.to_dict leaves timings out: the judging time goes to the log
+                rec.judge = name
             why = check_records(records, chunk.flat_items, chunk.flat_orders, name)
             if why:
                 raise RuntimeError(f"judge {name} returned {why}")
