@@ -174,6 +174,13 @@ def test_grad_cache_gives_the_joint_loss_gradient(ckpt):
         assert torch.allclose(g1, g2, atol=1e-6, rtol=1e-5)
 
 
+def folder_bytes(folder):
+    """Every file's bytes; the summary's `checkpoints`, which names the run's own folder (OUT.checkpoints), left out."""
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    summary = json.loads(files.pop("train_summary.json"))
+    return {**files, "train_summary.json": {k: v for k, v in summary.items() if k != "checkpoints"}}
+
+
 def _weights(path):
     from safetensors.torch import load_file
 
@@ -198,6 +205,10 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(ckpt, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6, rtol=0), k
+    # the same bytes, interrupted or not, and run twice: no timing, no `resumed_from` in the model folder
+    train("logo", cfg, data, ckpt, tmp_path / "again")
+    for run in ("cut", "again"):
+        assert folder_bytes(tmp_path / run) == folder_bytes(tmp_path / "full"), run
     log = read_jsonl(tmp_path / "cut" / "train_log.jsonl")
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
     full_log = read_jsonl(tmp_path / "full" / "train_log.jsonl")

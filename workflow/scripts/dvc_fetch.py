@@ -3,10 +3,11 @@
     python workflow/scripts/dvc_fetch.py pull dvc.yaml
     python workflow/scripts/dvc_fetch.py repro pipelines/paper/dvc.yaml
 
-When DVC fails, every output it could not restore is named: DVC itself names a missing file inside a
-folder output by its hash only ("failed to transfer '91c3...'"). `dvc status --cloud` says which tracked
-files are in neither the DVC cache (.dvc/cache) nor the remote; each is printed with what to do. The exit
-status is DVC's.
+When `dvc pull` fails, every output it could not fetch is named: DVC itself names a missing file inside a
+folder output by its hash only ("failed to transfer '91c3...'"). After the failed pull, `dvc status --cloud`
+lists the tracked files still not in the DVC cache (.dvc/cache), i.e. in neither the cache nor the remote;
+each is printed with what to do. (`dvc repro` needs no such list: it runs again a stage whose output the
+cache lacks.) The exit status is DVC's.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def main(argv: list[str]) -> int:
         return 2
     action, dvc_yaml = argv
     status = subprocess.run([dvc_bin(), action, dvc_yaml]).returncode
-    if status != 0:
+    if status != 0 and action == "pull":
         missing = unavailable(dvc_yaml)
         if missing:
             print(missing_message(action, missing), file=sys.stderr)
