@@ -28,8 +28,9 @@ def pick_attn_implementation(requested: str | None) -> str:
     """flash_attention_2 when requested (must import) or when available on a GPU; sdpa otherwise."""
     if requested == "flash_attention_2" and not flash_attn_available():
         raise ConfigError(
-            "train.common.attn_implementation: flash_attention_2 needs a CUDA GPU and the "
-            "flash-attn package (pip install 'longrm[gpu]')"
+            "train.common.attn_implementation: flash_attention_2 needs a CUDA GPU and the flash-attn "
+            "package, built against the installed torch (pip install --no-build-isolation 'longrm[flash]'; "
+            "envs/gpu.post-deploy.sh)"
         )
     if requested:
         return requested
@@ -52,6 +53,53 @@ def load_deepspeed_config(path: str | Path) -> dict:
     return cfg
 
 
+def engine_config(config: dict, clip: float | None = None) -> dict:
+    """The DeepSpeed config the engine (and ZeRO-3's zero-init) runs with: one micro-batch, gas 1 (the
+    trainer scales each loss itself), the trainer's own optimizer and lr schedule."""
+    cfg = dict(config)
+    cfg.pop("train_batch_size", None)  # DeepSpeed derives it from the data-parallel size (SP groups count once)
+    cfg.update(train_micro_batch_size_per_gpu=1, gradient_accumulation_steps=1)
+    if clip is not None:
+        cfg.setdefault("gradient_clipping", clip)
+    cfg.pop("optimizer", None)  # the torch optimizer built by the trainer (no op build)
+    cfg.pop("scheduler", None)  # the trainer sets the lr itself every step
+    return cfg
+
+
+def zero_stage(config: dict | None) -> int:
+    return int(((config or {}).get("zero_optimization") or {}).get("stage", 0))
+
+
+@contextlib.contextmanager
+def zero3_loading(config: dict | None):
+    """Under ZeRO-3, models built in this block are created partitioned: transformers' from_pretrained
+    runs them under DeepSpeed's zero-init (`deepspeed.zero.Init`) while an HfDeepSpeedConfig of the engine
+    config is alive, so no rank ever holds the whole model. Other stages: nothing changes."""
+    if zero_stage(config) != 3:
+        yield
+        return
+    from transformers.integrations.deepspeed import HfDeepSpeedConfig, unset_hf_deepspeed_config
+
+    flag = HfDeepSpeedConfig(config)  # transformers keeps a weak reference: it lives as long as the block
+    try:
+        yield
+    finally:
+        unset_hf_deepspeed_config()
+        del flag
+
+
+def full_numel(param) -> int:
+    """Elements of a parameter, whole: a ZeRO-3 partitioned one keeps its full size in ds_numel."""
+    return int(getattr(param, "ds_numel", param.numel()))
+
+
+def loaded_share(model) -> str:
+    """What this rank holds of a model built under zero-init: its partitions' elements of the whole."""
+    held = sum(int(p.ds_tensor.numel()) if hasattr(p, "ds_tensor") else p.numel() for p in model.parameters())
+    whole = sum(full_numel(p) for p in model.parameters())
+    return f"ZeRO-3 zero-init: {held} of {whole} parameter elements on this rank"
+
+
 def deepspeed_engine(model, optimizer, config: dict, clip: float | None = None, mpu=None):
     """Wrap model + a torch optimizer in a DeepSpeed engine (ZeRO stage from the JSON file).
 
@@ -66,17 +114,10 @@ def deepspeed_engine(model, optimizer, config: dict, clip: float | None = None, 
             "train.common.deepspeed is set but DeepSpeed is not installed (pip install 'longrm[gpu]')"
         ) from None
 
-    cfg = dict(config)
-    cfg.pop("train_batch_size", None)  # DeepSpeed derives it from the data-parallel size (SP groups count once)
-    cfg.update(train_micro_batch_size_per_gpu=1, gradient_accumulation_steps=1)
-    if clip is not None:
-        cfg.setdefault("gradient_clipping", clip)
-    cfg.pop("optimizer", None)  # the torch optimizer built by the trainer (no op build)
-    cfg.pop("scheduler", None)  # the trainer sets the lr itself every step
     engine, _, _, _ = deepspeed.initialize(
         model=model,
         optimizer=optimizer,
-        config=cfg,
+        config=engine_config(config, clip),
         mpu=mpu,
         model_parameters=[p for p in model.parameters() if p.requires_grad],
     )

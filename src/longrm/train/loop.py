@@ -157,9 +157,30 @@ def check_positions(stage: str, max_length: int, init: Path, overrides: dict) ->
         )
 
 
-def build_model(stage: str, init: Path, common: dict, params: dict, tokenizer, seed: int, trust: bool):
+def build_model(
+    stage: str, init: Path, common: dict, params: dict, tokenizer, seed: int, trust: bool, zero: dict | None = None
+):
     """The model to train (+ a frozen reference for dpo). disrm: AutoModelForSequenceClassification(num_labels=1).
-    train.<stage>.rope_scaling is set on the config before the model is built (rope_overrides)."""
+    train.<stage>.rope_scaling is set on the config before the model is built (rope_overrides). `zero`: the
+    engine's DeepSpeed config; under ZeRO-3 the model is built partitioned (gpu.zero3_loading)."""
+    from longrm.train.gpu import zero3_loading
+
+    with zero3_loading(zero):
+        model = _trained_model(stage, init, common, params, tokenizer, seed, trust)
+    ref = None
+    if stage == "logo" and params["loss"] == "dpo":  # whole on every rank: no engine gathers its weights
+        from longrm.modeling import load_causal_lm
+        from longrm.train.gpu import pick_attn_implementation
+
+        attn = pick_attn_implementation(common["attn_implementation"])
+        ref = load_causal_lm(
+            init, trust_remote_code=trust, attn_implementation=attn, overrides=rope_overrides(stage, params, init)
+        )
+        ref.eval().requires_grad_(False)
+    return model, ref
+
+
+def _trained_model(stage: str, init: Path, common: dict, params: dict, tokenizer, seed: int, trust: bool):
     import torch
 
     from longrm.modeling import check_checkpoint, load_causal_lm
@@ -200,11 +221,7 @@ def build_model(stage: str, init: Path, common: dict, params: dict, tokenizer, s
         model = load_causal_lm(init, trust_remote_code=trust, attn_implementation=attn, overrides=overrides)
     if common["gradient_checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    ref = None
-    if stage == "logo" and params["loss"] == "dpo":
-        ref = load_causal_lm(init, trust_remote_code=trust, attn_implementation=attn, overrides=overrides)
-        ref.eval().requires_grad_(False)
-    return model, ref
+    return model
 
 
 def _head(model, stage: str):
@@ -365,12 +382,18 @@ def _choose_checkpoint(run: Run) -> None:
 def _build(run: Run) -> None:
     import torch
 
-    from longrm.train.gpu import EngineBackward, deepspeed_engine
+    from longrm.train.gpu import EngineBackward, deepspeed_engine, engine_config, loaded_share, zero_stage
 
     common = run.common
-    run.model, run.ref = build_model(run.stage, run.init, common, run.params, run.tokenizer, run.seed, run.trust)
+    run.zero = engine_config(run.ds_config, common["max_grad_norm"]) if run.ds_config is not None else None
+    run.model, run.ref = build_model(
+        run.stage, run.init, common, run.params, run.tokenizer, run.seed, run.trust, zero=run.zero
+    )
     run.mpu = parallel.register_ulysses(run.model, run.attn, run.sp) if run.sp > 1 else None
-    run.model.to(run.device)
+    if zero_stage(run.zero) == 3:  # zero-init placed the partitions on this rank's device already
+        print(f"longrm train {run.stage}: rank {run.ranks.rank}: {loaded_share(run.model)}", file=sys.stderr)
+    else:
+        run.model.to(run.device)
     if run.ref is not None:
         run.ref.to(run.device)
     run.trainable = [p for p in run.model.parameters() if p.requires_grad]
@@ -578,6 +601,8 @@ def _loop(run: Run, interrupt_after: int | None) -> float:
 
 # ---------------------------------------------------------------- 7. summary and the final model
 def _summary(run: Run, wall: float) -> dict:
+    from longrm.train.gpu import full_numel
+
     state, stage, n = run.state, run.stage, len(run.examples)
     tail = run.log[-max(1, len(run.log) // 10) :]
     return {
@@ -593,8 +618,8 @@ def _summary(run: Run, wall: float) -> dict:
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "final_loss": round(sum(r["loss"] for r in tail) / len(tail), 6) if tail else None,
         "final_accuracy": round(sum(r["accuracy"] for r in tail) / len(tail), 6) if tail else None,
-        "params": sum(p.numel() for p in run.model.parameters()),
-        "trainable_params": sum(p.numel() for p in run.trainable),
+        "params": sum(full_numel(p) for p in run.model.parameters()),  # whole, not this rank's ZeRO-3 part
+        "trainable_params": sum(full_numel(p) for p in run.trainable),
         "resumed_from": state.get("resumed_from"),
         "init": str(run.init),
         "data": str(run.data),
@@ -608,15 +633,27 @@ def _summary(run: Run, wall: float) -> dict:
     }
 
 
-def _finish(run: Run, summary: dict) -> None:
+def _final_model(run: Run, state_dict: dict | None):
+    """(the model to save, the state dict to save it with; None: its own). A LoRA reward model is merged:
+    under ZeRO-3 (`state_dict`: the gathered weights) into a fresh whole copy on this rank, since the
+    partitioned modules hold no weights to merge."""
     from longrm.train.forward import unwrap
+
+    if not (run.stage == "disrm" and hasattr(run.model, "merge_and_unload")):
+        return unwrap(run.model), state_dict
+    if state_dict is None:
+        return run.model.merge_and_unload(), None
+    whole, _ = build_model(run.stage, run.init, run.common, run.params, run.tokenizer, run.seed, run.trust)
+    whole.load_state_dict(state_dict)
+    return whole.merge_and_unload(), None
+
+
+def _finish(run: Run, summary: dict) -> None:
     from longrm.train.gpu import zero3_state_dict
 
-    final = unwrap(run.model)
-    if run.stage == "disrm" and hasattr(run.model, "merge_and_unload"):
-        final = run.model.merge_and_unload()
     state_dict = zero3_state_dict(run.engine)  # collective under ZeRO-3: every rank calls it
     if run.ranks.main:
+        final, state_dict = _final_model(run, state_dict)
         with contextlib.suppress(AttributeError):
             final.generation_config.pad_token_id = run.tokenizer.pad_token_id
         _write_final(run.out, final, run.tokenizer, state_dict, run.log, summary)
