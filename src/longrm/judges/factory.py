@@ -7,6 +7,7 @@ transformers / vllm   generative LM on that backend           model (vote) or pa
 generative  generative LM on `bench.backend`                  path
             (`format`: pairwise (default) or pointwise, judges/pointwise.py)
 discriminative        scalar RM (judges/discriminative.py)    path or model
+likelihood  a causal LM's mean log-probability of each response (judges/likelihood.py)   path
 
 Generation settings (max_model_len, max_new_tokens, batch_size, dtype, ...) come from `cfg["bench"]`,
 overridable per call with `params` (vote passes its own).
@@ -73,6 +74,17 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
             device=p["device"],
             trust_remote_code=trust,
             use_chat_template=p["use_chat_template"],
+            threads=p["threads"] or None,
+        )
+    if kind == "likelihood":
+        from longrm.judges.likelihood import LikelihoodJudge
+
+        return LikelihoodJudge(
+            path,
+            name=name,
+            max_model_len=p["max_model_len"],
+            dtype=p["dtype"],
+            trust_remote_code=trust,
             threads=p["threads"] or None,
         )
     raise ConfigError(f"{cfg.get('_path', '<config>')}: judge {name!r}: unknown kind {kind!r}")

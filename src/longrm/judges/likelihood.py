@@ -1,0 +1,108 @@
+"""The base's own reading as a judge: a response's score is its mean token log-probability under a causal LM,
+given the task prompt (long context + question) and a newline.
+
+A base that binds a value to its entity ("The tag of heapq is" -> stream) gives the response that states the
+context's value a higher likelihood than one stating another entity's value or a value the context never
+states; the study's responses are tell-free (a wrong response is the right one's template with another
+value), so only the value tokens separate them. No training: it measures what the base reads, beside the
+judges trained from it. The context is cut in the middle to fit `max_model_len` with the longest response.
+A response's score does not depend on the presentation order: each item is scored once (one forward of its
+prompt, whose keys/values every response reuses).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from longrm.data.records import BenchItem, Judgment
+from longrm.judges.base import Judge, rank_by_scores
+from longrm.judges.prompts import PromptParts
+from longrm.judges.truncation import encode, fit_prompt
+
+
+def likelihood_parts(task_prompt: str) -> PromptParts:
+    return PromptParts(prefix="", context=task_prompt, suffix="\n")
+
+
+def mean_logprob(model, prompt_ids: list[int], responses: list[list[int]]) -> list[float]:
+    """Mean log p(response token | prompt, earlier response tokens) of each response."""
+    import torch
+
+    from longrm.modeling import cache_from_kv, cache_kwarg, cache_of, kv_of
+
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([prompt_ids]), use_cache=True, logits_to_keep=1)
+        first = out.logits[0, -1:].float()  # (1, V): predicts each response's first token
+        kv = kv_of(cache_of(out))
+        scores = []
+        for ids in responses:
+            cached = {cache_kwarg(model): cache_from_kv(kv, model.config, length=len(prompt_ids))}
+            rest = model(input_ids=torch.tensor([ids]), use_cache=True, **cached).logits[0, :-1].float()  # (R-1, V)
+            logp = torch.log_softmax(torch.cat([first, rest]), dim=-1)  # (R, V)
+            scores.append(float(logp[torch.arange(len(ids)), torch.tensor(ids)].mean()))
+    return scores
+
+
+class LikelihoodJudge(Judge):
+    def __init__(
+        self,
+        path: str | Path,
+        name: str = "likelihood",
+        max_model_len: int = 4096,
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        threads: int | None = None,
+    ):
+        from longrm.judges.transformers_backend import resolve_dtype
+        from longrm.modeling import load_causal_lm, load_tokenizer, set_threads
+
+        set_threads(threads)
+        self.name = name
+        self.tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+        self.dtype = resolve_dtype(path, dtype, "cpu")
+        self.model = load_causal_lm(path, dtype=self.dtype, trust_remote_code=trust_remote_code).eval()
+        limit = getattr(self.model.config, "max_position_embeddings", None) or max_model_len
+        self.max_model_len = min(max_model_len, limit)
+        self._cache: dict[str, dict] = {}
+
+    def _score(self, item: BenchItem) -> dict:
+        responses = [encode(self.tokenizer, r) or [self.tokenizer.eos_token_id] for r in item.responses]
+        budget = self.max_model_len - max(len(r) for r in responses)
+        fitted = fit_prompt(self.tokenizer, likelihood_parts(item.task_prompt), max(budget, 1))
+        start = time.perf_counter()
+        scores = mean_logprob(self.model, fitted.input_ids, responses)
+        return {
+            "scores": scores,
+            "truncated": fitted.truncated,
+            "prompt_tokens": len(fitted.input_ids),
+            "latency_s": time.perf_counter() - start,
+        }
+
+    def judge(self, items: Sequence[BenchItem], orders: Sequence[list[int]]) -> list[Judgment]:
+        out = []
+        for item, order in zip(items, orders):
+            if item.id not in self._cache:
+                self._cache[item.id] = self._score(item)
+            c = self._cache[item.id]
+            out.append(
+                Judgment(
+                    id=item.id,
+                    judge=self.name,
+                    order=list(order),
+                    raw="",
+                    scores=c["scores"],
+                    ranking=rank_by_scores(c["scores"], list(order)),
+                    truncated=c["truncated"],
+                    prompt_tokens=c["prompt_tokens"],
+                    output_tokens=0,
+                    latency_s=round(c["latency_s"], 6),
+                    extra={"dtype": str(self.dtype)},
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        self.model = None
+        self._cache.clear()

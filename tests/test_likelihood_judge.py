@@ -1,0 +1,81 @@
+"""The likelihood judge: the base's own reading (mean log-probability of each response given the context)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+
+from longrm.data.records import BenchItem
+from longrm.judges.likelihood import LikelihoodJudge, mean_logprob
+from longrm.modeling import load_causal_lm, load_tokenizer
+from tests.helpers import tiny_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "models" / "base"
+
+
+def pair(i: int, context: str, chosen: str, rejected: str) -> BenchItem:
+    return BenchItem(
+        id=f"t{i}",
+        task="LongQA",
+        tasktype="PairWise",
+        prompt_template=[{"role": "user", "content": context}],
+        chosen=chosen,
+        rejected=rejected,
+    )
+
+
+def test_cached_scores_equal_a_whole_forward(tmp_path):
+    path = tiny_checkpoint(tmp_path / "m")
+    tok, model = load_tokenizer(path), load_causal_lm(path).eval()
+    prompt = tok("some context words and a question", add_special_tokens=False)["input_ids"]
+    responses = [tok(r, add_special_tokens=False)["input_ids"] for r in (" yes it is", " no", " maybe so then")]
+    got = mean_logprob(model, prompt, responses)
+    for r, score in zip(responses, got):
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=torch.tensor([prompt + r])).logits[0].float(), -1)
+        want = logp[len(prompt) - 1 : -1].gather(1, torch.tensor(r)[:, None]).mean().item()
+        assert abs(score - want) < 1e-4
+
+
+def test_order_does_not_change_scores_and_ranking_follows_them(tmp_path):
+    path = tiny_checkpoint(tmp_path / "m")
+    judge = LikelihoodJudge(path, threads=1)
+    item = pair(0, "a context", "first answer", "second answer here")
+    a, b = judge.judge([item, item], [[0, 1], [1, 0]])
+    assert a.scores == b.scores
+    best = 0 if a.scores[0] >= a.scores[1] else 1
+    assert a.ranking[0] == best and b.ranking[0] == best
+
+
+def fact_items(tok, n: int = 24, facts: int = 4, seed: int = 0) -> list[BenchItem]:
+    """Handmade items in the study's fact form, with one-token words of the base: chosen states the
+    context's value for the entity asked about, rejected another entity's value from the same context."""
+    from longrm.base.text import one_token_words
+
+    words = [tok.decode([i])[1:] for i in one_token_words(tok)]
+    rng = random.Random(seed)
+    items = []
+    for i in range(n):
+        picked = rng.sample(words, 2 * facts)
+        ents, vals = picked[:facts], picked[facts:]
+        prose = " ".join(f"The tag of {e} is {v}." for e, v in zip(ents, vals))
+        context = f"Notes on the release. {prose} Nothing else changed.\n\nWhat is the tag of {ents[0]}?"
+        items.append(pair(i, context, f"The tag of {ents[0]} is {vals[0]}.", f"The tag of {ents[0]} is {vals[1]}."))
+    return items
+
+
+def test_the_shipped_base_prefers_the_value_its_context_binds():
+    judge = LikelihoodJudge(SHIPPED, threads=1)
+    items = fact_items(judge.tokenizer)
+    judgments = judge.judge(items, [[0, 1]] * len(items))
+    right = sum(j.ranking[0] == 0 for j in judgments)
+    assert right >= 0.8 * len(items), right
+    swapped = [
+        pair(100 + k, items[(k + 1) % len(items)].task_prompt, it.chosen, it.rejected) for k, it in enumerate(items)
+    ]
+    control = judge.judge(swapped, [[0, 1]] * len(swapped))
+    # another item's context holds neither value: the judge cannot tell them apart better than a coin
+    assert sum(j.ranking[0] == 0 for j in control) <= 0.75 * len(items)
