@@ -6,6 +6,8 @@ import gzip
 import json
 import random
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -211,3 +213,47 @@ def test_raw_entities_and_values_are_one_token_words_of_the_base(built):
     assert set(pools.entities) == set(full.entities) & keep and set(pools.words) == set(full.words) & keep
     with pytest.raises(InputError, match="one token of the base"):
         raw.build_pools(1234, corpus, frozenset(full.entities[:3]))
+
+
+def study_config(tmp: Path, base: Path) -> Path:
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "default.yaml").read_text())
+    cfg["results_dir"] = str(tmp / "results")
+    cfg["inputs"]["base_model_path"] = str(base)
+    path = tmp / "study.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def plan(config: Path) -> subprocess.CompletedProcess:
+    repo = Path(__file__).resolve().parents[1]
+    snakemake = Path(sys.executable).parent / "snakemake"
+    return subprocess.run(
+        [
+            str(snakemake),
+            "-n",
+            "--cores",
+            "1",
+            "--configfile",
+            str(config),
+            "--workflow-profile",
+            "workflow/profiles/default",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_study_plans_from_a_shipped_base_and_refuses_an_altered_one(built, tmp_path):
+    tmp, _ = built
+    good = plan(study_config(tmp_path, tmp / "out"))
+    assert good.returncode == 0, good.stderr[-2000:]
+    assert "rule inputs_raw" in good.stdout and "rule train_short" in good.stdout
+    assert "rule inputs_pretrain" not in good.stdout  # the shipped base is an input, not a stage
+    copy = tmp_path / "base"
+    shutil.copytree(tmp / "out", copy)
+    (copy / "tokenizer.json").write_text("{}")
+    bad = plan(study_config(tmp_path, copy))
+    assert bad.returncode != 0
+    assert f"{copy / 'tokenizer.json'}: sha256 differs" in bad.stdout + bad.stderr
