@@ -24,7 +24,9 @@ def samples_dir():
 def tiny_study(tmp_path_factory):
     """The study on the tiny config, built once per session by `make study` (tests/tiny_study.py): its
     repository and the bytes of its results. A test that changes it works on a copy (tiny_study.copy_repo)."""
-    from tests.tiny_study import result_bytes, run_study
+    from tests.tiny_study import code_version, result_bytes, run_study
 
+    code = code_version()
     repo = run_study(tmp_path_factory.mktemp("tiny-study"))
-    return {"repo": repo, "bytes": result_bytes(repo)}
+    same_code = code_version() == code  # a commit to this checkout meanwhile: provenance's `code` moved
+    return {"repo": repo, "bytes": result_bytes(repo, same_code), "code": code if same_code else None}

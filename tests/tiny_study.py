@@ -195,9 +195,10 @@ def dvc_outputs(repo: Path) -> list[str]:
     return sorted(files)
 
 
-def result_bytes(repo: Path) -> dict[str, bytes]:
+def result_bytes(repo: Path, code: bool = True) -> dict[str, bytes]:
     """The bytes of every DVC output but the side files (logs and job records); a provenance sidecar
-    without its `run` section (when and where the command ran)."""
+    without its `run` section (when and where the command ran), and without `code` (the commit of the
+    longrm checkout that ran it) when `code` is False: for runs on either side of a commit to that checkout."""
     out = {}
     for rel in dvc_outputs(repo):
         if rel.startswith(SIDE):
@@ -207,6 +208,8 @@ def result_bytes(repo: Path) -> dict[str, bytes]:
             record = json.loads(data)
             assert "run" in record, f"{rel}: a sidecar without a run section"
             record.pop("run")
+            if not code:
+                record.pop("code")
             data = json.dumps(record, sort_keys=True).encode()
         out[rel] = data
     return out
@@ -240,3 +243,10 @@ def stale_jobs(repo: Path) -> tuple[int, str]:
     """Jobs a dry run plans when no small file's checksum may excuse an input newer than its output
     (--max-checksum-file-size 0): what a study of larger files (the default's) would redo."""
     return planned_jobs(repo, "--max-checksum-file-size", "0")
+
+
+def code_version() -> dict:
+    """The commit (and dirty flag) of the longrm checkout the tests run, as provenance records it."""
+    from longrm.provenance import git_state
+
+    return git_state()
