@@ -5,8 +5,8 @@
 # checks it names every job) goes to report_times, beside the logs: timings differ run to run, results do not.
 
 # Training folders whose logs the report plots: the three trained models, and the base model when the
-# DAG pre-trains it (an external 8B checkpoint has no log of ours).
-TRAIN_RUNS = ([BASE_MODEL] if BASE_MODEL == res("inputs", "base_model") else []) + [res("models", s) for s in TRAINED]
+# DAG pre-trains it or it is the shipped one (models/base: its curves); an external 8B checkpoint has no log of ours.
+TRAIN_RUNS = ([BASE_MODEL] if BASE_MODEL == res("inputs", "base_model") or SHIPPED_BASE else []) + [res("models", s) for s in TRAINED]
 # the response-only baseline's training run, when a bench model judges with it
 TRAIN_RUNS += [p for p in {m["path"] for m in BENCH_MODELS.values()} if p == res("models", "disrm_response")]
 TRAIN_RUNS += [JUDGE_BASE] if SHORT_JUDGE else []   # the short judge (train.short)

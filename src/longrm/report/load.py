@@ -74,11 +74,19 @@ def load_audit(path: str | Path | None) -> dict | None:
 LOG_NAMES = ("train_log.jsonl", "pretrain_log.jsonl")
 
 
+BASE_SUMMARY = "base_summary.json"  # a shipped base (models/base, `make base`): its curves' last row
+
+
 def load_runs(dirs: list[str | Path]) -> dict[str, dict]:
     """{run name: {"log": [step records], "summary": dict | None}} for each training folder that has a
-    log; the name is the folder's name (sft, logo, disrm, base_model)."""
+    log, or a shipped base's summary; the name is the folder's name (sft, logo, disrm, base), a shipped
+    base's its path (models/base)."""
     runs = {}
     for d in map(Path, dirs or []):
+        if (d / BASE_SUMMARY).is_file():
+            # named by its path: the short judge's folder is results/models/base
+            runs[d.as_posix()] = {"log": [], "summary": read_json(d / BASE_SUMMARY), "path": str(d / BASE_SUMMARY)}
+            continue
         for log_name in LOG_NAMES:
             log = d / log_name
             if log.is_file():

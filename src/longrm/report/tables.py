@@ -328,9 +328,29 @@ def training_table(runs: dict[str, dict]) -> pd.DataFrame:
                 "heldout_recall": (s.get("heldout_after") or {}).get("answer_accuracy"),
                 # its control: a random value among the example's facts (in context, no binding)
                 "heldout_recall_no_binding_guess": (s.get("heldout_after") or {}).get("no_binding_guess"),
+                **base_recall(s),
             }
         )
     return pd.DataFrame(rows)
+
+
+BASE_KIND = "attr"  # "The ATTR of E is V." with the other facts' values in the context: the hard case
+
+
+def base_recall(summary: dict) -> dict:
+    """A shipped base's held-out recall of the fact form (its summary's last curves row): binding on the
+    first restated fact and presence, at 1x / 4x / 8x its pre-training length, beside the presence
+    shortcut's binding (a stated value at random: 1 / facts)."""
+    final = (summary.get("final") or {}).get(BASE_KIND)
+    if not final:
+        return {}
+    L = summary["seq_len"]
+    out = {"base_binding_control": round(1 / summary["facts"], 4) if summary.get("facts") else None}
+    for length, m in sorted(final.items(), key=lambda kv: int(kv[0])):
+        k = f"{int(length) // L}x"
+        out[f"base_binding_{k}"] = m["binding_first"]
+        out[f"base_presence_{k}"] = m["presence"]
+    return out
 
 
 def flatten(obj, prefix: str = "") -> dict:
@@ -519,8 +539,23 @@ def read_training(df: pd.DataFrame) -> str:
         for r in df.itertuples()
         if value(getattr(r, "heldout_recall", None)) is not None
     ]
+    base = [
+        f"the shipped base {r.run} binds a value to its entity on held-out rows (the hard case) at "
+        + ", ".join(
+            f"{k} {fmt(value(getattr(r, f'base_binding_{k}')))} (presence {fmt(value(getattr(r, f'base_presence_{k}')))})"
+            for k in ("1x", "4x", "8x")
+            if value(getattr(r, f"base_binding_{k}", None)) is not None
+        )
+        + f" its pre-training length; the presence shortcut binds {fmt(value(r.base_binding_control))}"
+        for r in df.itertuples()
+        if value(getattr(r, "base_binding_1x", None)) is not None
+    ]
     return (
-        "End of training: " + "; ".join(parts) + "." + (" Pre-training: " + "; ".join(recall) + "." if recall else "")
+        "End of training: "
+        + "; ".join(parts)
+        + "."
+        + (" Pre-training: " + "; ".join(recall) + "." if recall else "")
+        + (" Base: " + "; ".join(base) + "." if base else "")
     )
 
 
