@@ -70,7 +70,8 @@ def test_load_config_fills_the_schema_defaults(tmp_path):
     cfg = _default()
     del cfg["vote"]["splits"]["analysis"], cfg["train"]["common"]["grad_cache"], cfg["train"]["short"]
     del cfg["bench"]["bootstrap"], cfg["report"]
-    cfg["bench"]["models"][0].pop("format")
+    pointwise = next(i for i, m in enumerate(cfg["bench"]["models"]) if "format" in m)
+    cfg["bench"]["models"][pointwise].pop("format")
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
     got = load_config(path)
@@ -80,5 +81,5 @@ def test_load_config_fills_the_schema_defaults(tmp_path):
     assert "short" not in got["train"]
     assert got["train"]["sft"]["grad_accum"] == 1
     assert got["bench"]["bootstrap"] == 1000 and got["report"]["claims"]["chance_margin"] == 0.05
-    assert got["bench"]["models"][0]["format"] == "pairwise"
-    assert "trust_remote_code" not in got["bench"]["models"][0]  # inherits the top-level value
+    assert got["bench"]["models"][pointwise]["format"] == "pairwise"
+    assert "trust_remote_code" not in got["bench"]["models"][pointwise]  # inherits the top-level value

@@ -23,8 +23,6 @@ STUBS = REPO / "workflow" / "scripts" / "slurm-stub"
 DEFAULT_RULES = {
     "inputs_raw": 1,
     "inputs_distractors": 1,
-    "inputs_tokenizer": 1,
-    "inputs_pretrain": 1,
     "synth": 1,
     "short_split": 1,
     "train_short": 1,
@@ -38,9 +36,9 @@ DEFAULT_RULES = {
     "train_disrm_response": 1,
     "bench_control": 2,
     "report_benchmarks": 1,
-    "bench_run": 17,
+    "bench_run": 21,
     "bench_baseline": 4,
-    "bench_score": 21,
+    "bench_score": 25,
     "report_tables": 1,
     "report_figures": 1,
     "report_times": 1,
@@ -105,7 +103,7 @@ def test_paper_dry_run_under_the_slurm_profile():
     # multi-GPU training starts the same CLI on every GPU of the job through DeepSpeed's launcher
     # (on exactly the GPUs Slurm gave the job: tests/test_workflow_slurm.py)
     assert re.search(
-        r'^Shell command: deepspeed --include "localhost:\$\{CUDA_VISIBLE_DEVICES:\?.*--module longrm\.cli train sft '
+        r"^Shell command: bash workflow/scripts/deepspeed_launch\.sh train sft "
         r"--config config/paper\.yaml",
         text,
         re.M,
@@ -228,7 +226,7 @@ if args[:2] == ["vote", "split"]:
 @pytest.fixture
 def study_copy(tmp_path):
     """The workflow files in a fresh folder, with a stand-in `longrm` first on PATH."""
-    for name in ("Snakefile", "workflow", "config", "envs", "corpus"):
+    for name in ("Snakefile", "workflow", "config", "envs", "corpus", "models"):
         src = REPO / name
         if src.is_dir():
             shutil.copytree(src, tmp_path / name)
@@ -272,6 +270,7 @@ def test_rerun_does_nothing_and_one_parameter_reruns_only_downstream(study_copy)
         "bench_score": 4,
         "report_tables": 1,
         "report_figures": 1,
+        "report_times": 1,
         "report_md": 1,
         "all": 1,
     }
@@ -361,6 +360,7 @@ def write_report_inputs(r: Path) -> None:
         "base": 0.55,
         "sft": 0.65,
         "logo": 0.75,
+        "base-likelihood": 0.65,
         "base-pointwise": 0.5,
         "sft-pointwise": 0.6,
         "logo-pointwise": 0.75,
@@ -436,7 +436,7 @@ def write_report_inputs(r: Path) -> None:
 def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
     """The report rules as Snakemake runs them (real `longrm`), on result files in the documented
     formats; then `longrm audit results/tables/main.csv` walks back to the metrics files."""
-    for name in ("Snakefile", "workflow", "config", "envs", "corpus"):
+    for name in ("Snakefile", "workflow", "config", "envs", "corpus", "models"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
     r = tmp_path / "results"
@@ -457,7 +457,7 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     report = (r / "REPORT.md").read_text()
     assert "Highest AVG (every order, unparseable = chance): logo-pointwise 0.700" in report
-    assert "; base model base-pointwise 0." in report  # report.claims.base of the default config
+    assert "; base model base-likelihood 0." in report  # report.claims.base of the default config
     # every figure but the memory/throughput one (results/benchmarks is empty here); the job records go to
     # report_times, beside the logs, and the report links them
     assert re.findall(r"!\[[^\]]*\]\(figures/(\w+)\.png\)", report) == [

@@ -86,16 +86,18 @@ def test_same_parameters(dag, dvc):
 
 
 def test_the_report_reads_the_record_of_every_job(dag, dvc):
-    """report_tables/figures declare (and pass) the Snakemake `benchmark:` record of every job before them,
-    and the memory/throughput records folder: a rule added without its record here fails."""
+    """report_times declares (and passes) the Snakemake `benchmark:` record of every job before the report,
+    and report_tables/figures the memory/throughput records folder: a rule added without its record fails."""
     gen, jobs, _ = dag
-    report_rules = {"report_benchmarks", "report_tables", "report_figures", "report_md"}
+    report_rules = {"report_benchmarks", "report_tables", "report_figures", "report_md", "report_times"}
     records = {j["benchmark"][0] for j in jobs if j["rule"] not in report_rules}
+    (times,) = [j for j in jobs if j["rule"] == "report_times"]
+    assert records <= set(times["input"]), records - set(times["input"])
+    for record in records:
+        assert f"={record}" in times["shell"], record
     for rule in ("report_tables", "report_figures"):
         (job,) = [j for j in jobs if j["rule"] == rule]
-        assert records | {"results/benchmarks"} <= set(job["input"]), records - set(job["input"])
-        for record in records:
-            assert f"={record}" in job["shell"], record
+        assert "results/benchmarks" in job["input"]
 
 
 def test_file_is_exactly_what_the_generator_writes(dag):

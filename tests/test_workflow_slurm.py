@@ -99,18 +99,22 @@ def test_the_training_launcher_takes_the_gpus_slurm_gave(tmp_path):
     GPUs (CUDA_VISIBLE_DEVICES), never --num_gpus; a job given no GPUs stops with a message."""
     out = snakemake("-n", "-p", "--configfile", "config/paper.yaml", "--profile", "workflow/profiles/slurm")
     assert out.returncode == 0, out.stderr[-2000:]
-    shell = re.search(r"^Shell command: (deepspeed .*? train sft .*?) 2> ", out.stdout + out.stderr, re.M).group(1)
+    shell = re.search(
+        r"^Shell command: (bash workflow/scripts/deepspeed_launch\.sh train sft .*?) 2> ", out.stdout + out.stderr, re.M
+    ).group(1)
     assert "--num_gpus" not in shell
     stub = tmp_path / "bin"
     stub.mkdir()
     (stub / "deepspeed").write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n')
     (stub / "deepspeed").chmod(0o755)
     env = {**os.environ, "PATH": f"{stub}:{os.environ['PATH']}", "CUDA_VISIBLE_DEVICES": "2,5", "SLURM_JOB_ID": "7"}
-    args = subprocess.run(["bash", "-c", shell], env=env, capture_output=True, text=True, check=True).stdout.split()
+    args = subprocess.run(
+        ["bash", "-c", shell], env=env, cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert args[:4] == ["--include", "localhost:2,5", "--master_port", "29507"]
     assert args[4:9] == ["--no_local_rank", "--module", "longrm.cli", "train", "sft"]
     env.pop("CUDA_VISIBLE_DEVICES")
-    none = subprocess.run(["bash", "-c", shell], env=env, capture_output=True, text=True)
+    none = subprocess.run(["bash", "-c", shell], env=env, cwd=REPO, capture_output=True, text=True)
     assert none.returncode != 0 and "this job was given no GPUs" in none.stderr
 
 

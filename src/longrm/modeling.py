@@ -71,7 +71,9 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
         # trained with. A folder that names the plain class gets exactly its tokenizer.json.
         from transformers import PreTrainedTokenizerFast
 
-        tok = PreTrainedTokenizerFast.from_pretrained(str(path), local_files_only=True)
+        tok = PreTrainedTokenizerFast.from_pretrained(
+            str(path), trust_remote_code=trust_remote_code, local_files_only=True
+        )
     else:
         tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code, local_files_only=True)
     if tok.pad_token is None:

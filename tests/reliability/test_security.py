@@ -194,7 +194,9 @@ def test_workflow_rules_quote_every_value_from_data_or_config(ledger):
     assert unquoted <= set(UNQUOTED_OK), unquoted - set(UNQUOTED_OK)
     assert unquoted_placeholders('    shell:\n        "longrm x --raw {input.raw} --out {output:q}"\n') == {"input.raw"}
     train = (REPO_ROOT / "workflow" / "rules" / "common.smk").read_text()  # train_launcher
-    assert 'return "longrm"' in train and "deepspeed --no_local_rank --num_gpus {gpus} --module longrm.cli" in train
+    assert 'return "longrm"' in train and 'DEEPSPEED_LAUNCHER = "bash workflow/scripts/deepspeed_launch.sh"' in train
+    launcher = (REPO_ROOT / "workflow" / "scripts" / "deepspeed_launch.sh").read_text()
+    assert '--include "localhost:${CUDA_VISIBLE_DEVICES}"' in launcher and '"$@"' in launcher
     ledger(
         "security",
         "unquoted data/config values in workflow shell commands",

@@ -138,8 +138,7 @@ TRAIN_GPUS = train_gpus(config)
 # DeepSpeed's launcher on exactly the GPUs Slurm gave the job: CUDA_VISIBLE_DEVICES as --include (with
 # --num_gpus N it would take GPUs 0..N-1 of the node, other jobs' GPUs on a shared node), on a port of the
 # job's own (two training jobs on one node); fixed tokens only, bash expands the two variables on the node.
-DEEPSPEED_LAUNCHER = ('deepspeed --include "localhost:${CUDA_VISIBLE_DEVICES:?this job was given no GPUs}"'
-                      " --master_port $((29500 + ${SLURM_JOB_ID:-0} % 20000)) --no_local_rank --module longrm.cli")
+DEEPSPEED_LAUNCHER = "bash workflow/scripts/deepspeed_launch.sh"  # the job's GPUs, a port per job
 
 
 def train_launcher(wildcards, resources):

@@ -149,10 +149,11 @@ def snakemake_jobs(configfile: str | None = None) -> tuple[list[dict], dict[str,
 
 
 def command_argv(shell: str) -> list[str]:
-    """The `longrm` arguments of a rule's command (after `longrm`, or `--module longrm.cli` under a launcher)."""
+    """The `longrm` arguments of a rule's command (after `longrm`, `--module longrm.cli` under a launcher, or
+    workflow/scripts/deepspeed_launch.sh, which runs `longrm` on each GPU)."""
     words = shlex.split(_LOG_REDIRECT.sub("", shell))
     for i, word in enumerate(words):
-        if word in ("longrm", "longrm.cli"):
+        if word in ("longrm", "longrm.cli") or word.endswith("deepspeed_launch.sh"):
             return words[i + 1 :]
     raise ValueError(f"not a longrm command: {shell}")
 
