@@ -257,3 +257,22 @@ def test_the_study_plans_from_a_shipped_base_and_refuses_an_altered_one(built, t
     bad = plan(study_config(tmp_path, copy))
     assert bad.returncode != 0
     assert f"{copy / 'tokenizer.json'}: sha256 differs" in bad.stdout + bad.stderr
+
+
+def test_audit_walks_from_a_study_output_to_the_base_and_its_corpus(built, tmp_path):
+    """A study output made from the base: `longrm audit` reaches the base's provenance, then the snapshot."""
+    import argparse
+
+    from longrm.provenance import audit, format_chain, record
+
+    tmp, _ = built
+    out = tmp_path / "made.txt"
+    out.write_text("made from the base\n")
+    args = argparse.Namespace(init=str(tmp / "out"), out=str(out), prov_inputs=("init",), prov_outputs=("out",))
+    record(args, argv=["train", "short"])
+    tree = audit(out)
+    (base,) = tree["inputs"]
+    assert base["path"] == str(tmp / "out") and base["status"] == "ok"
+    (corpus,) = base["inputs"]
+    assert corpus["path"].endswith("corpus.jsonl.gz") and corpus["status"] == "ok" and corpus["source"]
+    assert "longrm.base sha256 " in format_chain(tree)

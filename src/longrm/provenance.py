@@ -318,7 +318,10 @@ def format_chain(tree: dict, indent: int = 0) -> str:
     if "see" in tree:
         return f"{pad}{tree['path']}  (see above){mark}"
     code = tree.get("code") or {}
-    commit = (code.get("commit") or "no git")[:12] + ("+dirty" if code.get("dirty") else "")
+    if code.get("base_code_sha256"):  # a shipped base records its building code's hash, not a commit
+        commit = f"longrm.base sha256 {code['base_code_sha256'][:12]}"
+    else:
+        commit = (code.get("commit") or "no git")[:12] + ("+dirty" if code.get("dirty") else "")
     sections = ", ".join(tree.get("config", {}).get("sections", {})) or "-"
     lines = [
         f"{pad}{tree['path']}{mark}",
