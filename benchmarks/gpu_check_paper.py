@@ -235,7 +235,7 @@ def check_yarn(out: Path) -> dict:
 
 
 # ---------------------------------------------------------------- glm: the vote judge's tokenizer
-def check_glm(path: Path) -> dict:
+def check_glm(path: Path, trust: bool) -> dict:
     if not (path / "tokenizer_config.json").is_file():
         return {"status": "not measured", "why": f"no GLM checkpoint at {path}"}
     import transformers
@@ -244,7 +244,7 @@ def check_glm(path: Path) -> dict:
     from longrm.modeling import load_tokenizer
 
     try:
-        tok = load_tokenizer(path, trust_remote_code=True)
+        tok = load_tokenizer(path, trust_remote_code=trust)
         ids = tok("The blue door code is 4812.", add_special_tokens=False)["input_ids"]
         before, after = chat_wrappers(tok)
     except Exception as exc:  # the point: does it load at all under transformers 5
@@ -259,11 +259,15 @@ def check_glm(path: Path) -> dict:
     }
 
 
-def glm_path() -> Path:
+def glm_judge() -> tuple[Path, bool]:
+    """The paper config's GLM vote judge: its checkpoint and its trust_remote_code (the entry's, else the
+    config's: the one named checkpoint allowed to run its own modelling code)."""
     from longrm.config import load_config
+    from longrm.judges.model_args import trust_remote_code
 
-    judges = load_config(REPO / "config" / "paper.yaml")["vote"]["judges"]
-    return REPO / next(j["model"] for j in judges if j["name"].startswith("glm"))
+    cfg = load_config(REPO / "config" / "paper.yaml")
+    spec = next(j for j in cfg["vote"]["judges"] if j["name"].startswith("glm"))
+    return REPO / spec["model"], trust_remote_code(spec, cfg)
 
 
 def main(argv=None) -> int:
@@ -283,7 +287,7 @@ def main(argv=None) -> int:
         yarn_one(args.path, args.out)
         return 0
     checks = {"sp": lambda: check_sp(args.out, args.tiny), "yarn": lambda: check_yarn(args.out)}
-    checks["glm"] = lambda: check_glm(glm_path())
+    checks["glm"] = lambda: check_glm(*glm_judge())
     failed = False
     for name in args.checks:
         start = time.perf_counter()

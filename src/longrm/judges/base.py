@@ -76,3 +76,22 @@ def rank_by_scores(scores: Sequence[float], order: Sequence[int]) -> list[int]:
     response shown earlier, which is what a position-biased scorer does."""
     position = {idx: k for k, idx in enumerate(order)}
     return sorted(order, key=lambda idx: (-scores[idx], position[idx]))
+
+
+def scored_judgment(judge: str, item: BenchItem, order: Sequence[int], scored: dict, extra: dict) -> Judgment:
+    """The judgment of a judge that scores each response once, whatever the order (a scalar RM, a
+    likelihood): `scored` holds the item's scores, truncated, prompt_tokens and latency_s."""
+    order = list(order)
+    return Judgment(
+        id=item.id,
+        judge=judge,
+        order=order,
+        raw="",
+        scores=scored["scores"],
+        ranking=rank_by_scores(scored["scores"], order),
+        truncated=scored["truncated"],
+        prompt_tokens=scored["prompt_tokens"],
+        output_tokens=0,
+        latency_s=round(scored["latency_s"], 6),
+        extra=extra,
+    )

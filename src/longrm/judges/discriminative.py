@@ -25,7 +25,7 @@ from pathlib import Path
 
 from longrm.data.records import BenchItem, Judgment
 from longrm.errors import InputError
-from longrm.judges.base import Judge, rank_by_scores
+from longrm.judges.base import Judge, scored_judgment
 from longrm.judges.prompts import PromptParts
 from longrm.judges.transformers_backend import pick_device, plan_batches, resolve_dtype
 from longrm.judges.truncation import chat_wrappers, fit_prompt
@@ -206,26 +206,8 @@ class DiscriminativeJudge(Judge):
 
     def judge(self, items: Sequence[BenchItem], orders: Sequence[list[int]]) -> list[Judgment]:
         self._score_items(items)
-        out = []
-        for item, order in zip(items, orders):
-            c = self._cache[item.id]
-            order = list(order)
-            out.append(
-                Judgment(
-                    id=item.id,
-                    judge=self.name,
-                    order=order,
-                    raw="",
-                    scores=c["scores"],
-                    ranking=rank_by_scores(c["scores"], order),
-                    truncated=c["truncated"],
-                    prompt_tokens=c["prompt_tokens"],
-                    output_tokens=0,
-                    latency_s=round(c["latency_s"], 6),
-                    extra={"dtype": str(self.dtype)},
-                )
-            )
-        return out
+        extra = {"dtype": str(self.dtype)}
+        return [scored_judgment(self.name, it, order, self._cache[it.id], extra) for it, order in zip(items, orders)]
 
     def close(self) -> None:
         self.backbone = None

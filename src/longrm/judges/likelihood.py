@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from longrm.data.records import BenchItem, Judgment
-from longrm.judges.base import Judge, rank_by_scores
+from longrm.judges.base import Judge, scored_judgment
 from longrm.judges.prompts import PromptParts
 from longrm.judges.truncation import encode, fit_prompt
 
@@ -81,27 +81,11 @@ class LikelihoodJudge(Judge):
         }
 
     def judge(self, items: Sequence[BenchItem], orders: Sequence[list[int]]) -> list[Judgment]:
-        out = []
-        for item, order in zip(items, orders):
+        for item in items:
             if item.id not in self._cache:
                 self._cache[item.id] = self._score(item)
-            c = self._cache[item.id]
-            out.append(
-                Judgment(
-                    id=item.id,
-                    judge=self.name,
-                    order=list(order),
-                    raw="",
-                    scores=c["scores"],
-                    ranking=rank_by_scores(c["scores"], list(order)),
-                    truncated=c["truncated"],
-                    prompt_tokens=c["prompt_tokens"],
-                    output_tokens=0,
-                    latency_s=round(c["latency_s"], 6),
-                    extra={"dtype": str(self.dtype)},
-                )
-            )
-        return out
+        extra = {"dtype": str(self.dtype)}
+        return [scored_judgment(self.name, it, order, self._cache[it.id], extra) for it, order in zip(items, orders)]
 
     def close(self) -> None:
         self.model = None
