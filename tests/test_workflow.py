@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import run_in_group
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 STUBS = REPO / "workflow" / "scripts" / "slurm-stub"
@@ -50,22 +52,7 @@ DEFAULT_RULES = {
 def snakemake(*args, cwd=REPO, env=None, timeout=240):
     """Run Snakemake in its own process group; on timeout end the whole group (jobs included)."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", **(env or {})}
-    proc = subprocess.Popen(
-        [SNAKEMAKE, "--nolock", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return run_in_group([SNAKEMAKE, "--nolock", *args], cwd, env, timeout)
 
 
 def job_stats(text: str) -> dict[str, int]:

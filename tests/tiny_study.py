@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import yaml
+
+from tests.helpers import run_in_group
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -88,22 +89,8 @@ def env() -> dict:
 def sh(*cmd, cwd, timeout=900, check=True) -> subprocess.CompletedProcess:
     """Run in its own process group; on timeout end the whole group (jobs included). `.seconds` is its time."""
     start = time.monotonic()
-    proc = subprocess.Popen(
-        [str(c) for c in cmd],
-        cwd=cwd,
-        env=env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+    done = run_in_group(list(cmd), cwd, env(), timeout, merge_stderr=True)
+    out = done.stdout
     done.seconds = time.monotonic() - start
     if check:
         assert done.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{out[-4000:]}"
