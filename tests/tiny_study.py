@@ -61,6 +61,7 @@ def tiny_config() -> dict:
         {"name": "nocontext", "control": "none", "of": "heldout", "models": ["logo-pointwise"]},
     ]
     cfg["bench"]["baselines"] = ["first"]
+    cfg.pop("ablations", None)  # its sets (swap, short) are not the tiny study's; `make ablations` is not `make study`
     # DVC reads every parameter a stage names from the file itself (no schema defaults there)
     cfg["bench"].setdefault("use_chat_template", schema_default("bench.use_chat_template"))
     return cfg

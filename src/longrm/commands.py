@@ -32,8 +32,19 @@ READS: dict[str, tuple[str, ...]] = {
     "vote tally": ("seed", "vote"),
     "vote audit": ("seed", "vote"),
     "vote split": ("seed", "vote"),
+    "vote relabel": ("seed", "vote"),
     "train": ("seed", "trust_remote_code", "train.common", "train.{stage}", "bench.use_chat_template"),
+    # a training ablation (longrm.ablations): the main run's sections and the variant's overrides
+    "train ablation": (
+        "seed",
+        "trust_remote_code",
+        "train.common",
+        "train.{stage}",
+        "bench.use_chat_template",
+        "ablations.variants.{variant}",
+    ),
     "bench run": ("seed", "bench", "trust_remote_code", "vote.splits.analysis"),
+    "bench run ablation": ("seed", "bench", "trust_remote_code", "vote.splits.analysis", "ablations.judge"),
     "bench score": ("seed", "bench"),
     "bench control": ("seed",),
     "bench response-pairs": (),
@@ -44,6 +55,7 @@ READS: dict[str, tuple[str, ...]] = {
     "report benchmarks": (),
     "report times": (),
     "report md": ("name",),
+    "report ablations": ("seed", "bench.bootstrap", "report", "ablations"),
 }
 
 

@@ -17,14 +17,36 @@ DEFAULT_CONFIG = REPO_ROOT / "config" / "default.yaml"
 
 
 def load_yaml(path: str | Path) -> Any:
+    """The YAML document at `path`; ConfigError for a missing file, bad YAML or a key given twice in one
+    mapping (PyYAML would keep the last silently: two ablation variants of one name, say)."""
     path = Path(path)
     try:
-        with path.open(encoding="utf-8") as f:
-            return yaml.safe_load(f)
+        text = path.read_text(encoding="utf-8")
+        refuse_duplicate_keys(yaml.compose(text), str(path))
+        return yaml.safe_load(text)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
+def refuse_duplicate_keys(node: Any, source: str, where: str = "") -> None:
+    """ConfigError naming the dotted key path and both lines of the first key given twice in a mapping."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            dotted = f"{where}.{name}" if where else name
+            if name in seen:
+                raise ConfigError(
+                    f"{source}: key '{dotted}' given twice (lines {seen[name]} and {key.start_mark.line + 1}); "
+                    "each name once"
+                )
+            seen[name] = key.start_mark.line + 1
+            refuse_duplicate_keys(value, source, dotted)
+    elif isinstance(node, yaml.SequenceNode):
+        for k, value in enumerate(node.value):
+            refuse_duplicate_keys(value, source, f"{where}.{k}" if where else str(k))
 
 
 @functools.cache
@@ -80,15 +102,19 @@ def _resolve(node: Any, sch: dict) -> Any:
 
 def _fill(value: Any, node: Any, sch: dict) -> Any:
     node = _resolve(node, sch)
-    if not isinstance(node, dict):
+    if not isinstance(node, dict) or node.get("x-no-defaults"):  # overrides (ablation variants): as given
         return value
     if isinstance(value, dict):
-        for key, sub in (node.get("properties") or {}).items():
+        props = node.get("properties") or {}
+        for key, sub in props.items():
             sub = _resolve(sub, sch)
             if key not in value and "default" in sub:
                 value[key] = copy.deepcopy(sub["default"])
             if key in value:
                 value[key] = _fill(value[key], sub, sch)
+        if isinstance(node.get("additionalProperties"), dict):  # a mapping of named entries (variants)
+            for key in [k for k in value if k not in props]:
+                value[key] = _fill(value[key], node["additionalProperties"], sch)
     elif isinstance(value, list) and "items" in node:
         value[:] = [_fill(v, node["items"], sch) for v in value]
     return value

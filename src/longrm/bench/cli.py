@@ -18,7 +18,11 @@ def register(sub) -> None:
 
     r = bsub.add_parser("run", help="judge every item in every order; one Judgment record per (item, order)")
     r.add_argument("--config", required=True)
-    r.add_argument("--model", required=True, help="a bench.models[].name or a baseline: random, longer, first")
+    r.add_argument(
+        "--model",
+        required=True,
+        help="a bench.models[].name, a baseline (random, longer, first) or an ablations.variants name",
+    )
     r.add_argument(
         "--bench",
         required=True,
@@ -107,6 +111,18 @@ def input_fingerprints(bench: str, spec: dict) -> dict:
     }
 
 
+def ablation_spec(cfg: dict, args) -> dict | None:
+    """The bench model entry of an ablation variant named by --model (longrm.ablations; its judge settings join
+    the provenance), else None."""
+    from longrm.ablations import find_variant, variant_bench_spec
+
+    variant = find_variant(cfg, args.model)
+    if variant is None:
+        return None
+    args.prov_params = reads("bench run ablation")
+    return variant_bench_spec(cfg, variant)
+
+
 def _run(args) -> int:
     from longrm.bench.run import index_bench, run_bench
     from longrm.config import load_config
@@ -119,7 +135,7 @@ def _run(args) -> int:
         log.setLevel(logging.INFO)
         log.propagate = False
     cfg = load_config(args.config)
-    spec = dict(find_model_spec(cfg, args.model))
+    spec = dict(ablation_spec(cfg, args) or find_model_spec(cfg, args.model))
     if args.model_path:
         spec["path"] = args.model_path
     if spec["kind"] == "baseline":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from longrm.commands import reads
 
+ABLATION_STAGES = ("sft", "logo")  # the stages a training ablation varies (longrm.ablations)
 HELP = {
     "short": "the base judge: Stage I's SFT loss on SHORT judging data (`inputs short-split`), "
     "settings from train.short, before any long-context stage",
@@ -34,6 +35,11 @@ def register(sub) -> None:
             help="output folder (model, train_log.jsonl, train_summary.json), written atomically at the end",
         )
         s.add_argument("--checkpoints", help="resumable checkpoints (default: OUT.checkpoints beside OUT)")
+        if stage in ABLATION_STAGES:
+            s.add_argument(
+                "--variant",
+                help="an ablations.variants name: its train overrides over the main run's (longrm.ablations)",
+            )
         how = s.add_mutually_exclusive_group()
         how.add_argument(
             "--resume",
@@ -59,6 +65,19 @@ def register(sub) -> None:
         )
 
 
+def ablation_config(cfg: dict, args) -> dict:
+    """The variant's config (its overrides of train.*), checked to train this stage; its section joins the
+    provenance."""
+    from longrm.ablations import find_variant, variant_config
+    from longrm.errors import ConfigError
+
+    merged = variant_config(cfg, args.variant)  # refuses an unknown variant
+    if args.stage not in find_variant(cfg, args.variant).stages:
+        raise ConfigError(f"{cfg['_path']}: ablation variant {args.variant!r} does not train stage {args.stage!r}")
+    args.prov_params = reads("train ablation", stage=args.stage, variant=args.variant)
+    return merged
+
+
 def _run(args) -> int:
     import sys
 
@@ -68,6 +87,8 @@ def _run(args) -> int:
     from longrm.train.timing import run_line
 
     cfg = load_config(args.config)
+    if getattr(args, "variant", None):
+        cfg = ablation_config(cfg, args)
     stage = args.stage
     if stage == "short":  # the SFT stage on other data, with its own settings (train.short)
         cfg = {**cfg, "train": {**cfg["train"], "sft": cfg["train"]["short"]}}

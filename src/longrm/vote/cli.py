@@ -74,6 +74,41 @@ def register(sub) -> None:
         prov_params=reads("vote split"),
     )
 
+    r = vsub.add_parser(
+        "relabel",
+        help="the votes with the best single judge's labels on as many training items (the labels ablation)",
+    )
+    r.add_argument("--config")
+    r.add_argument("--votes", required=True, help="votes JSONL (vote tally)")
+    r.add_argument("--audit", required=True, help="vote audit JSON: its fair.same_items.best_judge labels")
+    r.add_argument("--out", required=True, help="votes JSONL, for `vote split --votes`")
+    r.add_argument("--report", required=True, help="JSON: the judge, items kept, label accuracy of both")
+    r.set_defaults(
+        func=_relabel,
+        prov_inputs=("votes", "audit"),
+        prov_outputs=("out", "report"),
+        prov_params=reads("vote relabel"),
+    )
+
+
+def _relabel(args) -> int:
+    import sys
+
+    from longrm.config import load_config
+    from longrm.data.io import read_json, write_json, write_jsonl
+    from longrm.vote.relabel import relabel
+
+    records, report = relabel(load_config(args.config), args.votes, read_json(args.audit), args.audit)
+    write_jsonl(args.out, records)
+    write_json(args.report, report)
+    print(
+        f"vote relabel: {report['judge']}'s labels on {report['kept']} training items (the vote keeps "
+        f"{report['vote_kept']}); label accuracy {report['label_accuracy_judge']} vs the vote's "
+        f"{report['label_accuracy_vote']}",
+        file=sys.stderr,
+    )
+    return 0
+
 
 def run_cmd(
     cfg: dict, items_path: str, out: str, timing_path: str | None = None, recorded: dict[str, str] | None = None
