@@ -320,7 +320,8 @@ def score_records(
             "length": rates_by_bucket(all_recs, buckets, lambda r: r.truncated),
         },
         "evidence_lost": evidence_lost(all_recs, buckets),
-        "position_bias": position_bias(all_recs),
+        "position_bias": position_bias(all_recs, buckets),
+        "explanation_vs_verdict": explanation_vs_verdict(all_recs, buckets),
         "auc": auc_block(scored, item_scores, n_boot, seed),
         "tokens": token_stats(all_recs),
         "settings": {"bootstrap": n_boot, "seed": seed, "official_seed": official_seed},
@@ -428,10 +429,35 @@ def parse_failure_rates(
     }
 
 
-def position_bias(all_recs: Sequence[tuple]) -> dict:
-    """How often a parsed pairwise verdict picks the response shown first."""
+def position_bias(all_recs: Sequence[tuple], buckets: Sequence[str] = ()) -> dict:
+    """How often a parsed pairwise verdict picks the response shown first (chance: 0.5), overall and per
+    length bucket."""
     pair_recs = [(it, r) for it, r in all_recs if it.tasktype == "PairWise" and r.ranking is not None]
-    return {"first_position_rate": rate_cell([r.ranking[0] == r.order[0] for _, r in pair_recs])}
+    return {
+        "first_position_rate": rate_cell([r.ranking[0] == r.order[0] for _, r in pair_recs]),
+        "length": rates_by_bucket(pair_recs, buckets, lambda r: r.ranking[0] == r.order[0]),
+    }
+
+
+def explanation_cell(recs: Sequence[tuple]) -> dict:
+    """Share of judgments whose analysis names the other response than the verdict (bench.explain's rule),
+    among those it can tell (`n`); `analysed`: judgments with an analysis; `undetermined`: the share of
+    those the rule cannot tell."""
+    from longrm.bench.explain import UNDETERMINED, explanation_flags
+
+    read = [f for f in (explanation_flags(r) for _, r in recs) if f is not None]
+    told = [f == "disagrees" for f in read if f != UNDETERMINED]
+    undetermined = rate_cell([f == UNDETERMINED for f in read])["value"]
+    return {**rate_cell(told), "analysed": len(read), "undetermined": undetermined}
+
+
+def explanation_vs_verdict(all_recs: Sequence[tuple], buckets: Sequence[str]) -> dict:
+    """explanation_cell overall and per length bucket (pairwise judgments; none without analysis)."""
+    pairs = [(it, r) for it, r in all_recs if it.tasktype == "PairWise"]
+    return {
+        "all": explanation_cell(pairs),
+        "length": {b: explanation_cell([(it, r) for it, r in pairs if it.length_bucket == b]) for b in buckets},
+    }
 
 
 def token_stats(all_recs: Sequence[tuple]) -> dict:
