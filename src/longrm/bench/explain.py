@@ -21,7 +21,9 @@ from longrm.judges.parse import strip_thinking
 
 _VERDICT = re.compile(r"\[\[\s*[A-Za-z](?:\s*>\s*[A-Za-z])*\s*\]\]")
 _NAME = r"(?:response|assistant|answer)\s+([AB])\b"
-_BETTER = r"(?:is|was)\s+(?:the\s+|clearly\s+|much\s+)?(?:better|best|preferred|preferable|superior|stronger|more\s+\w+)"
+_BETTER = (
+    r"(?:is|was)\s+(?:the\s+|clearly\s+|much\s+)?(?:better|best|preferred|preferable|superior|stronger|more\s+\w+)"
+)
 _NOT_A_NAME = r"(?:(?!(?:response|assistant|answer)\s+[AB]\b)[^.!?\n])*?"  # no other response named between
 _NAMED_BETTER = re.compile(_NAME + _NOT_A_NAME + r"\b" + _BETTER, re.IGNORECASE)
 _PREFER = re.compile(r"\bprefer(?:s|red)?\s+" + _NAME, re.IGNORECASE)
