@@ -1,6 +1,7 @@
 """The LongRM study as one DAG: inputs -> synth -> vote (+ splits) -> train -> bench -> report.
 
     snakemake --cores all                                   # embedded default, CPU, minutes
+    snakemake --cores all ablations                         # the training ablations (make ablations)
     snakemake --cores all --profile workflow/profiles/slurm --configfile config/paper.yaml
 
 Every rule calls one `longrm` command with the one config file (validated at load, see
@@ -22,6 +23,7 @@ include: "workflow/rules/external.smk"
 include: "workflow/rules/controls.smk"
 include: "workflow/rules/bench.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/ablations.smk"
 
 
 # Light jobs run where Snakemake runs, not as cluster jobs.

@@ -214,6 +214,7 @@ def test_figures_and_report_md(results, tmp_path):
         "per_task_heatmap",
         "bon_ranks",
         "reliability_by_length",
+        "failure_modes",
         "vote_vs_judges",
         "training_curves",
         "benchmark",
@@ -245,10 +246,10 @@ def test_figures_and_report_md(results, tmp_path):
     )
     text = report.read_text()
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(images) == 7
+    assert len(images) == 8
     assert all((report.parent / p).is_file() for p in images)
     assert (
-        text.count("Reading: ") == 7 + 13
+        text.count("Reading: ") == 8 + 14
     )  # every figure and table (vote_fair, claims, difficulty included) has its line
     assert "stage_times" not in text and "Job times" not in text  # job timings: `report times`, beside the logs
     assert "| logo |" in text and "LongRM study (default)" in text

@@ -452,6 +452,7 @@ def test_report_rules_run_the_real_cli_and_the_result_audits(tmp_path):
         "per_task_heatmap",
         "bon_ranks",
         "reliability_by_length",
+        "failure_modes",
         "vote_vs_judges",
         "training_curves",
     ]

@@ -2,9 +2,10 @@
 
 A GPU job never spans nodes: DeepSpeed's launcher and vLLM's tensor parallelism start every rank on the
 node they run on. So every GPU rule asks for one node and its GPU count comes from here:
-  train_* (sft, logo, disrm, short, disrm_response)     cluster.train_gpus (DeepSpeed ranks)
+  train_* (sft, logo, disrm, short, disrm_response,     cluster.train_gpus (DeepSpeed ranks)
+           ablation)
   vote_judge (an LM judge of the vote)                   its tensor_parallel_size on vLLM, else 1
-  bench_run (a bench model)                              the same: vLLM's tensor_parallel_size, else 1
+  bench_run (a bench model), bench_ablation              the same: vLLM's tensor_parallel_size, else 1
 With `cluster.gpus_per_node: 0` (the CPU study, the default) no job asks for a GPU. A job asking for more
 GPUs than a node has is a ConfigError when the DAG is planned (`check_gpu_plan`), not a job that waits
 forever in the queue or starts ranks for GPUs its node does not have.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from longrm.errors import ConfigError
 
-TRAIN_RULES = ("train_short", "train_sft", "train_logo", "train_disrm", "train_disrm_response")
+TRAIN_RULES = ("train_short", "train_sft", "train_logo", "train_disrm", "train_disrm_response", "train_ablation")
 
 
 def gpus_per_node(cfg: dict) -> int:

@@ -1,9 +1,11 @@
 # The config, paths and parameters shared by the rules. Keep logic here small: `longrm` does the work.
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
+from longrm.ablations import ablation_plan, bench_jobs, item_scores_path, labels_dir, main_init, variant_bench_spec
 from longrm.bench.sets import bench_sets
 from longrm.cluster import check_gpu_plan, model_gpus, train_gpus
 from longrm.commands import reads
@@ -125,9 +127,25 @@ JUDGE_BASE = res("models", "base") if SHORT_JUDGE else BASE_MODEL
 
 
 def train_init(stage):
-    """What a training stage starts from: train.<stage>.init, else the recipe's default."""
-    default = res("models", "sft") if stage == "logo" else JUDGE_BASE
-    return config["train"][stage].get("init") or default
+    """What a training stage starts from: train.<stage>.init, else the recipe's default (logo from the SFT
+    model, the others from JUDGE_BASE): longrm.ablations.main_init, which the ablations' plan compares with."""
+    return main_init(config, stage)
+
+
+# Training ablations (config `ablations`, workflow/rules/ablations.smk): planned and checked here, so a bad
+# variant (unknown key, value the schema refuses, unknown set, a bench model's name) stops before any job.
+ABLATIONS = ablation_plan(config)
+ABLATION_REPORT = res("ablations", "report")
+
+
+def ablations_in_report():
+    """[the ablations' report folder] when REPORT.md takes it (its tables, figure and claim f): once it is
+    built (`make ablations`), unless LONGRM_ABLATIONS_IN_REPORT=no (make_dvc_yaml.py: dvc.yaml is the study
+    as `make study` plans it on a fresh checkout). The report commands get the folder either way and read it
+    when it is there."""
+    if os.environ.get("LONGRM_ABLATIONS_IN_REPORT", "auto") == "no":
+        return []
+    return [ABLATION_REPORT] if ABLATIONS and Path(ABLATION_REPORT).is_dir() else []
 
 
 # GPU jobs (longrm.cluster): each on one node, with the GPUs its rule needs; a job that cannot run on one
@@ -155,11 +173,18 @@ def train_launcher(wildcards, resources):
 TRAIN_SHELL = ("{params.launcher} train {params.stage} --config {CONFIG_FILE:q} --data {input.data:q}"
                " --init {params.init:q} --out {output:q} --checkpoints {params.checkpoints:q} --auto-resume"
                " 2> {log:q}")
+# The same for a training ablation (train_ablation): the variant's overrides of train.*.
+TRAIN_ABLATION_SHELL = TRAIN_SHELL.replace(" 2> {log:q}", " --variant {wildcards.variant:q} 2> {log:q}")
 
 
 def judge_models():
     """Checkpoints the vote judges load (the embedded default's LM judge is the built base model)."""
     return sorted({j["model"] for j in config["vote"]["judges"] if j.get("model")})
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these names (none: nothing)."""
+    return "|".join(re.escape(n) for n in dict.fromkeys(names)) or "^$"
 
 
 wildcard_constraints:

@@ -72,12 +72,14 @@ rule report_tables:
         audit=res("vote", "audit.json"),
         runs=TRAIN_RUNS,
         benchmarks=res("benchmarks"),
+        ablations=ablations_in_report(),  # claim (f), once `make ablations` built it
     output:
         directory(res("tables")),
     params:
         cfg=config_read_by("report tables"),
         metrics=metrics_args(),
         scores=metrics_args("item_scores.jsonl"),
+        ablations=ABLATION_REPORT,  # read when it is there
     log:
         log_of("report_tables"),
     benchmark:
@@ -91,7 +93,7 @@ rule report_tables:
     shell:
         "longrm report tables --config {CONFIG_FILE:q} --metrics {params.metrics:q} --item-scores {params.scores:q}"
         " --audit {input.audit:q} --train-runs {input.runs:q} --benchmarks-dir {input.benchmarks:q}"
-        " --out-dir {output:q} 2> {log:q}"
+        " --ablations {params.ablations:q} --out-dir {output:q} 2> {log:q}"
 
 
 rule report_figures:
@@ -149,11 +151,13 @@ rule report_md:
     input:
         tables=res("tables"),
         figures=res("figures"),
+        ablations=ablations_in_report(),  # their tables and figure, once `make ablations` built them
     output:
         res("REPORT.md"),
     params:
         cfg=config_read_by("report md"),
         times=res("logs", "times"),  # linked from the report, not read
+        ablations=ABLATION_REPORT,  # read when it is there
     log:
         log_of("report_md"),
     benchmark:
@@ -166,4 +170,4 @@ rule report_md:
         "../../envs/cpu.yaml"
     shell:
         "longrm report md --config {CONFIG_FILE:q} --tables {input.tables:q} --figures {input.figures:q}"
-        " --times {params.times:q} --out {output:q} 2> {log:q}"
+        " --times {params.times:q} --ablations {params.ablations:q} --out {output:q} 2> {log:q}"

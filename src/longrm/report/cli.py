@@ -37,6 +37,11 @@ def _sources_args(p) -> None:
         dest="benchmarks_dir",
         help="folder of memory/throughput benchmark JSON (results/benchmarks); skipped when absent",
     )
+    p.add_argument(
+        "--ablations",
+        help="the ablations' report folder (`longrm report ablations`): read when it is there (claim f, "
+        "REPORT's ablation section); absent = not built",
+    )
     p.add_argument("--out-dir", dest="out_dir", required=True)
 
 
@@ -59,7 +64,7 @@ def register(sub) -> None:
     rsub = p.add_subparsers(dest="report_command", metavar="ACTION")
     rsub.required = True
     prov = dict(
-        prov_inputs=("metrics", "item_scores", "audit", "train_runs", "benchmarks_dir"),
+        prov_inputs=("metrics", "item_scores", "audit", "train_runs", "benchmarks_dir", "ablations"),
         prov_outputs=("out_dir",),
     )
     t = rsub.add_parser("tables", help="results/tables/*.csv + *.md and index.json")
@@ -92,7 +97,31 @@ def register(sub) -> None:
     m.add_argument("--figures", required=True, help="folder written by `longrm report figures`")
     m.add_argument("--out", required=True)
     m.add_argument("--times", help="folder of `longrm report times` (results/logs/times): linked, not read")
-    m.set_defaults(func=_md, prov_inputs=("tables", "figures"), prov_outputs=("out",), prov_params=reads("report md"))
+    m.add_argument("--ablations", help="the ablations' report folder: its tables and figure join REPORT when there")
+    m.set_defaults(
+        func=_md, prov_inputs=("tables", "figures", "ablations"), prov_outputs=("out",), prov_params=reads("report md")
+    )
+    a = rsub.add_parser(
+        "ablations",
+        help="the training ablations' tables, figure and claim (f) (config `ablations`; docs/formats/report.md)",
+    )
+    a.add_argument("--config", required=True)
+    a.add_argument(
+        "--item-scores",
+        dest="item_scores",
+        nargs="+",
+        required=True,
+        metavar="SET/VARIANT=PATH",
+        help="item scores of every variant on every set of ablations.sets",
+    )
+    a.add_argument("--labels", help="`vote relabel` report (the labels ablation), when a variant has best_judge labels")
+    a.add_argument("--out-dir", dest="out_dir", required=True, help="results/ablations/report")
+    a.set_defaults(
+        func=_ablations,
+        prov_inputs=("item_scores", "labels"),
+        prov_outputs=("out_dir",),
+        prov_params=reads("report ablations"),
+    )
 
 
 def _set_settings(config_path) -> dict:
@@ -105,23 +134,29 @@ def _set_settings(config_path) -> dict:
         return {
             "main": "heldout",
             "controls": ["swap", "nocontext"],
+            "swap": "swap",
             "roles": roles,
             "n_boot": schema_default("bench.bootstrap"),
             "seed": 0,
+            "ablations": False,
         }
     cfg = load_config(config_path)
     sets = bench_sets(cfg)
     return {
         "main": sets[0].name,
         "controls": [s.name for s in sets if s.control],
+        "swap": next((s.name for s in sets if s.control == "swap" and s.of == sets[0].name), None),
         "roles": cfg["report"]["claims"],
         "n_boot": cfg["bench"]["bootstrap"],
         "seed": cfg["seed"],
+        "ablations": bool(cfg.get("ablations")),
     }
 
 
 def _sources(args) -> dict:
+    from longrm.report.ablations import ablation_claims
     from longrm.report.claims import Inputs, all_claims, control_rows
+    from longrm.report.failures import failure_rows
     from longrm.report.load import (
         by_set,
         load_audit,
@@ -161,7 +196,10 @@ def _sources(args) -> dict:
         "metrics_all": tagged(metrics),
         "sets": metrics if len(metrics) > 1 else {},
         "controls": controls,
-        "claims": all_claims(x),
+        "claims": all_claims(x) + ablation_claims(args.ablations, st["ablations"]),
+        "failures": failure_rows(
+            main, scores.get(st["main"], {}), scores.get(st["swap"], {}) if st["swap"] else {}, st["n_boot"], st["seed"]
+        ),
         "audit": audit,
         "runs": load_runs(args.train_runs),
         "benchmarks": load_benchmarks(args.benchmarks_dir),
@@ -253,5 +291,22 @@ def _md(args) -> int:
         from longrm.config import load_config
 
         title = f"LongRM study ({load_config(args.config)['name']})"
-    build(args.tables, args.figures, args.out, title=title, times_dir=args.times)
+    build(args.tables, args.figures, args.out, title=title, times_dir=args.times, ablations_dir=args.ablations)
+    return 0
+
+
+def _ablations(args) -> int:
+    from longrm.config import load_config
+    from longrm.data.io import read_json
+    from longrm.report.ablations import ablation_inputs, write_ablation_report
+    from longrm.report.load import by_set, load_item_scores, parse_named
+
+    cfg = load_config(args.config)
+    if not cfg.get("ablations"):
+        from longrm.errors import ConfigError
+
+        raise ConfigError(f"{cfg['_path']}: no `ablations` section: nothing to report")
+    scores = by_set(load_item_scores(parse_named(args.item_scores, "--item-scores")), cfg["ablations"]["sets"][0])
+    labels = read_json(args.labels) if args.labels else None
+    _print_index(write_ablation_report(ablation_inputs(cfg, scores, labels), args.out_dir))
     return 0

@@ -235,6 +235,63 @@ def training_curves(runs: dict, colours: dict | None = None):
     return fig, T.read_training(T.training_table(runs))
 
 
+FAILURE_PANELS = (
+    ("parse_failure", "parse failure"),
+    ("first_position", "first-shown response picked (chance 0.5)"),
+    ("order_inconsistency", "order inconsistency"),
+    ("context_gap", "context gap: own - swap control"),
+    ("explanation_vs_verdict", "explanation vs verdict disagreement"),
+)
+
+
+def failure_modes(rows: list, colours: dict | None = None):
+    """One panel per failure mode by length bucket, a line per judge (context gap with its 95% interval);
+    a mode no judge was measured on says so in its panel."""
+    from longrm.report.failures import NOT_MEASURED, failure_table, read_failures
+
+    df = failure_table(rows)
+    df = df[df["length"] != "all"]
+    if df.empty:
+        return None
+    plt, _ = _plt()
+    colours = colours or model_colours(df["model"].unique())
+    buckets = sorted(df["length"].unique(), key=bucket_key)
+    fig, axes = plt.subplots(1, len(FAILURE_PANELS), figsize=(17, 3.6), sharex=True)
+    for ax, (col, label) in zip(axes, FAILURE_PANELS):
+        numeric = df[col].map(lambda v: math.nan if v is None or v == NOT_MEASURED else float(v))
+        for name, g in df.assign(v=numeric).groupby("model", sort=False):
+            g = g.set_index("length").reindex(buckets)
+            if g["v"].notna().any():
+                err = gap_errors(g) if col == "context_gap" else None
+                ax.errorbar(
+                    range(len(buckets)),
+                    g["v"],
+                    yerr=err,
+                    marker="o",
+                    capsize=2,
+                    label=name,
+                    color=colour_of(colours, name),
+                )
+        if not ax.get_legend_handles_labels()[0]:
+            ax.text(0.5, 0.5, NOT_MEASURED, ha="center", va="center", transform=ax.transAxes)
+        ax.axhline(0.5 if col == "first_position" else 0.0, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_xticks(range(len(buckets)), buckets)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("context length")
+    axes[0].legend(fontsize=7)
+    return fig, read_failures(failure_table(rows))
+
+
+def gap_errors(g) -> list[list[float]]:
+    """Error bars of the context gap from its interval text ('[lo, hi]'); zero where there is none."""
+    lo, hi = [], []
+    for v, ci in zip(g["v"], g["context_gap_ci"].fillna("")):
+        bounds = [float(x) for x in str(ci).strip("[]").split(",")] if ci else []
+        lo.append(v - bounds[0] if bounds and not math.isnan(v) else 0.0)
+        hi.append(bounds[1] - v if bounds and not math.isnan(v) else 0.0)
+    return [lo, hi]
+
+
 _SPEED = re.compile(r"(?:tokens?_per_s|throughput|per_second|per_s)$")
 _MEMORY = re.compile(r"(?:rss|mem|memory)[a-z_]*(?:mb|mib|gb|gib)?$", re.IGNORECASE)
 
@@ -345,6 +402,7 @@ FIGURES = {
         reliability_by_length,
         "metrics",
     ),
+    "failure_modes": ("Failure modes of each judge by context length", failure_modes, "failures"),
     "vote_vs_judges": ("The vote vs single judges on the same items, and vs number of judges", vote_vs_judges, "audit"),
     "training_curves": ("Training curves", training_curves, "runs"),
     "benchmark": ("Memory and throughput benchmark", benchmark, "benchmarks"),
@@ -353,7 +411,7 @@ FIGURES = {
 # fact of the run, not a result.
 
 
-BY_MODEL = (accuracy_vs_length, reliability_by_length, training_curves)  # one line per model: colours
+BY_MODEL = (accuracy_vs_length, reliability_by_length, failure_modes, training_curves)  # one line per model: colours
 
 
 def save(fig, out_dir: Path, name: str) -> tuple[Path, Path]:

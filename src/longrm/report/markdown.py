@@ -57,12 +57,46 @@ def times_note(times_dir: Path | None, rel) -> list[str]:
     ]
 
 
+def ablations_section(folder: Path | None, rel) -> list[str]:
+    """The training ablations' figure and tables (`longrm report ablations`), when their folder is there."""
+    if folder is None or not (folder / "index.json").is_file():
+        return []
+    lines = [
+        "## Ablations",
+        "",
+        "Built by `make ablations` (`ablations` in the config); claim (f) is in the claims table.",
+        "",
+    ]
+    for e in _index(folder):
+        lines += _heading(e)
+        if e.get("skipped"):
+            continue
+        if "png" in e:
+            lines += [
+                f"![{e['title']}]({rel(folder / e['png'])})",
+                "",
+                f"Reading: {e['reading']} ([PDF]({rel(folder / e['pdf'])}))",
+                "",
+            ]
+            continue
+        lines += [
+            f"Reading: {e['reading']}",
+            "",
+            (folder / e["md"]).read_text(encoding="utf-8").rstrip("\n"),
+            "",
+            f"CSV: [{e['csv']}]({rel(folder / e['csv'])})",
+            "",
+        ]
+    return lines
+
+
 def build(
     tables_dir: str | Path,
     figures_dir: str | Path,
     out: str | Path,
     title: str = "LongRM study",
     times_dir: str | Path | None = None,
+    ablations_dir: str | Path | None = None,
 ) -> str:
     tables_dir, figures_dir, out = Path(tables_dir), Path(figures_dir), Path(out)
     rel = lambda p: Path(os.path.relpath(p, out.parent)).as_posix()  # noqa: E731
@@ -104,6 +138,7 @@ def build(
             f"CSV: [{e['csv']}]({rel(tables_dir / e['csv'])})",
             "",
         ]
+    lines += ablations_section(Path(ablations_dir) if ablations_dir else None, rel)
     lines += times_note(Path(times_dir) if times_dir else None, rel)
     text = "\n".join(lines).rstrip("\n") + "\n"
     with atomic_write(out) as f:

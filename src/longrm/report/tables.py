@@ -14,6 +14,7 @@ import pandas as pd
 
 from longrm.data.io import atomic_write
 from longrm.data.records import bucket_key, tasks_first
+from longrm.report.failures import failure_table, read_failures
 
 MAIN_PROTOCOL = "ours"  # every order; an unparseable verdict counts as chance
 BON_COLUMNS = ("Rank2", "Rank3", "Rank4", "BestOfN")
@@ -613,6 +614,13 @@ TABLES: dict[str, tuple[str, Callable, Callable, str]] = {
         reliability_table,
         read_reliability,
         "metrics",
+    ),
+    "failure_modes": (
+        "Failure modes by length: parse failure, first-shown response (chance 0.5), order inconsistency, "
+        "context gap (own - swap), explanation vs verdict",
+        failure_table,
+        read_failures,
+        "failures",
     ),
     "cells": (
         "Every cell with its 95% bootstrap interval",
