@@ -163,3 +163,30 @@ def report_md(tmp_path, config, ablations) -> str:
     cmd = ["report", "md", "--config", str(config), "--tables", str(tables), "--figures", str(figures)]
     assert main([*cmd, "--ablations", str(ablations), "--out", str(out)]) == 0
     return out.read_text()
+
+
+def test_the_cost_of_each_variant_from_its_job_records(cfg, tmp_path):
+    records = {
+        "train_ablation:sft-dpo/logo": 100.0,
+        "bench_ablation:heldout/sft-dpo": 40.0,
+        "bench_score_ablation:heldout/sft-dpo": 1.0,
+        "train_ablation:labels-best-judge/sft": 120.0,
+        "vote_relabel": 3.0,
+        "vote_split_relabeled": 4.0,
+        "bench_ablation:heldout/logo-m1": 30.0,
+    }
+    args = []
+    for job, seconds in records.items():
+        tsv = tmp_path / f"{job.replace(':', '_').replace('/', '_')}.tsv"
+        tsv.write_text(f"s\th:m:s\tmax_rss\tcpu_time\n{seconds}\t0:00:01\t100\t{seconds}\n")
+        args.append(f"{job}={tsv}")
+    out = tmp_path / "times"
+    config = tmp_path / "config.yaml"
+    config.write_text(DEFAULT_CONFIG.read_text().replace("results_dir: results", f"results_dir: {tmp_path}"))
+    cmd = ["report", "times", "--config", str(config), "--stage-benchmarks", *args, "--by-variant"]
+    assert main([*cmd, "--out-dir", str(out)]) == 0
+    df = pd.read_csv(out / "variant_times.csv").set_index("variant")
+    assert list(df.index) == list(VARIANTS)
+    assert (df.loc["sft-dpo", "train_s"], df.loc["sft-dpo", "bench_s"], df.loc["sft-dpo", "total_s"]) == (100, 41, 141)
+    assert df.loc["labels-best-judge", "labels_s"] == 7 and df.loc["labels-best-judge", "total_s"] == 127
+    assert df.loc["sft-logo", "total_s"] == 0 and df.loc["sft-logo", "jobs"] == 0  # the main run: no job

@@ -218,8 +218,8 @@ if ABLATIONS:
         conda:
             "../../envs/cpu.yaml"
         shell:
-            "longrm report times --config {CONFIG_FILE:q} --stage-benchmarks {params.jobs:q} --out-dir {output:q}"
-            " 2> {log:q}"
+            "longrm report times --config {CONFIG_FILE:q} --stage-benchmarks {params.jobs:q} --by-variant"
+            " --out-dir {output:q} 2> {log:q}"
 
 
     rule ablations:

@@ -408,3 +408,47 @@ def ablation_claims(folder: str | Path | None, configured: bool) -> list[dict]:
         return read_json(path)
     why = "the ablations' report (`make ablations`)" if configured else "an `ablations` section in the config"
     return [missing(CLAIM_F, CLAIM_F_STATEMENT, why)]
+
+
+# ---------------------------------------------------------------- cost per variant (a timing: beside the logs)
+
+COST_KINDS = {"train_ablation": "train_s", "bench_ablation": "bench_s", "bench_score_ablation": "bench_s"}
+LABEL_JOBS = ("vote_relabel", "vote_split_relabeled")
+
+
+def job_variant(job: str) -> tuple[str, str] | None:
+    """(cost column, variant) of an ablation job record's name (`train_ablation:VARIANT/STAGE`,
+    `bench_ablation:SET/VARIANT`, `bench_score_ablation:SET/VARIANT`); None for another job."""
+    rule, _, wildcards = job.partition(":")
+    if rule not in COST_KINDS:
+        return None
+    first, _, last = wildcards.partition("/")
+    return COST_KINDS[rule], first if rule == "train_ablation" else last
+
+
+def variant_costs(rows: list[dict], plan: list) -> pd.DataFrame:
+    """Per variant: wall seconds of its training jobs, its bench jobs (run + score) and, for the labels
+    ablation, of relabelling and splitting; 0 for a variant that is the main run's models and judgments."""
+    costs = {v.name: {"variant": v.name, "train_s": 0.0, "bench_s": 0.0, "labels_s": 0.0, "jobs": 0} for v in plan}
+    best_judge = [v.name for v in plan if v.labels == "best_judge"]
+    for r in rows:
+        hit = job_variant(r["job"])
+        owners = [hit] if hit and hit[1] in costs else []
+        owners += [("labels_s", name) for name in best_judge if r["job"] in LABEL_JOBS]
+        for kind, name in owners:
+            costs[name][kind] += r["wall_s"] or 0.0
+            costs[name]["jobs"] += 1
+    df = pd.DataFrame(list(costs.values()))
+    df["total_s"] = df["train_s"] + df["bench_s"] + df["labels_s"]
+    return df
+
+
+def read_variant_costs(df: pd.DataFrame) -> str:
+    if df.empty or not df["jobs"].any():
+        return "No ablation job records."
+    parts = [f"{r['variant']} {r['total_s']:.0f} s ({r['jobs']} jobs)" for _, r in df.iterrows()]
+    return (
+        "Wall time per variant (train + bench + labels; 0: the main run's models and judgments): "
+        + "; ".join(parts)
+        + "."
+    )

@@ -57,6 +57,12 @@ def _times_args(p) -> None:
         "folder of them (results/logs/benchmark); none: an empty table",
     )
     p.add_argument("--out-dir", dest="out_dir", required=True, help="results/logs/times")
+    p.add_argument(
+        "--by-variant",
+        dest="by_variant",
+        action="store_true",
+        help="also each training ablation's cost (variant_times.csv/.md: its jobs' wall time; config `ablations`)",
+    )
 
 
 def register(sub) -> None:
@@ -266,7 +272,24 @@ def _times(args) -> int:
     if made is not None:
         save(made[0], out, "stage_times")
     _print_index([{"name": "stage_times", "reading": read_stage_times(stage_times_table(rows))}])
+    if args.by_variant:
+        write_variant_costs(args.config, rows, out)
     return 0
+
+
+def write_variant_costs(config_path, rows: list[dict], out) -> None:
+    from longrm.ablations import ablation_plan
+    from longrm.config import load_config
+    from longrm.errors import ConfigError
+    from longrm.report.ablations import read_variant_costs, variant_costs
+    from longrm.report.tables import write_table
+
+    cfg = load_config(config_path)
+    if not cfg.get("ablations"):
+        raise ConfigError(f"{cfg['_path']}: --by-variant needs an `ablations` section")
+    df = variant_costs(rows, ablation_plan(cfg))
+    write_table(df, out, "variant_times")
+    _print_index([{"name": "variant_times", "reading": read_variant_costs(df)}])
 
 
 def _benchmarks_folder(args) -> int:
