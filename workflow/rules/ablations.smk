@@ -226,3 +226,14 @@ if ABLATIONS:
         input:
             ABLATION_REPORT,
             res("logs", "ablation_times"),
+
+else:
+
+    localrules:
+        ablations,
+
+    # `snakemake ablations` with a config that declares none: say so (and fail) instead of "no rule".
+    rule ablations:
+        shell:
+            "echo 'no ablations section in {CONFIG_FILE}: no training ablation to run (config/default.yaml declares"
+            " them)' >&2; exit 1"
