@@ -116,9 +116,9 @@ def ablation_spec(cfg: dict, args) -> dict | None:
     the provenance), else None."""
     from longrm.ablations import find_variant, variant_bench_spec
 
+    if args.model not in ((cfg.get("ablations") or {}).get("variants") or {}):
+        return None  # a bench model or baseline: the ablations are not planned (nor checked) here
     variant = find_variant(cfg, args.model)
-    if variant is None:
-        return None
     args.prov_params = reads("bench run ablation")
     return variant_bench_spec(cfg, variant)
 
