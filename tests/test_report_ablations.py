@@ -190,3 +190,13 @@ def test_the_cost_of_each_variant_from_its_job_records(cfg, tmp_path):
     assert (df.loc["sft-dpo", "train_s"], df.loc["sft-dpo", "bench_s"], df.loc["sft-dpo", "total_s"]) == (100, 41, 141)
     assert df.loc["labels-best-judge", "labels_s"] == 7 and df.loc["labels-best-judge", "total_s"] == 127
     assert df.loc["sft-logo", "total_s"] == 0 and df.loc["sft-logo", "jobs"] == 0  # the main run: no job
+
+
+def test_a_variant_not_judged_under_the_swap_control_has_no_context_gap(cfg):
+    from longrm.report.ablations import variants_table
+
+    scores = scores_of({})
+    del scores["swap"]["sft-dpo"]
+    summary = variants_table(ablation_inputs(cfg, scores, LABELS)).set_index("variant")
+    assert pd.isna(summary.loc["sft-dpo", "context_gap"]) and summary.loc["sft-dpo", "context_gap_ci"] == ""
+    assert summary.loc["logo-m1", "context_gap"] == pytest.approx(0.1)

@@ -148,7 +148,8 @@ def variant_row(x: Ablations, variant) -> dict:
     mine, overall = versus(x, x.main_set, variant.name, None)
     _, at_longest = versus(x, x.main_set, variant.name, longest)
     swap = (x.scores.get(x.swap_set, {}) if x.swap_set else {}).get(variant.name)
-    gap = paired_diff(mine, pair_scores(swap), x.n_boot, derive_seed(x.seed, "ablations", "gap", variant.name))
+    seed = derive_seed(x.seed, "ablations", "gap", variant.name)
+    gap = paired_diff(mine, pair_scores(swap), x.n_boot, seed) if swap else None
     spec = x.specs[variant.name]
     return {
         "variant": variant.name,
@@ -162,8 +163,8 @@ def variant_row(x: Ablations, variant) -> dict:
         "longest": longest or "",
         "minus_main_longest": interval(at_longest)[0],
         "minus_main_longest_ci": interval(at_longest)[1],
-        "context_gap": interval(gap if swap else None)[0],
-        "context_gap_ci": interval(gap if swap else None)[1],
+        "context_gap": interval(gap)[0],
+        "context_gap_ci": interval(gap)[1],
     }
 
 
@@ -172,23 +173,20 @@ def variants_table(x: Ablations) -> pd.DataFrame:
 
 
 def label_arms(x: Ablations) -> tuple[str, str] | None:
-    """(vote-label variant, best-judge-label variant): the first best_judge variant and the vote variant that
-    trains the same stages with the same overrides (they differ in labels alone)."""
+    """(vote-label variant, best-judge-label variant): the first best_judge variant that has a vote twin."""
     for v in x.plan:
-        if v.labels != "best_judge":
-            continue
-        twin = next(
-            (
-                w
-                for w in x.plan
-                if w.labels == "vote"
-                and w.stages == v.stages
-                and (x.specs[w.name].get("train") or {}) == (x.specs[v.name].get("train") or {})
-            ),
-            None,
-        )
+        twin = vote_twin(x, v) if v.labels == "best_judge" else None
         if twin:
-            return twin.name, v.name
+            return twin, v.name
+    return None
+
+
+def vote_twin(x: Ablations, variant) -> str | None:
+    """The variant on the vote's labels that trains the same stages with the same overrides as `variant`."""
+    overrides = x.specs[variant.name].get("train") or {}
+    for w in x.plan:
+        if w.labels == "vote" and w.stages == variant.stages and (x.specs[w.name].get("train") or {}) == overrides:
+            return w.name
     return None
 
 
