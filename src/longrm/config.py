@@ -21,9 +21,10 @@ def load_yaml(path: str | Path) -> Any:
     mapping (PyYAML would keep the last silently: two ablation variants of one name, say)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-        refuse_duplicate_keys(yaml.compose(text), str(path))
-        return yaml.safe_load(text)
+        with path.open(encoding="utf-8") as f:
+            refuse_duplicate_keys(yaml.compose(f, Loader=yaml.SafeLoader), str(path))
+        with path.open(encoding="utf-8") as f:
+            return yaml.safe_load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:

@@ -235,5 +235,5 @@ else:
     # `snakemake ablations` with a config that declares none: say so (and fail) instead of "no rule".
     rule ablations:
         shell:
-            "echo 'no ablations section in {CONFIG_FILE}: no training ablation to run (config/default.yaml declares"
-            " them)' >&2; exit 1"
+            "echo 'no ablations section in' {CONFIG_FILE:q} '(no training ablation to run; config/default.yaml"
+            " declares them)' >&2; exit 1"
