@@ -52,6 +52,7 @@ def tiny_config(tmp: Path, **train) -> Path:
             "intermediate_size": 64,
             "positional_heads": [1, 2],
         },
+        "grow": {"at_step": 3, "num_layers": 3, "positional_heads": [1, 0], "claims": 3},
         "train": {
             "steps": 6,
             "batch_size": 4,
@@ -88,7 +89,7 @@ def test_build_ships_a_checked_base(built):
     for name in ("model.safetensors", "config.json", "tokenizer.json", "curves.csv", "curves.png", "provenance.json"):
         assert name in manifest
     conf = json.loads((out / "config.json").read_text())
-    assert conf["model_type"] == "qwen2" and conf["num_hidden_layers"] == 2
+    assert conf["model_type"] == "qwen2" and conf["num_hidden_layers"] == 3  # grown at step 3
     steps = {int(line.split(",")[0]) for line in (out / "curves.csv").read_text().splitlines()[1:]}
     assert steps == {0, 3, 6}
 
@@ -276,3 +277,46 @@ def test_audit_walks_from_a_study_output_to_the_base_and_its_corpus(built, tmp_p
     (corpus,) = base["inputs"]
     assert corpus["path"].endswith("corpus.jsonl.gz") and corpus["status"] == "ok" and corpus["source"]
     assert "longrm.base sha256 " in format_chain(tree)
+
+
+def test_verification_rows_state_true_hard_and_easy_claims(built):
+    tmp, cfg = built
+    from longrm.base import text
+    from longrm.modeling import load_tokenizer
+
+    c = load_base_config(cfg)
+    tok = load_tokenizer(tmp / "out")
+    train_texts, held = text.split_documents(text.read_documents(c["corpus"]))
+    rows = base_rows.Rows(c, tok, train_texts, held)
+    ids, targets, types = rows.verify_heldout(128, 24)
+    false_id, true_id = (tok(w, add_special_tokens=False)["input_ids"][0] for w in base_rows.VERDICT_WORDS)
+    seen = set()
+    for b in range(24):
+        verdicts = targets[b][targets[b] != base_rows.IGNORE].tolist()
+        assert len(verdicts) == len(types[b]) == c["grow"]["claims"]
+        assert verdicts == [true_id if t == "true" else false_id for t in types[b]]
+        seen |= set(types[b])
+    assert seen == {"true", "hard", "easy"}
+    assert ids.shape == (24, 128)
+
+
+def test_growth_keeps_what_the_model_computes(built):
+    import torch
+
+    from longrm.base.model import grow_model, trainable_after_growth
+    from transformers import AutoModelForCausalLM
+
+    tmp, cfg = built
+    c = load_base_config(cfg)
+
+    model = AutoModelForCausalLM.from_pretrained(tmp / "out")  # 3 layers
+    grow = dict(c["grow"], num_layers=5)
+    bigger = grow_model(model, grow, 9.0, seed=1)
+    assert bigger.config.num_hidden_layers == 5
+    ids = torch.randint(0, model.config.vocab_size, (2, 40))
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=ids).logits, bigger(input_ids=ids).logits, atol=1e-5)
+    trained = trainable_after_growth(bigger, 3, freeze_below=True)
+    names = {n for n, p in bigger.named_parameters() if p.requires_grad}
+    assert len(trained) == len(names) and any("layers.4." in n for n in names)
+    assert not any(n.startswith(("model.layers.0.", "model.layers.2.")) for n in names)

@@ -47,7 +47,7 @@ def build(args: argparse.Namespace) -> int:
     train_texts, held_texts = text.split_documents(docs)
     rows = Rows(cfg, tok, train_texts, held_texts)
     model = init_model(tok, cfg["model"], derive_seed(cfg["seed"], "base.init"))
-    curves = train(cfg, model, rows, work)
+    model, curves = train(cfg, model, rows, work, derive_seed(cfg["seed"], "base.grow"))
     ship(cfg, model, tok, curves, cfg["out"], sha256_file(cfg["corpus"]))
     return 0
 

@@ -42,5 +42,15 @@ def load_base_config(path: str | Path | None = None) -> dict:
         raise ConfigError(f"{path}: key 'model.positional_heads': their subspaces do not fit in hidden_size")
     if cfg["train"]["facts_start"] > cfg["train"]["facts"]:
         raise ConfigError(f"{path}: key 'train.facts_start': more than train.facts")
+    g = cfg["grow"]
+    if g["at_step"]:
+        if g["num_layers"] <= m["num_layers"]:
+            raise ConfigError(f"{path}: key 'grow.num_layers': {g['num_layers']} is not more than model.num_layers")
+        if g["at_step"] >= cfg["train"]["steps"]:
+            raise ConfigError(f"{path}: key 'grow.at_step': {g['at_step']} is not before train.steps")
+        if len(g["positional_heads"]) > m["num_heads"] or g["positional_heads"] and m["architecture"] != "qwen2":
+            raise ConfigError(f"{path}: key 'grow.positional_heads': at most num_heads offsets, qwen2 only")
+        if g["gap"][0] > g["gap"][1] or abs(sum(g["mix"]) - 1) > 1e-6:
+            raise ConfigError(f"{path}: key 'grow.gap' / 'grow.mix': gap is [min, max], mix sums to 1")
     cfg["_path"] = str(path)
     return cfg

@@ -13,9 +13,17 @@ outputs) of that circuit; everything else is learned:
 - `match_heads`: layer-1 head j compares two of those subspaces: its query reads offset a's, its key
   offset b's, so it attends where the token b back equals the token a back here.
 Training may change all of these like any weight.
+
+Growth (stage II, `grow`): reading is not judging. A verdict on a claim needs a step more: compare the
+claim's value with what the context binds to its entity, then carry the result to the verdict. At
+`grow.at_step` the model gets fresh layers on top whose attention and MLP outputs start at zero (so it
+computes what it did), the first of them with heads that start attending to t - offset (the claim's value
+sees the position that read the context); then it learns to verify (benchmarks/verify_scout.md).
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 
@@ -62,14 +70,13 @@ def subspace(cfg, h: int) -> slice:
     return slice(cfg.hidden_size - (h + 1) * hd, cfg.hidden_size - h * hd)
 
 
-def set_positional_heads(model, offsets: list[int], amplitude: float, write: float, seed: int) -> None:
+def set_offset_attention(model, layer: int, offsets: list[int], amplitude: float) -> None:
+    """Heads 0.. of `layer` attend to t - offsets[h]: zero token-dependent q/k weights, constant q/k biases."""
     cfg = model.config
-    att = model.model.layers[0].self_attn
+    att = model.model.layers[layer].self_attn
     hd = head_dim(cfg)
     half = hd // 2
     theta = 1.0 / (cfg.rope_parameters["rope_theta"] ** (torch.arange(0, hd, 2).float() / hd))  # (half,)
-    g = torch.Generator().manual_seed(seed)
-    proj = torch.randn(hd, cfg.hidden_size, generator=g) / cfg.hidden_size**0.5  # (hd, H): shared by the heads
     with torch.no_grad():
         for h, o in enumerate(offsets):
             rows = slice(h * hd, (h + 1) * hd)
@@ -82,6 +89,18 @@ def set_positional_heads(model, offsets: list[int], amplitude: float, write: flo
             k[half:] = amplitude * torch.sin(o * theta)
             att.q_proj.bias[rows] = q
             att.k_proj.bias[rows] = k
+
+
+def set_positional_heads(model, offsets: list[int], amplitude: float, write: float, seed: int) -> None:
+    cfg = model.config
+    att = model.model.layers[0].self_attn
+    hd = head_dim(cfg)
+    set_offset_attention(model, 0, offsets, amplitude)
+    g = torch.Generator().manual_seed(seed)
+    proj = torch.randn(hd, cfg.hidden_size, generator=g) / cfg.hidden_size**0.5  # (hd, H): shared by the heads
+    with torch.no_grad():
+        for h in range(len(offsets)):
+            rows = slice(h * hd, (h + 1) * hd)
             att.v_proj.weight[rows] = proj
             att.o_proj.weight[:, rows] = 0.0
             att.o_proj.weight[subspace(cfg, h), rows] = write * torch.eye(hd)
@@ -105,3 +124,39 @@ def set_match_heads(model, offsets: list[int], pairs: list[list[int]], scale: fl
             att.k_proj.weight[rows] = 0.0
             att.q_proj.weight[rows, subspace(cfg, offsets.index(qo))] = scale * torch.eye(hd)
             att.k_proj.weight[rows, subspace(cfg, offsets.index(ko))] = scale * torch.eye(hd)
+
+
+def grow_model(model, grow: dict, amplitude: float, seed: int):
+    """The model with layers added on top up to grow.num_layers: the old weights as they are, the new
+    layers' attention and MLP outputs zero (the grown model computes what the old one did)."""
+    from transformers import AutoModelForCausalLM
+
+    cfg = copy.deepcopy(model.config)
+    old = cfg.num_hidden_layers
+    cfg.num_hidden_layers = grow["num_layers"]
+    if getattr(cfg, "layer_types", None):
+        cfg.layer_types = [cfg.layer_types[0]] * grow["num_layers"]
+    torch.manual_seed(seed)
+    grown = AutoModelForCausalLM.from_config(cfg)
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    new = tuple(f"model.layers.{i}." for i in range(old, grow["num_layers"]))
+    if unexpected or not all(k.startswith(new) for k in missing):
+        raise RuntimeError(f"growing the base: unexpected {unexpected}, missing {missing}")
+    with torch.no_grad():
+        for layer in grown.model.layers[old:]:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+    if grow["positional_heads"]:
+        set_offset_attention(grown, old, grow["positional_heads"], amplitude)
+    return grown
+
+
+def trainable_after_growth(model, old_layers: int, freeze_below: bool) -> list:
+    """The parameters stage II trains: all, or (freeze_below) all but the old layers'."""
+    old = tuple(f"model.layers.{i}." for i in range(old_layers))
+    params = []
+    for name, p in model.named_parameters():
+        p.requires_grad_(not (freeze_below and name.startswith(old)))
+        if p.requires_grad:
+            params.append(p)
+    return params

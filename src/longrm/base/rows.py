@@ -5,6 +5,11 @@ A recall row: corpus prose with N facts of one kind slipped in at random places,
 restatements of facts drawn with replacement (no answer-by-elimination shortcut). The loss is on each
 restated value. A corpus row: a plain window of the token stream (language modelling).
 
+A verification row (stage II, after growth): the same context, then C claims, each a fact sentence with
+the fact's own value (true), another entity's value of the row (hard: present, bound elsewhere) or a value
+absent from the row (easy), then a few prose tokens and a verdict " true" / " false". The loss is on the
+verdict.
+
 Fact kinds, in the study's own sentences (inputs/families.py), the value one token after a space:
     attr   " The tag of heapq is stream."
     flag   " The script heapq is marked cleared."
@@ -125,11 +130,61 @@ def recall_row(
     return ids, kinds, vals, first
 
 
+CLAIMS = ("true", "hard", "easy")
+VERDICT_WORDS = (" false", " true")
+
+
+def verify_row(rng: random.Random, facts: Facts, prose: list[int], length: int, n_facts: int, grow: dict, kind: str):
+    """(ids, target kinds, claim types) of exactly `length` tokens; ANSWER at each verdict."""
+    parts = facts.template(kind, rng)
+    ents = rng.sample(facts.pools.words, n_facts)
+    pool = [v for v in facts.values(kind) if v not in ents]
+    vals = rng.sample(pool, n_facts)
+    absent = [v for v in pool if v not in vals]
+    verdicts = [facts.ids(w)[0] for w in VERDICT_WORDS]
+    claims, types = [], []
+    for _ in range(grow["claims"]):
+        o = rng.randrange(n_facts)
+        u = rng.random()
+        if u < grow["mix"][0]:
+            value, claim = vals[o], "true"
+        elif u < grow["mix"][0] + grow["mix"][1]:
+            value, claim = vals[rng.choice([j for j in range(n_facts) if j != o])], "hard"
+        else:
+            value, claim = rng.choice(absent), "easy"
+        gap = rng.randint(*grow["gap"])
+        start = rng.randrange(max(1, len(prose) - gap))
+        claims.append(
+            facts.sentence(parts, ents[o], value)[0] + prose[start : start + gap] + [verdicts[claim == "true"]]
+        )
+        types.append(claim)
+    newline = facts.ids("\n")
+    sents = [facts.sentence(parts, e, v)[0] for e, v in zip(ents, vals)]
+    room = length - len(newline) - sum(map(len, claims)) - sum(map(len, sents))
+    if room < 0:
+        raise ValueError(f"a row of {length} tokens cannot hold {n_facts} facts and {len(claims)} claims")
+    start = rng.randrange(max(1, len(prose) - room))
+    filler = prose[start : start + room]
+    filler += prose[: room - len(filler)]
+    cuts = sorted(rng.randint(0, room) for _ in range(n_facts))
+    ids: list[int] = []
+    prev = 0
+    for cut, sent in zip(cuts, sents):
+        ids += filler[prev:cut] + sent
+        prev = cut
+    ids += filler[prev:] + newline
+    kinds = [0] * len(ids)
+    for c in claims:
+        kinds += [0] * (len(c) - 1) + [ANSWER]
+        ids += c
+    return ids, kinds, types
+
+
 class Rows:
     """The rows of every step and of the held-out curves, each seeded from (seed, purpose, step, row)."""
 
     def __init__(self, cfg: dict, tok, train_texts: list[str], held_texts: list[str]):
-        self.cfg, self.tr = cfg, cfg["train"]
+        self.cfg, self.tr, self.grow = cfg, cfg["train"], cfg["grow"]
         self.facts = Facts(tok, make_pools(tok))
         self.kinds = self.facts.kinds()
         self.train_stream = stream(tok, train_texts)
@@ -141,6 +196,15 @@ class Rows:
                 f"{cfg.get('_path', '<config>')}: key 'train.seq_len': {self.tr['seq_len']} tokens cannot hold "
                 f"{self.tr['facts']} facts and {self.tr['queries']} queries of up to {self.facts.longest()} tokens"
             )
+        claim = self.facts.longest() + self.grow["gap"][1] + 1
+        if (
+            self.grow["at_step"]
+            and self.tr["facts"] * self.facts.longest() + self.grow["claims"] * claim > self.tr["seq_len"]
+        ):
+            raise ConfigError(
+                f"{cfg.get('_path', '<config>')}: key 'grow.claims': {self.grow['claims']} claims of up to {claim} "
+                f"tokens and {self.tr['facts']} facts do not fit in train.seq_len {self.tr['seq_len']}"
+            )
 
     def facts_at(self, step: int) -> int:
         t = self.tr
@@ -148,13 +212,20 @@ class Rows:
             return t["facts"]
         return t["facts_start"] + (t["facts"] - t["facts_start"]) * step // t["curriculum_steps"]
 
+    def grown(self, step: int) -> bool:
+        return bool(self.grow["at_step"]) and step >= self.grow["at_step"]
+
     def batch(self, step: int):
         """input_ids, targets (B, T) with IGNORE off-target, and target kinds (B, T)."""
         L, B = self.tr["seq_len"], self.tr["batch_size"]
+        n_verify = round(B * self.grow["verify_share"]) if self.grown(step) else 0
         rows = []
         for j in range(B):
             rng = random.Random(derive_seed(self.cfg["seed"], "base.rows", step, j))
-            if j < B - self.n_lm:
+            if j < n_verify:
+                kind = self.kinds[j % len(self.kinds)]
+                ids, kinds, _ = verify_row(rng, self.facts, self.train_stream, L, self.tr["facts"], self.grow, kind)
+            elif j < B - self.n_lm:
                 kind = self.kinds[j % len(self.kinds)]
                 ids, kinds, _, _ = recall_row(
                     rng, self.facts, self.train_stream, L, self.facts_at(step), self.tr["queries"], kind
@@ -181,6 +252,18 @@ class Rows:
         for b, p in enumerate(firsts):
             first[b, p - 1] = True  # the position that predicts the first query's value
         return ids, targets, first, torch.tensor(values)
+
+    def verify_heldout(self, length: int, n: int):
+        """Held-out verification rows: ids (n, T), verdict targets (n, T), each row's claim types."""
+        rows, types = [], []
+        for j in range(n):
+            rng = random.Random(derive_seed(self.cfg["seed"], "base.verify_heldout", length, j))
+            kind = self.kinds[j % len(self.kinds)]
+            ids, kinds, claim = verify_row(rng, self.facts, self.held_stream, length, self.tr["facts"], self.grow, kind)
+            rows.append((ids, kinds))
+            types.append(claim)
+        ids, targets, _ = to_tensors(rows)
+        return ids, targets, types
 
 
 def stream(tok, texts: list[str]) -> list[int]:

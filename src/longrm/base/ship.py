@@ -26,6 +26,7 @@ from longrm.errors import InputError
 MANIFEST = "manifest.json"
 PROVENANCE = "provenance.json"
 METRICS = ("binding_first", "binding", "presence")
+VERIFY_METRICS = ("balanced", "true", "hard", "easy")  # kind "verify": verdict accuracy on the first claim
 CODE_FILES = ("base/config.py", "base/text.py", "base/rows.py", "base/model.py", "base/train.py", "base/ship.py")
 
 
@@ -48,9 +49,13 @@ def curve_records(curves: list[dict]) -> list[dict]:
             for length, metrics in by_len.items():
                 out += [
                     {"step": row["step"], "kind": kind, "length": int(length), "metric": m, "value": metrics[m]}
-                    for m in METRICS
+                    for m in metrics_of(kind)
                 ]
     return out
+
+
+def metrics_of(kind: str) -> tuple[str, ...]:
+    return VERIFY_METRICS if kind == "verify" else METRICS
 
 
 def write_curves_csv(path: Path, records: list[dict]) -> None:
@@ -68,14 +73,15 @@ def curves_markdown(curves: list[dict], seq_len: int) -> str:
     head = "| kind | " + " | ".join(f"{n} tokens ({n // seq_len}x)" for n in lengths) + " |"
     lines = [
         f"Held-out recall after step {last['step']}: binding on the first restated fact / on every restated "
-        "fact (drawn with replacement) / presence (top-1 is some value stated in the row).",
+        "fact (drawn with replacement) / presence (top-1 is some value stated in the row). Verify (after growth): "
+        "verdict accuracy on a row's first claim, balanced / true / hard / easy claims (chance 0.5).",
         "",
         head,
         "|---|" + "---|" * len(lengths),
     ]
     for kind, by_len in last.items():
         if isinstance(by_len, dict):
-            cells = [" / ".join(f"{by_len[str(n)][m]:.3f}" for m in METRICS) for n in lengths]
+            cells = [" / ".join(f"{by_len[str(n)][m]:.3f}" for m in metrics_of(kind)) for n in lengths]
             lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -90,7 +96,10 @@ def plot_curves(path: Path, records: list[dict], seq_len: int) -> None:
     fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.4), squeeze=False, sharey=True)
     for ax, kind in zip(axes[0], kinds):
         for length in sorted({r["length"] for r in records}):
-            for metric, style in (("binding_first", "-"), ("presence", ":")):
+            shown = (
+                (("balanced", "-"), ("hard", ":")) if kind == "verify" else (("binding_first", "-"), ("presence", ":"))
+            )
+            for metric, style in shown:
                 pts = [
                     (r["step"], r["value"])
                     for r in records
@@ -198,11 +207,23 @@ def model_card(cfg: dict, curves: list[dict], parameters: int) -> str:
         init.append(
             f"layer 1's heads 0-{len(m['match_heads']) - 1} start matching the tokens those heads see, pairs {m['match_heads']}"
         )
+    g = cfg["grow"]
+    layers = g["num_layers"] if g["at_step"] else m["num_layers"]
+    growth = (
+        f" At step {g['at_step']} it grew from {m['num_layers']} to {g['num_layers']} layers (the new layers' outputs "
+        f"starting at zero, the first one's heads attending to t - {g['positional_heads']}); from there "
+        f"{g['verify_share']:.0%} of rows are verification rows: the context, then {g['claims']} claims (true / "
+        f"another entity's value / an absent value, {g['mix']}) each followed by {g['gap'][0]}-{g['gap'][1]} prose "
+        'tokens and a verdict " true" / " false" (loss on the verdict)'
+        + (", the old layers frozen." if g["freeze_below"] else ".")
+        if g["at_step"]
+        else ""
+    )
     return "\n".join(
         [
             f"# {cfg['name']}: the embedded study's base model",
             "",
-            f"A {m['architecture']} decoder ({m['num_layers']} layers, hidden {m['hidden_size']}, {m['num_heads']} heads, "
+            f"A {m['architecture']} decoder ({layers} layers, hidden {m['hidden_size']}, {m['num_heads']} heads, "
             f"RoPE theta {m['rope_theta']:g}, {parameters:,} parameters, vocabulary {cfg['tokenizer']['vocab_size']}), "
             "pre-trained by `make base` (config/base.yaml) on the committed corpus snapshot "
             f"({cfg['corpus']}: Python standard library sources under the PSF License and Debian's licence texts; "
@@ -211,7 +232,10 @@ def model_card(cfg: dict, curves: list[dict], parameters: int) -> str:
             f"Pre-training: {tr['steps']} steps of {tr['batch_size']} rows x {tr['seq_len']} tokens; "
             f"{1 - tr['lm_share']:.0%} of rows state {tr['facts']} facts of one kind in prose and restate "
             f"{tr['queries']} of them (loss on the restated values), the rest are corpus windows (LM loss x "
-            f"{tr['lm_weight']}). Initialisation: standard, except " + ("; ".join(init) if init else "nothing") + ".",
+            f"{tr['lm_weight']}). Initialisation: standard, except "
+            + ("; ".join(init) if init else "nothing")
+            + "."
+            + growth,
             "",
             "Intended use: the base of the embedded LongRM study (config/default.yaml, inputs.base_model_path). "
             "Not a general language model.",

@@ -10,13 +10,21 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from longrm.base.rows import ANSWER, IGNORE, LM, Rows
+from longrm.base.model import grow_model, trainable_after_growth
+from longrm.base.rows import ANSWER, CLAIMS, IGNORE, LM, VERDICT_WORDS, Rows
 from longrm.train import checkpoint
 
 
-def lr_at(step: int, tr: dict) -> float:
-    """Linear warm-up, then cosine decay to min_lr_ratio * lr."""
+def lr_at(step: int, tr: dict, grow: dict | None = None) -> float:
+    """Linear warm-up, then cosine decay to min_lr_ratio * lr; after growth the same again, from
+    grow.at_step, at grow.lr."""
     peak, warm, total = tr["lr"], tr["warmup_steps"], tr["steps"]
+    if grow and grow["at_step"]:
+        if step >= grow["at_step"]:
+            peak, warm = grow["lr"], grow["warmup_steps"]
+            step, total = step - grow["at_step"], total - grow["at_step"]
+        else:
+            total = grow["at_step"]
     if step < warm:
         return peak * (step + 1) / warm
     t = min(1.0, (step - warm) / max(1, total - warm))
@@ -62,6 +70,26 @@ def recall_scores(model, ids, targets, first, values) -> dict[str, tuple[int, in
     }
 
 
+@torch.no_grad()
+def verify_scores(model, ids, targets, types, verdicts: tuple[int, int]) -> dict[str, float]:
+    """Verdict accuracy on each row's first claim (true vs false logit), by claim type, and balanced
+    (true claims and false ones weighed alike; chance 0.5)."""
+    hits = {c: [0, 0] for c in CLAIMS}
+    for i in range(0, len(ids), 16):
+        t = targets[i : i + 16]
+        hidden = model.model(input_ids=ids[i : i + 16]).last_hidden_state  # (b, T, H)
+        first = (t != IGNORE).int().argmax(-1)  # (b,): each row's first verdict
+        logits = model.lm_head(hidden[torch.arange(len(t)), first])[:, list(verdicts)]  # (b, 2)
+        for b, said_true in enumerate((logits[:, 1] > logits[:, 0]).tolist()):
+            claim = types[i + b][0]
+            hits[claim][0] += said_true == (claim == "true")
+            hits[claim][1] += 1
+    acc = {c: h / max(n, 1) for c, (h, n) in hits.items()}
+    out = {c: round(v, 4) for c, v in acc.items()}
+    out["balanced"] = round((acc["true"] + (acc["hard"] + acc["easy"]) / 2) / 2, 4)
+    return out
+
+
 def curves_row(model, heldout: dict) -> dict:
     """{kind: {length: {binding_first, binding, presence}}} on the held-out rows.
 
@@ -71,6 +99,9 @@ def curves_row(model, heldout: dict) -> dict:
     model.eval()
     out: dict = {}
     for (kind, length), rows in heldout.items():
+        if kind == "verify":
+            out.setdefault(kind, {})[str(length)] = verify_scores(model, *rows)
+            continue
         scores = recall_scores(model, *rows)
         out.setdefault(kind, {})[str(length)] = {k: round(h / max(n, 1), 4) for k, (h, n) in scores.items()}
     model.train()
@@ -78,41 +109,68 @@ def curves_row(model, heldout: dict) -> dict:
 
 
 def heldout_sets(rows: Rows, tr: dict) -> dict:
-    return {
+    sets = {
         (kind, tr["seq_len"] * k): rows.heldout(tr["seq_len"] * k, kind, tr["eval_rows"])
         for kind in rows.kinds
         for k in tr["eval_lengths"]
     }
+    if rows.grow["at_step"]:
+        verdicts = tuple(rows.facts.ids(w)[0] for w in VERDICT_WORDS)
+        for k in tr["eval_lengths"]:
+            sets[("verify", tr["seq_len"] * k)] = (*rows.verify_heldout(tr["seq_len"] * k, tr["eval_rows"]), verdicts)
+    return sets
 
 
-def resume(work: Path, model, opt) -> tuple[int, list[dict]]:
-    """(next step, curve rows) from the latest complete checkpoint, or (0, [])."""
+def optimizer(cfg: dict, model, grown: bool):
+    tr, grow = cfg["train"], cfg["grow"]
+    if grown:
+        params = trainable_after_growth(model, cfg["model"]["num_layers"], grow["freeze_below"])
+    else:
+        params = list(model.parameters())
+    return torch.optim.AdamW(params, lr=tr["lr"], betas=(0.9, 0.95), weight_decay=tr["weight_decay"])
+
+
+def grown(cfg: dict, model, seed: int):
+    return grow_model(model, cfg["grow"], cfg["model"]["positional_amplitude"], seed)
+
+
+def resume(cfg: dict, work: Path, model, seed: int):
+    """(model, optimizer, next step, curve rows) from the latest complete checkpoint (the model grown first
+    where the checkpoint is past grow.at_step), or from scratch."""
     from safetensors.torch import load_file, load_model
 
     last = checkpoint.latest(work / "checkpoints")
     if last is None:
-        return 0, []
+        return model, optimizer(cfg, model, False), 0, []
     state = checkpoint.check(last, checkpoint.Ranks(), engine_expected=False)
+    past = bool(cfg["grow"]["at_step"]) and state["step"] > cfg["grow"]["at_step"]  # step s: steps [0, s) done
+    if past:
+        model = grown(cfg, model, seed)
+    opt = optimizer(cfg, model, past)
     load_model(model, str(last / "model.safetensors"))
     checkpoint.load_optimizer_tensors(opt, load_file(str(last / "optimizer.safetensors")))
     print(f"longrm base: resuming from {last} (step {state['step']})", file=sys.stderr)
-    return state["step"], state["curves"]
+    return model, opt, state["step"], state["curves"]
 
 
-def train(cfg: dict, model, rows: Rows, work: Path) -> list[dict]:
-    """Run to train.steps (resuming from work/checkpoints); returns the curve rows, one per eval."""
+def train(cfg: dict, model, rows: Rows, work: Path, grow_seed: int = 0):
+    """Run to train.steps (resuming from work/checkpoints), growing the model at grow.at_step; returns
+    (the model, the curve rows, one per eval)."""
     from tqdm import tqdm
 
     tr = cfg["train"]
-    opt = torch.optim.AdamW(model.parameters(), lr=tr["lr"], betas=(0.9, 0.95), weight_decay=tr["weight_decay"])
-    start, curves = resume(work, model, opt)
+    model, opt, start, curves = resume(cfg, work, model, grow_seed)
     heldout = heldout_sets(rows, tr)
     if start == 0:
         curves = [{"step": 0, "loss": None, **curves_row(model, heldout)}]
     bar = tqdm(range(start, tr["steps"]), desc="base", initial=start, total=tr["steps"], file=sys.stderr)
     for step in bar:
+        if step == cfg["grow"]["at_step"] and step > 0:
+            model = grown(cfg, model, grow_seed)
+            opt = optimizer(cfg, model, True)
+            bar.write(f"longrm base: grown to {cfg['grow']['num_layers']} layers at step {step}")
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, tr)
+            g["lr"] = lr_at(step, tr, cfg["grow"])
         loss, answer, lm = step_loss(model, *rows.batch(step), tr["lm_weight"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -129,7 +187,8 @@ def train(cfg: dict, model, rows: Rows, work: Path) -> list[dict]:
                 }
             )
             first = curves[-1][rows.kinds[0]][str(tr["seq_len"])]
-            bar.set_postfix(answer_loss=f"{answer.item():.3f}", binding=first["binding_first"])
+            verify = curves[-1].get("verify", {}).get(str(tr["seq_len"]), {}).get("balanced")
+            bar.set_postfix(answer_loss=f"{answer.item():.3f}", binding=first["binding_first"], verify=verify)
         if done % tr["checkpoint_every"] == 0 or done == tr["steps"]:
             checkpoint.save(work / "checkpoints", done, model, opt, {"step": done, "curves": curves}, keep=2)
-    return curves
+    return model, curves
