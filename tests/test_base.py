@@ -302,9 +302,9 @@ def test_verification_rows_state_true_hard_and_easy_claims(built):
 
 def test_growth_keeps_what_the_model_computes(built):
     import torch
+    from transformers import AutoModelForCausalLM
 
     from longrm.base.model import grow_model, trainable_after_growth
-    from transformers import AutoModelForCausalLM
 
     tmp, cfg = built
     c = load_base_config(cfg)
