@@ -229,6 +229,10 @@ def main():
     p.add_argument("--gap", type=int, default=6)
     p.add_argument("--gap-min", type=int, default=0)
     p.add_argument("--plant", type=int, nargs="*", default=[], help="offsets of the first grown layer's heads")
+    p.add_argument("--plant3", type=int, nargs="*", default=[], help="offsets of the second grown layer's heads")
+    p.add_argument("--phase2-at", type=int, default=0, help="from this step on: gaps --gap2-min..--gap2")
+    p.add_argument("--gap2-min", type=int, default=1)
+    p.add_argument("--gap2", type=int, default=7)
     p.add_argument("--mix", type=float, nargs=3, default=(0.5, 0.25, 0.25), help="shares of true/hard/easy claims")
     p.add_argument("--surprise", type=float, default=0.0, help="> 0: plant head 0 of layer 2 as a surprise head")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -253,6 +257,8 @@ def main():
     model = grow(base, a.layers, a.seed)
     if a.plant:
         plant_offsets(model, 2, a.plant)
+    if a.plant3:
+        plant_offsets(model, 3, a.plant3)
     if a.surprise:
         plant_surprise(model, 2, 0, 1, a.surprise)
     params = [
@@ -267,6 +273,9 @@ def main():
         lr = a.lr * min(1.0, (step + 1) / 30)
         for g in opt.param_groups:
             g["lr"] = lr
+        if a.phase2_at and step == a.phase2_at:
+            a.gap_min, a.gap = a.gap2_min, a.gap2
+            sets = {L: heldout(a, facts, held, kinds, L, verdicts) for L in (a.len, 4 * a.len)}
         loss, _, _ = step_loss(model, *batch(a, facts, prose, kinds, step, "verify.train", verdicts), 0.5)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -52,7 +52,7 @@ def tiny_config(tmp: Path, **train) -> Path:
             "intermediate_size": 64,
             "positional_heads": [1, 2],
         },
-        "grow": {"at_step": 3, "num_layers": 3, "positional_heads": [1, 0], "claims": 3},
+        "grow": {"at_step": 3, "num_layers": 3, "positional_heads": [[1, 0]], "claims": 3, "first_gap_steps": 2},
         "train": {
             "steps": 6,
             "batch_size": 4,

@@ -48,8 +48,13 @@ def load_base_config(path: str | Path | None = None) -> dict:
             raise ConfigError(f"{path}: key 'grow.num_layers': {g['num_layers']} is not more than model.num_layers")
         if g["at_step"] >= cfg["train"]["steps"]:
             raise ConfigError(f"{path}: key 'grow.at_step': {g['at_step']} is not before train.steps")
-        if len(g["positional_heads"]) > m["num_heads"] or g["positional_heads"] and m["architecture"] != "qwen2":
-            raise ConfigError(f"{path}: key 'grow.positional_heads': at most num_heads offsets, qwen2 only")
+        heads = g["positional_heads"]
+        if len(heads) > g["num_layers"] - m["num_layers"] or any(len(h) > m["num_heads"] for h in heads):
+            raise ConfigError(
+                f"{path}: key 'grow.positional_heads': a list a grown layer, at most num_heads offsets each"
+            )
+        if any(heads) and m["architecture"] != "qwen2":
+            raise ConfigError(f"{path}: key 'grow.positional_heads': needs q/k biases (architecture qwen2)")
         if g["gap"][0] > g["gap"][1] or abs(sum(g["mix"]) - 1) > 1e-6:
             raise ConfigError(f"{path}: key 'grow.gap' / 'grow.mix': gap is [min, max], mix sums to 1")
     cfg["_path"] = str(path)

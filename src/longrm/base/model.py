@@ -146,8 +146,8 @@ def grow_model(model, grow: dict, amplitude: float, seed: int):
         for layer in grown.model.layers[old:]:
             layer.self_attn.o_proj.weight.zero_()
             layer.mlp.down_proj.weight.zero_()
-    if grow["positional_heads"]:
-        set_offset_attention(grown, old, grow["positional_heads"], amplitude)
+    for i, offsets in enumerate(grow["positional_heads"]):
+        set_offset_attention(grown, old + i, offsets, amplitude)
     return grown
 
 

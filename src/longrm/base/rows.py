@@ -134,8 +134,11 @@ CLAIMS = ("true", "hard", "easy")
 VERDICT_WORDS = (" false", " true")
 
 
-def verify_row(rng: random.Random, facts: Facts, prose: list[int], length: int, n_facts: int, grow: dict, kind: str):
-    """(ids, target kinds, claim types) of exactly `length` tokens; ANSWER at each verdict."""
+def verify_row(
+    rng: random.Random, facts: Facts, prose: list[int], length: int, n_facts: int, grow: dict, kind: str, gap=None
+):
+    """(ids, target kinds, claim types) of exactly `length` tokens; ANSWER at each verdict. `gap`: [min, max]
+    prose tokens between a claim and its verdict (default grow.gap)."""
     parts = facts.template(kind, rng)
     ents = rng.sample(facts.pools.words, n_facts)
     pool = [v for v in facts.values(kind) if v not in ents]
@@ -215,6 +218,10 @@ class Rows:
     def grown(self, step: int) -> bool:
         return bool(self.grow["at_step"]) and step >= self.grow["at_step"]
 
+    def gap_at(self, step: int) -> list[int]:
+        g = self.grow
+        return g["first_gap"] if step < g["at_step"] + g["first_gap_steps"] else g["gap"]
+
     def batch(self, step: int):
         """input_ids, targets (B, T) with IGNORE off-target, and target kinds (B, T)."""
         L, B = self.tr["seq_len"], self.tr["batch_size"]
@@ -224,7 +231,9 @@ class Rows:
             rng = random.Random(derive_seed(self.cfg["seed"], "base.rows", step, j))
             if j < n_verify:
                 kind = self.kinds[j % len(self.kinds)]
-                ids, kinds, _ = verify_row(rng, self.facts, self.train_stream, L, self.tr["facts"], self.grow, kind)
+                ids, kinds, _ = verify_row(
+                    rng, self.facts, self.train_stream, L, self.tr["facts"], self.grow, kind, self.gap_at(step)
+                )
             elif j < B - self.n_lm:
                 kind = self.kinds[j % len(self.kinds)]
                 ids, kinds, _, _ = recall_row(

@@ -211,7 +211,7 @@ def model_card(cfg: dict, curves: list[dict], parameters: int) -> str:
     layers = g["num_layers"] if g["at_step"] else m["num_layers"]
     growth = (
         f" At step {g['at_step']} it grew from {m['num_layers']} to {g['num_layers']} layers (the new layers' outputs "
-        f"starting at zero, the first one's heads attending to t - {g['positional_heads']}); from there "
+        f"starting at zero; heads of the grown layers attending to t - {g['positional_heads']}); from there "
         f"{g['verify_share']:.0%} of rows are verification rows: the context, then {g['claims']} claims (true / "
         f"another entity's value / an absent value, {g['mix']}) each followed by {g['gap'][0]}-{g['gap'][1]} prose "
         'tokens and a verdict " true" / " false" (loss on the verdict)'
