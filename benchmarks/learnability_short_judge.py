@@ -29,12 +29,14 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from learnability_context import merge_run  # noqa: E402
 
 
-def scratch_config(base_config: Path, work: Path, steps: int, lr: float, threads: int) -> Path:
+def scratch_config(
+    base_config: Path, work: Path, steps: int, lr: float, threads: int, lora_r: int = 0, body_lr_scale: float = 1.0
+) -> Path:
     import yaml
 
     cfg = yaml.safe_load(base_config.read_text(encoding="utf-8"))
     cfg["results_dir"] = str(work)
-    cfg["train"]["short"].update(max_steps=steps, lr=lr)
+    cfg["train"]["short"].update(max_steps=steps, lr=lr, lora_r=lora_r, body_lr_scale=body_lr_scale)
     cfg["train"]["common"]["checkpoint_every"] = steps  # one checkpoint: this is not a resumable run
     cfg["bench"]["threads"] = threads
     path = work / f"config-{steps}.yaml"
@@ -54,7 +56,7 @@ def one_run(args, steps: int) -> dict:
 
     work = Path(args.work) / args.name / f"steps-{steps}"
     work.mkdir(parents=True, exist_ok=True)
-    cfg = str(scratch_config(Path(args.config), work, steps, args.lr, args.threads))
+    cfg = str(scratch_config(Path(args.config), work, steps, args.lr, args.threads, args.lora_r, args.body_lr_scale))
     results = Path(args.results)
     model = work / "models" / "short"
     start = time.monotonic()
@@ -119,6 +121,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", default="100,400", help="comma-separated step counts, one training run each")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--body-lr-scale", type=float, default=1.0, help="lr of all but the embeddings, x --lr")
+    ap.add_argument("--lora-r", type=int, default=0, help="> 0: LoRA of this rank (the base's weights frozen)")
     ap.add_argument("--name", required=True)
     ap.add_argument("--work", default="/tmp/learnability_short_judge")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "learnability_short_judge.json"))

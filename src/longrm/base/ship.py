@@ -43,10 +43,10 @@ def curve_records(curves: list[dict]) -> list[dict]:
     """The curves flat: one record per (step, kind, length, metric)."""
     out = []
     for row in curves:
-        for kind, by_len in row.items():
+        for kind, by_len in sorted(row.items()):  # sorted: a resumed run's curves come back from sorted JSON
             if not isinstance(by_len, dict):
                 continue
-            for length, metrics in by_len.items():
+            for length, metrics in sorted(by_len.items(), key=lambda kv: int(kv[0])):
                 out += [
                     {"step": row["step"], "kind": kind, "length": int(length), "metric": m, "value": metrics[m]}
                     for m in metrics_of(kind)
@@ -73,13 +73,18 @@ def curves_markdown(curves: list[dict], seq_len: int) -> str:
     head = "| kind | " + " | ".join(f"{n} tokens ({n // seq_len}x)" for n in lengths) + " |"
     lines = [
         f"Held-out recall after step {last['step']}: binding on the first restated fact / on every restated "
-        "fact (drawn with replacement) / presence (top-1 is some value stated in the row). Verify (after growth): "
-        "verdict accuracy on a row's first claim, balanced / true / hard / easy claims (chance 0.5).",
+        "fact (drawn with replacement) / presence (top-1 is some value stated in the row)."
+        + (
+            " Verify (after growth): verdict accuracy on a row's first claim, balanced / true / hard / easy claims "
+            "(chance 0.5)."
+            if "verify" in last
+            else ""
+        ),
         "",
         head,
         "|---|" + "---|" * len(lengths),
     ]
-    for kind, by_len in last.items():
+    for kind, by_len in sorted(last.items()):
         if isinstance(by_len, dict):
             cells = [" / ".join(f"{by_len[str(n)][m]:.3f}" for m in metrics_of(kind)) for n in lengths]
             lines.append(f"| {kind} | " + " | ".join(cells) + " |")

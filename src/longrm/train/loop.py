@@ -219,6 +219,17 @@ def _trained_model(stage: str, init: Path, common: dict, params: dict, tokenizer
             model = get_peft_model(model, lora)
     else:
         model = load_causal_lm(init, trust_remote_code=trust, attn_implementation=attn, overrides=overrides)
+        if params["lora_r"] > 0:  # the base's weights (and its tied embeddings) stay as pre-training left them
+            from peft import LoraConfig, get_peft_model
+
+            lora = LoraConfig(
+                r=params["lora_r"],
+                lora_alpha=2 * params["lora_r"],
+                lora_dropout=0.0,
+                target_modules="all-linear",
+                task_type="CAUSAL_LM",
+            )
+            model = get_peft_model(model, lora)
     if common["gradient_checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model
@@ -398,7 +409,10 @@ def _build(run: Run) -> None:
         run.ref.to(run.device)
     run.trainable = [p for p in run.model.parameters() if p.requires_grad]
     run.optimizer = torch.optim.AdamW(
-        run.trainable, lr=run.params["lr"], betas=tuple(common["adam_betas"]), weight_decay=common["weight_decay"]
+        param_groups(run.model, run.params.get("body_lr_scale", 1.0)),
+        lr=run.params["lr"],
+        betas=tuple(common["adam_betas"]),
+        weight_decay=common["weight_decay"],
     )
     run.engine = None
     if run.ds_config is not None:
@@ -509,13 +523,26 @@ def _batch(run: Run, step: int, order_cache: dict) -> tuple[int, list]:
     return epoch, batch
 
 
+def param_groups(model, body_lr_scale: float) -> list[dict]:
+    """The trainable parameters: the embeddings (and a tied LM head) at the stage's lr, the rest (the
+    layers, norms and any head) at body_lr_scale x lr. Below 1, a judge learns its verdict format through
+    the vocabulary while the pre-trained body keeps what it computes (benchmarks/verify_scout.md)."""
+    from longrm.train.forward import unwrap
+
+    embed = unwrap(model).get_input_embeddings().weight
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    vocab = [p for p in trainable if p is embed]
+    body = [p for p in trainable if p is not embed]
+    return [g for g in ({"params": vocab, "lr_scale": 1.0}, {"params": body, "lr_scale": body_lr_scale}) if g["params"]]
+
+
 def _optimizer_step(run: Run, step_fn, batch: list, lr: float) -> dict:
     import torch
 
     from longrm.train import steps
 
     for group in run.optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
     if run.engine is not None:
         # one gradient reduction per step on every rank, however many backward calls each made (gpu.py)
         with run.backward.step(steps.backward_calls(run.stage, batch, run.parts)):
@@ -634,12 +661,12 @@ def _summary(run: Run, wall: float) -> dict:
 
 
 def _final_model(run: Run, state_dict: dict | None):
-    """(the model to save, the state dict to save it with; None: its own). A LoRA reward model is merged:
+    """(the model to save, the state dict to save it with; None: its own). A LoRA model is merged:
     under ZeRO-3 (`state_dict`: the gathered weights) into a fresh whole copy on this rank, since the
     partitioned modules hold no weights to merge."""
     from longrm.train.forward import unwrap
 
-    if not (run.stage == "disrm" and hasattr(run.model, "merge_and_unload")):
+    if not hasattr(run.model, "merge_and_unload"):
         return unwrap(run.model), state_dict
     if state_dict is None:
         return run.model.merge_and_unload(), None
