@@ -438,3 +438,34 @@ def test_activation_checkpointing_and_bf16_autocast_run_and_checkpointing_keeps_
     low = train("logo", small_cfg(bf16=True), data, ckpt, tmp_path / "bf16")
     assert low["bf16"] is True and math.isfinite(low["final_loss"])
     assert _weights(tmp_path / "bf16")["model.norm.weight"].dtype == torch.float32  # master weights stay fp32
+
+
+def test_generative_lora_keeps_the_base_and_saves_a_merged_causal_lm(ckpt, tmp_path):
+    from longrm.train.loop import train
+
+    write_jsonl(tmp_path / "sft.jsonl", sft_records(6))
+    cfg = small_cfg()
+    cfg["train"]["sft"].update(lora_r=4, lr=1e-2)
+    s = train("sft", cfg, tmp_path / "sft.jsonl", ckpt, tmp_path / "out")
+    assert 0 < s["trainable_params"] < s["params"]
+    saved, base = _weights(tmp_path / "out"), _weights(ckpt)
+    assert not any("lora" in k for k in saved) and set(saved) == set(base)
+    emb = "model.embed_tokens.weight"
+    assert torch.equal(saved[emb], base[emb])  # the (tied) embeddings are not LoRA targets
+    assert any(not torch.equal(saved[k], base[k]) for k in saved if "proj" in k)  # the merged adapters moved them
+
+
+def test_body_lr_scale_slows_all_but_the_embeddings(ckpt, tmp_path):
+    from longrm.train.loop import train
+
+    write_jsonl(tmp_path / "sft.jsonl", sft_records(6))
+    moved = {}
+    for scale in (1.0, 0.0):
+        cfg = small_cfg()
+        cfg["train"]["sft"].update(lr=1e-2, body_lr_scale=scale)
+        train("sft", cfg, tmp_path / "sft.jsonl", ckpt, tmp_path / f"out-{scale}")
+        saved, base = _weights(tmp_path / f"out-{scale}"), _weights(ckpt)
+        moved[scale] = {k for k in saved if not torch.equal(saved[k], base[k])}
+    assert "model.embed_tokens.weight" in moved[0.0]
+    assert moved[0.0] == {"model.embed_tokens.weight"}  # with the body at lr 0, only the vocabulary learns
+    assert len(moved[1.0]) > 1
