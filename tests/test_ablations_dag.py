@@ -4,9 +4,11 @@ their report once it is built; their DVC pipeline file holds their jobs alone.""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -149,3 +151,17 @@ def test_the_ablations_pipeline_file_holds_their_jobs_alone(generator):
     dpo = doc["stages"]["train_ablation_sft-dpo_logo"]["params"][0]["config/default.yaml"]
     assert "ablations.variants.sft-dpo" in dpo and not any("logo-m1" in p for p in dpo)
     assert doc["plots"] == ["../../results/ablations/report/ablations_by_length.png"]
+
+
+def test_the_committed_ablations_pipeline_file_is_what_the_generator_writes():
+    folder = REPO / "pipelines" / "ablations"
+    out = folder / f".drift-check-{os.getpid()}.yaml"  # beside it: the stages' wdir is relative to the file
+    cmd = [sys.executable, "workflow/scripts/make_dvc_yaml.py", "--configfile", "config/default.yaml"]
+    try:
+        subprocess.run(cmd + ["--target", "ablations", "--out", str(out)], cwd=REPO, check=True, capture_output=True)
+        fresh = out.read_text()
+    finally:
+        out.unlink(missing_ok=True)
+    assert (folder / "dvc.yaml").read_text() == fresh, (
+        "pipelines/ablations/dvc.yaml drifted: run make ablations (or make_dvc_yaml.py --target ablations)"
+    )
