@@ -30,7 +30,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from longrm.base.rows import ANSWER, IGNORE, Facts, make_pools, recall_row, stream, to_tensors  # noqa: E402
+from longrm.base.rows import IGNORE, VERDICT_WORDS, Facts, make_pools, recall_row, stream, to_tensors  # noqa: E402
+from longrm.base.rows import verify_row as rows_verify_row  # noqa: E402
 from longrm.base.text import read_documents, split_documents  # noqa: E402
 from longrm.base.train import step_loss  # noqa: E402
 from longrm.seeding import derive_seed  # noqa: E402
@@ -51,46 +52,10 @@ def verify_row(
     gap_min: int = 0,
     mix=(0.5, 0.25, 0.25),
 ):
-    """(ids, kinds, claim types) of exactly `length` tokens; kinds[i] = ANSWER at each verdict token."""
-    parts = facts.template(kind, rng)
-    ents = rng.sample(facts.pools.words, n_facts)
-    pool = [v for v in facts.values(kind) if v not in ents]
-    vals = rng.sample(pool, n_facts)
-    absent = [v for v in pool if v not in vals]
-    claims, types = [], []
-    for _ in range(n_claims):
-        o = rng.randrange(n_facts)
-        u = rng.random()
-        if u < mix[0]:
-            v, t = vals[o], "true"
-        elif u < mix[0] + mix[1]:
-            v, t = vals[rng.choice([j for j in range(n_facts) if j != o])], "hard"
-        else:
-            v, t = rng.choice(absent), "easy"
-        sent, _ = facts.sentence(parts, ents[o], v)
-        g = rng.randint(gap_min, gap_max)
-        s = rng.randrange(max(1, len(prose) - g))
-        claims.append(sent + prose[s : s + g] + [verdicts[t == "true"]])
-        types.append(t)
-    newline = facts.ids("\n")
-    sents = [facts.sentence(parts, e, v)[0] for e, v in zip(ents, vals)]
-    room = length - len(newline) - sum(map(len, claims)) - sum(map(len, sents))
-    if room < 0:
-        raise ValueError("row too short")
-    start = rng.randrange(max(1, len(prose) - room))
-    filler = prose[start : start + room]
-    filler += prose[: room - len(filler)]
-    cuts = sorted(rng.randint(0, room) for _ in range(n_facts))
-    ids, prev = [], 0
-    for cut, s in zip(cuts, sents):
-        ids += filler[prev:cut] + s
-        prev = cut
-    ids += filler[prev:] + newline
-    kinds = [0] * len(ids)
-    for c in claims:
-        kinds += [0] * (len(c) - 1) + [ANSWER]
-        ids += c
-    return ids, kinds, types
+    """The pipeline's verification row (longrm.base.rows.verify_row) with the scout's knobs."""
+    grow = {"claims": n_claims, "mix": list(mix), "gap": [gap_min, gap_max]}
+    assert tuple(verdicts) == tuple(facts.ids(w)[0] for w in VERDICT_WORDS)
+    return rows_verify_row(rng, facts, prose, length, n_facts, grow, kind)
 
 
 def grow(base_dir: Path, layers: int, seed: int):
