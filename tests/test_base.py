@@ -163,15 +163,20 @@ def test_bad_config_names_the_key(tmp_path):
     assert main(["base", "build", "--config", str(cfg)]) == 2
 
 
-def test_recall_rows_are_exact_and_hard(built):
-    tmp, cfg = built
+def rows_of(tmp: Path, cfg: Path):
+    """(config, tokenizer, Rows) of the built tiny base."""
     from longrm.base import text
     from longrm.modeling import load_tokenizer
 
     c = load_base_config(cfg)
     tok = load_tokenizer(tmp / "out")
     train_texts, held = text.split_documents(text.read_documents(c["corpus"]))
-    rows = base_rows.Rows(c, tok, train_texts, held)
+    return c, tok, base_rows.Rows(c, tok, train_texts, held)
+
+
+def test_recall_rows_are_exact_and_hard(built):
+    tmp, cfg = built
+    c, tok, rows = rows_of(tmp, cfg)
     ids, targets, first, values = rows.heldout(256, "attr", 3)
     assert ids.shape == (3, 256)
     for b in range(3):
@@ -281,13 +286,7 @@ def test_audit_walks_from_a_study_output_to_the_base_and_its_corpus(built, tmp_p
 
 def test_verification_rows_state_true_hard_and_easy_claims(built):
     tmp, cfg = built
-    from longrm.base import text
-    from longrm.modeling import load_tokenizer
-
-    c = load_base_config(cfg)
-    tok = load_tokenizer(tmp / "out")
-    train_texts, held = text.split_documents(text.read_documents(c["corpus"]))
-    rows = base_rows.Rows(c, tok, train_texts, held)
+    c, tok, rows = rows_of(tmp, cfg)
     ids, targets, types = rows.verify_heldout(128, 24)
     false_id, true_id = (tok(w, add_special_tokens=False)["input_ids"][0] for w in base_rows.VERDICT_WORDS)
     seen = set()
