@@ -128,6 +128,40 @@ def plant_surprise(
         att.k_proj.bias[rows] = k
 
 
+def plant_carry(model, layer: int, heads: int, verdicts, scale: float) -> None:
+    """Heads 0..heads-1 of `layer` copy the verdict direction (the residual direction along which the LM head
+    tells " true" from " false") from the position they attend to: one value row reads it, one output column
+    writes it back. With the heads' offsets planted too, a verdict computed at a claim's value reaches the
+    verdict position `offset` tokens later from step 0, so only the comparison is left to learn."""
+    cfg = model.config
+    hd = cfg.hidden_size // cfg.num_attention_heads
+    emb = model.get_output_embeddings().weight
+    u = (emb[verdicts[1]] - emb[verdicts[0]]).detach() * model.model.norm.weight.detach()
+    u = u / u.norm()
+    att = model.model.layers[layer].self_attn
+    with torch.no_grad():
+        for h in range(heads):
+            att.v_proj.weight[h * hd] = u
+            att.o_proj.weight[:, h * hd] = scale * u
+
+
+def split_loss(model, ids, targets, kinds, n_verify: int):
+    """Mean NLL of the verdicts (rows < n_verify) + mean NLL of the recalled values (the other rows) + 0.5 x
+    corpus tokens: a verdict is not outweighed by the recall rows' many targets, nor they by it."""
+    import torch.nn.functional as F
+
+    from longrm.base.rows import ANSWER, LM
+
+    hidden = model.model(input_ids=ids).last_hidden_state  # (B, T, H)
+    r, c = (targets != IGNORE).nonzero(as_tuple=True)
+    nll = F.cross_entropy(model.lm_head(hidden[r, c]), targets[r, c], reduction="none")  # (N,)
+    k = kinds[r, c]
+    terms = [(k == ANSWER) & (r < n_verify), (k == ANSWER) & (r >= n_verify)]
+    loss = sum(nll[m].mean() for m in terms if m.any())
+    lm = k == LM
+    return loss + (0.5 * nll[lm].mean() if lm.any() else 0.0)
+
+
 def batch(a, facts, prose, kinds, step: int, purpose: str, verdicts):
     rows = []
     for j in range(a.batch):
@@ -204,6 +238,11 @@ def main():
     p.add_argument("--verify-share", type=float, default=0.5)
     p.add_argument("--recall-share", type=float, default=0.375)
     p.add_argument("--freeze-old", action="store_true", help="train only the new layers (and the head)")
+    p.add_argument(
+        "--grown-only", action="store_true", help="train only the grown layers: embeddings, LM head, norm frozen"
+    )
+    p.add_argument("--carry", type=float, default=0.0, help="> 0: plant the --plant3 heads' OV to carry the verdict")
+    p.add_argument("--separate-loss", action="store_true", help="verdicts and recalled values: one mean each")
     p.add_argument("--save", default="", help="write the trained model and the base's tokenizer here")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--name", default="run")
@@ -224,11 +263,15 @@ def main():
         plant_offsets(model, 2, a.plant)
     if a.plant3:
         plant_offsets(model, 3, a.plant3)
+    if a.carry:
+        plant_carry(model, 3, len(a.plant3), verdicts, a.carry)
     if a.surprise:
         plant_surprise(model, 2, 0, 1, a.surprise)
     params = [
         p for n, p in model.named_parameters() if not a.freeze_old or "layers.0." not in n and "layers.1." not in n
     ]
+    if a.grown_only:
+        params = [p for n, p in model.named_parameters() if any(f"layers.{i}." in n for i in range(2, a.layers))]
     opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.95), weight_decay=0.01)
     sets = {L: heldout(a, facts, held, kinds, L, verdicts) for L in (a.len, 4 * a.len)}
     curve = [{"step": 0, **evaluate(model, sets, verdicts)}]
@@ -241,7 +284,11 @@ def main():
         if a.phase2_at and step == a.phase2_at:
             a.gap_min, a.gap = a.gap2_min, a.gap2
             sets = {L: heldout(a, facts, held, kinds, L, verdicts) for L in (a.len, 4 * a.len)}
-        loss, _, _ = step_loss(model, *batch(a, facts, prose, kinds, step, "verify.train", verdicts), 0.5)
+        rows = batch(a, facts, prose, kinds, step, "verify.train", verdicts)
+        if a.separate_loss:
+            loss = split_loss(model, *rows, round(a.batch * a.verify_share))
+        else:
+            loss, _, _ = step_loss(model, *rows, 0.5)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -315,7 +315,78 @@ def test_growth_keeps_what_the_model_computes(built):
     ids = torch.randint(0, model.config.vocab_size, (2, 40))
     with torch.no_grad():
         assert torch.allclose(model(input_ids=ids).logits, bigger(input_ids=ids).logits, atol=1e-5)
-    trained = trainable_after_growth(bigger, 3, freeze_below=True)
+    (group,) = trainable_after_growth(bigger, 3, freeze_below=True)
     names = {n for n, p in bigger.named_parameters() if p.requires_grad}
-    assert len(trained) == len(names) and any("layers.4." in n for n in names)
+    assert len(group["params"]) == len(names) and any("layers.4." in n for n in names)
     assert not any(n.startswith(("model.layers.0.", "model.layers.2.")) for n in names)
+
+
+def test_verdict_carry_adds_only_the_verdict_direction_and_freezing_leaves_the_grown_layers(built):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from longrm.base.model import grow_model, trainable_after_growth
+
+    tmp, cfg = built
+    c = load_base_config(cfg)
+    model = AutoModelForCausalLM.from_pretrained(tmp / "out")  # 3 layers
+    verdicts = (5, 9)
+    grow = dict(c["grow"], num_layers=5, positional_heads=[[1, 0], [6, 6]], carry=1.0)
+    bigger = grow_model(model, grow, 9.0, seed=1, verdicts=verdicts)
+    ids = torch.randint(0, model.config.vocab_size, (2, 40))
+
+    def residual(m):  # (B, T, H): the last layer's output, before the final norm
+        seen = []
+        hook = m.model.norm.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
+        with torch.no_grad():
+            m(input_ids=ids)
+        hook.remove()
+        return seen[0]
+
+    old, new = residual(model), residual(bigger)
+    emb = bigger.get_output_embeddings().weight.detach()
+    u = (emb[verdicts[1]] - emb[verdicts[0]]) * bigger.model.norm.weight.detach()
+    u = u / u.norm()
+    added = new - old  # (B, T, H): what the carry heads wrote
+    assert added.abs().max() > 1e-3
+    along = (added @ u)[..., None] * u
+    assert torch.allclose(added, along, atol=1e-5)
+    (group,) = trainable_after_growth(bigger, 3, freeze_below=True, embeddings="none")
+    names = {n for n, p in bigger.named_parameters() if p.requires_grad}
+    assert len(group["params"]) == len(names) and names
+    assert all(n.startswith(("model.layers.3.", "model.layers.4.")) for n in names)
+
+
+def test_stage_two_can_train_the_verdict_words_embeddings_alone(built):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from longrm.base.model import grow_model, trainable_after_growth
+
+    tmp, cfg = built
+    c = load_base_config(cfg)
+    model = AutoModelForCausalLM.from_pretrained(tmp / "out")
+    bigger = grow_model(model, dict(c["grow"], num_layers=4), 9.0, seed=1)
+    layers, shared = trainable_after_growth(bigger, 3, freeze_below=True, embeddings="verdicts", verdicts=(5, 9))
+    emb = bigger.get_input_embeddings().weight
+    assert shared["params"] == [emb] and shared["weight_decay"] == 0.0
+    assert not any(p is emb for p in layers["params"]) and not bigger.model.norm.weight.requires_grad
+    before = emb.detach().clone()
+    opt = torch.optim.AdamW([layers, shared], lr=1e-2, weight_decay=0.1)
+    ids = torch.randint(0, model.config.vocab_size, (2, 24))
+    bigger(input_ids=ids, labels=ids).loss.backward()
+    opt.step()
+    moved = (emb.detach() - before).abs().sum(-1).nonzero().flatten().tolist()
+    assert moved == [5, 9]
+
+
+def test_constant_schedule_after_growth():
+    from longrm.base.train import lr_at
+
+    tr = {"lr": 1e-3, "warmup_steps": 10, "steps": 200, "min_lr_ratio": 0.1}
+    grow = {"at_step": 100, "lr": 3e-3, "warmup_steps": 5, "schedule": "constant"}
+    assert lr_at(100, tr, grow) == pytest.approx(3e-3 / 5)
+    assert lr_at(150, tr, grow) == lr_at(199, tr, grow) == 3e-3
+    assert lr_at(99, tr, grow) == pytest.approx(1e-4, rel=0.01)  # stage I still decays to min_lr_ratio
+    cosine = dict(grow, schedule="cosine")
+    assert lr_at(199, tr, cosine) < lr_at(150, tr, cosine) < 3e-3

@@ -126,7 +126,7 @@ def set_match_heads(model, offsets: list[int], pairs: list[list[int]], scale: fl
             att.k_proj.weight[rows, subspace(cfg, offsets.index(ko))] = scale * torch.eye(hd)
 
 
-def grow_model(model, grow: dict, amplitude: float, seed: int):
+def grow_model(model, grow: dict, amplitude: float, seed: int, verdicts: tuple[int, int] | None = None):
     """The model with layers added on top up to grow.num_layers: the old weights as they are, the new
     layers' attention and MLP outputs zero (the grown model computes what the old one did)."""
     from transformers import AutoModelForCausalLM
@@ -148,15 +148,46 @@ def grow_model(model, grow: dict, amplitude: float, seed: int):
             layer.mlp.down_proj.weight.zero_()
     for i, offsets in enumerate(grow["positional_heads"]):
         set_offset_attention(grown, old + i, offsets, amplitude)
+    if grow.get("carry") and grow["positional_heads"]:
+        last = old + len(grow["positional_heads"]) - 1
+        set_verdict_carry(grown, last, len(grow["positional_heads"][-1]), verdicts, grow["carry"])
     return grown
 
 
-def trainable_after_growth(model, old_layers: int, freeze_below: bool) -> list:
-    """The parameters stage II trains: all, or (freeze_below) all but the old layers'."""
+def set_verdict_carry(model, layer: int, heads: int, verdicts: tuple[int, int], scale: float) -> None:
+    """Heads 0..heads-1 of `layer` copy the verdict direction from the position they attend to: the residual
+    direction along which the LM head (after the final norm) tells verdicts[1] (" true") from verdicts[0]. One
+    value row reads it, one output column writes it back, so a verdict formed at a claim's value reaches the
+    verdict `offset` tokens later from the first step; only the comparison is left to learn
+    (benchmarks/verify_scout.md)."""
+    hd = head_dim(model.config)
+    emb = model.get_output_embeddings().weight.detach()
+    u = (emb[verdicts[1]] - emb[verdicts[0]]) * model.model.norm.weight.detach()  # (H,)
+    u = u / u.norm()
+    att = model.model.layers[layer].self_attn
+    with torch.no_grad():
+        for h in range(heads):
+            att.v_proj.weight[h * hd] = u
+            att.o_proj.weight[:, h * hd] = scale * u
+
+
+def trainable_after_growth(model, old_layers: int, freeze_below: bool, embeddings: str = "all", verdicts=()) -> list:
+    """The parameter groups stage II trains: all, or (freeze_below) all but the old layers'. With freeze_below,
+    `embeddings` picks the embedding rows (tied LM head) that train: all, only `verdicts` (the final norm
+    frozen, the other rows' gradients zeroed and no weight decay on them) or none (the grown layers alone)."""
     old = tuple(f"model.layers.{i}." for i in range(old_layers))
-    params = []
+    grown = tuple(f"model.layers.{i}." for i in range(old_layers, model.config.num_hidden_layers))
+    emb = model.get_input_embeddings().weight
+    layers, shared = [], []
     for name, p in model.named_parameters():
-        p.requires_grad_(not (freeze_below and name.startswith(old)))
+        outside = not name.startswith(grown)  # embeddings, final norm (and the old layers)
+        frozen = freeze_below and (name.startswith(old) or outside and embeddings != "all")
+        p.requires_grad_(not frozen or (p is emb and embeddings == "verdicts"))
         if p.requires_grad:
-            params.append(p)
-    return params
+            (shared if p is emb and embeddings == "verdicts" else layers).append(p)
+    if shared:
+        keep = torch.zeros(emb.shape[0], 1)
+        keep[list(verdicts)] = 1.0
+        emb.register_hook(lambda grad: grad * keep.to(grad.dtype))
+        return [{"params": layers}, {"params": shared, "weight_decay": 0.0}]
+    return [{"params": layers}]

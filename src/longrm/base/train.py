@@ -16,17 +16,19 @@ from longrm.train import checkpoint
 
 
 def lr_at(step: int, tr: dict, grow: dict | None = None) -> float:
-    """Linear warm-up, then cosine decay to min_lr_ratio * lr; after growth the same again, from
-    grow.at_step, at grow.lr."""
-    peak, warm, total = tr["lr"], tr["warmup_steps"], tr["steps"]
+    """Linear warm-up, then cosine decay to min_lr_ratio * lr; after growth the same again (or, with
+    grow.schedule constant, a constant lr after the warm-up), from grow.at_step, at grow.lr."""
+    peak, warm, total, decay = tr["lr"], tr["warmup_steps"], tr["steps"], True
     if grow and grow["at_step"]:
         if step >= grow["at_step"]:
-            peak, warm = grow["lr"], grow["warmup_steps"]
+            peak, warm, decay = grow["lr"], grow["warmup_steps"], grow["schedule"] == "cosine"
             step, total = step - grow["at_step"], total - grow["at_step"]
         else:
             total = grow["at_step"]
     if step < warm:
         return peak * (step + 1) / warm
+    if not decay:
+        return peak
     t = min(1.0, (step - warm) / max(1, total - warm))
     return peak * (tr["min_lr_ratio"] + (1 - tr["min_lr_ratio"]) * 0.5 * (1 + math.cos(math.pi * t)))
 
@@ -115,26 +117,32 @@ def heldout_sets(rows: Rows, tr: dict) -> dict:
         for k in tr["eval_lengths"]
     }
     if rows.grow["at_step"]:
-        verdicts = tuple(rows.facts.ids(w)[0] for w in VERDICT_WORDS)
+        verdicts = verdict_ids(rows)
         for k in tr["eval_lengths"]:
             sets[("verify", tr["seq_len"] * k)] = (*rows.verify_heldout(tr["seq_len"] * k, tr["eval_rows"]), verdicts)
     return sets
 
 
-def optimizer(cfg: dict, model, grown: bool):
+def optimizer(cfg: dict, model, grown: bool, verdicts: tuple[int, int] = ()):
     tr, grow = cfg["train"], cfg["grow"]
     if grown:
-        params = trainable_after_growth(model, cfg["model"]["num_layers"], grow["freeze_below"])
+        params = trainable_after_growth(
+            model, cfg["model"]["num_layers"], grow["freeze_below"], grow["embeddings"], verdicts
+        )
     else:
         params = list(model.parameters())
     return torch.optim.AdamW(params, lr=tr["lr"], betas=(0.9, 0.95), weight_decay=tr["weight_decay"])
 
 
-def grown(cfg: dict, model, seed: int):
-    return grow_model(model, cfg["grow"], cfg["model"]["positional_amplitude"], seed)
+def grown(cfg: dict, model, seed: int, verdicts: tuple[int, int]):
+    return grow_model(model, cfg["grow"], cfg["model"]["positional_amplitude"], seed, verdicts)
 
 
-def resume(cfg: dict, work: Path, model, seed: int):
+def verdict_ids(rows: Rows) -> tuple[int, int]:
+    return tuple(rows.facts.ids(w)[0] for w in VERDICT_WORDS)
+
+
+def resume(cfg: dict, work: Path, model, seed: int, verdicts: tuple[int, int]):
     """(model, optimizer, next step, curve rows) from the latest complete checkpoint (the model grown first
     where the checkpoint is past grow.at_step), or from scratch."""
     from safetensors.torch import load_file, load_model
@@ -145,8 +153,8 @@ def resume(cfg: dict, work: Path, model, seed: int):
     state = checkpoint.check(last, checkpoint.Ranks(), engine_expected=False)
     past = bool(cfg["grow"]["at_step"]) and state["step"] > cfg["grow"]["at_step"]  # step s: steps [0, s) done
     if past:
-        model = grown(cfg, model, seed)
-    opt = optimizer(cfg, model, past)
+        model = grown(cfg, model, seed, verdicts)
+    opt = optimizer(cfg, model, past, verdicts)
     load_model(model, str(last / "model.safetensors"))
     checkpoint.load_optimizer_tensors(opt, load_file(str(last / "optimizer.safetensors")))
     print(f"longrm base: resuming from {last} (step {state['step']})", file=sys.stderr)
@@ -159,15 +167,15 @@ def train(cfg: dict, model, rows: Rows, work: Path, grow_seed: int = 0):
     from tqdm import tqdm
 
     tr = cfg["train"]
-    model, opt, start, curves = resume(cfg, work, model, grow_seed)
+    model, opt, start, curves = resume(cfg, work, model, grow_seed, verdict_ids(rows))
     heldout = heldout_sets(rows, tr)
     if start == 0:
         curves = [{"step": 0, "loss": None, **curves_row(model, heldout)}]
     bar = tqdm(range(start, tr["steps"]), desc="base", initial=start, total=tr["steps"], file=sys.stderr)
     for step in bar:
         if step == cfg["grow"]["at_step"] and step > 0:
-            model = grown(cfg, model, grow_seed)
-            opt = optimizer(cfg, model, True)
+            model = grown(cfg, model, grow_seed, verdict_ids(rows))
+            opt = optimizer(cfg, model, True, verdict_ids(rows))
             bar.write(f"longrm base: grown to {cfg['grow']['num_layers']} layers at step {step}")
         for g in opt.param_groups:
             g["lr"] = lr_at(step, tr, cfg["grow"])

@@ -8,6 +8,7 @@ generative  generative LM on `bench.backend`                  path
             (`format`: pairwise (default) or pointwise, judges/pointwise.py)
 discriminative        scalar RM (judges/discriminative.py)    path or model
 likelihood  a causal LM's mean log-probability of each response (judges/likelihood.py)   path
+verdict     a causal LM's " true" minus " false" logit after the pointwise prompt (judges/verdict.py)   path
 
 Generation settings (max_model_len, max_new_tokens, batch_size, dtype, ...) come from `cfg["bench"]`,
 overridable per call with `params` (vote passes its own).
@@ -85,6 +86,18 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
             max_model_len=p["max_model_len"],
             dtype=p["dtype"],
             trust_remote_code=trust,
+            threads=p["threads"] or None,
+        )
+    if kind == "verdict":
+        from longrm.judges.verdict import VerdictJudge
+
+        return VerdictJudge(
+            path,
+            name=name,
+            max_model_len=p["max_model_len"],
+            dtype=p["dtype"],
+            trust_remote_code=trust,
+            use_chat_template=p["use_chat_template"],
             threads=p["threads"] or None,
         )
     raise ConfigError(f"{cfg.get('_path', '<config>')}: judge {name!r}: unknown kind {kind!r}")
