@@ -390,3 +390,33 @@ def test_constant_schedule_after_growth():
     assert lr_at(99, tr, grow) == pytest.approx(1e-4, rel=0.01)  # stage I still decays to min_lr_ratio
     cosine = dict(grow, schedule="cosine")
     assert lr_at(199, tr, cosine) < lr_at(150, tr, cosine) < 3e-3
+
+
+def test_keep_reading_penalises_grown_layers_that_overwrite_the_old_reading(built):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from longrm.base.model import grow_model
+    from longrm.base.rows import ANSWER, IGNORE
+    from longrm.base.train import KEEP_STRIDE, step_loss
+
+    tmp, cfg = built
+    c = load_base_config(cfg)
+    model = AutoModelForCausalLM.from_pretrained(tmp / "out")  # 3 layers
+    bigger = grow_model(model, dict(c["grow"], num_layers=4), 9.0, seed=1)
+    ids = torch.randint(0, model.config.vocab_size, (2, 32))
+    targets = torch.full_like(ids, IGNORE)
+    targets[:, 10] = ids[:, 11]
+    kinds = torch.where(targets != IGNORE, ANSWER, 0)
+    with torch.no_grad():
+        plain, answer, lm = step_loss(bigger, ids, targets, kinds, 0.5)
+        kept, *_ = step_loss(bigger, ids, targets, kinds, 0.5, keep=(3, 1.0))
+        torch.nn.init.normal_(bigger.model.layers[3].mlp.down_proj.weight, std=20.0)  # the grown layer writes
+        overwritten, *_ = step_loss(bigger, ids, targets, kinds, 0.5, keep=(3, 1.0))
+        plain_after, *_ = step_loss(bigger, ids, targets, kinds, 0.5)
+        pos = (torch.arange(32) % KEEP_STRIDE == 0) & (targets[0] == IGNORE)  # the term's positions
+        logits = model(input_ids=ids).logits[:, pos]  # (2, P, V): the old model alone
+        own = torch.nn.functional.cross_entropy(logits.flatten(0, 1), logits.argmax(-1).flatten())
+    assert plain == answer + 0.5 * lm
+    assert torch.isclose(kept - plain, own, atol=1e-4)  # the grown layers start silent: the old reading
+    assert overwritten - plain_after > kept - plain + 0.1

@@ -33,16 +33,31 @@ def lr_at(step: int, tr: dict, grow: dict | None = None) -> float:
     return peak * (tr["min_lr_ratio"] + (1 - tr["min_lr_ratio"]) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def step_loss(model, ids, targets, kinds, lm_weight: float):
-    """Mean NLL of the restated values + lm_weight * mean NLL of corpus tokens.   ids, targets, kinds: (B, T)"""
+KEEP_STRIDE = 4  # keep_reading's positions: every 4th (the full LM head at every position doubles a step)
+
+
+def step_loss(model, ids, targets, kinds, lm_weight: float, keep: tuple[int, float] = (0, 0.0)):
+    """Mean NLL of the restated values + lm_weight * mean NLL of corpus tokens.   ids, targets, kinds: (B, T)
+
+    keep = (old layers, weight), weight > 0 after growth: + weight * the mean NLL, at every KEEP_STRIDE-th
+    position without a target, of the token the old layers alone predict there (their output through the same final norm and LM
+    head, frozen), so the grown layers learn the verdict without overwriting what the base reads."""
     mask = targets != IGNORE  # (B, T)
     rows, cols = mask.nonzero(as_tuple=True)
-    hidden = model.model(input_ids=ids).last_hidden_state  # (B, T, H)
+    old_layers, keep_weight = keep
+    out = model.model(input_ids=ids, output_hidden_states=keep_weight > 0)
+    hidden = out.last_hidden_state  # (B, T, H)
     nll = F.cross_entropy(model.lm_head(hidden[rows, cols]), targets[rows, cols], reduction="none")  # (N,)
     kind = kinds[rows, cols]
     answer = nll[kind == ANSWER].mean() if (kind == ANSWER).any() else nll.new_zeros(())
     lm = nll[kind == LM].mean() if (kind == LM).any() else nll.new_zeros(())
-    return answer + lm_weight * lm, answer, lm
+    loss = answer + lm_weight * lm
+    if keep_weight > 0:
+        r, c = (~mask & (torch.arange(ids.shape[1]) % KEEP_STRIDE == 0)).nonzero(as_tuple=True)
+        with torch.no_grad():  # the old layers' own reading (hidden_states[k]: the output of layer k - 1)
+            read = model.lm_head(model.model.norm(out.hidden_states[old_layers][r, c])).argmax(-1)  # (M,)
+        loss = loss + keep_weight * F.cross_entropy(model.lm_head(hidden[r, c]), read)
+    return loss, answer, lm
 
 
 @torch.no_grad()
@@ -179,7 +194,8 @@ def train(cfg: dict, model, rows: Rows, work: Path, grow_seed: int = 0):
             bar.write(f"longrm base: grown to {cfg['grow']['num_layers']} layers at step {step}")
         for g in opt.param_groups:
             g["lr"] = lr_at(step, tr, cfg["grow"])
-        loss, answer, lm = step_loss(model, *rows.batch(step), tr["lm_weight"])
+        keep = (cfg["model"]["num_layers"], cfg["grow"]["keep_reading"] if rows.grown(step) else 0.0)
+        loss, answer, lm = step_loss(model, *rows.batch(step), tr["lm_weight"], keep)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
