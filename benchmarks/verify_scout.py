@@ -30,6 +30,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from longrm.base.model import set_verdict_carry  # noqa: E402
 from longrm.base.rows import IGNORE, VERDICT_WORDS, Facts, make_pools, recall_row, stream, to_tensors  # noqa: E402
 from longrm.base.rows import verify_row as rows_verify_row  # noqa: E402
 from longrm.base.text import read_documents, split_documents  # noqa: E402
@@ -126,23 +127,6 @@ def plant_surprise(
         att.k_proj.weight[rows] = wq
         att.q_proj.bias[rows] = q
         att.k_proj.bias[rows] = k
-
-
-def plant_carry(model, layer: int, heads: int, verdicts, scale: float) -> None:
-    """Heads 0..heads-1 of `layer` copy the verdict direction (the residual direction along which the LM head
-    tells " true" from " false") from the position they attend to: one value row reads it, one output column
-    writes it back. With the heads' offsets planted too, a verdict computed at a claim's value reaches the
-    verdict position `offset` tokens later from step 0, so only the comparison is left to learn."""
-    cfg = model.config
-    hd = cfg.hidden_size // cfg.num_attention_heads
-    emb = model.get_output_embeddings().weight
-    u = (emb[verdicts[1]] - emb[verdicts[0]]).detach() * model.model.norm.weight.detach()
-    u = u / u.norm()
-    att = model.model.layers[layer].self_attn
-    with torch.no_grad():
-        for h in range(heads):
-            att.v_proj.weight[h * hd] = u
-            att.o_proj.weight[:, h * hd] = scale * u
 
 
 def split_loss(model, ids, targets, kinds, n_verify: int):
@@ -264,7 +248,7 @@ def main():
     if a.plant3:
         plant_offsets(model, 3, a.plant3)
     if a.carry:
-        plant_carry(model, 3, len(a.plant3), verdicts, a.carry)
+        set_verdict_carry(model, 3, len(a.plant3), verdicts, a.carry)  # the pipeline's plant (grow.carry)
     if a.surprise:
         plant_surprise(model, 2, 0, 1, a.surprise)
     params = [
