@@ -52,7 +52,17 @@ def tiny_config(tmp: Path, **train) -> Path:
             "intermediate_size": 64,
             "positional_heads": [1, 2],
         },
-        "grow": {"at_step": 3, "num_layers": 3, "positional_heads": [[1, 0]], "claims": 3, "first_gap_steps": 2},
+        "grow": {  # the stage II knobs config/base.yaml sets, so a resume across growth exercises them
+            "at_step": 3,
+            "num_layers": 3,
+            "positional_heads": [[1, 0]],
+            "claims": 3,
+            "first_gap_steps": 2,
+            "carry": 1.0,
+            "embeddings": "verdicts",
+            "keep_reading": 1.0,
+            "schedule": "constant",
+        },
         "train": {
             "steps": 6,
             "batch_size": 4,
@@ -309,7 +319,7 @@ def test_growth_keeps_what_the_model_computes(built):
     c = load_base_config(cfg)
 
     model = AutoModelForCausalLM.from_pretrained(tmp / "out")  # 3 layers
-    grow = dict(c["grow"], num_layers=5)
+    grow = dict(c["grow"], num_layers=5, carry=0.0)
     bigger = grow_model(model, grow, 9.0, seed=1)
     assert bigger.config.num_hidden_layers == 5
     ids = torch.randint(0, model.config.vocab_size, (2, 40))
@@ -366,7 +376,7 @@ def test_stage_two_can_train_the_verdict_words_embeddings_alone(built):
     tmp, cfg = built
     c = load_base_config(cfg)
     model = AutoModelForCausalLM.from_pretrained(tmp / "out")
-    bigger = grow_model(model, dict(c["grow"], num_layers=4), 9.0, seed=1)
+    bigger = grow_model(model, dict(c["grow"], num_layers=4, carry=0.0), 9.0, seed=1)
     layers, shared = trainable_after_growth(bigger, 3, freeze_below=True, embeddings="verdicts", verdicts=(5, 9))
     emb = bigger.get_input_embeddings().weight
     assert shared["params"] == [emb] and shared["weight_decay"] == 0.0
@@ -403,7 +413,7 @@ def test_keep_reading_penalises_grown_layers_that_overwrite_the_old_reading(buil
     tmp, cfg = built
     c = load_base_config(cfg)
     model = AutoModelForCausalLM.from_pretrained(tmp / "out")  # 3 layers
-    bigger = grow_model(model, dict(c["grow"], num_layers=4), 9.0, seed=1)
+    bigger = grow_model(model, dict(c["grow"], num_layers=4, carry=0.0), 9.0, seed=1)  # grown layers silent
     ids = torch.randint(0, model.config.vocab_size, (2, 32))
     targets = torch.full_like(ids, IGNORE)
     targets[:, 10] = ids[:, 11]

@@ -149,6 +149,8 @@ def grow_model(model, grow: dict, amplitude: float, seed: int, verdicts: tuple[i
     for i, offsets in enumerate(grow["positional_heads"]):
         set_offset_attention(grown, old + i, offsets, amplitude)
     if grow.get("carry") and grow["positional_heads"]:
+        if verdicts is None:
+            raise ValueError("grow.carry needs the verdict words' token ids")
         last = old + len(grow["positional_heads"]) - 1
         set_verdict_carry(grown, last, len(grow["positional_heads"][-1]), verdicts, grow["carry"])
     return grown
