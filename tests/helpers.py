@@ -72,3 +72,17 @@ def run_in_group(cmd: list, cwd, env: dict, timeout: float, merge_stderr: bool =
         proc.communicate()
         raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err or "")
+
+
+def pair_item(i: int, context: str, chosen: str, rejected: str):
+    """A LongQA PairWise item whose prompt is `context` (one user turn)."""
+    from longrm.data.records import BenchItem
+
+    return BenchItem(
+        id=f"t{i}",
+        task="LongQA",
+        tasktype="PairWise",
+        prompt_template=[{"role": "user", "content": context}],
+        chosen=chosen,
+        rejected=rejected,
+    )

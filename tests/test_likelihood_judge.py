@@ -10,21 +10,11 @@ import torch
 from longrm.data.records import BenchItem
 from longrm.judges.likelihood import LikelihoodJudge, mean_logprob
 from longrm.modeling import load_causal_lm, load_tokenizer
+from tests.helpers import pair_item as pair
 from tests.helpers import tiny_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "models" / "base"
-
-
-def pair(i: int, context: str, chosen: str, rejected: str) -> BenchItem:
-    return BenchItem(
-        id=f"t{i}",
-        task="LongQA",
-        tasktype="PairWise",
-        prompt_template=[{"role": "user", "content": context}],
-        chosen=chosen,
-        rejected=rejected,
-    )
 
 
 def test_cached_scores_equal_a_whole_forward(tmp_path):

@@ -7,26 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from longrm.data.records import BenchItem
 from longrm.errors import ConfigError
 from longrm.judges.prompts import build_point_prompt
 from longrm.judges.verdict import VERDICT_CUE, VerdictJudge, verdict_token_ids
 from longrm.modeling import load_tokenizer
+from tests.helpers import pair_item as pair
 from tests.helpers import tiny_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "models" / "base"
-
-
-def pair(i: int, context: str, chosen: str, rejected: str) -> BenchItem:
-    return BenchItem(
-        id=f"t{i}",
-        task="LongQA",
-        tasktype="PairWise",
-        prompt_template=[{"role": "user", "content": context}],
-        chosen=chosen,
-        rejected=rejected,
-    )
 
 
 def test_scores_are_the_verdict_margin_after_the_pointwise_prompt():
@@ -56,3 +45,23 @@ def test_verdict_words_must_be_single_tokens(tmp_path):
     tok = load_tokenizer(tiny_checkpoint(tmp_path / "m"))
     with pytest.raises(ConfigError, match="one token each"):
         verdict_token_ids(tok, (" falsehoodness", " truthfulnesses"))
+
+
+def test_the_config_declares_a_verdict_judge_and_the_factory_builds_it(tmp_path):
+    import yaml
+
+    from longrm.config import load_config
+    from longrm.judges.factory import make_judge
+    from tests.helpers import config_in
+
+    path = config_in(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["bench"]["models"].append({"name": "base-verdict", "kind": "verdict", "path": str(SHIPPED)})
+    path.write_text(yaml.safe_dump(raw))
+    cfg = load_config(path)
+    spec = next(m for m in cfg["bench"]["models"] if m["name"] == "base-verdict")
+    judge = make_judge(spec, cfg)
+    assert isinstance(judge, VerdictJudge) and judge.name == "base-verdict"
+    item = pair(0, "a context\n\nQuestion: which?", "one", "two")
+    (j,) = judge.judge([item], [[0, 1]])
+    assert j.extra["cue"] == VERDICT_CUE and len(j.scores) == 2

@@ -77,28 +77,19 @@ def make_judge(spec: dict, cfg: dict, params: dict | None = None) -> Judge:
             use_chat_template=p["use_chat_template"],
             threads=p["threads"] or None,
         )
-    if kind == "likelihood":
+    if kind in ("likelihood", "verdict"):
         from longrm.judges.likelihood import LikelihoodJudge
-
-        return LikelihoodJudge(
-            path,
-            name=name,
-            max_model_len=p["max_model_len"],
-            dtype=p["dtype"],
-            trust_remote_code=trust,
-            threads=p["threads"] or None,
-        )
-    if kind == "verdict":
         from longrm.judges.verdict import VerdictJudge
 
-        return VerdictJudge(
+        own = {"use_chat_template": p["use_chat_template"]} if kind == "verdict" else {}
+        return (LikelihoodJudge if kind == "likelihood" else VerdictJudge)(
             path,
             name=name,
             max_model_len=p["max_model_len"],
             dtype=p["dtype"],
             trust_remote_code=trust,
-            use_chat_template=p["use_chat_template"],
             threads=p["threads"] or None,
+            **own,
         )
     raise ConfigError(f"{cfg.get('_path', '<config>')}: judge {name!r}: unknown kind {kind!r}")
 

@@ -13,12 +13,11 @@ prompt, whose keys/values every response reuses).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-from longrm.data.records import BenchItem, Judgment
-from longrm.judges.base import Judge, scored_judgment
+from longrm.data.records import BenchItem
 from longrm.judges.prompts import PromptParts
+from longrm.judges.scored_lm import ScoringLMJudge
 from longrm.judges.truncation import encode, fit_prompt
 
 
@@ -45,27 +44,9 @@ def mean_logprob(model, prompt_ids: list[int], responses: list[list[int]]) -> li
     return scores
 
 
-class LikelihoodJudge(Judge):
-    def __init__(
-        self,
-        path: str | Path,
-        name: str = "likelihood",
-        max_model_len: int = 4096,
-        dtype: str = "auto",
-        trust_remote_code: bool = False,
-        threads: int | None = None,
-    ):
-        from longrm.judges.transformers_backend import resolve_dtype
-        from longrm.modeling import load_causal_lm, load_tokenizer, set_threads
-
-        set_threads(threads)
-        self.name = name
-        self.tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
-        self.dtype = resolve_dtype(path, dtype, "cpu")
-        self.model = load_causal_lm(path, dtype=self.dtype, trust_remote_code=trust_remote_code).eval()
-        limit = getattr(self.model.config, "max_position_embeddings", None) or max_model_len
-        self.max_model_len = min(max_model_len, limit)
-        self._cache: dict[str, dict] = {}
+class LikelihoodJudge(ScoringLMJudge):
+    def __init__(self, path: str | Path, name: str = "likelihood", **kwargs):
+        super().__init__(path, name, **kwargs)
 
     def _score(self, item: BenchItem) -> dict:
         responses = [encode(self.tokenizer, r) or [self.tokenizer.eos_token_id] for r in item.responses]
@@ -79,14 +60,3 @@ class LikelihoodJudge(Judge):
             "prompt_tokens": len(fitted.input_ids),
             "latency_s": time.perf_counter() - start,
         }
-
-    def judge(self, items: Sequence[BenchItem], orders: Sequence[list[int]]) -> list[Judgment]:
-        for item in items:
-            if item.id not in self._cache:
-                self._cache[item.id] = self._score(item)
-        extra = {"dtype": str(self.dtype)}
-        return [scored_judgment(self.name, it, order, self._cache[it.id], extra) for it, order in zip(items, orders)]
-
-    def close(self) -> None:
-        self.model = None
-        self._cache.clear()

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from longrm.data.records import BenchItem, Judgment
+from longrm.data.records import BenchItem
 from longrm.errors import ConfigError
-from longrm.judges.base import Judge, scored_judgment
 from longrm.judges.prompts import point_prompt_parts
+from longrm.judges.scored_lm import ScoringLMJudge
 from longrm.judges.truncation import chat_wrappers, encode, fit_prompt
 
 VERDICT_CUE = "[Score:"
@@ -48,37 +49,20 @@ def verdict_margin(model, prompts: list[list[int]], verdicts: tuple[int, int]) -
     return out
 
 
-class VerdictJudge(Judge):
+class VerdictJudge(ScoringLMJudge):
     def __init__(
-        self,
-        path: str | Path,
-        name: str = "verdict",
-        max_model_len: int = 4096,
-        dtype: str = "auto",
-        trust_remote_code: bool = False,
-        use_chat_template: bool = True,
-        threads: int | None = None,
-        cue: str = VERDICT_CUE,
+        self, path: str | Path, name: str = "verdict", use_chat_template: bool = True, cue: str = VERDICT_CUE, **kwargs
     ):
-        from longrm.judges.transformers_backend import resolve_dtype
-        from longrm.modeling import load_causal_lm, load_tokenizer, set_threads
-
-        set_threads(threads)
-        self.name, self.cue = name, cue
-        self.tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+        super().__init__(path, name, **kwargs)
+        self.cue = cue
         self.verdicts = verdict_token_ids(self.tokenizer)
         self.wrappers = chat_wrappers(self.tokenizer, use_chat_template)
-        self.dtype = resolve_dtype(path, dtype, "cpu")
-        self.model = load_causal_lm(path, dtype=self.dtype, trust_remote_code=trust_remote_code).eval()
-        limit = getattr(self.model.config, "max_position_embeddings", None) or max_model_len
-        self.max_model_len = min(max_model_len, limit)
-        self._cache: dict[str, dict] = {}
 
     def _score(self, item: BenchItem) -> dict:
         fitted = []
         for k in range(len(item.responses)):
             parts = point_prompt_parts(item, k)
-            parts = type(parts)(prefix=parts.prefix, context=parts.context, suffix=parts.suffix + self.cue)
+            parts = replace(parts, suffix=parts.suffix + self.cue)
             fitted.append(fit_prompt(self.tokenizer, parts, self.max_model_len, self.wrappers))
         start = time.perf_counter()
         scores = verdict_margin(self.model, [f.input_ids for f in fitted], self.verdicts)
@@ -89,13 +73,5 @@ class VerdictJudge(Judge):
             "latency_s": time.perf_counter() - start,
         }
 
-    def judge(self, items: Sequence[BenchItem], orders: Sequence[list[int]]) -> list[Judgment]:
-        for item in items:
-            if item.id not in self._cache:
-                self._cache[item.id] = self._score(item)
-        extra = {"dtype": str(self.dtype), "cue": self.cue}
-        return [scored_judgment(self.name, it, order, self._cache[it.id], extra) for it, order in zip(items, orders)]
-
-    def close(self) -> None:
-        self.model = None
-        self._cache.clear()
+    def extra(self) -> dict:
+        return {**super().extra(), "cue": self.cue}
