@@ -40,8 +40,8 @@ def step_loss(model, ids, targets, kinds, lm_weight: float, keep: tuple[int, flo
     """Mean NLL of the restated values + lm_weight * mean NLL of corpus tokens.   ids, targets, kinds: (B, T)
 
     keep = (old layers, weight), weight > 0 after growth: + weight * the mean NLL, at every KEEP_STRIDE-th
-    position without a target, of the token the old layers alone predict there (their output through the same final norm and LM
-    head, frozen), so the grown layers learn the verdict without overwriting what the base reads."""
+    position without a target, of the token the old layers alone predict there (their output through the final
+    norm and the LM head), so the grown layers learn the verdict without overwriting what the base reads."""
     mask = targets != IGNORE  # (B, T)
     rows, cols = mask.nonzero(as_tuple=True)
     old_layers, keep_weight = keep
@@ -212,7 +212,12 @@ def train(cfg: dict, model, rows: Rows, work: Path, grow_seed: int = 0):
             )
             first = curves[-1][rows.kinds[0]][str(tr["seq_len"])]
             verify = curves[-1].get("verify", {}).get(str(tr["seq_len"]), {}).get("balanced")
-            bar.set_postfix(answer_loss=f"{answer.item():.3f}", binding=first["binding_first"], verify=verify)
+            bar.set_postfix(  # the first query alone can stay bound while the later ones are lost: show both
+                answer_loss=f"{answer.item():.3f}",
+                binding_first=first["binding_first"],
+                binding=first["binding"],
+                verify=verify,
+            )
         if done % tr["checkpoint_every"] == 0 or done == tr["steps"]:
             checkpoint.save(work / "checkpoints", done, model, opt, {"step": done, "curves": curves}, keep=2)
     return model, curves
