@@ -86,3 +86,12 @@ def pair_item(i: int, context: str, chosen: str, rejected: str):
         chosen=chosen,
         rejected=rejected,
     )
+
+
+def assert_scores_ignore_order(judge, item) -> None:
+    """A judge that scores each response once (judges/scored_lm.py): both presentation orders get the same
+    scores, and the ranking follows them."""
+    a, b = judge.judge([item, item], [[0, 1], [1, 0]])
+    assert a.scores == b.scores
+    best = 0 if a.scores[0] >= a.scores[1] else 1
+    assert a.ranking[0] == best and b.ranking[0] == best

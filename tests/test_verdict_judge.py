@@ -11,8 +11,8 @@ from longrm.errors import ConfigError
 from longrm.judges.prompts import build_point_prompt
 from longrm.judges.verdict import VERDICT_CUE, VerdictJudge, verdict_token_ids
 from longrm.modeling import load_tokenizer
+from tests.helpers import assert_scores_ignore_order, tiny_checkpoint
 from tests.helpers import pair_item as pair
-from tests.helpers import tiny_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "models" / "base"
@@ -35,10 +35,7 @@ def test_scores_are_the_verdict_margin_after_the_pointwise_prompt():
 def test_order_does_not_change_scores_and_ranking_follows_them():
     judge = VerdictJudge(SHIPPED, threads=1)
     item = pair(0, "a context\n\nQuestion: which?", "first answer", "second answer here")
-    a, b = judge.judge([item, item], [[0, 1], [1, 0]])
-    assert a.scores == b.scores
-    best = 0 if a.scores[0] >= a.scores[1] else 1
-    assert a.ranking[0] == best and b.ranking[0] == best
+    assert_scores_ignore_order(judge, item)
 
 
 def test_verdict_words_must_be_single_tokens(tmp_path):

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from longrm.base.rows import VERDICT_WORDS  # the words stage II of `make base` teaches
 from longrm.data.records import BenchItem
 from longrm.errors import ConfigError
 from longrm.judges.prompts import point_prompt_parts
@@ -24,7 +25,6 @@ from longrm.judges.scored_lm import ScoringLMJudge
 from longrm.judges.truncation import chat_wrappers, encode, fit_prompt
 
 VERDICT_CUE = "[Score:"
-VERDICT_WORDS = (" false", " true")
 
 
 def verdict_token_ids(tokenizer, words: Sequence[str] = VERDICT_WORDS) -> tuple[int, int]:
