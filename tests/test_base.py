@@ -430,3 +430,31 @@ def test_keep_reading_penalises_grown_layers_that_overwrite_the_old_reading(buil
     assert plain == answer + 0.5 * lm
     assert torch.isclose(kept - plain, own, atol=1e-4)  # the grown layers start silent: the old reading
     assert overwritten - plain_after > kept - plain + 0.1
+
+
+def test_verification_rows_follow_the_curriculum_then_the_cue(built):
+    """First the verdict right after the claim's sentence (first_gap 0), then `gap` prose tokens or, with
+    grow.cue, the judge prompt's own text between the sentence's last word and the verdict."""
+    tmp, cfg = built
+    c, tok, rows = rows_of(tmp, cfg)
+    g = c["grow"]
+    verdict_ids = {tok(w, add_special_tokens=False)["input_ids"][0] for w in base_rows.VERDICT_WORDS}
+
+    def tails(step: int, n: int) -> list[list[int]]:
+        ids, targets, _ = rows.batch(step)
+        out = []
+        for b in range(round(len(ids) * g["verify_share"])):
+            for p in (targets[b] != base_rows.IGNORE).nonzero().flatten().tolist():
+                assert int(targets[b, p]) in verdict_ids
+                out.append(ids[b, p + 1 - n : p + 1].tolist())  # the n tokens before the verdict
+        return out
+
+    period = tok(".", add_special_tokens=False)["input_ids"]
+    assert tails(g["at_step"], 1) and all(t == period for t in tails(g["at_step"], 1))  # first_gap [0, 0]
+    after = g["at_step"] + g["first_gap_steps"]
+    g["gap"] = [2, 2]
+    assert {tuple(t[:1]) for t in tails(after, 3)} == {tuple(period)}  # the sentence's end, then 2 prose tokens
+    g["cue"] = "\n\n[Score:"
+    cue = tok(".\n\n[Score:", add_special_tokens=False)["input_ids"]
+    assert all(t == cue for t in tails(after, len(cue)))
+    assert all(t[-len(cue) :] != cue for t in tails(g["at_step"], len(cue)))  # no cue in the curriculum

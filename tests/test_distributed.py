@@ -166,3 +166,28 @@ def test_two_rank_data_parallel_and_kill_resume(shm_op, gqa_ckpt, tmp_path):
     for k in c:
         assert torch.equal(c[k], d[k]), k
     assert [r["step"] for r in read_jsonl(cut / "train_log.jsonl")] == [1, 2, 3, 4]
+
+
+SHM_WORKER = """
+import json, sys
+import torch, deepspeed.comm as dscomm
+from longrm.train import parallel
+parallel.init_distributed(torch.device("cpu"))
+x = torch.ones(4) * (dscomm.get_rank() + 1)
+dscomm.inference_all_reduce(x)  # DeepSpeed's shm all-reduce, through the buffers whose names are gone
+print(json.dumps({"named": parallel.shm_buffer_path().exists(), "sum": x.tolist()}))
+"""
+
+
+def test_ranks_leave_no_shared_memory_behind(shm_op, tmp_path):
+    """DeepSpeed's CPU all-reduce maps one /dev/shm file a rank and never unlinks it; ours unlinks each
+    once every rank holds its mapping, and the all-reduce still works through the mappings."""
+    from pathlib import Path
+
+    before = set(Path("/dev/shm").glob("deepspeed_allreduce_buffer_*"))
+    codes = run_ranks(["-c", SHM_WORKER], 2, tmp_path / "logs")
+    assert codes == [0, 0], tail(tmp_path / "logs")
+    for rank in range(2):
+        out = json.loads((tmp_path / "logs" / f"rank-{rank}.log").read_text().strip().splitlines()[-1])
+        assert out == {"named": False, "sum": [3.0] * 4}
+    assert set(Path("/dev/shm").glob("deepspeed_allreduce_buffer_*")) <= before

@@ -135,11 +135,24 @@ VERDICT_WORDS = (" false", " true")
 
 
 def verify_row(
-    rng: random.Random, facts: Facts, prose: list[int], length: int, n_facts: int, grow: dict, kind: str, gap=None
+    rng: random.Random,
+    facts: Facts,
+    prose: list[int],
+    length: int,
+    n_facts: int,
+    grow: dict,
+    kind: str,
+    gap=None,
+    cue: str | None = None,
 ):
-    """(ids, target kinds, claim types) of exactly `length` tokens; ANSWER at each verdict. `gap`: [min, max]
-    prose tokens between a claim and its verdict (default grow.gap)."""
+    """(ids, target kinds, claim types) of exactly `length` tokens; ANSWER at each verdict. Between a claim's
+    value and its verdict: the sentence's end and the text `cue` (default grow.cue) when it is set, else the
+    sentence's end and `gap` = [min, max] prose tokens (default grow.gap)."""
+    cue = grow.get("cue", "") if cue is None else cue
+    span = gap or grow["gap"]
     parts = facts.template(kind, rng)
+    if cue:  # the sentence's end and the cue tokenized together, as a judge prompt has them (".\n\n" is one token)
+        parts = (parts[0], parts[1], facts.ids(facts.tok.decode(parts[2]) + cue))
     ents = rng.sample(facts.pools.words, n_facts)
     pool = [v for v in facts.values(kind) if v not in ents]
     vals = rng.sample(pool, n_facts)
@@ -155,11 +168,9 @@ def verify_row(
             value, claim = vals[rng.choice([j for j in range(n_facts) if j != o])], "hard"
         else:
             value, claim = rng.choice(absent), "easy"
-        gap = rng.randint(*grow["gap"])
-        start = rng.randrange(max(1, len(prose) - gap))
-        claims.append(
-            facts.sentence(parts, ents[o], value)[0] + prose[start : start + gap] + [verdicts[claim == "true"]]
-        )
+        n = 0 if cue else rng.randint(*span)
+        start = rng.randrange(max(1, len(prose) - n))
+        claims.append(facts.sentence(parts, ents[o], value)[0] + prose[start : start + n] + [verdicts[claim == "true"]])
         types.append(claim)
     newline = facts.ids("\n")
     sents = [facts.sentence(parts, e, v)[0] for e, v in zip(ents, vals)]
@@ -199,7 +210,7 @@ class Rows:
                 f"{cfg.get('_path', '<config>')}: key 'train.seq_len': {self.tr['seq_len']} tokens cannot hold "
                 f"{self.tr['facts']} facts and {self.tr['queries']} queries of up to {self.facts.longest()} tokens"
             )
-        claim = self.facts.longest() + self.grow["gap"][1] + 1
+        claim = self.facts.longest() + max(self.grow["gap"][1], len(self.facts.ids(self.grow["cue"]))) + 1
         if (
             self.grow["at_step"]
             and self.tr["facts"] * self.facts.longest() + self.grow["claims"] * claim > self.tr["seq_len"]
@@ -218,9 +229,10 @@ class Rows:
     def grown(self, step: int) -> bool:
         return bool(self.grow["at_step"]) and step >= self.grow["at_step"]
 
-    def gap_at(self, step: int) -> list[int]:
+    def gap_at(self, step: int) -> tuple[list[int], str]:
+        """(gap, cue) of the verification rows at `step`: the curriculum's first gap and no cue, then the final layout."""
         g = self.grow
-        return g["first_gap"] if step < g["at_step"] + g["first_gap_steps"] else g["gap"]
+        return (g["first_gap"], "") if step < g["at_step"] + g["first_gap_steps"] else (g["gap"], g["cue"])
 
     def batch(self, step: int):
         """input_ids, targets (B, T) with IGNORE off-target, and target kinds (B, T)."""
@@ -232,7 +244,7 @@ class Rows:
             if j < n_verify:
                 kind = self.kinds[j % len(self.kinds)]
                 ids, kinds, _ = verify_row(
-                    rng, self.facts, self.train_stream, L, self.tr["facts"], self.grow, kind, self.gap_at(step)
+                    rng, self.facts, self.train_stream, L, self.tr["facts"], self.grow, kind, *self.gap_at(step)
                 )
             elif j < B - self.n_lm:
                 kind = self.kinds[j % len(self.kinds)]

@@ -218,8 +218,10 @@ def model_card(cfg: dict, curves: list[dict], parameters: int) -> str:
         f" At step {g['at_step']} it grew from {m['num_layers']} to {g['num_layers']} layers (the new layers' outputs "
         f"starting at zero; heads of the grown layers attending to t - {g['positional_heads']}); from there "
         f"{g['verify_share']:.0%} of rows are verification rows: the context, then {g['claims']} claims (true / "
-        f"another entity's value / an absent value, {g['mix']}) each followed by {g['gap'][0]}-{g['gap'][1]} prose "
-        'tokens and a verdict " true" / " false" (loss on the verdict)'
+        f"another entity's value / an absent value, {g['mix']}) each followed by {g['first_gap'][0]}-{g['first_gap'][1]} prose "
+        f"tokens for {g['first_gap_steps']} steps, then by "
+        + (f"the cue {g['cue']!r}" if g["cue"] else f"{g['gap'][0]}-{g['gap'][1]} prose tokens")
+        + ', and a verdict " true" / " false" (loss on the verdict)'
         + (", the old layers frozen." if g["freeze_below"] else ".")
         if g["at_step"]
         else ""

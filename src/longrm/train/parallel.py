@@ -96,6 +96,25 @@ def init_distributed(device) -> None:
     import deepspeed
 
     deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cpu":
+        release_shm_buffer()
+
+
+def shm_buffer_path(env=os.environ) -> Path:
+    """The shared-memory file DeepSpeed's CPU all-reduce creates for this rank (ops/csrc/cpu/comm/shm.cpp names
+    it by user, master address, port and rank) and never unlinks: one leaked file (~67 MB) per rank and run."""
+    return Path(
+        "/dev/shm",
+        f"deepspeed_allreduce_buffer_{os.getuid()}_{env.get('MASTER_ADDR', '')}_{env.get('MASTER_PORT', '')}_"
+        f"{env.get('RANK', '0')}",
+    )
+
+
+def release_shm_buffer() -> None:
+    """Unlink this rank's all-reduce buffer once every rank has mapped every rank's buffer (DeepSpeed opens them
+    all while it initialises; a mapping outlives its name), so no run leaves it behind, even a killed one."""
+    barrier()
+    shm_buffer_path().unlink(missing_ok=True)
 
 
 def barrier() -> None:
