@@ -454,7 +454,15 @@ def test_verification_rows_follow_the_curriculum_then_the_cue(built):
     after = g["at_step"] + g["first_gap_steps"]
     g["gap"] = [2, 2]
     assert {tuple(t[:1]) for t in tails(after, 3)} == {tuple(period)}  # the sentence's end, then 2 prose tokens
-    g["cue"] = "\n\n[Score:"
+    g["cue"] = ".\n\n[Score:"
     cue = tok(".\n\n[Score:", add_special_tokens=False)["input_ids"]
     assert all(t == cue for t in tails(after, len(cue)))
-    assert all(t[-len(cue) :] != cue for t in tails(g["at_step"], len(cue)))  # no cue in the curriculum
+    ids, _, _ = rows.batch(after)  # the context's facts keep their own end: the cue comes only before a verdict
+    verdicts_shown = sum(int(i) in verdict_ids for i in ids[0])
+    assert sum(ids[0, p : p + len(cue)].tolist() == cue for p in range(ids.shape[1])) == verdicts_shown
+    g["first_cue"] = ""  # the curriculum's verdict right after the claim's value
+    values = {v for kind in rows.kinds if kind != "count" for v in rows.facts.values(kind)}
+    ids, targets, _ = rows.batch(g["at_step"])
+    for b in range(round(len(ids) * g["verify_share"])):
+        if rows.kinds[b % len(rows.kinds)] != "count":  # a count's noun stays between its value and the verdict
+            assert all(int(ids[b, p]) in values for p in (targets[b] != base_rows.IGNORE).nonzero().flatten().tolist())

@@ -131,6 +131,7 @@ def recall_row(
 
 
 CLAIMS = ("true", "hard", "easy")
+GROW_DEFAULT = object()  # verify_row's cue: grow.cue
 VERDICT_WORDS = (" false", " true")
 
 
@@ -143,16 +144,18 @@ def verify_row(
     grow: dict,
     kind: str,
     gap=None,
-    cue: str | None = None,
+    cue: str | None | object = GROW_DEFAULT,
 ):
     """(ids, target kinds, claim types) of exactly `length` tokens; ANSWER at each verdict. Between a claim's
-    value and its verdict: the sentence's end and the text `cue` (default grow.cue) when it is set, else the
-    sentence's end and `gap` = [min, max] prose tokens (default grow.gap)."""
-    cue = grow.get("cue", "") if cue is None else cue
+    value and its verdict: `cue` (default grow.cue), text that takes the place of the sentence's final ".",
+    tokenized with the sentence's end as a judge prompt has it (".\n\n" is one token); None: the sentence's
+    end and `gap` = [min, max] prose tokens (default grow.gap)."""
+    cue = grow.get("cue") if cue is GROW_DEFAULT else cue
     span = gap or grow["gap"]
-    parts = facts.template(kind, rng)
-    if cue:  # the sentence's end and the cue tokenized together, as a judge prompt has them (".\n\n" is one token)
-        parts = (parts[0], parts[1], facts.ids(facts.tok.decode(parts[2]) + cue))
+    parts = claim_parts = facts.template(kind, rng)
+    if cue is not None:
+        end = facts.tok.decode(parts[2]).removesuffix(".") + cue
+        claim_parts = (parts[0], parts[1], facts.ids(end) if end else [])
     ents = rng.sample(facts.pools.words, n_facts)
     pool = [v for v in facts.values(kind) if v not in ents]
     vals = rng.sample(pool, n_facts)
@@ -168,9 +171,10 @@ def verify_row(
             value, claim = vals[rng.choice([j for j in range(n_facts) if j != o])], "hard"
         else:
             value, claim = rng.choice(absent), "easy"
-        n = 0 if cue else rng.randint(*span)
+        n = 0 if cue is not None else rng.randint(*span)
         start = rng.randrange(max(1, len(prose) - n))
-        claims.append(facts.sentence(parts, ents[o], value)[0] + prose[start : start + n] + [verdicts[claim == "true"]])
+        sentence = facts.sentence(claim_parts, ents[o], value)[0]
+        claims.append(sentence + prose[start : start + n] + [verdicts[claim == "true"]])
         types.append(claim)
     newline = facts.ids("\n")
     sents = [facts.sentence(parts, e, v)[0] for e, v in zip(ents, vals)]
@@ -210,7 +214,7 @@ class Rows:
                 f"{cfg.get('_path', '<config>')}: key 'train.seq_len': {self.tr['seq_len']} tokens cannot hold "
                 f"{self.tr['facts']} facts and {self.tr['queries']} queries of up to {self.facts.longest()} tokens"
             )
-        claim = self.facts.longest() + max(self.grow["gap"][1], len(self.facts.ids(self.grow["cue"]))) + 1
+        claim = self.facts.longest() + max(self.grow["gap"][1], len(self.facts.ids(self.grow["cue"] or ""))) + 1
         if (
             self.grow["at_step"]
             and self.tr["facts"] * self.facts.longest() + self.grow["claims"] * claim > self.tr["seq_len"]
@@ -229,10 +233,10 @@ class Rows:
     def grown(self, step: int) -> bool:
         return bool(self.grow["at_step"]) and step >= self.grow["at_step"]
 
-    def gap_at(self, step: int) -> tuple[list[int], str]:
-        """(gap, cue) of the verification rows at `step`: the curriculum's first gap and no cue, then the final layout."""
+    def gap_at(self, step: int) -> tuple[list[int], str | None]:
+        """(gap, cue) of the verification rows at `step`: the curriculum's first layout, then the final one."""
         g = self.grow
-        return (g["first_gap"], "") if step < g["at_step"] + g["first_gap_steps"] else (g["gap"], g["cue"])
+        return (g["first_gap"], g["first_cue"]) if step < g["at_step"] + g["first_gap_steps"] else (g["gap"], g["cue"])
 
     def batch(self, step: int):
         """input_ids, targets (B, T) with IGNORE off-target, and target kinds (B, T)."""
