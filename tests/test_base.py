@@ -466,3 +466,23 @@ def test_verification_rows_follow_the_curriculum_then_the_cue(built):
     for b in range(round(len(ids) * g["verify_share"])):
         if rows.kinds[b % len(rows.kinds)] != "count":  # a count's noun stays between its value and the verdict
             assert all(int(ids[b, p]) in values for p in (targets[b] != base_rows.IGNORE).nonzero().flatten().tolist())
+
+
+def test_verification_rows_state_only_the_kinds_asked(built):
+    """grow.verify_kinds picks the fact kinds of the verification rows; a kind the vocabulary cannot state
+    is named as a config error. (The tiny vocabulary holds the attr kind alone.)"""
+    from longrm.base.text import read_documents, split_documents
+
+    tmp, cfg = built
+    c, tok, rows = rows_of(tmp, cfg)
+    assert rows.kinds == ("attr",)
+    train_texts, held = split_documents(read_documents(c["corpus"]))
+    of = tok(" of", add_special_tokens=False)["input_ids"][0]
+    c["grow"].update(verify_kinds=["attr", "flag"], cue="")  # the verdict right after the value
+    ids, targets, _ = base_rows.Rows(c, tok, train_texts, held).verify_heldout(128, 6)
+    for b in range(6):
+        first = int((targets[b] != base_rows.IGNORE).nonzero()[0])
+        assert of in ids[b, first - 6 : first].tolist()  # "The ATTR of E is V." before the verdict
+    c["grow"]["verify_kinds"] = ["flag"]
+    with pytest.raises(ConfigError, match="grow.verify_kinds"):
+        base_rows.Rows(c, tok, train_texts, held)

@@ -205,6 +205,12 @@ class Rows:
         self.cfg, self.tr, self.grow = cfg, cfg["train"], cfg["grow"]
         self.facts = Facts(tok, make_pools(tok))
         self.kinds = self.facts.kinds()
+        self.verify_kinds = tuple(k for k in self.kinds if k in (self.grow["verify_kinds"] or self.kinds))
+        if not self.verify_kinds:
+            raise ConfigError(
+                f"{cfg.get('_path', '<config>')}: key 'grow.verify_kinds': none of {self.grow['verify_kinds']} is a "
+                f"fact kind this vocabulary holds ({list(self.kinds)})"
+            )
         self.train_stream = stream(tok, train_texts)
         self.held_stream = stream(tok, held_texts)
         self.n_lm = round(self.tr["batch_size"] * self.tr["lm_share"])
@@ -246,7 +252,7 @@ class Rows:
         for j in range(B):
             rng = random.Random(derive_seed(self.cfg["seed"], "base.rows", step, j))
             if j < n_verify:
-                kind = self.kinds[j % len(self.kinds)]
+                kind = self.verify_kinds[j % len(self.verify_kinds)]
                 ids, kinds, _ = verify_row(
                     rng, self.facts, self.train_stream, L, self.tr["facts"], self.grow, kind, *self.gap_at(step)
                 )
@@ -283,7 +289,7 @@ class Rows:
         rows, types = [], []
         for j in range(n):
             rng = random.Random(derive_seed(self.cfg["seed"], "base.verify_heldout", length, j))
-            kind = self.kinds[j % len(self.kinds)]
+            kind = self.verify_kinds[j % len(self.verify_kinds)]
             ids, kinds, claim = verify_row(rng, self.facts, self.held_stream, length, self.tr["facts"], self.grow, kind)
             rows.append((ids, kinds))
             types.append(claim)
