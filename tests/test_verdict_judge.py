@@ -44,18 +44,11 @@ def test_verdict_words_must_be_single_tokens(tmp_path):
         verdict_token_ids(tok, (" falsehoodness", " truthfulnesses"))
 
 
-def test_the_config_declares_a_verdict_judge_and_the_factory_builds_it(tmp_path):
-    import yaml
-
+def test_the_config_declares_a_verdict_judge_and_the_factory_builds_it():
     from longrm.config import load_config
     from longrm.judges.factory import make_judge
-    from tests.helpers import config_in
 
-    path = config_in(tmp_path)
-    raw = yaml.safe_load(path.read_text())
-    raw["bench"]["models"].append({"name": "base-verdict", "kind": "verdict", "path": str(SHIPPED)})
-    path.write_text(yaml.safe_dump(raw))
-    cfg = load_config(path)
+    cfg = load_config(REPO / "config" / "default.yaml")  # the study judges the base's own verdict
     spec = next(m for m in cfg["bench"]["models"] if m["name"] == "base-verdict")
     judge = make_judge(spec, cfg)
     assert isinstance(judge, VerdictJudge) and judge.name == "base-verdict"
