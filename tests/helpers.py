@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import signal
 import subprocess
 from pathlib import Path
@@ -95,3 +96,22 @@ def assert_scores_ignore_order(judge, item) -> None:
     assert a.scores == b.scores
     best = 0 if a.scores[0] >= a.scores[1] else 1
     assert a.ranking[0] == best and b.ranking[0] == best
+
+
+def fact_items(tok, n: int = 24, facts: int = 4, seed: int = 0) -> list:
+    """Handmade items in the study's fact form, with one-token words of the base: chosen states the
+    context's value for the entity asked about, rejected another entity's value from the same context."""
+    from longrm.base.text import one_token_words
+
+    words = [tok.decode([i])[1:] for i in one_token_words(tok)]
+    rng = random.Random(seed)
+    items = []
+    for i in range(n):
+        picked = rng.sample(words, 2 * facts)
+        ents, vals = picked[:facts], picked[facts:]
+        prose = " ".join(f"The tag of {e} is {v}." for e, v in zip(ents, vals))
+        context = f"Notes on the release. {prose} Nothing else changed.\n\nWhat is the tag of {ents[0]}?"
+        items.append(
+            pair_item(i, context, f"The tag of {ents[0]} is {vals[0]}.", f"The tag of {ents[0]} is {vals[1]}.")
+        )
+    return items

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import torch
 
-from longrm.data.records import BenchItem
 from longrm.judges.likelihood import LikelihoodJudge, mean_logprob
 from longrm.modeling import load_causal_lm, load_tokenizer
-from tests.helpers import assert_scores_ignore_order, tiny_checkpoint
+from tests.helpers import assert_scores_ignore_order, fact_items, tiny_checkpoint
 from tests.helpers import pair_item as pair
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,23 +33,6 @@ def test_order_does_not_change_scores_and_ranking_follows_them(tmp_path):
     judge = LikelihoodJudge(path, threads=1)
     item = pair(0, "a context", "first answer", "second answer here")
     assert_scores_ignore_order(judge, item)
-
-
-def fact_items(tok, n: int = 24, facts: int = 4, seed: int = 0) -> list[BenchItem]:
-    """Handmade items in the study's fact form, with one-token words of the base: chosen states the
-    context's value for the entity asked about, rejected another entity's value from the same context."""
-    from longrm.base.text import one_token_words
-
-    words = [tok.decode([i])[1:] for i in one_token_words(tok)]
-    rng = random.Random(seed)
-    items = []
-    for i in range(n):
-        picked = rng.sample(words, 2 * facts)
-        ents, vals = picked[:facts], picked[facts:]
-        prose = " ".join(f"The tag of {e} is {v}." for e, v in zip(ents, vals))
-        context = f"Notes on the release. {prose} Nothing else changed.\n\nWhat is the tag of {ents[0]}?"
-        items.append(pair(i, context, f"The tag of {ents[0]} is {vals[0]}.", f"The tag of {ents[0]} is {vals[1]}."))
-    return items
 
 
 def test_the_shipped_base_prefers_the_value_its_context_binds():

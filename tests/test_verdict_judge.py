@@ -11,7 +11,7 @@ from longrm.errors import ConfigError
 from longrm.judges.prompts import build_point_prompt
 from longrm.judges.verdict import VERDICT_CUE, VerdictJudge, verdict_token_ids
 from longrm.modeling import load_tokenizer
-from tests.helpers import assert_scores_ignore_order, tiny_checkpoint
+from tests.helpers import assert_scores_ignore_order, fact_items, tiny_checkpoint
 from tests.helpers import pair_item as pair
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,3 +55,18 @@ def test_the_config_declares_a_verdict_judge_and_the_factory_builds_it():
     item = pair(0, "a context\n\nQuestion: which?", "one", "two")
     (j,) = judge.judge([item], [[0, 1]])
     assert j.extra["cue"] == VERDICT_CUE and len(j.scores) == 2
+
+
+def test_the_shipped_base_verifies_the_claim_its_context_binds():
+    """Stage II of `make base`: after the judge's own prompt, the base's verdict ranks the response that states
+    the context's value for the entity asked about above one stating another entity's value (the hard case);
+    with another item's context, which holds neither value, it cannot."""
+    judge = VerdictJudge(SHIPPED, threads=1)
+    items = fact_items(judge.tokenizer)
+    right = sum(j.ranking[0] == 0 for j in judge.judge(items, [[0, 1]] * len(items)))
+    assert right >= 0.75 * len(items), right
+    swapped = [
+        pair(100 + k, items[(k + 1) % len(items)].task_prompt, it.chosen, it.rejected) for k, it in enumerate(items)
+    ]
+    control = sum(j.ranking[0] == 0 for j in judge.judge(swapped, [[0, 1]] * len(swapped)))
+    assert control <= 0.75 * len(items), control
