@@ -201,6 +201,17 @@ def ship(cfg: dict, model, tok, curves: list[dict], out: str | Path, corpus_sha2
     return Path(out)
 
 
+def verdict_place(cue: str | None, gap: list[int]) -> str:
+    """Where a verification row's verdict follows its claim, in words (rows.verify_row)."""
+    if cue is None:
+        return f"the sentence's end and {gap[0]}-{gap[1]} prose tokens"
+    return (
+        f"the cue {cue!r} in place of the sentence's final '.'"
+        if cue
+        else "nothing (the verdict right after the value)"
+    )
+
+
 def model_card(cfg: dict, curves: list[dict], parameters: int) -> str:
     m, tr = cfg["model"], cfg["train"]
     init = []
@@ -218,9 +229,10 @@ def model_card(cfg: dict, curves: list[dict], parameters: int) -> str:
         f" At step {g['at_step']} it grew from {m['num_layers']} to {g['num_layers']} layers (the new layers' outputs "
         f"starting at zero; heads of the grown layers attending to t - {g['positional_heads']}); from there "
         f"{g['verify_share']:.0%} of rows are verification rows: the context, then {g['claims']} claims (true / "
-        f"another entity's value / an absent value, {g['mix']}) each followed by {g['first_gap'][0]}-{g['first_gap'][1]} prose "
-        f"tokens for {g['first_gap_steps']} steps, then by "
-        + (f"the cue {g['cue']!r}" if g["cue"] else f"{g['gap'][0]}-{g['gap'][1]} prose tokens")
+        f"another entity's value / an absent value, {g['mix']}) each followed for {g['first_gap_steps']} steps by "
+        + verdict_place(g["first_cue"], g["first_gap"])
+        + ", then by "
+        + verdict_place(g["cue"], g["gap"])
         + ', and a verdict " true" / " false" (loss on the verdict)'
         + (", the old layers frozen." if g["freeze_below"] else ".")
         if g["at_step"]
