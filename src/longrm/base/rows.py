@@ -239,7 +239,7 @@ class Rows:
     def grown(self, step: int) -> bool:
         return bool(self.grow["at_step"]) and step >= self.grow["at_step"]
 
-    def gap_at(self, step: int) -> tuple[list[int], str | None]:
+    def verdict_layout(self, step: int) -> tuple[list[int], str | None]:
         """(gap, cue) of the verification rows at `step`: the curriculum's first layout, then the final one."""
         g = self.grow
         return (g["first_gap"], g["first_cue"]) if step < g["at_step"] + g["first_gap_steps"] else (g["gap"], g["cue"])
@@ -254,7 +254,7 @@ class Rows:
             if j < n_verify:
                 kind = self.verify_kinds[j % len(self.verify_kinds)]
                 ids, kinds, _ = verify_row(
-                    rng, self.facts, self.train_stream, L, self.tr["facts"], self.grow, kind, *self.gap_at(step)
+                    rng, self.facts, self.train_stream, L, self.tr["facts"], self.grow, kind, *self.verdict_layout(step)
                 )
             elif j < B - self.n_lm:
                 kind = self.kinds[j % len(self.kinds)]
