@@ -6,7 +6,8 @@ Two measures of one model (a shipped folder, or a stage II checkpoint with --lay
    "[Response]"); and, for the attr kind, with the judge's "Question: What is the ATTR of E?" line too.
    AUC of the " true" - " false" margin, true claims vs false ones (chance 0.5).
 2. Zero-shot pairwise accuracy of the verdict judge (`kind: verdict`, the study's own code) on a built study's
-   short set, by task and difficulty (chance 0.5).
+   short set, by task and difficulty, with the item's own context and under the study's swap control (another
+   item's context, `longrm.bench.control`); chance 0.5.
 
     python benchmarks/verify_layouts.py --model /tmp/s2C/checkpoints/step-2500 --layers 4 \\
         --config /tmp/s2C.yaml --name C-2500
@@ -95,19 +96,31 @@ def row_layouts(model, cfg: dict, tok, n: int) -> dict:
     return {k: round(auc(v), 3) for k, v in scores.items()}
 
 
-def short_set(path: Path, short: Path) -> dict:
-    from longrm.data.records import BenchItem
-    from longrm.judges.verdict import VerdictJudge
-
-    judge = VerdictJudge(path, use_chat_template=False)
-    items = [BenchItem.from_dict(json.loads(line)) for line in short.open()]
+def pairwise_hits(judge, items) -> dict[str, list[bool]]:
     pairs = [it for it in items if it.tasktype == "PairWise"]
     hits: dict[str, list[bool]] = {}
     for it, judgment in zip(pairs, judge.judge(pairs, [[0, 1]] * len(pairs))):
         chosen, rejected = judgment.scores
         for key in ("all", it.task, f"difficulty {it.extra.get('difficulty')}"):
             hits.setdefault(key, []).append(chosen > rejected)
-    return {k: [round(sum(v) / len(v), 3), len(v)] for k, v in sorted(hits.items())}
+    return hits
+
+
+def short_set(path: Path, short: Path, seed: int = 1234) -> dict:
+    """{key: [accuracy with the item's own context, n, accuracy under the study's swap control, n]}."""
+    from longrm.bench.control import control_items
+    from longrm.data.records import BenchItem
+    from longrm.judges.verdict import VerdictJudge
+
+    own = [BenchItem.from_dict(json.loads(line)) for line in short.open()]
+    swap = [BenchItem.from_dict(r) for r in control_items(short, "swap", seed)[0]]
+    # one judge a set: a judge caches its scores by item id, and a swapped item keeps its id
+    own, swapped = (pairwise_hits(VerdictJudge(path, use_chat_template=False), s) for s in (own, swap))
+
+    def share(v: list[bool]) -> list:
+        return [round(sum(v) / len(v), 3), len(v)] if v else [None, 0]
+
+    return {k: share(v) + share(swapped.get(k, [])) for k, v in sorted(own.items())}
 
 
 def redraw(results: dict, md: Path) -> None:
@@ -128,8 +141,11 @@ def redraw(results: dict, md: Path) -> None:
             "|---|---|",
         ]
         lines += [f"| {k} | {v} |" for k, v in r["rows"].items()]
-        lines += ["", "| short set | pairwise (n) |", "|---|---|"]
-        lines += [f"| {k} | {v[0]} ({v[1]}) |" for k, v in r["short"].items()]
+        lines += ["", "| short set | pairwise (n) | swap control (n) |", "|---|---|---|"]
+        lines += [
+            f"| {k} | {v[0]} ({v[1]}) | " + (f"{v[2]} ({v[3]})" if len(v) > 2 else "not run") + " |"
+            for k, v in r["short"].items()
+        ]
         lines.append("")
     md.write_text("\n".join(lines))
 
